@@ -1,0 +1,1 @@
+"""Thin activity functions: each calls one adapter and returns plain JSON."""

@@ -1,0 +1,13 @@
+"""`say_hello`: the activity of the smoke orchestration `hello_sequence`."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+
+bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="name")
+def say_hello(name: str) -> str:
+    """Return a greeting for `name`."""
+    return f"Hello {name}!"

@@ -1,0 +1,1 @@
+"""HTTP and Event Grid entry points: parse, authenticate, hand over to the durable client."""

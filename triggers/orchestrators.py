@@ -1,0 +1,51 @@
+"""`POST /api/orchestrators/{name}`: start an HTTP-startable orchestration by name.
+
+The JSON body (or nothing) becomes the orchestration input; the answer is the
+Durable check-status response (202 with management URLs). Only orchestrations
+listed in `orchestrations.HTTP_STARTABLE` can be started here: release
+orchestrations start from registry events, not from this endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from orchestrations import HTTP_STARTABLE
+from triggers.responses import error_response
+
+bp = df.Blueprint()
+
+
+@bp.route(route="orchestrators/{name}", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def start_orchestration(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Start the named orchestration with the JSON body as input."""
+    name = req.route_params.get("name", "")
+    if name not in HTTP_STARTABLE:
+        return error_response(404, f"no orchestration named {name!r} can be started over HTTP")
+    try:
+        payload = parse_json_body(req.get_body())
+    except ValueError as error:
+        return error_response(400, str(error))
+    instance_id = await client.start_new(name, client_input=payload)
+    return client.create_check_status_response(req, instance_id)
+
+
+def parse_json_body(body: bytes) -> object:
+    """Decode a request body as JSON; an empty body means no input (None).
+
+    Raises ValueError with a one-line reason when the body is not UTF-8 JSON.
+    """
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("request body is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"request body is not valid JSON: {error}") from None
