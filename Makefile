@@ -1,0 +1,80 @@
+# Developer entry points. `make run` starts the app offline; `make test` installs
+# what the tests need (idempotently) and runs ruff + pytest.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 7071
+DATA_DIR ?= .devhost
+
+# Debian packages the tests need, installed with apt-get when missing and running
+# as root. None yet; the registry/browser tests will need:
+#   DEB_PACKAGES ?= docker-registry skopeo chromium
+DEB_PACKAGES ?=
+
+# Stamps live inside the directories they describe, so deleting one resets it.
+VENV_STAMP := $(VENV)/.requirements.stamp
+NODE_STAMP := node_modules/.package.stamp
+
+.PHONY: help run test lint bench deps deb-packages clean distclean
+
+help:
+	@echo "make run    - start the app through devhost on http://127.0.0.1:$(PORT)"
+	@echo "make test   - install test dependencies (venv, npm, Debian) and run ruff + pytest"
+	@echo "make lint   - ruff check ."
+	@echo "make bench  - run the benchmarks (bench/devhost.py)"
+	@echo "make clean  - remove caches and devhost data; distclean also .venv and node_modules"
+
+# The app does not use Azure Storage yet (devhost keeps its task hub in SQLite
+# under $(DATA_DIR)), so no Azurite is started here.
+run: $(VENV_STAMP)
+	$(PY) -m devhost start --app-dir . --port $(PORT) --data-dir $(DATA_DIR)
+
+test: deps
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV_STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV_STAMP)
+	$(PY) bench/devhost.py
+
+deps: $(VENV_STAMP) $(NODE_STAMP) deb-packages
+
+# Create the venv if needed; reinstall only when a requirements file changed.
+$(VENV_STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@touch $@
+
+# npm packages go into ./node_modules; install only when missing or package.json changed.
+$(NODE_STAMP): package.json $(wildcard package-lock.json)
+	@command -v npm >/dev/null || { echo "npm is required (apt-get install -y npm)" >&2; exit 1; }
+	npm install --no-audit --no-fund
+	@touch $@
+
+deb-packages:
+	@missing=""; \
+	for pkg in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q "install ok installed" \
+	    || missing="$$missing $$pkg"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install -y$$missing)" >&2; \
+	  exit 1; \
+	fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing
+
+clean:
+	rm -rf $(DATA_DIR) .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -path ./node_modules -prune -o \
+	  -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) node_modules
