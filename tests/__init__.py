@@ -1,0 +1,1 @@
+"""Tests of the release workflow app (devhost's own tests live in tests/devhost/)."""
