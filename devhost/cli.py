@@ -1,0 +1,88 @@
+"""`python -m devhost start`: serve a Function App until SIGINT or SIGTERM.
+
+Exit codes: 0 after a clean stop, 1 when the app cannot start (an import error
+prints its traceback), 2 for bad arguments or a directory without
+function_app.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from devhost.app_loader import AppImportError, AppLoadError
+from devhost.host import Host
+
+log = logging.getLogger("devhost")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="devhost", description="Offline Azure Functions host for "
+                                                 "Python v2-model apps.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    start = commands.add_parser("start", help="serve a Function App")
+    start.add_argument("--app-dir", type=Path, default=Path("."),
+                       help="directory holding function_app.py (default: .)")
+    start.add_argument("--port", type=int, default=7071, help="TCP port, 0 for any (7071)")
+    start.add_argument("--data-dir", type=Path, default=None,
+                       help="durable task hub and timer state (default: APP_DIR/.devhost)")
+    start.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    start.add_argument("--log-level", default="INFO",
+                       choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(INFO)")
+    return parser
+
+
+async def serve(host: Host) -> None:
+    """Start `host`, wait for SIGINT/SIGTERM, stop it."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await host.start()
+        await stopping.wait()
+        log.info("devhost stopping")
+    finally:
+        await host.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    app_dir = args.app_dir.resolve()
+    if not (app_dir / "function_app.py").is_file():
+        parser.error(f"{app_dir / 'function_app.py'} not found: --app-dir must be a "
+                     "Python v2 Function App directory")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port} is out of range 0-65535")
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host = Host(app_dir, port=args.port, data_dir=args.data_dir, host=args.host)
+    try:
+        asyncio.run(serve(host))
+    except AppImportError as error:
+        cause = error.__cause__ or error
+        sys.stderr.write("".join(traceback.format_exception(cause)))
+        sys.stderr.write(f"devhost: {error}\n")
+        return 1
+    except (AppLoadError, ValueError, OSError, RuntimeError) as error:
+        sys.stderr.write(f"devhost: cannot start: {error}\n")
+        return 1
+    return 0
