@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from azure.durable_functions.models.utils import http_utils
+
 from ..invocation_log import log_invocation
 from . import history as h
 from .clock import Clock, SystemClock
@@ -129,6 +131,9 @@ class Engine:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+        # The SDK's client keeps one process-wide HTTP session bound to this event loop; the
+        # real worker never changes loops, but an in-process devhost may be restarted in another.
+        await http_utils._close_session()
 
     # --- client API --------------------------------------------------------------------------
 

@@ -46,8 +46,8 @@ async def status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     found = await client.get_status(req.route_params["instance_id"], show_history=True)
     if not found.instance_id:
         return func.HttpResponse("not found", status_code=404)
-    return func.HttpResponse(json.dumps(found.to_json(), default=str),
-                             mimetype="application/json")
+    shown = {**found.to_json(), "history": getattr(found, "historyEvents", None)}
+    return func.HttpResponse(json.dumps(shown, default=str), mimetype="application/json")
 
 
 @app.route(route="manage/{instance_id}/{operation}", methods=["POST"])
