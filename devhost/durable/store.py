@@ -166,7 +166,8 @@ class TaskHubStore:
             "SELECT m.instance_id FROM inbox m"
             " LEFT JOIN instances s ON s.instance_id = m.instance_id"
             " WHERE m.visible_at <= ?"
-            "   AND (s.status IS NULL OR s.status != 'Suspended' OR m.kind != 'event')"
+            "   AND (s.status IS NULL OR s.status != 'Suspended'"
+            "        OR m.kind IN ('terminate', 'suspend', 'resume'))"
             " GROUP BY m.instance_id ORDER BY MIN(m.id) LIMIT ?", (now, limit))
         return [instance_id for (instance_id,) in rows]
 

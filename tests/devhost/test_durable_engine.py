@@ -238,6 +238,22 @@ async def test_suspend_holds_events_until_resume(h: Harness) -> None:
 
 
 @scenario
+async def test_a_timer_due_while_suspended_fires_after_resume(h: Harness) -> None:
+    instance_id = await h.start("approval")
+    await h.waiting(instance_id)
+    h.engine.suspend(instance_id, "maintenance")
+    await h.until(instance_id, "Suspended")
+    h.clock.advance(timedelta(hours=73))
+    await asyncio.sleep(0.1)
+    assert (await h.status(instance_id))[1]["runtimeStatus"] == "Suspended"
+    # the due timer is held, not offered to the dispatcher again and again
+    assert h.engine.store.ready_instances(h.clock.now().timestamp(), 10) == []
+    h.engine.resume(instance_id, "done")
+    status = await h.until(instance_id, "Completed")
+    assert status["output"] == {"decision": "expired"}
+
+
+@scenario
 async def test_purge_removes_a_finished_instance(h: Harness) -> None:
     instance_id = await h.start("chain")
     await h.until(instance_id, "Completed")
