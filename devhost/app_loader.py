@@ -123,8 +123,10 @@ def import_app_module(app_dir: Path) -> ModuleType:
 
 def find_app(module: ModuleType) -> func.FunctionRegister:
     """The single module-level FunctionRegister instance."""
-    apps = {id(v): (k, v) for k, v in vars(module).items()
-            if isinstance(v, func.FunctionRegister)}
+    apps: dict[int, tuple[str, func.FunctionRegister]] = {}
+    for key, value in vars(module).items():
+        if isinstance(value, func.FunctionRegister):
+            apps.setdefault(id(value), (key, value))
     if not apps:
         raise AppLoadError(f"{module.__file__}: no FunctionApp (FunctionRegister) instance "
                            "at module level")

@@ -112,6 +112,7 @@ class Param:
     constraints: tuple[Callable[[str], bool], ...] = ()
     optional: bool = False
     catch_all: bool = False
+    spec: str = ""  # the constraints as written, to tell routes apart
 
     def accepts(self, value: str) -> bool:
         return all(check(value) for check in self.constraints)
@@ -142,7 +143,8 @@ class Segment:
         return 3 if param.constraints else 4
 
     def pattern(self) -> re.Pattern[str]:
-        regex = "".join(re.escape(p) if isinstance(p, str) else "(.+?)" for p in self.parts)
+        # Greedy groups: `{name}.{ext}` splits `a.b.pdf` at the last dot, as ASP.NET does.
+        regex = "".join(re.escape(p) if isinstance(p, str) else "(.+)" for p in self.parts)
         return re.compile(regex, re.IGNORECASE | re.DOTALL)
 
 
@@ -178,11 +180,15 @@ def _parse_param(body: str, template: str) -> Param:
         match = re.fullmatch(r"(\w+)(?:\((.*)\))?", raw, re.DOTALL)
         if not match:
             raise RouteError(f"route '{template}': invalid constraint '{raw}'")
+        args = match.group(2)
+        if args is not None:
+            args = args.replace("{{", "{").replace("}}", "}")  # braces are doubled in templates
         try:
-            constraints.append(make_constraint(match.group(1), match.group(2)))
+            constraints.append(make_constraint(match.group(1), args))
         except RouteError as error:
             raise RouteError(f"route '{template}': {error}") from None
-    return Param(name, tuple(constraints), optional, catch_all)
+    spec = ":".join(c.lower() for c in raw_constraints)
+    return Param(name, tuple(constraints), optional, catch_all, spec)
 
 
 def _parse_segment(text: str, template: str) -> Segment:
@@ -336,5 +342,11 @@ class RouteTable(Generic[T]):
 
 def _canonical(template: RouteTemplate) -> str:
     return "/".join(
-        "".join(p.lower() if isinstance(p, str) else "{}" for p in s.parts)
+        "".join(p.lower() if isinstance(p, str) else _param_shape(p) for p in s.parts)
         for s in template.segments)
+
+
+def _param_shape(param: Param) -> str:
+    star = "*" if param.catch_all else ""
+    mark = "?" if param.optional else ""
+    return f"{{{star}:{param.spec}{mark}}}"
