@@ -1,8 +1,9 @@
 """Which configuration sources feed this app: names only, never values.
 
 Reports whether `local.settings.json` is present, which known settings come
-from the environment, which of them still hold a Key Vault reference, and
-whether a release policy file is configured. The rules are pure functions;
+from the environment, which of them still hold a Key Vault reference, whether
+a release policy file is configured, and which settings fall back to the
+embedded defaults. The rules are pure functions;
 `detect_sources` is the only one that touches the file system.
 
 In Azure, a Key Vault reference that resolved arrives as the secret's value,
@@ -20,6 +21,7 @@ from pathlib import Path
 LOCAL_SETTINGS_FILE = "local.settings.json"
 POLICY_FILE_SETTING = "RELEASE_POLICY_FILE"
 KEY_VAULT_REFERENCE_PREFIX = "@microsoft.keyvault("
+DEFAULTS = "embedded-defaults"  # settings no source provides fall back to built-in values
 
 # Every app setting this app (or its host) reads; listed in local.settings.sample.json.
 KNOWN_SETTINGS: tuple[str, ...] = (
@@ -92,6 +94,10 @@ def active_sources(
         sources.append(ConfigSource("key-vault-references", references))
     if policy_file_exists and policy_file_setting(environ, local_settings):
         sources.append(ConfigSource("policy-file", (POLICY_FILE_SETTING,)))
+    configured = set(from_environment) | set(_present(known, local_settings or {}))
+    defaults = tuple(name for name in known if name not in configured)
+    if defaults:
+        sources.append(ConfigSource(DEFAULTS, defaults))
     return sources
 
 

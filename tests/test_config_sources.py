@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.config_sources import (
+    DEFAULTS,
     KNOWN_SETTINGS,
     ConfigSource,
     active_sources,
@@ -18,6 +19,11 @@ from shared.config_sources import (
 
 REPO = Path(__file__).resolve().parent.parent
 KV_REF = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/storage/)"
+
+
+def configured(sources: list[ConfigSource]) -> list[ConfigSource]:
+    """The sources other than the embedded defaults (tested on their own below)."""
+    return [s for s in sources if s.name != DEFAULTS]
 
 
 class TestKeyVaultReference:
@@ -74,27 +80,28 @@ class TestParseLocalSettings:
 
 class TestActiveSources:
     def test_nothing_configured(self) -> None:
-        assert active_sources({}, None, policy_file_exists=False) == []
+        assert configured(active_sources({}, None, policy_file_exists=False)) == []
 
     def test_unknown_environment_variables_are_not_reported(self) -> None:
-        assert active_sources({"PATH": "/usr/bin", "HOME": "/root"}, None, False) == []
+        assert configured(active_sources({"PATH": "/usr/bin", "HOME": "/root"}, None, False)) == []
 
     def test_environment_lists_known_settings_in_fixed_order(self) -> None:
         env = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsStorage": "x", "OTHER": "y"}
-        assert active_sources(env, None, False) == [
+        assert configured(active_sources(env, None, False)) == [
             ConfigSource("environment", ("AzureWebJobsStorage", "FUNCTIONS_WORKER_RUNTIME"))
         ]
 
     def test_blank_values_do_not_count(self) -> None:
-        assert active_sources({"AzureWebJobsStorage": "  "}, None, False) == []
+        assert configured(active_sources({"AzureWebJobsStorage": "  "}, None, False)) == []
 
     def test_local_settings_present_even_if_empty(self) -> None:
-        assert active_sources({}, {}, False) == [ConfigSource("local.settings.json", ())]
+        sources = configured(active_sources({}, {}, False))
+        assert sources == [ConfigSource("local.settings.json", ())]
 
     def test_local_settings_and_environment_together(self) -> None:
         local = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "Custom": "x"}
         env = {"FUNCTIONS_WORKER_RUNTIME": "python"}
-        assert active_sources(env, local, False) == [
+        assert configured(active_sources(env, local, False)) == [
             ConfigSource("local.settings.json", ("AzureWebJobsStorage",)),
             ConfigSource("environment", ("FUNCTIONS_WORKER_RUNTIME",)),
         ]
@@ -105,7 +112,8 @@ class TestActiveSources:
 
     def test_key_vault_reference_in_local_settings(self) -> None:
         sources = active_sources({}, {"AzureWebJobsStorage": KV_REF}, False)
-        assert sources[-1] == ConfigSource("key-vault-references", ("AzureWebJobsStorage",))
+        assert configured(sources)[-1] == ConfigSource("key-vault-references",
+                                                       ("AzureWebJobsStorage",))
 
     def test_policy_file_needs_setting_and_file(self) -> None:
         env = {"RELEASE_POLICY_FILE": "policy.yaml"}
@@ -113,17 +121,30 @@ class TestActiveSources:
             env, None, True
         )
         assert all(s.name != "policy-file" for s in active_sources(env, None, False))
-        assert active_sources({"RELEASE_POLICY_FILE": ""}, None, True) == []
+        assert configured(active_sources({"RELEASE_POLICY_FILE": ""}, None, True)) == []
 
     def test_policy_file_from_local_settings(self) -> None:
         local = {"RELEASE_POLICY_FILE": "policy.yaml"}
-        assert active_sources({}, local, True)[-1].name == "policy-file"
+        assert configured(active_sources({}, local, True))[-1].name == "policy-file"
 
     def test_no_value_ever_appears(self) -> None:
         secret = "AccountKey=TOP-SECRET-VALUE"
         env = {name: secret for name in KNOWN_SETTINGS}
         rendered = json.dumps([s.to_dict() for s in active_sources(env, dict(env), True)])
         assert "TOP-SECRET" not in rendered
+
+    def test_every_setting_falls_back_to_defaults_when_nothing_is_configured(self) -> None:
+        assert active_sources({}, None, False) == [ConfigSource(DEFAULTS, KNOWN_SETTINGS)]
+
+    def test_defaults_cover_only_settings_no_source_provides(self) -> None:
+        env = {"AzureWebJobsStorage": "x"}
+        local = {"FUNCTIONS_WORKER_RUNTIME": "python", "RELEASE_POLICY_FILE": "  "}
+        assert active_sources(env, local, False)[-1] == ConfigSource(
+            DEFAULTS, ("RELEASE_POLICY_FILE",))
+
+    def test_no_defaults_source_when_everything_is_configured(self) -> None:
+        env = {name: "x" for name in KNOWN_SETTINGS}
+        assert all(s.name != DEFAULTS for s in active_sources(env, None, False))
 
     def test_to_dict(self) -> None:
         source = ConfigSource("environment", ("A", "B"))
@@ -132,27 +153,27 @@ class TestActiveSources:
 
 class TestDetectSources:
     def test_empty_folder(self, tmp_path: Path) -> None:
-        assert detect_sources(tmp_path, {}) == []
+        assert configured(detect_sources(tmp_path, {})) == []
 
     def test_local_settings_and_policy_file(self, tmp_path: Path) -> None:
         (tmp_path / "local.settings.json").write_text(
             json.dumps({"Values": {"RELEASE_POLICY_FILE": "policy.yaml"}})
         )
         (tmp_path / "policy.yaml").write_text("environments: []\n")
-        assert detect_sources(tmp_path, {}) == [
+        assert configured(detect_sources(tmp_path, {})) == [
             ConfigSource("local.settings.json", ("RELEASE_POLICY_FILE",)),
             ConfigSource("policy-file", ("RELEASE_POLICY_FILE",)),
         ]
 
     def test_configured_policy_file_missing(self, tmp_path: Path) -> None:
         env = {"RELEASE_POLICY_FILE": "missing.yaml"}
-        assert detect_sources(tmp_path, env) == [
+        assert configured(detect_sources(tmp_path, env)) == [
             ConfigSource("environment", ("RELEASE_POLICY_FILE",))
         ]
 
     def test_malformed_local_settings_still_counts_as_present(self, tmp_path: Path) -> None:
         (tmp_path / "local.settings.json").write_text("{ not json")
-        assert detect_sources(tmp_path, {}) == [ConfigSource("local.settings.json", ())]
+        assert configured(detect_sources(tmp_path, {})) == [ConfigSource("local.settings.json", ())]
 
 
 def test_sample_settings_list_every_known_setting() -> None:
