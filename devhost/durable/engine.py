@@ -231,16 +231,26 @@ class Engine:
 
     async def _dispatch(self) -> None:
         while True:
-            self._wake.clear()
-            now = self.clock.now()
-            ready = self.store.ready_instances(now.timestamp(), self._batch)
-            for instance_id in ready:
-                self._run_episode_safely(instance_id, now)
-            self._start_activities()
-            if ready:
-                await asyncio.sleep(0)
+            try:
+                busy = self._dispatch_once()
+            except Exception:  # e.g. a locked or full disk: keep the host up, try again
+                log.exception("durable dispatcher error; retrying in 1 s")
+                await asyncio.sleep(1)
                 continue
-            await self._idle(self.store.next_due(now.timestamp()))
+            if busy:
+                await asyncio.sleep(0)
+            else:
+                await self._idle(self.store.next_due(self.clock.now().timestamp()))
+
+    def _dispatch_once(self) -> bool:
+        """Run every due episode and start queued activities; True when episodes ran."""
+        self._wake.clear()
+        now = self.clock.now()
+        ready = self.store.ready_instances(now.timestamp(), self._batch)
+        for instance_id in ready:
+            self._run_episode_safely(instance_id, now)
+        self._start_activities()
+        return bool(ready)
 
     async def _idle(self, next_due: float | None) -> None:
         waits = [asyncio.ensure_future(self._wake.wait())]
@@ -285,8 +295,8 @@ class Engine:
             log.exception("durable engine error on instance %s", instance_id)
             self._histories.pop(instance_id, None)
             with self.store.transaction():
-                for message in self.store.due_messages(instance_id, now.timestamp()):
-                    self.store.delete_messages([message.id])
+                self.store.delete_messages(
+                    m.id for m in self.store.due_messages(instance_id, now.timestamp()))
                 if (instance := self.store.instance(instance_id)) and not instance.terminal:
                     self._end(instance, now, "Failed", json.dumps(f"devhost error: {failure}"))
 
