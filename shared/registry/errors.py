@@ -1,0 +1,44 @@
+"""Typed registry errors whose messages name registry, repository and reference.
+
+Messages never carry credentials or tokens: only the registry host, the
+repository, the tag or digest, and what went wrong.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """A registry operation failed; `str()` says where and why."""
+
+    def __init__(self, registry: str, repository: str, reference: str, reason: str) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.reference = reference
+        self.reason = reason
+        where = f"{repository}:{reference}" if reference and not reference.startswith("sha256:") \
+            else f"{repository}@{reference}" if reference else repository
+        super().__init__(f"registry {registry}: {where}: {reason}")
+
+
+class ImageNotFound(RegistryError):
+    """The repository, tag, manifest or blob does not exist."""
+
+
+class TagConflict(RegistryError):
+    """The target tag already points to another digest."""
+
+
+class DigestMismatch(RegistryError):
+    """What the registry returned or stored is not the digest that was asked for."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry could not be reached, or kept failing after retries."""
+
+
+class RegistryRequestError(RegistryError):
+    """The registry refused a request (a permanent error, not retried)."""
+
+
+class InvalidReference(ValueError):
+    """A repository name, tag or digest that the OCI distribution spec does not allow."""
