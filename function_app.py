@@ -3,11 +3,11 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from activities import hello
+from activities import hello, registry
 from orchestrations import hello_sequence
 from triggers import health, orchestrators
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for blueprint in (health.bp, orchestrators.bp, hello_sequence.bp, hello.bp):
+for blueprint in (health.bp, orchestrators.bp, hello_sequence.bp, hello.bp, registry.bp):
     app.register_functions(blueprint)

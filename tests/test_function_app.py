@@ -39,6 +39,8 @@ class TestRegistration:
         assert sorted(functions_by_name()) == [
             "health",
             "hello_sequence",
+            "promote_image",
+            "resolve_image",
             "say_hello",
             "start_orchestration",
         ]
