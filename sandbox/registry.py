@@ -1,0 +1,190 @@
+"""A local OCI registry: Debian's `docker-registry` (distribution 2.8) over TLS, no auth.
+
+Stores images on the filesystem under `data_dir`, so a restart on the same port keeps them.
+Optionally POSTs distribution's notification envelopes to one endpoint. Deletes are enabled.
+Does not do token auth or anything ACR-specific (`/acr/v1`, webhooks in ACR's format).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from sandbox.tls import TlsFiles
+from sandbox.tools import free_port, require_tool
+
+START_TIMEOUT = 15.0
+STOP_GRACE = 5.0
+LOG_TAIL_LINES = 20
+
+
+class RegistryError(RuntimeError):
+    """The local registry did not start or answer."""
+
+
+class LocalRegistry:
+    """`docker-registry serve` as a subprocess on 127.0.0.1, started and stopped by the caller."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        tls: TlsFiles,
+        port: int = 0,
+        notify_url: str | None = None,
+        notify_headers: dict[str, str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.tls = tls
+        self.port = port
+        self.notify_url = notify_url
+        self.notify_headers = dict(notify_headers or {})
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    @property
+    def host(self) -> str:
+        """`127.0.0.1:PORT`, as used in image references."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        """`https://127.0.0.1:PORT`."""
+        return f"https://{self.host}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "config.yml"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "registry.log"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> LocalRegistry:
+        """Write the config, launch the registry and wait until `GET /v2/` answers over TLS."""
+        if self.running:
+            return self
+        binary = require_tool("docker-registry", "docker-registry")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.port == 0:
+            self.port = free_port()
+        self.config_path.write_text(json.dumps(self._config(), indent=2))
+        self.config_path.chmod(0o600)
+        with self.log_path.open("ab") as log:
+            self._log_offset = log.tell()
+            self._process = subprocess.Popen(
+                [binary, "serve", str(self.config_path)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.data_dir, start_new_session=True,
+            )
+        try:
+            self._wait_until_serving()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Terminate the registry (SIGTERM, then SIGKILL after a grace period)."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> LocalRegistry:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that trusts this registry's certificate."""
+        return ssl.create_default_context(cafile=str(self.tls.ca))
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines the registry logged since it was last started."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_offset)
+                text = log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _config(self) -> dict[str, object]:
+        config: dict[str, object] = {
+            "version": 0.1,
+            "log": {"level": "info", "fields": {"service": "registry"}},
+            "storage": {
+                "filesystem": {"rootdirectory": str(self.data_dir / "storage")},
+                "delete": {"enabled": True},
+                "maintenance": {"uploadpurging": {"enabled": False}},
+            },
+            "http": {
+                "addr": self.host,
+                "secret": "sandbox-not-a-secret",
+                "tls": {"certificate": str(self.tls.cert), "key": str(self.tls.key)},
+                "headers": {"X-Content-Type-Options": ["nosniff"]},
+            },
+        }
+        if self.notify_url:
+            config["notifications"] = {"endpoints": [{
+                "name": "sandbox",
+                "url": self.notify_url,
+                "headers": {name: [value] for name, value in self.notify_headers.items()},
+                "timeout": "2s",
+                "threshold": 5,
+                "backoff": "1s",
+            }]}
+        return config
+
+    def _wait_until_serving(self) -> None:
+        assert self._process is not None
+        context = self.ssl_context()
+        deadline = time.monotonic() + START_TIMEOUT
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            code = self._process.poll()
+            if code is not None:
+                raise RegistryError(
+                    f"docker-registry exited with code {code} before serving on {self.host} "
+                    f"(config {self.config_path}); log tail:\n{self.log_tail()}"
+                )
+            connection = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=1.0, context=context
+            )
+            try:
+                connection.request("GET", "/v2/")
+                status = connection.getresponse().status
+                if status == 200:
+                    return
+                last_error = f"GET /v2/ answered {status}"
+            except (OSError, http.client.HTTPException) as error:
+                last_error = str(error) or type(error).__name__
+            finally:
+                connection.close()
+            time.sleep(0.05)
+        raise RegistryError(
+            f"docker-registry did not answer GET {self.endpoint}/v2/ within {START_TIMEOUT:.0f} s "
+            f"({last_error}); log tail:\n{self.log_tail()}"
+        )
+
+
