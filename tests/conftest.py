@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# One local registry (with its TLS files and fault proxy) for the whole run.
+pytest_plugins = ["sandbox.pytest_fixtures"]
+
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:

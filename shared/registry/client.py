@@ -161,7 +161,7 @@ class RegistryClient:
             response = self._send("GET", url, repository, "",
                                   headers={"Accept": "application/json"})
             tags.extend(response.json().get("tags") or [])
-            url = _next_link(response.headers.get("Link"))
+            url = next_page_link(response.headers.get("Link"))
         return tags
 
     # --- blobs -----------------------------------------------------------------------------
@@ -271,7 +271,7 @@ class RegistryClient:
         return urljoin(self.endpoint.url + "/", location)
 
 
-def _next_link(header: str | None) -> str | None:
+def next_page_link(header: str | None) -> str | None:
     """The target of `rel="next"` in a Link header, or None."""
     for part in (header or "").split(","):
         target, _, params = part.partition(";")
