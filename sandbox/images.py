@@ -1,10 +1,11 @@
 """Generated OCI images for tests and benchmarks, and pushing them with skopeo.
 
 `build_image` writes an OCI image layout whose layers are deterministic pseudo-random
-content of a chosen size, streamed to disk in 1 MiB chunks (a 1 GiB layer needs no 1 GiB of
-memory). Each layer is a real tar+gzip (one file, deflate "stored" blocks, so no CPU spent
-on compression): skopeo 1.9 gzips a layer that is not gzip on push, which would change its
-digest. `push` and `skopeo_copy` run `skopeo copy`; nothing here speaks the registry API.
+content of a chosen size (an AES-CTR keystream keyed by the seed), streamed to disk in 1 MiB
+chunks (a 1 GiB layer needs no 1 GiB of memory). Each layer is a real tar+gzip (one file,
+deflate "stored" blocks, so no CPU spent on compression): skopeo 1.9 gzips a layer that is
+not gzip on push, which would change its digest. `push` and `skopeo_copy` run
+`skopeo copy`; nothing here speaks the registry API.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import subprocess
 import tarfile
 import tempfile
@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
@@ -207,7 +209,9 @@ def _platform_fields(platform: str) -> dict[str, str]:
 
 def _write_layer(blobs_dir: Path, size: int, seed: str, name: str) -> tuple[_Blob, str]:
     """Stream a gzipped one-file tar of `size` random bytes into the store; also its diff_id."""
-    rng = random.Random(seed)
+    keystream = Cipher(algorithms.AES(hashlib.sha256(seed.encode()).digest()), modes.CTR(bytes(16)))
+    random_bytes = keystream.encryptor()
+    zeros = bytes(CHUNK)
     member = tarfile.TarInfo(name)
     member.size, member.mode, member.mtime = size, 0o644, 0
     padding = -size % tarfile.BLOCKSIZE
@@ -223,7 +227,7 @@ def _write_layer(blobs_dir: Path, size: int, seed: str, name: str) -> tuple[_Blo
         remaining = size
         while remaining:
             chunk = min(CHUNK, remaining)
-            feed(rng.randbytes(chunk))
+            feed(random_bytes.update(zeros[:chunk]))
             remaining -= chunk
         feed(bytes(padding + 2 * tarfile.BLOCKSIZE))
         out.write(gzip.flush())

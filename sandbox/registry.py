@@ -169,7 +169,7 @@ class LocalRegistry:
                     f"(config {self.config_path}); log tail:\n{self.log_tail()}"
                 )
             connection = http.client.HTTPSConnection(
-                "127.0.0.1", self.port, timeout=1.0, context=context
+                "127.0.0.1", self.port, timeout=0.5, context=context
             )
             try:
                 connection.request("GET", "/v2/")
