@@ -11,9 +11,8 @@ PORT ?= 7071
 DATA_DIR ?= .devhost
 
 # Debian packages the tests need, installed with apt-get when missing and running
-# as root. None yet; the registry/browser tests will need:
-#   DEB_PACKAGES ?= docker-registry skopeo chromium
-DEB_PACKAGES ?=
+# as root: the OCI registry that stands in for ACR, and skopeo to push test images.
+DEB_PACKAGES ?= docker-registry skopeo
 
 # Stamps live inside the directories they describe, so deleting one resets it.
 VENV_STAMP := $(VENV)/.requirements.stamp
@@ -69,7 +68,8 @@ deb-packages:
 	  exit 1; \
 	fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing
+	apt-get update -q || echo "apt-get update failed; trying the cached package lists" >&2; \
+	apt-get install -y -q --no-install-recommends $$missing
 
 clean:
 	rm -rf $(DATA_DIR) .pytest_cache .ruff_cache
