@@ -32,7 +32,7 @@ HOP_BY_HOP = frozenset({
 })
 OCI_ERROR_CODES = {
     400: "UNSUPPORTED", 401: "UNAUTHORIZED", 403: "DENIED", 404: "NAME_UNKNOWN",
-    429: "TOOMANYREQUESTS", 500: "UNKNOWN", 503: "UNAVAILABLE",
+    429: "TOOMANYREQUESTS", 500: "UNKNOWN", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
 }
 CHUNK = 256 * 1024
 START_TIMEOUT = 10.0
@@ -202,22 +202,31 @@ class FaultProxy:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.rel_url.raw_path
-        query = request.rel_url.raw_query_string
-        is_blob = "/blobs/" in path
-        is_mount = request.method == "POST" and "mount=" in query and is_blob
+        params = [part for part in request.rel_url.raw_query_string.split("&") if part]
+        is_mount = (
+            request.method == "POST"
+            and path.endswith("/blobs/uploads/")
+            and any(part.startswith("mount=") for part in params)
+        )
         fault, refuse = self._record(request.method, path, is_mount)
         if fault is not None and fault.status is None:
             assert request.transport is not None
             request.transport.abort()
-            raise asyncio.CancelledError
+            raise asyncio.CancelledError  # aiohttp ends the handler without writing a response
         if fault is not None and fault.status is not None:
             return _error_response(fault.status, fault.retry_after)
         if is_mount and refuse:
-            query = "&".join(
-                part for part in query.split("&")
-                if part.split("=", 1)[0] not in ("mount", "from")
-            )
+            params = [part for part in params if part.split("=", 1)[0] not in ("mount", "from")]
+        query = "&".join(params)
         url = URL(f"{self.upstream}{path}" + (f"?{query}" if query else ""), encoded=True)
+        try:
+            return await self._forward(request, url, is_blob="/blobs/" in path)
+        except aiohttp.ClientConnectorError as error:
+            return _error_response(502, None, f"upstream {self.upstream} unreachable: {error}")
+
+    async def _forward(
+        self, request: web.BaseRequest, url: URL, is_blob: bool
+    ) -> web.StreamResponse:
         headers = CIMultiDict(
             (name, value) for name, value in request.headers.items()
             if name.lower() not in HOP_BY_HOP
@@ -273,10 +282,11 @@ class FaultProxy:
             self._counts[counter] += amount
 
 
-def _error_response(status: int, retry_after: str | None) -> web.Response:
+def _error_response(
+    status: int, retry_after: str | None, message: str = "injected by FaultProxy"
+) -> web.Response:
     code = OCI_ERROR_CODES.get(status, "UNKNOWN")
-    body = {"errors": [{"code": code, "message": f"injected by FaultProxy ({status})",
-                        "detail": None}]}
+    body = {"errors": [{"code": code, "message": f"{message} ({status})", "detail": None}]}
     headers = {"Docker-Distribution-API-Version": "registry/2.0"}
     if retry_after is not None:
         headers["Retry-After"] = retry_after

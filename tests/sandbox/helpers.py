@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import http.server
 import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -63,3 +67,21 @@ def upload_blob(endpoint: str, repository: str, data: bytes, tls: TlsFiles) -> s
                   headers={"Content-Type": "application/octet-stream"}, body=data)
     assert put.status == 201, put.body
     return digest
+
+
+@contextmanager
+def https_server(
+    handler: type[http.server.BaseHTTPRequestHandler], tls: TlsFiles
+) -> Iterator[str]:
+    """Serve `handler` over TLS on a free port in a thread; yields `https://127.0.0.1:PORT`."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.cert, tls.key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

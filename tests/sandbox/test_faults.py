@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import os
 from pathlib import Path
@@ -15,7 +16,7 @@ from sandbox.faults import FaultProxy
 from sandbox.images import build_image, push
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
-from tests.sandbox.helpers import request, upload_blob
+from tests.sandbox.helpers import https_server, request, upload_blob
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +138,37 @@ def test_synchronous_azure_sdk_retries_an_injected_429(
     fault_proxy.inject(429, retry_after="0", path_contains="/manifests/")
     assert client.get_manifest("faults/sdk", "v1").digest == layout.digest
     assert fault_proxy.stats().injected == 1
+
+
+class _Redirector(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(307)
+        self.send_header("Location", "https://storage.example/blob?sig=abc")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_redirects_are_passed_on_not_followed(tls_files: TlsFiles) -> None:
+    with https_server(_Redirector, tls_files) as upstream, FaultProxy(upstream, tls_files) as proxy:
+        reply = request(proxy.endpoint, "GET", "/v2/any/blobs/sha256:00", tls_files)
+    assert (reply.status, reply.headers["Location"]) == (
+        307, "https://storage.example/blob?sig=abc")
+
+
+def test_unreachable_upstream_is_a_502(tls_files: TlsFiles) -> None:
+    with FaultProxy("https://127.0.0.1:9", tls_files) as proxy:
+        reply = request(proxy.endpoint, "GET", "/v2/", tls_files)
+    assert reply.status == 502
+    assert json.loads(reply.body)["errors"][0]["code"] == "UNAVAILABLE"
+
+
+def test_restart_keeps_the_port(registry: LocalRegistry, tls_files: TlsFiles) -> None:
+    proxy = FaultProxy(registry.endpoint, tls_files)
+    with proxy:
+        port = proxy.port
+    with proxy:
+        assert proxy.port == port
+        assert request(proxy.endpoint, "GET", "/v2/", tls_files).status == 200

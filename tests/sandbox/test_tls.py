@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import http.server
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sandbox.tls import TlsFiles, make_throwaway_cert
+from tests.sandbox.helpers import https_server as serve_https
 from tests.sandbox.helpers import request
 
 
@@ -27,15 +27,8 @@ class _Hello(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def https_server(tls_files: TlsFiles) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls_files.cert, tls_files.key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_https(_Hello, tls_files) as endpoint:
+        yield endpoint
 
 
 def test_https_get_verifies_with_the_ca(https_server: str, tls_files: TlsFiles) -> None:
