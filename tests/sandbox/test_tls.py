@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.tls import TlsFiles, make_throwaway_cert
-from tests.sandbox.helpers import https_server as serve_https
-from tests.sandbox.helpers import request
+from tests.sandbox.helpers import https_server, request
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):
@@ -26,25 +25,25 @@ class _Hello(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def https_server(tls_files: TlsFiles) -> Iterator[str]:
-    with serve_https(_Hello, tls_files) as endpoint:
+def hello_server(tls_files: TlsFiles) -> Iterator[str]:
+    with https_server(_Hello, tls_files) as endpoint:
         yield endpoint
 
 
-def test_https_get_verifies_with_the_ca(https_server: str, tls_files: TlsFiles) -> None:
-    reply = request(https_server, "GET", "/", tls_files)
+def test_https_get_verifies_with_the_ca(hello_server: str, tls_files: TlsFiles) -> None:
+    reply = request(hello_server, "GET", "/", tls_files)
     assert (reply.status, reply.body) == (200, b"hello")
 
 
-def test_localhost_name_verifies_too(https_server: str, tls_files: TlsFiles) -> None:
-    port = https_server.rsplit(":", 1)[1]
+def test_localhost_name_verifies_too(hello_server: str, tls_files: TlsFiles) -> None:
+    port = hello_server.rsplit(":", 1)[1]
     assert request(f"https://localhost:{port}", "GET", "/", tls_files).status == 200
 
 
-def test_another_ca_is_rejected(https_server: str, tmp_path: Path) -> None:
+def test_another_ca_is_rejected(hello_server: str, tmp_path: Path) -> None:
     stranger = make_throwaway_cert(tmp_path)
     with pytest.raises(ssl.SSLCertVerificationError):
-        request(https_server, "GET", "/", stranger)
+        request(hello_server, "GET", "/", stranger)
 
 
 def test_ca_is_the_cert_and_cert_dir_holds_only_ca_crt(tls_files: TlsFiles) -> None:
