@@ -186,5 +186,3 @@ class LocalRegistry:
             f"docker-registry did not answer GET {self.endpoint}/v2/ within {START_TIMEOUT:.0f} s "
             f"({last_error}); log tail:\n{self.log_tail()}"
         )
-
-
