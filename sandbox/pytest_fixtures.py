@@ -1,8 +1,9 @@
 """pytest fixtures for the local stack: throwaway TLS, one registry and a fault proxy per session.
 
-Load them in the top-level `tests/conftest.py` with `pytest_plugins = ["sandbox.pytest_fixtures"]`
-(one registry for the whole run). pytest refuses `pytest_plugins` in a nested conftest, so a
-test folder's own conftest imports the fixtures instead (one registry per such conftest):
+`tests/conftest.py` loads them for every test folder with
+`pytest_plugins = ["sandbox.pytest_fixtures"]` (one registry for the whole run). pytest refuses
+`pytest_plugins` in a nested conftest; a test tree without that top-level line can import the
+fixtures in its own conftest instead (one more registry per such conftest):
 
     from sandbox.pytest_fixtures import *  # noqa: F403
 
