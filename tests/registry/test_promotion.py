@@ -162,7 +162,7 @@ def test_a_stopped_registry_is_a_clear_error(tmp_path: Path) -> None:
     assert str(unavailable.value).startswith(f"registry {stopped.host}: svc:v1: cannot connect")
 
 
-def test_throttling_and_unavailability_are_retried(
+def test_throttling_unavailability_and_resets_are_retried(
         tmp_path: Path, registry: LocalRegistry, fault_proxy: FaultProxy,
         client: RegistryClient) -> None:
     _, digest = pushed(tmp_path, registry, "svc-flaky")
@@ -170,10 +170,11 @@ def test_throttling_and_unavailability_are_retried(
                        retry_after="0")
     fault_proxy.inject(503, times=2, method="POST", path_contains="/blobs/uploads/")
     fault_proxy.inject(503, times=1, method="PUT", path_contains="/manifests/")
+    fault_proxy.drop_connections(times=2, method="HEAD", path_contains="/manifests/")
 
     result = promote(client, "svc-flaky", digest, "prod/svc-flaky", "v1")
 
-    assert fault_proxy.stats().injected == 5
+    assert fault_proxy.stats().injected == 5 and fault_proxy.stats().dropped == 2
     assert result.blobs_mounted == 4
     assert client.manifest_digest("prod/svc-flaky", "v1") == digest
 
