@@ -1,0 +1,6 @@
+"""Kubernetes adapter: deploy by digest, watch the rollout, roll back, verify over HTTP.
+
+`rollout` holds the pure rules over Kubernetes JSON; `connection` builds API
+clients (kubeconfig text or AKS with an Entra token); `deployments` does the I/O;
+`verification` runs HTTP checks.
+"""
