@@ -1,0 +1,61 @@
+"""What becomes of a registry event: start a release, or ignore it and say why.
+
+Pure rules over a `RegistryEvent` and the release policy. Duplicates are not
+decided here: the ledger's digest claim is what makes a start happen once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shared.registry.manifests import IMAGE_TYPES, INDEX_TYPES
+from shared.registry.references import DIGEST
+
+from .payloads import RegistryEvent
+
+Outcome = Literal["start", "ignored", "rejected"]
+MANIFEST_TYPES = INDEX_TYPES | IMAGE_TYPES
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one event, with a reason a person can read."""
+
+    outcome: Outcome
+    reason: str
+    service: str | None = None
+    release_id: str | None = None
+
+
+def release_id(service: str, digest: str) -> str:
+    """Stable Durable instance id: one release per service and image digest."""
+    return f"{service}-{digest.removeprefix('sha256:')[:16]}"
+
+
+def decide(event: RegistryEvent, policy: Any) -> Decision:
+    """Start a release for a tagged image push the policy wants; ignore everything else."""
+    if event.action == "ping":
+        return Decision("ignored", "ping")
+    if event.action.startswith("unhandled:"):
+        return Decision("ignored", f"event type {event.action.split(':', 1)[1]} is not acted on")
+    if event.action != "push":
+        return Decision("ignored", f"action {event.action!r} is not acted on")
+    if not event.tag:
+        return Decision("ignored", "push without a tag (a blob, or a manifest pushed by digest)")
+    if event.media_type and event.media_type not in MANIFEST_TYPES:
+        return Decision("ignored", f"not an image manifest ({event.media_type})")
+    if not event.digest or not DIGEST.match(event.digest):
+        return Decision("rejected", f"push of {event.repository}:{event.tag} has no valid"
+                                    " sha256 digest")
+    if policy.is_promotion_target(event.repository):
+        return Decision("ignored", f"{event.repository} is a promotion target (our own retag)")
+    service = policy.service_for_repository(event.repository)
+    if service is None:
+        return Decision("ignored", f"no service in the policy for repository"
+                                   f" {event.repository}")
+    accepted, why = service.accepts_tag(event.tag)
+    if not accepted:
+        return Decision("ignored", why, service.name)
+    return Decision("start", f"{service.name} {event.tag}", service.name,
+                    release_id(service.name, event.digest))
