@@ -12,6 +12,9 @@ The SDK authenticates by challenge (see `sandbox/keyvault.py` for the protocol) 
 default, requires the challenge's resource domain to be a parent domain of the vault's
 host; that check cannot pass for a loopback vault (the local protocol fake), so it is
 turned off for loopback hosts only.
+
+The SDK's HTTP logging policy logs headers (with `Authorization` redacted), never bodies;
+bodies would only be logged with `logging_enable=True`, which this module never passes.
 """
 
 from __future__ import annotations
