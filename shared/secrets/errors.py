@@ -51,7 +51,8 @@ class Secret:
     """A secret's value with the name and source it came from; text forms never show the value.
 
     `reveal()` returns the value: call it where the value is handed to the library that
-    needs it, not earlier. Refuses to be pickled, so it cannot slip into Durable state.
+    needs it, not earlier. Refuses to be pickled or copied, so it cannot slip into Durable
+    state.
     """
 
     __slots__ = ("name", "source", "version", "_value")
