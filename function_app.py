@@ -1,11 +1,17 @@
-"""The Function App: one `DFApp` that registers every blueprint; no logic of its own."""
+"""The Function App: one `DFApp` that registers every blueprint; no logic of its own.
+
+At start-up it reports app settings whose Key Vault reference did not resolve.
+"""
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from activities import hello, registry
 from orchestrations import hello_sequence
+from shared.secrets.references import log_unresolved_references
 from triggers import health, orchestrators
+
+log_unresolved_references()
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
