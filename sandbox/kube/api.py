@@ -1,0 +1,465 @@
+"""The simulated Kubernetes API without the HTTP server: routing, auth, CRUD, patch, discovery.
+
+`KubeApi.handle` turns one request into a status code and a JSON body (a `Status` for every
+failure), running the controller before it reads and after it writes. Serves apps/v1
+Deployments (get, list, create, update, patch) and ReplicaSets, core/v1 Pods (get, list), and
+the discovery documents. Namespaces are implicit (any name exists). No watch, delete, scale
+subresource or server-side apply. Callers serialise access (the simulator holds one lock).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from kubernetes.client import V1Deployment
+
+from sandbox.kube.controller import DeploymentController
+from sandbox.kube.objects import (
+    DEPLOYMENTS,
+    PODS,
+    REPLICASETS,
+    ApiError,
+    GroupResource,
+    JsonDict,
+    bad_request,
+    default_deployment,
+    field_matches,
+    matches,
+    name_suffix,
+    parse_field_selector,
+    parse_selector,
+    rfc3339,
+    validate_deployment,
+)
+from sandbox.kube.patches import PatchError, json_merge_patch, json_patch, strategic_merge_patch
+from sandbox.kube.store import Store
+
+KUBERNETES_VERSION = {
+    "major": "1", "minor": "37", "gitVersion": "v1.37.0-sandbox",
+    "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.25.0", "compiler": "gc",
+    "platform": "linux/amd64",
+}
+PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
+PATCHERS: dict[str, Callable[[Any, Any], Any]] = {
+    "application/json-patch+json": json_patch,
+    "application/merge-patch+json": json_merge_patch,
+    "application/strategic-merge-patch+json": strategic_merge_patch,
+}
+SERVER_MANAGED = ("uid", "creationTimestamp", "generation", "namespace", "name")
+NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource", {})
+METHOD_NOT_ALLOWED = ApiError(
+    405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One API request; `headers` may be any case-insensitive mapping (or lower-case keys)."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name, self.headers.get(name.lower(), ""))
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """A served resource: where it lives, what it is called, whether it can be written."""
+
+    gr: GroupResource
+    version: str
+    list_kind: str
+    singular: str
+    short_names: tuple[str, ...]
+    writable: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.gr.group}/{self.version}" if self.gr.group else self.version
+
+    def typed(self, obj: JsonDict) -> JsonDict:
+        """`obj` with kind and apiVersion first, as a single-object response carries them."""
+        return {"kind": self.gr.kind, "apiVersion": self.api_version,
+                **{k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}}
+
+
+RESOURCES = {
+    ("apps", "deployments"): ResourceType(
+        DEPLOYMENTS, "v1", "DeploymentList", "deployment", ("deploy",), writable=True),
+    ("apps", "replicasets"): ResourceType(
+        REPLICASETS, "v1", "ReplicaSetList", "replicaset", ("rs",), writable=False),
+    ("", "pods"): ResourceType(PODS, "v1", "PodList", "pod", ("po",), writable=False),
+}
+
+
+@dataclass(frozen=True)
+class _Route:
+    resource: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+    def verb(self, method: str) -> str:
+        if self.name is None:
+            return {"GET": "list", "POST": "create"}.get(method, method.lower())
+        return {"GET": "get", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+
+
+@dataclass(frozen=True)
+class _Identity:
+    user: str
+    namespaces: frozenset[str] | None  # None: every namespace
+
+
+class KubeApi:
+    """Answers Kubernetes API requests from a store kept current by the Deployment controller."""
+
+    def __init__(
+        self,
+        store: Store,
+        controller: DeploymentController,
+        tokens: Mapping[str, set[str] | None] | None,
+        server_address: Callable[[], str],
+    ) -> None:
+        self.store = store
+        self.controller = controller
+        self.tokens = None if tokens is None else {
+            token: None if namespaces is None else frozenset(namespaces)
+            for token, namespaces in tokens.items()
+        }
+        self._server_address = server_address
+        self._conflicts = 0
+
+    def inject_conflicts(self, count: int) -> None:
+        """Answer the next `count` updates and patches with 409 Conflict."""
+        self._conflicts = count
+
+    def handle(self, request: Request, now: float) -> tuple[int, JsonDict | str]:
+        """Status code and body (JSON, or text for health endpoints) for `request`."""
+        try:
+            return self._handle(request, now)
+        except ApiError as error:
+            return error.code, error.status()
+
+    def _handle(self, request: Request, now: float) -> tuple[int, JsonDict | str]:
+        path = "/" + request.path.strip("/")
+        if path in PUBLIC_PATHS and request.method == "GET":
+            return 200, dict(KUBERNETES_VERSION) if path == "/version" else "ok"
+        identity = self._authenticate(request)
+        discovery = self._discovery(path)
+        if discovery is not None:
+            if request.method != "GET":
+                raise METHOD_NOT_ALLOWED
+            return 200, discovery
+        route = _route(path)
+        self._authorize(identity, route, request.method)
+        if request.query.get("watch") in ("true", "1"):
+            raise bad_request("the sandbox simulator does not support watch: poll get/list")
+        self.controller.sync(now)
+        status, body, wrote = self._dispatch(route, request, now)
+        if wrote:
+            self.controller.sync(now)
+        return status, body
+
+    # --- auth ------------------------------------------------------------------------------
+
+    def _authenticate(self, request: Request) -> _Identity:
+        if self.tokens is None:
+            return _Identity("system:admin", None)
+        scheme, _, token = request.header("Authorization").partition(" ")
+        if scheme.lower() != "bearer" or token.strip() not in self.tokens:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        token = token.strip()
+        digest = hashlib.sha256(token.encode()).hexdigest()[:8]
+        return _Identity(f"sandbox:token:{digest}", self.tokens[token])
+
+    def _authorize(self, identity: _Identity, route: _Route, method: str) -> None:
+        if identity.namespaces is None:
+            return
+        if route.namespace is not None and route.namespace in identity.namespaces:
+            return
+        gr = route.resource.gr
+        resource = gr.resource + (f"/{route.subresource}" if route.subresource else "")
+        target = f'{gr} "{route.name}"' if route.name else str(gr)
+        scope = (f'in the namespace "{route.namespace}"' if route.namespace is not None
+                 else "at the cluster scope")
+        raise ApiError(
+            403, "Forbidden",
+            f'{target} is forbidden: User "{identity.user}" cannot {route.verb(method)} '
+            f'resource "{resource}" in API group "{gr.group}" {scope}',
+            gr.details(route.name),
+        )
+
+    # --- verbs -----------------------------------------------------------------------------
+
+    def _dispatch(self, route: _Route, request: Request, now: float
+                  ) -> tuple[int, JsonDict, bool]:
+        rt, method = route.resource, request.method
+        dry_run = request.query.get("dryRun") == "All"
+        if route.name is None:
+            if method == "GET":
+                return 200, self._list(route, request.query), False
+            if method == "POST" and rt.writable and route.namespace is not None:
+                self._require_json(request, "application/json")
+                created = self.create(route.namespace, _json_object(request.body), now, dry_run)
+                return 201, created, not dry_run
+            raise METHOD_NOT_ALLOWED
+        assert route.namespace is not None
+        if method == "GET":
+            found = self.store.get(rt.gr.resource, route.namespace, route.name)
+            if found is None:
+                raise rt.gr.not_found(route.name)
+            return 200, rt.typed(found), False
+        if route.subresource is not None or not rt.writable or method not in ("PUT", "PATCH"):
+            raise METHOD_NOT_ALLOWED
+        if method == "PUT":
+            self._require_json(request, "application/json")
+            body = _json_object(request.body)
+            updated = self._update(route.namespace, route.name, body, dry_run)
+        else:
+            updated = self._patch(route.namespace, route.name, request, dry_run)
+        return 200, updated, not dry_run
+
+    def _list(self, route: _Route, query: Mapping[str, str]) -> JsonDict:
+        rt = route.resource
+        selector = parse_selector(query.get("labelSelector", ""))
+        fields = parse_field_selector(query.get("fieldSelector", ""))
+        items = [
+            obj for obj in self.store.list(rt.gr.resource, route.namespace)
+            if matches(selector, obj["metadata"].get("labels")) and field_matches(fields, obj)
+        ]
+        metadata: JsonDict = {"resourceVersion": self.store.resource_version}
+        start = _continue_offset(query.get("continue", ""))
+        limit = int(query["limit"]) if query.get("limit", "").isdigit() else 0
+        if limit > 0 and start + limit < len(items):
+            token = json.dumps({"offset": start + limit}).encode()
+            metadata["continue"] = base64.urlsafe_b64encode(token).decode()
+            metadata["remainingItemCount"] = len(items) - start - limit
+            items = items[start:start + limit]
+        else:
+            items = items[start:]
+        return {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": metadata,
+                "items": items}
+
+    def create(self, namespace: str, body: JsonDict, now: float, dry_run: bool = False
+               ) -> JsonDict:
+        """Create a Deployment in `namespace` from a request body; the stored object, typed."""
+        rt = RESOURCES[("apps", "deployments")]
+        _check_kind(body, rt)
+        metadata = _metadata(body)
+        if metadata.get("namespace", namespace) != namespace:
+            raise bad_request("the namespace of the provided object does not match the "
+                              "namespace sent on the request")
+        name = metadata.get("name") or ""
+        if not name and metadata.get("generateName"):
+            seed = f"{namespace}/{self.store.resource_version}/{now}"
+            name = metadata["generateName"] + name_suffix(seed)
+        if name and self.store.get("deployments", namespace, name) is not None:
+            raise DEPLOYMENTS.already_exists(name)
+        for key in ("resourceVersion", "uid", "creationTimestamp", "generation",
+                    "managedFields", "selfLink", "deletionTimestamp"):
+            metadata.pop(key, None)
+        metadata.update({"name": name, "namespace": namespace, "uid": self.store.new_uid(),
+                         "creationTimestamp": rfc3339(now), "generation": 1})
+        deployment = {"metadata": metadata, "spec": body.get("spec"), "status": {}}
+        _validated(default_deployment(deployment), None)
+        if dry_run:
+            return rt.typed(deployment)
+        return rt.typed(self.store.put("deployments", deployment))
+
+    def _update(self, namespace: str, name: str, body: JsonDict, dry_run: bool) -> JsonDict:
+        rt = RESOURCES[("apps", "deployments")]
+        _check_kind(body, rt)
+        current = self.store.get("deployments", namespace, name)
+        if current is None:
+            raise DEPLOYMENTS.not_found(name)
+        metadata = _metadata(body)
+        if metadata.get("name", name) != name:
+            raise bad_request(f"the name of the object ({metadata.get('name')}) does not match "
+                              f"the name on the URL ({name})")
+        if metadata.get("namespace", namespace) != namespace:
+            raise bad_request("the namespace of the provided object does not match the "
+                              "namespace sent on the request")
+        if self._conflicts > 0:
+            self._conflicts -= 1
+            raise DEPLOYMENTS.conflict(name)
+        version = metadata.get("resourceVersion")  # none: an unconditional update (allowed)
+        if version and version != current["metadata"]["resourceVersion"]:
+            raise DEPLOYMENTS.conflict(name)
+        for key in SERVER_MANAGED:
+            metadata[key] = current["metadata"][key]
+        for key in ("managedFields", "selfLink"):
+            metadata.pop(key, None)
+        metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
+        deployment = {"metadata": metadata, "spec": body.get("spec"), "status": current["status"]}
+        _validated(default_deployment(deployment), current)
+        if deployment["spec"] != current["spec"]:
+            metadata["generation"] = current["metadata"]["generation"] + 1
+        if dry_run or _without_version(deployment) == _without_version(current):
+            return rt.typed(deployment if dry_run else current)
+        return rt.typed(self.store.put("deployments", deployment))
+
+    def _patch(self, namespace: str, name: str, request: Request, dry_run: bool) -> JsonDict:
+        content_type = request.header("Content-Type").split(";")[0].strip().lower()
+        patcher = PATCHERS.get(content_type)
+        if patcher is None:
+            raise ApiError(
+                415, "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types "
+                "include: " + ", ".join(PATCHERS),
+            )
+        patch = _json(request.body)
+        current = self.store.get("deployments", namespace, name)
+        if current is None:
+            raise DEPLOYMENTS.not_found(name)
+        document = RESOURCES[("apps", "deployments")].typed(current)
+        try:
+            patched = patcher(document, patch)
+        except PatchError as error:
+            raise ApiError(422, "Invalid", str(error), DEPLOYMENTS.details(name)) from error
+        if not isinstance(patched, dict) or not isinstance(patched.get("metadata", {}), dict):
+            problem = ("", "FieldValueInvalid", "Invalid value: the patched object is no object")
+            raise DEPLOYMENTS.invalid(name, [problem])
+        return self._update(namespace, name, patched, dry_run)
+
+    @staticmethod
+    def _require_json(request: Request, expected: str) -> None:
+        content_type = request.header("Content-Type").split(";")[0].strip().lower()
+        if content_type and content_type != expected:
+            raise ApiError(
+                415, "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {expected}",
+            )
+
+    # --- discovery -------------------------------------------------------------------------
+
+    def _discovery(self, path: str) -> JsonDict | None:
+        apps = {"groupVersion": "apps/v1", "version": "v1"}
+        if path == "/api":
+            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": self._server_address()}]}
+        if path == "/apis":
+            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": "apps", "versions": [apps], "preferredVersion": apps}]}
+        if path == "/apis/apps":
+            return {"kind": "APIGroup", "apiVersion": "v1", "name": "apps", "versions": [apps],
+                    "preferredVersion": apps}
+        for group, group_version in (("", "/api/v1"), ("apps", "/apis/apps/v1")):
+            if path == group_version:
+                return _resource_list(group)
+        return None
+
+
+def _resource_list(group: str) -> JsonDict:
+    resources = []
+    for (rt_group, _), rt in RESOURCES.items():
+        if rt_group != group:
+            continue
+        verbs = ["create", "get", "list", "patch", "update"] if rt.writable else ["get", "list"]
+        resources.append({
+            "name": rt.gr.resource, "singularName": rt.singular, "namespaced": True,
+            "kind": rt.gr.kind, "verbs": verbs, "shortNames": list(rt.short_names),
+            "categories": ["all"],
+        })
+        resources.append({"name": f"{rt.gr.resource}/status", "singularName": "",
+                          "namespaced": True, "kind": rt.gr.kind, "verbs": ["get"]})
+    group_version = f"{group}/v1" if group else "v1"
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+            "resources": resources}
+
+
+def _route(path: str) -> _Route:
+    segments = path.strip("/").split("/")
+    if segments[:2] == ["api", "v1"]:
+        group, rest = "", segments[2:]
+    elif segments[:3] == ["apis", "apps", "v1"]:
+        group, rest = "apps", segments[3:]
+    else:
+        raise NOT_FOUND
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    if not rest or len(rest) > 3 or (namespace is None and len(rest) > 1):
+        raise NOT_FOUND
+    resource = RESOURCES.get((group, rest[0]))
+    if resource is None:
+        raise NOT_FOUND
+    name = rest[1] if len(rest) > 1 else None
+    subresource = rest[2] if len(rest) > 2 else None
+    if subresource not in (None, "status"):
+        raise NOT_FOUND
+    return _Route(resource, namespace, name, subresource)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise bad_request(f"error decoding request body as JSON: {error}") from error
+
+
+def _json_object(body: bytes) -> JsonDict:
+    parsed = _json(body)
+    if not isinstance(parsed, dict):
+        raise bad_request("the request body must be a JSON object")
+    return parsed
+
+
+def _metadata(body: JsonDict) -> JsonDict:
+    metadata = body.get("metadata")
+    if metadata is None:
+        metadata = body["metadata"] = {}
+    if not isinstance(metadata, dict):
+        raise bad_request("metadata must be a JSON object")
+    return metadata
+
+
+def _check_kind(body: JsonDict, rt: ResourceType) -> None:
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    if (kind not in (None, "", rt.gr.kind)) or (api_version not in (None, "", rt.api_version)):
+        raise bad_request(f"the API version in the data ({api_version}) or kind ({kind}) does "
+                          f"not match the expected {rt.api_version} {rt.gr.kind}")
+
+
+def _validated(deployment: JsonDict, old: JsonDict | None) -> None:
+    """Raise 422 Invalid if `deployment` breaks the rules or the apps/v1 schema."""
+    name = deployment["metadata"].get("name") or ""
+    errors = validate_deployment(deployment, old)
+    if errors:
+        raise DEPLOYMENTS.invalid(name, errors)
+    try:
+        V1Deployment.from_dict(copy.deepcopy(deployment))
+    except pydantic.ValidationError as error:
+        raise DEPLOYMENTS.invalid(name, [
+            (f"{error.title}." + ".".join(str(part) for part in problem["loc"]),
+             "FieldValueInvalid", f"Invalid value: {problem['msg']}")
+            for problem in error.errors()
+        ]) from error
+
+
+def _without_version(obj: JsonDict) -> JsonDict:
+    metadata = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+    return {**obj, "metadata": metadata}
+
+
+def _continue_offset(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as error:
+        raise bad_request(f"invalid continue token: {token!r}") from error
