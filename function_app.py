@@ -6,7 +6,7 @@ At start-up it reports app settings whose Key Vault reference did not resolve.
 import azure.durable_functions as df
 import azure.functions as func
 
-from activities import hello, registry
+from activities import deploy, hello, registry
 from orchestrations import hello_sequence
 from shared.secrets.references import log_unresolved_references
 from triggers import health, orchestrators
@@ -15,5 +15,7 @@ log_unresolved_references()
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for blueprint in (health.bp, orchestrators.bp, hello_sequence.bp, hello.bp, registry.bp):
+BLUEPRINTS = (health.bp, orchestrators.bp, hello_sequence.bp, hello.bp, registry.bp, deploy.bp)
+
+for blueprint in BLUEPRINTS:
     app.register_functions(blueprint)

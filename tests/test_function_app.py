@@ -37,12 +37,17 @@ def trigger_type(function: func.Function) -> str:
 class TestRegistration:
     def test_every_function_is_registered_once(self) -> None:
         assert sorted(functions_by_name()) == [
+            "await_rollout",
+            "deploy_image",
             "health",
             "hello_sequence",
             "promote_image",
             "resolve_image",
+            "rollback_deployment",
             "say_hello",
+            "snapshot_deployment",
             "start_orchestration",
+            "verify_release",
         ]
 
     def test_routes(self) -> None:
