@@ -1,0 +1,437 @@
+"""The resolved release policy: defaults applied, names resolved, ready to use and snapshot.
+
+`Policy` answers ingestion's questions (which service owns a repository, is it a promotion
+target); `Service` filters and orders tags and produces the plain-JSON snapshot that goes
+into a release's orchestration input. Built by `loader.py` from a checked `PolicyDocument`;
+nothing here reads files.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+from .schema import (
+    ClusterSpec,
+    DefaultsSpec,
+    EnvironmentSpec,
+    GateSpec,
+    PolicyDocument,
+    RegistrySpec,
+    RollbackSpec,
+    ServiceSpec,
+    Spec,
+)
+from .versions import VersionKey, VersionRange, parse_range, parse_version, version_key
+
+SNAPSHOT_VERSION = 1
+DEFAULT_TAGS: dict[str, Any] = {"pattern": None, "semver": None, "allow_latest": False,
+                                "include_prerelease": False}
+DEFAULT_SUPERSEDE: dict[str, Any] = {"waiting_at_gate": True,
+                                     "ignore_older_than_production": True}
+DEFAULT_GATE: dict[str, Any] = {"approvers": None, "required_approvals": 1,
+                                "deadline": timedelta(hours=72),
+                                "reminder_interval": timedelta(hours=24), "escalation": None,
+                                "teams_webhook_secret": None}
+DEFAULT_ROLLBACK: dict[str, Any] = {"on_failure": "environment", "pause_for_human": False,
+                                    "pause_deadline": timedelta(hours=24)}
+DEFAULT_ROLLOUT_TIMEOUT = timedelta(minutes=10)
+LATEST = "latest"
+
+
+def layered(builtin: dict[str, Any], *layers: Spec | None) -> dict[str, Any]:
+    """`builtin` overlaid with the fields each layer sets (later layers win; null is a value)."""
+    values = dict(builtin)
+    for layer in layers:
+        if layer is not None:
+            values.update({name: getattr(layer, name) for name in layer.model_fields_set})
+    return values
+
+
+def registry_endpoint(spec: RegistrySpec) -> dict[str, Any]:
+    """The dict `shared.registry.client.RegistryEndpoint.from_dict` accepts."""
+    return {"url": spec.url, "auth": spec.auth, "caBundle": spec.ca_bundle,
+            "managedIdentityClientId": spec.managed_identity_client_id}
+
+
+def registry_host(registry: str) -> str:
+    """`myacr.azurecr.io` from a host or URL, lower-cased, without the default port."""
+    text = registry.strip().lower()
+    netloc = urlsplit(text if "://" in text else "https://" + text).netloc
+    return netloc.removesuffix(":443")
+
+
+def cluster_connection(spec: ClusterSpec) -> dict[str, Any]:
+    """`{name, kubeconfigSecret, aks}`; `aks` is the dict `AksServer.from_dict` accepts."""
+    aks = None
+    if spec.aks is not None:
+        aks = {"server": spec.aks.server, "caData": spec.aks.ca_data,
+               "managedIdentityClientId": spec.aks.managed_identity_client_id}
+    return {"name": spec.name, "kubeconfigSecret": spec.kubeconfig_secret, "aks": aks}
+
+
+def check_dict(check: Any) -> dict[str, Any]:
+    """A check with every field written out: the dict `HttpCheck.from_dict` accepts."""
+    return {"name": check.name or check.url, "url": check.url,
+            "expectStatus": check.expect_status, "bodyContains": check.body_contains,
+            "jsonField": check.json_field, "jsonEquals": check.json_equals,
+            "headers": dict(check.headers),
+            "attemptTimeoutSeconds": check.attempt_timeout_seconds,
+            "intervalSeconds": check.interval_seconds, "withinSeconds": check.within_seconds}
+
+
+def _seconds(duration: timedelta | None) -> int | None:
+    return None if duration is None else int(duration.total_seconds())
+
+
+@dataclass(frozen=True)
+class TagFilter:
+    """Which tags start a release: not `latest` (unless allowed), pattern, semver range."""
+
+    pattern: str | None = None
+    semver: str | None = None
+    allow_latest: bool = False
+    include_prerelease: bool = False
+
+    @cached_property
+    def _regex(self) -> re.Pattern[str] | None:
+        return re.compile(self.pattern) if self.pattern is not None else None
+
+    @cached_property
+    def _range(self) -> VersionRange | None:
+        return parse_range(self.semver) if self.semver is not None else None
+
+    def accepts(self, tag: str) -> tuple[bool, str]:
+        """(True, "") when the tag starts a release, else (False, why not)."""
+        if tag == LATEST and not self.allow_latest:
+            return False, f"tag {tag!r} is ignored (allowLatest is false)"
+        if self._regex is not None and not self._regex.fullmatch(tag):
+            return False, f"tag {tag!r} does not match pattern {self.pattern!r}"
+        if self._range is not None:
+            version = parse_version(tag)
+            if version is None:
+                return False, f"tag {tag!r} is not a semantic version (semver range" \
+                              f" {self._range} needs one)"
+            if not self._range.contains(version, self.include_prerelease):
+                if version.prerelease and not self.include_prerelease:
+                    return False, f"version {version} is a pre-release outside {self._range}" \
+                                  " (name a pre-release of the same version in the range, or" \
+                                  " set includePrerelease)"
+                return False, f"version {version} is outside {self._range}"
+        return True, ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pattern": self.pattern, "semver": self.semver, "allowLatest": self.allow_latest,
+                "includePrerelease": self.include_prerelease}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """An approval before an environment, with its deadline, reminders and escalation."""
+
+    users: tuple[str, ...]
+    groups: tuple[str, ...]
+    required_approvals: int
+    deadline: timedelta
+    reminder_interval: timedelta | None
+    escalation_group: str | None
+    escalate_after_reminders: int | None
+    teams_webhook_secret: str | None
+
+    @property
+    def reminders_before_deadline(self) -> int:
+        """How many reminders are sent before the deadline (at every interval, strictly before)."""
+        if self.reminder_interval is None:
+            return 0
+        return -(-self.deadline // self.reminder_interval) - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        escalation = None
+        if self.escalation_group is not None:
+            escalation = {"group": self.escalation_group,
+                          "afterReminders": self.escalate_after_reminders}
+        return {"approvers": {"users": list(self.users), "groups": list(self.groups)},
+                "requiredApprovals": self.required_approvals,
+                "deadlineSeconds": _seconds(self.deadline),
+                "reminderIntervalSeconds": _seconds(self.reminder_interval),
+                "escalation": escalation, "teamsWebhookSecret": self.teams_webhook_secret}
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Where an image is copied or retagged before an environment deploys it."""
+
+    namespace: str | None
+    source_registry: dict[str, Any]
+    source_repository: str
+    target_registry: dict[str, Any]
+    target_repository: str
+    acr_import: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """`targetRegistry` is null when the target is the source registry."""
+        same = self.target_registry == self.source_registry
+        return {"namespace": self.namespace, "sourceRegistry": dict(self.source_registry),
+                "sourceRepository": self.source_repository,
+                "targetRegistry": None if same else dict(self.target_registry),
+                "targetRepository": self.target_repository,
+                "acrImport": dict(self.acr_import) if self.acr_import else None}
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """What a failed rollout or verification does."""
+
+    on_failure: str
+    pause_for_human: bool
+    pause_deadline: timedelta | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"onFailure": self.on_failure, "pauseForHuman": self.pause_for_human,
+                "pauseDeadlineSeconds": _seconds(self.pause_deadline)}
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One stage: where it deploys, its secrets, checks, gate, promotion and rollback."""
+
+    name: str
+    cluster: dict[str, Any]
+    deploy_target: dict[str, str]
+    secrets: dict[str, Any]
+    checks: tuple[dict[str, Any], ...]
+    gate: Gate | None
+    promotion: Promotion | None
+    rollout_timeout: timedelta
+    rollback: Rollback
+    image_registry: dict[str, Any]
+    image_repository: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name,
+                "target": {"cluster": copy.deepcopy(self.cluster),
+                           "deploy": dict(self.deploy_target)},
+                "image": {"registry": dict(self.image_registry),
+                          "repository": self.image_repository},
+                "secrets": copy.deepcopy(self.secrets),
+                "checks": copy.deepcopy(list(self.checks)),
+                "gate": self.gate.to_dict() if self.gate else None,
+                "promotion": self.promotion.to_dict() if self.promotion else None,
+                "rolloutTimeoutSeconds": _seconds(self.rollout_timeout),
+                "rollback": self.rollback.to_dict()}
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service's resolved policy."""
+
+    name: str
+    registry_name: str
+    registry: dict[str, Any]
+    repository: str
+    tags: TagFilter
+    supersede_waiting_at_gate: bool
+    ignore_older_than_production: bool
+    environments: tuple[Environment, ...]
+    policy_source: str = ""
+    policy_sha256: str = ""
+
+    def accepts_tag(self, tag: str) -> tuple[bool, str]:
+        """(True, "") when a push of `tag` starts a release, else (False, the reason)."""
+        return self.tags.accepts(tag)
+
+    @staticmethod
+    def version_key(tag: str) -> VersionKey | None:
+        """SemVer precedence key of a version tag (`v` prefix allowed); None otherwise."""
+        return version_key(tag)
+
+    def environment(self, name: str) -> Environment:
+        """The environment called `name`; KeyError when there is none."""
+        for environment in self.environments:
+            if environment.name == name:
+                return environment
+        raise KeyError(f"service {self.name} has no environment {name!r}")
+
+    @property
+    def production(self) -> Environment:
+        """The last environment: the one `ignoreOlderThanProduction` compares with."""
+        return self.environments[-1]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The resolved policy as plain JSON, for a release's orchestration input."""
+        return {"snapshotVersion": SNAPSHOT_VERSION,
+                "policy": {"source": self.policy_source, "sha256": self.policy_sha256},
+                "service": self.name, "registryName": self.registry_name,
+                "registry": dict(self.registry), "repository": self.repository,
+                "tags": self.tags.to_dict(),
+                "supersede": {"waitingAtGate": self.supersede_waiting_at_gate,
+                              "ignoreOlderThanProduction": self.ignore_older_than_production},
+                "environments": [environment.to_dict() for environment in self.environments]}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """All services of a policy file, with the registries they use."""
+
+    source: str
+    sha256: str
+    registries: dict[str, dict[str, Any]]
+    services: dict[str, Service] = field(default_factory=dict)
+
+    def service(self, name: str) -> Service:
+        """The service called `name`; KeyError when there is none."""
+        return self.services[name]
+
+    def service_for_repository(self, repository: str,
+                               registry: str | None = None) -> Service | None:
+        """The service whose images are pushed to `repository` (optionally: on that registry).
+
+        None for unknown repositories and for promotion targets (our own retags).
+        """
+        if self.is_promotion_target(repository, registry):
+            return None
+        for service in self.services.values():
+            if service.repository == repository and (
+                    registry is None or
+                    registry_host(registry) == registry_host(service.registry["url"])):
+                return service
+        return None
+
+    def is_promotion_target(self, repository: str, registry: str | None = None) -> bool:
+        """Whether `repository` lies where a promotion writes (`prod/…` for namespace `prod/`).
+
+        A promotion into another registry without a namespace is recognised only when
+        `registry` (the host the push came from) is given.
+        """
+        host = registry_host(registry) if registry is not None else None
+        for service in self.services.values():
+            for environment in service.environments:
+                promotion = environment.promotion
+                if promotion is None:
+                    continue
+                if host is not None and host != registry_host(promotion.target_registry["url"]):
+                    continue
+                if promotion.namespace is not None:
+                    if repository.startswith(promotion.namespace):
+                        return True
+                elif host is not None and repository == promotion.target_repository:
+                    return True
+        return False
+
+    def __len__(self) -> int:
+        return len(self.services)
+
+
+def resolve_tags(defaults: DefaultsSpec, spec: ServiceSpec) -> TagFilter:
+    """The service's tag filter: built-ins, then `defaults.tags`, then its own `tags`."""
+    return TagFilter(**layered(DEFAULT_TAGS, defaults.tags, spec.tags))
+
+
+def resolve_supersede(defaults: DefaultsSpec, spec: ServiceSpec) -> dict[str, bool]:
+    return layered(DEFAULT_SUPERSEDE, defaults.supersede, spec.supersede)
+
+
+def resolve_gate(defaults: DefaultsSpec, spec: GateSpec) -> Gate:
+    """A gate with `defaults.gate` and the built-ins filled in."""
+    values = layered(DEFAULT_GATE, defaults.gate, spec)
+    approvers, escalation = values["approvers"], values["escalation"]
+    return Gate(users=tuple(approvers.users) if approvers else (),
+                groups=tuple(approvers.groups) if approvers else (),
+                required_approvals=values["required_approvals"], deadline=values["deadline"],
+                reminder_interval=values["reminder_interval"],
+                escalation_group=escalation.group if escalation else None,
+                escalate_after_reminders=escalation.after_reminders if escalation else None,
+                teams_webhook_secret=values["teams_webhook_secret"])
+
+
+def resolve_rollback(defaults: DefaultsSpec, spec: RollbackSpec | None) -> Rollback:
+    values = layered(DEFAULT_ROLLBACK, defaults.rollback, spec)
+    return Rollback(values["on_failure"], values["pause_for_human"], values["pause_deadline"])
+
+
+def service_registry_name(defaults: DefaultsSpec, spec: ServiceSpec) -> str | None:
+    return spec.registry if spec.registry is not None else defaults.registry
+
+
+def image_locations(document: PolicyDocument,
+                    spec: ServiceSpec) -> list[tuple[str | None, str]]:
+    """(registry name, repository) each environment deploys from, following promotions."""
+    location = (service_registry_name(document.defaults, spec), spec.repository)
+    locations = []
+    for environment in spec.environments:
+        promotion = environment.promotion
+        if promotion is not None:
+            target_registry = promotion.registry or location[0]
+            location = (target_registry, f"{promotion.namespace or ''}{spec.repository}")
+        locations.append(location)
+    return locations
+
+
+def build_policy(document: PolicyDocument, source: str, sha256: str) -> Policy:
+    """Resolve a checked document (see `semantics.check`) into a Policy."""
+    registries = {name: registry_endpoint(spec) for name, spec in document.registries.items()}
+    services = {name: _service(document, registries, name, spec, source, sha256)
+                for name, spec in document.services.items()}
+    return Policy(source, sha256, registries, services)
+
+
+def _service(document: PolicyDocument, registries: dict[str, dict[str, Any]], name: str,
+             spec: ServiceSpec, source: str, sha256: str) -> Service:
+    defaults = document.defaults
+    registry_name = service_registry_name(defaults, spec)
+    assert registry_name is not None  # semantics.check reports a service without a registry
+    supersede = resolve_supersede(defaults, spec)
+    environments = []
+    previous = (registry_name, spec.repository)
+    for environment, location in zip(spec.environments, image_locations(document, spec),
+                                     strict=True):
+        environments.append(_environment(document, registries, environment, previous, location))
+        previous = location
+    return Service(name=name, registry_name=registry_name, registry=registries[registry_name],
+                   repository=spec.repository, tags=resolve_tags(defaults, spec),
+                   supersede_waiting_at_gate=supersede["waiting_at_gate"],
+                   ignore_older_than_production=supersede["ignore_older_than_production"],
+                   environments=tuple(environments), policy_source=source, policy_sha256=sha256)
+
+
+def _environment(document: PolicyDocument, registries: dict[str, dict[str, Any]],
+                 spec: EnvironmentSpec, source: tuple[str | None, str],
+                 location: tuple[str | None, str]) -> Environment:
+    defaults = document.defaults
+    promotion = None
+    if spec.promotion is not None:
+        acr = spec.promotion.acr_import
+        promotion = Promotion(
+            namespace=spec.promotion.namespace,
+            source_registry=registries[str(source[0])], source_repository=source[1],
+            target_registry=registries[str(location[0])], target_repository=location[1],
+            acr_import={"subscriptionId": acr.subscription_id,
+                        "resourceGroup": acr.resource_group,
+                        "registryName": acr.registry_name} if acr else None)
+    if spec.secrets is None or spec.secrets.local is not None:
+        local = spec.secrets.local.environment if spec.secrets and spec.secrets.local \
+            else spec.name
+        secrets: dict[str, Any] = {"local": {"environment": local}}
+    else:
+        vault = spec.secrets.key_vault
+        assert vault is not None
+        secrets = {"keyVault": {"url": vault.url,
+                                "managedIdentityClientId": vault.managed_identity_client_id}}
+        if vault.ca_bundle:
+            secrets["keyVault"]["caBundle"] = vault.ca_bundle
+    target = spec.target
+    rollout_timeout = spec.rollout_timeout or defaults.rollout_timeout or DEFAULT_ROLLOUT_TIMEOUT
+    return Environment(
+        name=spec.name, cluster=cluster_connection(target.cluster),
+        deploy_target={"cluster": target.cluster.name, "namespace": target.namespace,
+                       "deployment": target.deployment, "container": target.container},
+        secrets=secrets, checks=tuple(check_dict(check) for check in spec.checks),
+        gate=resolve_gate(defaults, spec.gate) if spec.gate is not None else None,
+        promotion=promotion, rollout_timeout=rollout_timeout,
+        rollback=resolve_rollback(defaults, spec.rollback),
+        image_registry=registries[str(location[0])], image_repository=location[1])

@@ -1,0 +1,387 @@
+"""The policy file's format as pydantic models: field names, types and per-field rules.
+
+Every model forbids unknown fields and coerces nothing (strict mode): YAML `1.0` is not the
+string "1.0". Fields of `defaults` and the optional parts of a service are None when not
+written, so `model.py` can tell "not set" (inherit) from a value. Rules that span fields
+of different places (references, uniqueness) live in `semantics.py`.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from shared.registry.errors import InvalidReference
+from shared.registry.references import check_repository
+from shared.secrets.names import (
+    InvalidSecretName,
+    check_environment_name,
+    check_secret_name,
+    normalize_vault_url,
+)
+
+from .durations import parse_duration
+from .versions import parse_range
+
+_NAME = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
+_DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+_DNS_SUBDOMAIN = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _rule(check: Callable[[Any], Any]) -> AfterValidator:
+    return AfterValidator(check)
+
+
+def _name(value: str) -> str:
+    if not _NAME.fullmatch(value) or len(value) > 63:
+        raise ValueError(f"invalid name {value!r}: up to 63 letters and digits, groups joined by"
+                         " '-', '_' or '.'")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _secret_name(value: str) -> str:
+    try:
+        return check_secret_name(value, "")
+    except InvalidSecretName as bad:
+        raise ValueError(f"invalid secret name: {bad.reason}") from None
+
+
+def _environment_name(value: str) -> str:
+    try:
+        return check_environment_name(value, "")
+    except InvalidSecretName as bad:
+        raise ValueError(bad.reason) from None
+
+
+def _repository(value: str) -> str:
+    try:
+        return check_repository(value)
+    except InvalidReference as bad:
+        raise ValueError(str(bad)) from None
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not re.fullmatch(_DNS_LABEL, value):
+        raise ValueError(f"{value!r} is not a Kubernetes name (up to 63 of a-z, 0-9 and -,"
+                         " starting and ending with a letter or digit)")
+    return value
+
+
+def _dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Kubernetes object name (lowercase DNS subdomain)")
+    return value
+
+
+def _guid(value: str) -> str:
+    if not _GUID.fullmatch(value):
+        raise ValueError(f"{value!r} is not a client id (a GUID such as"
+                         " 00000000-0000-0000-0000-000000000000)")
+    return value.lower()
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} must be an http:// or https:// URL")
+    return value
+
+
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError(f"{value!r} must be an https:// URL")
+    return value.rstrip("/")
+
+
+def _registry_url(value: str) -> str:
+    """The normalisation of `RegistryEndpoint.from_dict`: scheme://host[:port]."""
+    url = value if value.startswith(("https://", "http://")) else "https://" + value
+    parts = urlsplit(url)
+    if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{value!r} must be a registry host, e.g. myacr.azurecr.io or"
+                         " https://127.0.0.1:5000")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _vault_url(value: str) -> str:
+    try:
+        return normalize_vault_url(value, "")
+    except ValueError as bad:
+        raise ValueError(str(bad).removeprefix(": ")) from None
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as bad:
+        raise ValueError(f"invalid regex {value!r}: {bad}") from None
+    return value
+
+
+def _range(value: str) -> str:
+    try:
+        return str(parse_range(value))
+    except ValueError as bad:
+        raise ValueError(f"invalid semver range: {bad}") from None
+
+
+def _namespace(value: str) -> str:
+    stripped = value.strip("/")
+    try:
+        check_repository(stripped)
+    except InvalidReference:
+        raise ValueError(f"invalid repository namespace {value!r}: lowercase path such as"
+                         " 'prod/'") from None
+    return stripped + "/"
+
+
+def _base64(value: str) -> str:
+    try:
+        base64.b64decode(value, validate=True)
+    except ValueError:
+        raise ValueError("must be the base64 PEM of the cluster CA (certificate-authority-data)"
+                         ) from None
+    return value
+
+
+def _header(value: str) -> str:
+    if not _HEADER.fullmatch(value):
+        raise ValueError(f"{value!r} is not an HTTP header name")
+    return value
+
+
+Name = Annotated[str, _rule(_name)]
+Text = Annotated[str, _rule(_not_blank)]
+SecretName = Annotated[str, _rule(_secret_name)]
+EnvironmentName = Annotated[str, _rule(_environment_name)]
+Repository = Annotated[str, _rule(_repository)]
+Guid = Annotated[str, _rule(_guid)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class Spec(BaseModel):
+    """Base of the file's models: camelCase keys, no unknown keys, no coercion."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
+                              alias_generator=to_camel, populate_by_name=False)
+
+
+class RegistrySpec(Spec):
+    """`registries.<name>`: the shape `RegistryEndpoint.from_dict` accepts."""
+
+    url: Annotated[str, _rule(_registry_url)]
+    auth: Literal["azure", "anonymous"] = "azure"
+    ca_bundle: Text | None = None
+    managed_identity_client_id: Guid | None = None
+
+
+class TagsSpec(Spec):
+    """Which tags start a release."""
+
+    pattern: Annotated[str, _rule(_regex)] | None = None
+    semver: Annotated[str, _rule(_range)] | None = None
+    allow_latest: bool | None = None
+    include_prerelease: bool | None = None
+
+
+class SupersedeSpec(Spec):
+    """What a newer push does to older releases."""
+
+    waiting_at_gate: bool | None = None
+    ignore_older_than_production: bool | None = None
+
+
+class ApproversSpec(Spec):
+    """Who may approve: user principal names / object ids, and groups."""
+
+    users: list[Text] = []
+    groups: list[Text] = []
+
+
+class EscalationSpec(Spec):
+    """Whom to tell when a gate is still waiting after some reminders."""
+
+    group: Text
+    after_reminders: Annotated[int, Field(ge=1)]
+
+
+class GateSpec(Spec):
+    """An approval before an environment; unset fields come from `defaults.gate`."""
+
+    approvers: ApproversSpec | None = None
+    required_approvals: Annotated[int, Field(ge=1)] | None = None
+    deadline: Duration | None = None
+    reminder_interval: Duration | None = None
+    escalation: EscalationSpec | None = None
+    teams_webhook_secret: SecretName | None = None
+
+
+class AcrImportSpec(Spec):
+    """The target ACR as an Azure resource, for server-side ImportImage."""
+
+    subscription_id: Text
+    resource_group: Text
+    registry_name: Text
+
+
+class PromotionSpec(Spec):
+    """Retag into a namespace (`prod/`) of the same registry, or copy into another registry."""
+
+    namespace: Annotated[str, _rule(_namespace)] | None = None
+    registry: Name | None = None
+    acr_import: AcrImportSpec | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_target(self) -> PromotionSpec:
+        if self.namespace is None and self.registry is None:
+            raise ValueError("needs a namespace (such as 'prod/') or a target registry")
+        if self.acr_import is not None and self.registry is None:
+            raise ValueError("acrImport needs a target registry (the registry ACR imports into)")
+        return self
+
+
+class AksSpec(Spec):
+    """An AKS API server reached with an Entra token."""
+
+    server: Annotated[str, _rule(_https_url)]
+    ca_data: Annotated[str, _rule(_base64)]
+    managed_identity_client_id: Guid | None = None
+
+
+class ClusterSpec(Spec):
+    """A cluster and how to connect: a kubeconfig secret, or AKS with an Entra token."""
+
+    name: Name
+    kubeconfig_secret: SecretName | None = None
+    aks: AksSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_connection(self) -> ClusterSpec:
+        if (self.kubeconfig_secret is None) == (self.aks is None):
+            raise ValueError("needs exactly one of kubeconfigSecret or aks")
+        return self
+
+
+class TargetSpec(Spec):
+    """The container of a Deployment that a release updates."""
+
+    cluster: ClusterSpec
+    namespace: Annotated[str, _rule(_dns_label)]
+    deployment: Annotated[str, _rule(_dns_subdomain)]
+    container: Annotated[str, _rule(_dns_label)]
+
+
+class KeyVaultSpec(Spec):
+    """Secrets from a Key Vault, read as the app's (or a user-assigned) identity."""
+
+    url: Annotated[str, _rule(_vault_url)]
+    managed_identity_client_id: Guid | None = None
+    ca_bundle: Text | None = None
+
+
+class LocalSecretsSpec(Spec):
+    """Secrets from app settings `SECRETS__<ENV>__<NAME>`."""
+
+    environment: EnvironmentName
+
+
+class SecretsSpec(Spec):
+    """Where an environment's secrets come from: exactly one of keyVault or local."""
+
+    key_vault: KeyVaultSpec | None = None
+    local: LocalSecretsSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretsSpec:
+        if (self.key_vault is None) == (self.local is None):
+            raise ValueError("needs exactly one of keyVault or local")
+        return self
+
+
+class CheckSpec(Spec):
+    """An HTTP verification check: the shape `HttpCheck.from_dict` accepts."""
+
+    name: Text | None = None
+    url: Annotated[str, _rule(_http_url)]
+    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
+    body_contains: str | None = None
+    json_field: Text | None = None
+    json_equals: Any = None
+    headers: dict[Annotated[str, _rule(_header)], SecretName] = {}
+    attempt_timeout_seconds: Seconds = 5.0
+    interval_seconds: Seconds = 2.0
+    within_seconds: Seconds = 60.0
+
+    @model_validator(mode="after")
+    def _equals_needs_field(self) -> CheckSpec:
+        if self.json_equals is not None and self.json_field is None:
+            raise ValueError("jsonEquals needs jsonField (the dotted path it compares)")
+        return self
+
+
+class RollbackSpec(Spec):
+    """What happens when an environment's rollout or verification fails."""
+
+    on_failure: Literal["environment", "environmentAndEarlier", "none"] | None = None
+    pause_for_human: bool | None = None
+    pause_deadline: Duration | None = None
+
+
+class EnvironmentSpec(Spec):
+    """One stage of a service's path to production."""
+
+    name: EnvironmentName
+    target: TargetSpec
+    secrets: SecretsSpec | None = None
+    checks: list[CheckSpec] = []
+    gate: GateSpec | None = None
+    promotion: PromotionSpec | None = None
+    rollout_timeout: Duration | None = None
+    rollback: RollbackSpec | None = None
+
+
+class ServiceSpec(Spec):
+    """A service: where its images are pushed, which tags count, its environments in order."""
+
+    registry: Name | None = None
+    repository: Repository
+    tags: TagsSpec | None = None
+    supersede: SupersedeSpec | None = None
+    environments: Annotated[list[EnvironmentSpec], Field(min_length=1)]
+
+
+class DefaultsSpec(Spec):
+    """Values every service inherits unless it sets its own."""
+
+    registry: Name | None = None
+    tags: TagsSpec | None = None
+    supersede: SupersedeSpec | None = None
+    gate: GateSpec | None = None
+    rollout_timeout: Duration | None = None
+    rollback: RollbackSpec | None = None
+
+
+class PolicyDocument(Spec):
+    """The whole file."""
+
+    version: Literal[1] = 1
+    defaults: DefaultsSpec = DefaultsSpec()
+    registries: Annotated[dict[Name, RegistrySpec], Field(min_length=1)]
+    services: Annotated[dict[Name, ServiceSpec], Field(min_length=1)]
