@@ -1,0 +1,327 @@
+"""What the ledger stores, and how each record maps to a table entity. Pure, no I/O.
+
+Keys are encoded so that any id or name is a valid PartitionKey/RowKey (`/ \\ # ?`, control
+characters and `%` are percent-encoded; a leading `_` too, so `_unmatched` stays reserved).
+Entities also carry the raw values, which is what records are read back from.
+Times are stored as UTC; a naive datetime is taken to be UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+OUTCOMES = ("started", "duplicate", "ignored", "rejected")
+RELEASE_STATES = (
+    "Running", "WaitingForApproval", "Completed", "RolledBack", "Rejected", "Expired",
+    "Superseded", "Failed",
+)
+ACTIVE_STATES = ("Running", "WaitingForApproval")
+UNMATCHED = "_unmatched"
+MAX_KEY_CHARS = 512
+
+
+def table_key(value: str, what: str) -> str:
+    """`value` as a PartitionKey/RowKey: disallowed characters percent-encoded, reversibly."""
+    if not value:
+        raise ValueError(f"{what} is empty")
+    encoded = "".join(
+        f"%{ord(char):02X}" if _needs_escape(char) or (index == 0 and char == "_") else char
+        for index, char in enumerate(value)
+    )
+    if len(encoded) > MAX_KEY_CHARS:
+        raise ValueError(f"{what} is longer than {MAX_KEY_CHARS} characters as a table key")
+    return encoded
+
+
+def event_partition(service: str | None) -> str:
+    """Events of a service share its partition; events matching no service share `_unmatched`."""
+    return UNMATCHED if service is None else table_key(service, "service")
+
+
+def _needs_escape(char: str) -> bool:
+    code = ord(char)
+    return char in "/\\#?%" or code < 0x20 or 0x7F <= code <= 0x9F
+
+
+def utc(moment: datetime) -> datetime:
+    """`moment` in UTC as a plain datetime (naive input is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    # The SDK returns a datetime subclass; hand out plain datetimes.
+    return datetime.combine(moment.date(), moment.timetz())
+
+
+def _utc_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else utc(moment)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _from_iso(text: str | None) -> datetime | None:
+    return None if text is None else utc(datetime.fromisoformat(text))
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One received registry event and what became of it."""
+
+    event_id: str
+    received_at: datetime
+    source: str
+    action: str
+    registry: str
+    repository: str
+    tag: str | None
+    digest: str | None
+    service: str | None
+    outcome: str
+    reason: str = ""
+    release_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"event outcome {self.outcome!r} is not one of {', '.join(OUTCOMES)}")
+        table_key(self.event_id, "event id")
+        object.__setattr__(self, "received_at", utc(self.received_at))
+
+    def to_entity(self) -> dict[str, Any]:
+        return {
+            "PartitionKey": event_partition(self.service),
+            "RowKey": table_key(self.event_id, "event id"),
+            "EventId": self.event_id, "ReceivedAt": self.received_at, "Source": self.source,
+            "Action": self.action, "Registry": self.registry, "Repository": self.repository,
+            "Tag": self.tag, "Digest": self.digest, "Service": self.service,
+            "Outcome": self.outcome, "Reason": self.reason, "ReleaseId": self.release_id,
+        }
+
+    @classmethod
+    def from_entity(cls, entity: Mapping[str, Any]) -> EventRecord:
+        return cls(
+            event_id=entity["EventId"], received_at=entity["ReceivedAt"],
+            source=entity.get("Source", ""), action=entity.get("Action", ""),
+            registry=entity.get("Registry", ""), repository=entity.get("Repository", ""),
+            tag=entity.get("Tag"), digest=entity.get("Digest"), service=entity.get("Service"),
+            outcome=entity["Outcome"], reason=entity.get("Reason", ""),
+            release_id=entity.get("ReleaseId"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON (camelCase), as activities return it."""
+        return {
+            "eventId": self.event_id, "receivedAt": self.received_at.isoformat(),
+            "source": self.source, "action": self.action, "registry": self.registry,
+            "repository": self.repository, "tag": self.tag, "digest": self.digest,
+            "service": self.service, "outcome": self.outcome, "reason": self.reason,
+            "releaseId": self.release_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EventRecord:
+        return cls(
+            event_id=data["eventId"], received_at=datetime.fromisoformat(data["receivedAt"]),
+            source=data["source"], action=data["action"], registry=data["registry"],
+            repository=data["repository"], tag=data.get("tag"), digest=data.get("digest"),
+            service=data.get("service"), outcome=data["outcome"],
+            reason=data.get("reason") or "", release_id=data.get("releaseId"),
+        )
+
+
+@dataclass(frozen=True)
+class DigestClaim:
+    """The first claim of an image digest for a service: which release and event made it."""
+
+    service: str
+    digest: str
+    release_id: str
+    version: str
+    event_id: str
+    claimed_at: datetime
+
+    @classmethod
+    def from_entity(cls, entity: Mapping[str, Any]) -> DigestClaim:
+        return cls(
+            service=entity["Service"], digest=entity["Digest"], release_id=entity["ReleaseId"],
+            version=entity.get("Version", ""), event_id=entity.get("EventId", ""),
+            claimed_at=utc(entity["ClaimedAt"]),
+        )
+
+
+def claim_entity(
+    service: str, digest: str, release_id: str, version: str, event_id: str,
+    claimed_at: datetime, token: str,
+) -> dict[str, Any]:
+    """The Digests row; `token` tells our own write apart from someone else's on a retry."""
+    return {
+        "PartitionKey": table_key(service, "service"), "RowKey": table_key(digest, "digest"),
+        "Service": service, "Digest": digest, "ReleaseId": release_id, "Version": version,
+        "EventId": event_id, "ClaimedAt": utc(claimed_at), "ClaimToken": token,
+    }
+
+
+@dataclass(frozen=True)
+class StageState:
+    """One environment's progress within a release."""
+
+    state: str
+    started: datetime | None = None
+    finished: datetime | None = None
+    detail: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "started", _utc_or_none(self.started))
+        object.__setattr__(self, "finished", _utc_or_none(self.finished))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "started": _iso(self.started),
+                "finished": _iso(self.finished), "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StageState:
+        return cls(state=data["state"], started=_from_iso(data.get("started")),
+                   finished=_from_iso(data.get("finished")), detail=data.get("detail"))
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    """A release of one image digest of a service, its overall state and its stages."""
+
+    release_id: str
+    service: str
+    version: str
+    digest: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    environment: str | None = None
+    step: str | None = None
+    reason: str | None = None
+    stages: dict[str, StageState] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.state not in RELEASE_STATES:
+            raise ValueError(
+                f"release state {self.state!r} is not one of {', '.join(RELEASE_STATES)}"
+            )
+        table_key(self.release_id, "release id")
+        table_key(self.service, "service")
+        object.__setattr__(self, "created_at", utc(self.created_at))
+        object.__setattr__(self, "updated_at", utc(self.updated_at))
+        object.__setattr__(self, "stages", dict(self.stages))
+
+    def to_entity(self) -> dict[str, Any]:
+        return {
+            "PartitionKey": table_key(self.service, "service"),
+            "RowKey": table_key(self.release_id, "release id"),
+            "ReleaseId": self.release_id, "Service": self.service, "Version": self.version,
+            "Digest": self.digest, "State": self.state, "CreatedAt": self.created_at,
+            "UpdatedAt": self.updated_at, "Environment": self.environment, "Step": self.step,
+            "Reason": self.reason, "Stages": json.dumps(self._stages_dict()),
+        }
+
+    @classmethod
+    def from_entity(cls, entity: Mapping[str, Any]) -> ReleaseRecord:
+        return cls(
+            release_id=entity["ReleaseId"], service=entity["Service"],
+            version=entity.get("Version", ""), digest=entity.get("Digest", ""),
+            state=entity["State"], created_at=entity["CreatedAt"],
+            updated_at=entity["UpdatedAt"], environment=entity.get("Environment"),
+            step=entity.get("Step"), reason=entity.get("Reason"),
+            stages=_stages_from_dict(json.loads(entity.get("Stages") or "{}")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON (camelCase), as activities return it."""
+        return {
+            "releaseId": self.release_id, "service": self.service, "version": self.version,
+            "digest": self.digest, "state": self.state,
+            "createdAt": self.created_at.isoformat(), "updatedAt": self.updated_at.isoformat(),
+            "environment": self.environment, "step": self.step, "reason": self.reason,
+            "stages": self._stages_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReleaseRecord:
+        return cls(
+            release_id=data["releaseId"], service=data["service"], version=data["version"],
+            digest=data["digest"], state=data["state"],
+            created_at=datetime.fromisoformat(data["createdAt"]),
+            updated_at=datetime.fromisoformat(data["updatedAt"]),
+            environment=data.get("environment"), step=data.get("step"),
+            reason=data.get("reason"), stages=_stages_from_dict(data.get("stages") or {}),
+        )
+
+    def _stages_dict(self) -> dict[str, dict[str, Any]]:
+        return {env: stage.to_dict() for env, stage in self.stages.items()}
+
+
+def _stages_from_dict(data: Mapping[str, Any]) -> dict[str, StageState]:
+    return {env: StageState.from_dict(stage) for env, stage in data.items()}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A release running in an environment: what `current` and `last good` point to."""
+
+    release_id: str
+    digest: str
+    image: str
+    since: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"releaseId": self.release_id, "digest": self.digest, "image": self.image,
+                "since": self.since.isoformat()}
+
+
+@dataclass(frozen=True)
+class EnvironmentState:
+    """Per service and environment: the current release and the last good one (rollback target)."""
+
+    service: str
+    environment: str
+    current: Deployment | None = None
+    last_good: Deployment | None = None
+
+    @classmethod
+    def from_entity(cls, entity: Mapping[str, Any]) -> EnvironmentState:
+        return cls(
+            service=entity["Service"], environment=entity["Environment"],
+            current=_deployment(entity, "Current"), last_good=_deployment(entity, "Good"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service, "environment": self.environment,
+            "current": self.current.to_dict() if self.current else None,
+            "lastGood": self.last_good.to_dict() if self.last_good else None,
+        }
+
+
+def deployment_entity(
+    slot: str, service: str, environment: str, release_id: str, digest: str, image: str,
+    since: datetime,
+) -> dict[str, Any]:
+    """The columns of one slot (`Current` or `Good`) of an Environments row, for a merge."""
+    return {
+        "PartitionKey": table_key(service, "service"),
+        "RowKey": table_key(environment, "environment"),
+        "Service": service, "Environment": environment,
+        f"{slot}ReleaseId": release_id, f"{slot}Digest": digest, f"{slot}Image": image,
+        f"{slot}Since": utc(since),
+    }
+
+
+def _deployment(entity: Mapping[str, Any], slot: str) -> Deployment | None:
+    release_id = entity.get(f"{slot}ReleaseId")
+    if release_id is None:
+        return None
+    return Deployment(
+        release_id=release_id, digest=entity.get(f"{slot}Digest", ""),
+        image=entity.get(f"{slot}Image", ""), since=utc(entity[f"{slot}Since"]),
+    )

@@ -1,0 +1,380 @@
+"""The release ledger on Azure Table Storage: events, digest claims, releases, environments.
+
+Four tables named `<prefix>Events`, `<prefix>Digests`, `<prefix>Releases` and
+`<prefix>Environments`, created on first use. Every write is an idempotent upsert keyed by
+event id, release id or service+environment; the one exception is `claim_digest`, an insert
+whose conflict is the answer. One `TableServiceClient` per storage account and process.
+Azure errors become `LedgerError`s naming operation and table; entity contents and
+connection strings are never logged or put in messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+
+from .connection import (
+    DEFAULT_PREFIX,
+    check_prefix,
+    expand_connection_string,
+    public_endpoint,
+    storage_target,
+    table_prefix,
+)
+from .errors import LedgerError
+from .records import (
+    UNMATCHED,
+    DigestClaim,
+    EnvironmentState,
+    EventRecord,
+    ReleaseRecord,
+    claim_entity,
+    deployment_entity,
+    event_partition,
+    table_key,
+    utc,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 100
+# Time-outs in seconds for one request; the SDK's retry policy wraps them.
+CONNECTION_TIMEOUT = 10
+READ_TIMEOUT = 30
+
+_clients: dict[tuple[str, int | None], TableServiceClient] = {}
+_clients_lock = threading.Lock()
+_ready_tables: set[tuple[str, str]] = set()
+
+
+def service_client(connection_string: str, retries: int | None = None) -> TableServiceClient:
+    """The process's client for a connection string (`UseDevelopmentStorage=true` expanded)."""
+    expanded = expand_connection_string(connection_string)
+    key = (expanded, retries)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            options: dict[str, Any] = {
+                "connection_timeout": CONNECTION_TIMEOUT, "read_timeout": READ_TIMEOUT,
+            }
+            if retries is not None:
+                options.update(retry_total=retries, retry_backoff_factor=0.2)
+            try:
+                client = TableServiceClient.from_connection_string(expanded, **options)
+            except ValueError:
+                # The SDK's message is generic; never echo the string itself.
+                raise LedgerError(
+                    "storage connection string is missing AccountName/AccountKey, "
+                    "SharedAccessSignature or a table endpoint"
+                ) from None
+            _clients[key] = client
+        return client
+
+
+class Ledger:
+    """Reads and writes the ledger tables of one storage account under one name prefix."""
+
+    def __init__(self, client: TableServiceClient, prefix: str = DEFAULT_PREFIX) -> None:
+        self.client = client
+        self.prefix = check_prefix(prefix)
+        self.endpoint = public_endpoint(client.url)
+        self.events_table = f"{prefix}Events"
+        self.digests_table = f"{prefix}Digests"
+        self.releases_table = f"{prefix}Releases"
+        self.environments_table = f"{prefix}Environments"
+        credential = getattr(client, "credential", None)
+        self._secret = (
+            credential.named_key.key if isinstance(credential, AzureNamedKeyCredential) else None
+        )
+
+    @classmethod
+    def from_connection_string(
+        cls, connection_string: str, prefix: str = DEFAULT_PREFIX, *, retries: int | None = None
+    ) -> Ledger:
+        """A ledger on the account of `connection_string`; `retries` overrides the SDK's count."""
+        return cls(service_client(connection_string, retries), prefix)
+
+    @classmethod
+    def from_app_settings(cls, settings: Mapping[str, str] | None = None) -> Ledger:
+        """A ledger from `AzureWebJobsStorage` and `LEDGER_TABLE_PREFIX` (`os.environ` default)."""
+        settings = os.environ if settings is None else settings
+        prefix = table_prefix(settings)
+        target = storage_target(settings)
+        if target.connection_string is not None:
+            return cls.from_connection_string(target.connection_string, prefix)
+        assert target.table_endpoint is not None
+        return cls(_identity_client(target.table_endpoint, target.client_id), prefix)
+
+    @property
+    def table_names(self) -> tuple[str, str, str, str]:
+        return (self.events_table, self.digests_table, self.releases_table,
+                self.environments_table)
+
+    # Events -------------------------------------------------------------------------------
+
+    def record_event(self, event: EventRecord) -> None:
+        """Upsert the event's row: the same event id again leaves one row, the latest outcome."""
+        self._call(self.events_table, f"record event {event.event_id}",
+                   lambda table: table.upsert_entity(event.to_entity(), mode=UpdateMode.REPLACE))
+
+    def get_event(self, event_id: str, *, service: str | None = None) -> EventRecord | None:
+        """The event, or None; without `service` this scans all partitions (operator lookups)."""
+        row_key = table_key(event_id, "event id")
+        operation = f"get event {event_id}"
+        if service is not None:
+            entity = self._get(self.events_table, operation, event_partition(service), row_key)
+            return None if entity is None else EventRecord.from_entity(entity)
+        found = self._query(self.events_table, operation, "RowKey eq @row", {"row": row_key})
+        return EventRecord.from_entity(found[0]) if found else None
+
+    def events(
+        self, service: str | None = None, *, limit: int = DEFAULT_LIMIT,
+        since: datetime | None = None, unmatched: bool = False,
+    ) -> list[EventRecord]:
+        """Newest first: of one service, of events matching none (`unmatched`), or all."""
+        clauses, parameters = [], {}
+        if service is not None or unmatched:
+            clauses.append("PartitionKey eq @partition")
+            parameters["partition"] = UNMATCHED if unmatched else event_partition(service)
+        if since is not None:
+            clauses.append("ReceivedAt ge @since")
+            parameters["since"] = utc(since)
+        entities = self._query(self.events_table, "list events", " and ".join(clauses),
+                               parameters)
+        records = [EventRecord.from_entity(entity) for entity in entities]
+        records.sort(key=lambda record: (record.received_at, record.event_id), reverse=True)
+        return records[:limit]
+
+    # Digest claims ------------------------------------------------------------------------
+
+    def claim_digest(
+        self, service: str, digest: str, release_id: str, version: str, event_id: str
+    ) -> bool:
+        """True for the first claim of this digest for this service, False for every later one."""
+        return self._claim(service, digest, release_id, version, event_id, uuid.uuid4().hex)
+
+    def _claim(
+        self, service: str, digest: str, release_id: str, version: str, event_id: str,
+        token: str,
+    ) -> bool:
+        entity = claim_entity(service, digest, release_id, version, event_id,
+                              datetime.now(UTC), token)
+        operation = f"claim digest {digest} of {service}"
+        try:
+            self._call(self.digests_table, operation,
+                       lambda table: table.create_entity(entity), passthrough=ResourceExistsError)
+            return True
+        except ResourceExistsError:
+            pass
+        # A retried insert whose first attempt landed also conflicts: the token tells it apart.
+        existing = self._get(self.digests_table, operation, entity["PartitionKey"],
+                             entity["RowKey"])
+        return existing is not None and existing.get("ClaimToken") == token
+
+    def digest_claim(self, service: str, digest: str) -> DigestClaim | None:
+        """Who claimed this digest for this service (the release it started), or None."""
+        entity = self._get(self.digests_table, f"get claim of {digest} of {service}",
+                           table_key(service, "service"), table_key(digest, "digest"))
+        return None if entity is None else DigestClaim.from_entity(entity)
+
+    def seen_digests(self, service: str) -> set[str]:
+        """Every digest claimed for the service: what the reconciler need not start again."""
+        entities = self._query(self.digests_table, f"list digests of {service}",
+                               "PartitionKey eq @service",
+                               {"service": table_key(service, "service")}, select=["Digest"])
+        return {entity["Digest"] for entity in entities}
+
+    # Releases -----------------------------------------------------------------------------
+
+    def upsert_release(self, release: ReleaseRecord) -> None:
+        """Write the release's row as given (replacing an earlier version of it)."""
+        self._call(self.releases_table, f"upsert release {release.release_id}",
+                   lambda table: table.upsert_entity(release.to_entity(), mode=UpdateMode.REPLACE))
+
+    def get_release(self, release_id: str, *, service: str | None = None) -> ReleaseRecord | None:
+        """The release, or None; without `service` this scans all partitions."""
+        row_key = table_key(release_id, "release id")
+        operation = f"get release {release_id}"
+        if service is not None:
+            entity = self._get(self.releases_table, operation, table_key(service, "service"),
+                               row_key)
+            return None if entity is None else ReleaseRecord.from_entity(entity)
+        found = self._query(self.releases_table, operation, "RowKey eq @row", {"row": row_key})
+        return ReleaseRecord.from_entity(found[0]) if found else None
+
+    def releases(
+        self, service: str | None = None, *, state: str | Iterable[str] | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[ReleaseRecord]:
+        """Newest first (by creation), optionally of one service and in one or more states."""
+        clauses, parameters = [], {}
+        if service is not None:
+            clauses.append("PartitionKey eq @service")
+            parameters["service"] = table_key(service, "service")
+        states = [state] if isinstance(state, str) else list(state or [])
+        if states:
+            names = [f"state{index}" for index in range(len(states))]
+            # The SDK substitutes @names in space-separated words: keep parentheses apart.
+            clauses.append("( " + " or ".join(f"State eq @{name}" for name in names) + " )")
+            parameters.update(zip(names, states, strict=True))
+        entities = self._query(self.releases_table, "list releases", " and ".join(clauses),
+                               parameters)
+        records = [ReleaseRecord.from_entity(entity) for entity in entities]
+        records.sort(key=lambda record: (record.created_at, record.release_id), reverse=True)
+        return records[:limit]
+
+    # Environments -------------------------------------------------------------------------
+
+    def set_current(
+        self, service: str, environment: str, release_id: str, digest: str, image: str,
+        *, at: datetime | None = None,
+    ) -> None:
+        """Record what now runs in the environment (deployed, or restored by a rollback)."""
+        self._set_slot("Current", service, environment, release_id, digest, image, at)
+
+    def mark_good(
+        self, service: str, environment: str, release_id: str, digest: str, image: str,
+        *, at: datetime | None = None,
+    ) -> None:
+        """Record a verified release: what a later rollback in this environment restores."""
+        self._set_slot("Good", service, environment, release_id, digest, image, at)
+
+    def environment_state(self, service: str, environment: str) -> EnvironmentState:
+        """Current and last good release (each None until recorded)."""
+        entity = self._get(self.environments_table, f"get {service} in {environment}",
+                           table_key(service, "service"), table_key(environment, "environment"))
+        if entity is None:
+            return EnvironmentState(service, environment)
+        return EnvironmentState.from_entity(entity)
+
+    def environments(self, service: str) -> list[EnvironmentState]:
+        """Every environment the service has a record in, by name."""
+        entities = self._query(self.environments_table, f"list environments of {service}",
+                               "PartitionKey eq @service",
+                               {"service": table_key(service, "service")})
+        states = [EnvironmentState.from_entity(entity) for entity in entities]
+        return sorted(states, key=lambda state: state.environment)
+
+    def _set_slot(
+        self, slot: str, service: str, environment: str, release_id: str, digest: str,
+        image: str, at: datetime | None,
+    ) -> None:
+        entity = deployment_entity(slot, service, environment, release_id, digest, image,
+                                   at or datetime.now(UTC))
+        verb = "set current" if slot == "Current" else "mark good"
+        self._call(self.environments_table, f"{verb} {release_id} for {service} in {environment}",
+                   lambda table: table.upsert_entity(entity, mode=UpdateMode.MERGE))
+
+    # Plumbing -----------------------------------------------------------------------------
+
+    def _get(self, table: str, operation: str, partition: str, row: str) -> dict[str, Any] | None:
+        try:
+            return self._call(table, operation,
+                              lambda client: dict(client.get_entity(partition, row)),
+                              passthrough=ResourceNotFoundError)
+        except ResourceNotFoundError:
+            return None
+
+    def _query(
+        self, table: str, operation: str, query: str, parameters: Mapping[str, Any],
+        select: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        def run(client: TableClient) -> list[dict[str, Any]]:
+            if not query:
+                return [dict(entity) for entity in client.list_entities(select=select)]
+            return [dict(entity) for entity in client.query_entities(
+                query, parameters=dict(parameters), select=select)]
+
+        return self._call(table, operation, run)
+
+    def _call(
+        self, table: str, operation: str, action: Callable[[TableClient], T],
+        passthrough: type[AzureError] | None = None,
+    ) -> T:
+        """Run `action` on the table (created on first use); Azure errors become LedgerError."""
+        for attempt in (1, 2):
+            try:
+                return action(self._table(table, operation))
+            except AzureError as error:
+                if _table_missing(error) and attempt == 1:
+                    # Deleted behind our back (or never made): create it and try once more.
+                    _ready_tables.discard((self.endpoint, table))
+                    continue
+                if passthrough is not None and isinstance(error, passthrough):
+                    raise
+                raise self._error(table, operation, error) from error
+        raise AssertionError("unreachable")
+
+    def _table(self, name: str, operation: str) -> TableClient:
+        table = self.client.get_table_client(name)
+        if (self.endpoint, name) not in _ready_tables:
+            try:
+                table.create_table()
+                log.info("ledger: created table %s at %s", name, self.endpoint)
+            except ResourceExistsError:
+                pass
+            except AzureError as error:
+                raise self._error(name, operation, error, " (creating the table)") from error
+            _ready_tables.add((self.endpoint, name))
+        return table
+
+    def _error(
+        self, table: str, operation: str, error: AzureError, during: str = ""
+    ) -> LedgerError:
+        reason = _reason(error)
+        if self._secret:
+            reason = reason.replace(self._secret, "***")
+        return LedgerError(
+            f"ledger: {operation} on table {table} at {self.endpoint} failed{during}: {reason}",
+            operation=operation, table=table,
+        )
+
+
+def _table_missing(error: AzureError) -> bool:
+    return isinstance(error, ResourceNotFoundError) and getattr(
+        error, "error_code", None) == "TableNotFound"
+
+
+def _reason(error: AzureError) -> str:
+    """A one-line cause: status and error code, or why the storage could not be reached."""
+    first_line = (str(error.message or error).strip().splitlines() or [""])[0][:200]
+    if isinstance(error, HttpResponseError) and error.status_code is not None:
+        code = getattr(error, "error_code", None)
+        return f"HTTP {error.status_code}" + (f" {code}" if code else "") + f": {first_line}"
+    if isinstance(error, ServiceRequestError):
+        cause = first_line.rpartition("] ")[2] or first_line
+        return f"storage unreachable ({cause})"
+    return f"{type(error).__name__}: {first_line}"
+
+
+def _identity_client(endpoint: str, client_id: str | None) -> TableServiceClient:
+    """A cached client for an identity-based connection (managed identity or developer login)."""
+    from azure.identity import DefaultAzureCredential
+
+    key = (f"identity:{endpoint}:{client_id or ''}", None)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+            client = TableServiceClient(
+                endpoint, credential=credential,
+                connection_timeout=CONNECTION_TIMEOUT, read_timeout=READ_TIMEOUT,
+            )
+            _clients[key] = client
+        return client
