@@ -111,7 +111,7 @@ class TagFilter:
         if tag == LATEST and not self.allow_latest:
             return False, f"tag {tag!r} is ignored (allowLatest is false)"
         if self._regex is not None and not self._regex.fullmatch(tag):
-            return False, f"tag {tag!r} does not match pattern {self.pattern!r}"
+            return False, f"tag {tag!r} does not match pattern '{self.pattern}'"
         if self._range is not None:
             version = parse_version(tag)
             if version is None:

@@ -130,7 +130,7 @@ def _regex(value: str) -> str:
     try:
         re.compile(value)
     except re.error as bad:
-        raise ValueError(f"invalid regex {value!r}: {bad}") from None
+        raise ValueError(f"invalid regex '{value}': {bad}") from None
     return value
 
 

@@ -123,7 +123,7 @@ def _tags(document: PolicyDocument, service: ServiceSpec, where: Path) -> Iterat
         yield path, (f"allowLatest is true, but 'latest' is not a version, so semver range"
                      f" {tags.semver!r} rejects it; drop one of them")
     elif tags.pattern is not None and not tags.accepts("latest")[0]:
-        yield path, (f"allowLatest is true, but pattern {tags.pattern!r} rejects 'latest';"
+        yield path, (f"allowLatest is true, but pattern '{tags.pattern}' rejects 'latest';"
                      " drop one of them")
 
 
