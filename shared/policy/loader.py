@@ -33,7 +33,8 @@ DEFAULT_POLICY_FILE = "release-policy.yaml"
 _TYPE_WORDS = {"string_type": "a string", "int_type": "a whole number",
                "float_type": "a number", "bool_type": "true or false",
                "dict_type": "a mapping", "model_type": "a mapping", "list_type": "a list",
-               "timedelta_type": "a duration such as 30m"}
+               "timedelta_type": "a duration such as 30m",
+               "invalid-json-value": "a JSON value (quote dates and times)"}
 
 
 def policy_path(environ: Mapping[str, str] | None = None, app_root: Path = APP_ROOT) -> Path:

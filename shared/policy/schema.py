@@ -15,7 +15,16 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from shared.registry.errors import InvalidReference
@@ -166,6 +175,17 @@ def _header(value: str) -> str:
     return value
 
 
+def _reject_null(cls: type, value: Any) -> Any:
+    if value is None:
+        raise ValueError("must not be null (leave the field out to use the default)")
+    return value
+
+
+def not_null(*fields: str) -> Any:
+    """A validator for optional fields whose absence means "inherit" but null means nothing."""
+    return field_validator(*fields, mode="before")(_reject_null)
+
+
 Name = Annotated[str, _rule(_name)]
 Text = Annotated[str, _rule(_not_blank)]
 SecretName = Annotated[str, _rule(_secret_name)]
@@ -200,12 +220,16 @@ class TagsSpec(Spec):
     allow_latest: bool | None = None
     include_prerelease: bool | None = None
 
+    _not_null = not_null("allow_latest", "include_prerelease")
+
 
 class SupersedeSpec(Spec):
     """What a newer push does to older releases."""
 
     waiting_at_gate: bool | None = None
     ignore_older_than_production: bool | None = None
+
+    _not_null = not_null("waiting_at_gate", "ignore_older_than_production")
 
 
 class ApproversSpec(Spec):
@@ -231,6 +255,8 @@ class GateSpec(Spec):
     reminder_interval: Duration | None = None
     escalation: EscalationSpec | None = None
     teams_webhook_secret: SecretName | None = None
+
+    _not_null = not_null("required_approvals", "deadline")
 
 
 class AcrImportSpec(Spec):
@@ -323,7 +349,7 @@ class CheckSpec(Spec):
     expect_status: Annotated[int, Field(ge=100, le=599)] = 200
     body_contains: str | None = None
     json_field: Text | None = None
-    json_equals: Any = None
+    json_equals: JsonValue = None
     headers: dict[Annotated[str, _rule(_header)], SecretName] = {}
     attempt_timeout_seconds: Seconds = 5.0
     interval_seconds: Seconds = 2.0
@@ -343,6 +369,8 @@ class RollbackSpec(Spec):
     pause_for_human: bool | None = None
     pause_deadline: Duration | None = None
 
+    _not_null = not_null("on_failure", "pause_for_human", "pause_deadline")
+
 
 class EnvironmentSpec(Spec):
     """One stage of a service's path to production."""
@@ -355,6 +383,8 @@ class EnvironmentSpec(Spec):
     promotion: PromotionSpec | None = None
     rollout_timeout: Duration | None = None
     rollback: RollbackSpec | None = None
+
+    _not_null = not_null("rollout_timeout")
 
 
 class ServiceSpec(Spec):
@@ -376,6 +406,8 @@ class DefaultsSpec(Spec):
     gate: GateSpec | None = None
     rollout_timeout: Duration | None = None
     rollback: RollbackSpec | None = None
+
+    _not_null = not_null("rollout_timeout")
 
 
 class PolicyDocument(Spec):

@@ -155,6 +155,24 @@ CASES = [
         " is already the target of services.delivery.environments[0] (line 14)",
         id="same-container-twice"),
     pytest.param(
+        "deadline: 72h", "deadline: null",
+        f"{F}:22: {ENV1}.gate.deadline: must not be null (leave the field out to use the"
+        " default)", id="null-where-a-value-is-needed"),
+    pytest.param(
+        "          container: app\n", "          container: app\n        checks:\n"
+        "          - {url: 'http://x/', jsonField: day, jsonEquals: 2024-01-01}\n",
+        f"{F}:20: {ENV0}.checks[0].jsonEquals: must be a JSON value (quote dates and times),"
+        " not date", id="not-a-json-value"),
+    pytest.param(
+        "          container: app\n", "          container: app\n        checks:\n"
+        "          - {url: 'http://x/', jsonEquals: 1}\n",
+        f"{F}:20: {ENV0}.checks[0]: jsonEquals needs jsonField (the dotted path it compares)",
+        id="json-equals-without-field"),
+    pytest.param(
+        "{name: qa-aks, kubeconfigSecret: qa-kubeconfig}", "{name: qa-aks}",
+        f"{F}:15: {ENV0}.target.cluster: needs exactly one of kubeconfigSecret or aks",
+        id="cluster-without-connection"),
+    pytest.param(
         "  delivery:\n", "  delivery service:\n",
         f"{F}:7: services.delivery service: key 'delivery service': invalid name 'delivery"
         " service': up to 63 letters and digits, groups joined by '-', '_' or '.'",
