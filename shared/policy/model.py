@@ -289,10 +289,9 @@ class Policy:
 
     def service_for_repository(self, repository: str,
                                registry: str | None = None) -> Service | None:
-        """The service whose images are pushed to `repository` (optionally: on that registry).
+        """The service whose images are pushed to `repository` (on `registry`, if given).
 
-        None for unknown repositories and for promotion targets (our own retags).
-        """
+        None for unknown repositories and for promotion targets (our own retags)."""
         if self.is_promotion_target(repository, registry):
             return None
         for service in self.services.values():
@@ -305,9 +304,7 @@ class Policy:
     def is_promotion_target(self, repository: str, registry: str | None = None) -> bool:
         """Whether `repository` lies where a promotion writes (`prod/…` for namespace `prod/`).
 
-        A promotion into another registry without a namespace is recognised only when
-        `registry` (the host the push came from) is given.
-        """
+        Cross-registry targets without a namespace need `registry` (the push's host)."""
         host = registry_host(registry) if registry is not None else None
         for service in self.services.values():
             for environment in service.environments:

@@ -134,6 +134,16 @@ CASES = [
         f"{F}:20: {ENV1}.gate: escalation after 3 reminder(s) never happens: only 2 fit before"
         " the deadline 3d (every 1d)", id="escalation-never-happens"),
     pytest.param(
+        "          deadline: 72h", "          deadline: 72h\n          reminderInterval: null\n"
+        "          escalation: {group: leads, afterReminders: 1}",
+        f"{F}:20: {ENV1}.gate: escalation needs reminderInterval (it follows reminders)",
+        id="escalation-without-reminders"),
+    pytest.param(
+        "          approvers: {groups: [release-managers]}",
+        "          approvers: {users: [ann]}\n          requiredApprovals: 2",
+        f"{F}:20: {ENV1}.gate: requiredApprovals is 2 but only 1 approver(s) are listed",
+        id="more-approvals-than-approvers"),
+    pytest.param(
         "          approvers: {groups: [release-managers]}\n", "",
         f"{F}:20: {ENV1}.gate: needs approvers (users or groups), here or in defaults.gate",
         id="gate-without-approvers"),

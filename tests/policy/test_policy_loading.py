@@ -28,6 +28,18 @@ def test_the_sample_policy_loads() -> None:
     assert delivery.accepts_tag("latest")[0] is False
 
 
+def test_the_example_in_the_reference_loads() -> None:
+    text = (ROOT / "docs" / "release-policy.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    delivery = parse_policy(example, "docs example").service("delivery")
+    assert [env.name for env in delivery.environments] == ["qa", "prod"]
+    assert delivery.accepts_tag("v1.5.0-rc.1") == (True, "")
+    prod = delivery.production
+    assert prod.gate is not None and prod.gate.escalation_group == "platform-leads"
+    assert prod.promotion is not None and prod.promotion.acr_import is not None
+    assert prod.image_repository == "prod/delivery"
+
+
 def test_policy_path_defaults_to_the_app_root(tmp_path: Path) -> None:
     assert policy_path({}, tmp_path) == tmp_path / "release-policy.yaml"
     assert policy_path({"RELEASE_POLICY_FILE": ""}, tmp_path) == \

@@ -147,6 +147,12 @@ def test_defaults_section_is_applied_field_by_field() -> None:
         "teamsWebhookSecret": "teams-hook"}
 
 
+def test_null_switches_reminders_off() -> None:
+    text = edit("deadline: 72h", "deadline: 72h\n          reminderInterval: null")
+    gate = snapshot(text)["environments"][1]["gate"]
+    assert gate["reminderIntervalSeconds"] is None and gate["deadlineSeconds"] == 259200
+
+
 def test_environments_keep_their_order_and_targets() -> None:
     qa, staging, prod = snapshot()["environments"]
     assert [qa["name"], staging["name"], prod["name"]] == ["qa", "staging", "prod"]
