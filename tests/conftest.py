@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-# One local registry (with its TLS files and fault proxy) for the whole run.
-pytest_plugins = ["sandbox.pytest_fixtures"]
+# One local registry (with its TLS files and fault proxy) and one Azurite for the whole run.
+pytest_plugins = ["sandbox.pytest_fixtures", "sandbox.azurite_fixtures"]
 
 
 @pytest.fixture

@@ -38,10 +38,16 @@ class TestRegistration:
     def test_every_function_is_registered_once(self) -> None:
         assert sorted(functions_by_name()) == [
             "await_rollout",
+            "deploy_environment",
             "deploy_image",
             "health",
             "hello_sequence",
             "promote_image",
+            "record_deployment",
+            "record_release",
+            "registry_event_grid",
+            "registry_events",
+            "release",
             "resolve_image",
             "rollback_deployment",
             "say_hello",

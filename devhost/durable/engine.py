@@ -92,6 +92,10 @@ class Engine:
     # --- life cycle --------------------------------------------------------------------------
 
     @property
+    def running(self) -> bool:
+        return self._store is not None and not self._stopping
+
+    @property
     def store(self) -> TaskHubStore:
         if self._store is None:
             raise RuntimeError("the durable engine is not started")

@@ -155,6 +155,8 @@ async def _purge_by(request: web.Request) -> web.Response:
 
 def _engine(request: web.Request) -> Engine:
     engine = request.app[_ENGINE_KEY]
+    if not engine.running:
+        raise web.HTTPServiceUnavailable(text="the durable engine is stopping\n")
     hub = request.query.get("taskHub")
     if hub and hub != engine.hub_name:
         raise web.HTTPNotFound(text=f"task hub {hub!r} is not served here "

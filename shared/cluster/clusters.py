@@ -50,7 +50,7 @@ def forget(cluster: str) -> None:
 
 def _api_client(connection: dict[str, Any], secrets: Any) -> client.ApiClient:
     name = connection["name"]
-    if "kubeconfigSecret" in connection:
+    if connection.get("kubeconfigSecret"):
         text = for_spec(secrets).get(connection["kubeconfigSecret"])
         key = (name, hashlib.sha256(text.encode()).hexdigest())
         build: Callable[[], client.ApiClient] = lambda: from_kubeconfig(text)  # noqa: E731

@@ -48,9 +48,10 @@ def decide(event: RegistryEvent, policy: Any) -> Decision:
     if not event.digest or not DIGEST.match(event.digest):
         return Decision("rejected", f"push of {event.repository}:{event.tag} has no valid"
                                     " sha256 digest")
-    if policy.is_promotion_target(event.repository):
+    registry = event.registry or None
+    if policy.is_promotion_target(event.repository, registry):
         return Decision("ignored", f"{event.repository} is a promotion target (our own retag)")
-    service = policy.service_for_repository(event.repository)
+    service = policy.service_for_repository(event.repository, registry)
     if service is None:
         return Decision("ignored", f"no service in the policy for repository"
                                    f" {event.repository}")

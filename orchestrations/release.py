@@ -1,0 +1,231 @@
+"""The release: each environment of the plan in order, gated, promoted, deployed, verified.
+
+`release` reads as the business process; waiting at a gate lives in
+`wait_for_approval`, deploying one environment (with its automatic rollback) in
+the `deploy_environment` sub-orchestration. Deterministic: time comes from the
+context, every input from the plan taken at ingestion.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared.releases.plan import ReleasePlan, Stage, cluster_request
+
+bp = df.Blueprint()
+RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
+ROLLOUT_CHECK_SECONDS = 20
+SUPERSEDED = "superseded"
+
+
+@bp.orchestration_trigger(context_name="context")
+def release(context: df.DurableOrchestrationContext):
+    plan = ReleasePlan.from_input(context.get_input())
+    journal = Journal(context, plan)
+    yield journal.record("Running")
+    deployed: list[tuple[Stage, dict]] = []
+
+    for stage in plan.stages:
+        if stage.gate:
+            decision = yield from wait_for_approval(context, plan, stage, journal)
+            if decision["outcome"] != "Approved":
+                return (yield from journal.finish(decision["outcome"], stage, decision["reason"]))
+        try:
+            if stage.promotion:
+                journal.step(stage, "promote")
+                yield context.call_activity_with_retry("promote_image", RETRY,
+                                                       plan.promotion_request(stage))
+            journal.step(stage, "deploy")
+            yield journal.record("Running", stage, stage_state="Deploying")
+            result = yield context.call_sub_orchestrator(
+                "deploy_environment", plan.deploy_request(stage),
+                f"{plan.release_id}:{stage.name}")
+        except Exception as failure:
+            return (yield from journal.finish("Failed", stage, _reason(failure)))
+        if not result["healthy"]:
+            if stage.rollback.get("onFailure") == "environmentAndEarlier":
+                yield from roll_back_earlier(context, plan, deployed)
+            outcome = "RolledBack" if result["rolledBack"] else "Failed"
+            return (yield from journal.finish(outcome, stage, result["reason"]))
+        deployed.append((stage, result["snapshot"]))
+        yield journal.record("Running", stage, stage_state="Healthy", stage_finished=True)
+
+    return (yield from journal.finish("Completed"))
+
+
+def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
+                      journal: Journal) -> Generator[Any, Any, dict[str, Any]]:
+    """Wait for this gate's decision, a newer release, or the deadline; remind in between."""
+    gate = stage.gate or {}
+    deadline = context.current_utc_datetime + timedelta(seconds=gate["deadlineSeconds"])
+    interval = gate.get("reminderIntervalSeconds")
+    decision_event = f"approval:{stage.name}"
+    journal.step(stage, "approval", waiting={"kind": "approval", "event": decision_event,
+                                             "deadline": deadline.isoformat()})
+    yield journal.record("WaitingForApproval", stage, stage_state="WaitingForApproval")
+    reminders = 0
+    while True:
+        wake_at = deadline
+        if interval:
+            wake_at = min(deadline, context.current_utc_datetime + timedelta(seconds=interval))
+        decision = context.wait_for_external_event(decision_event)
+        superseded = context.wait_for_external_event(SUPERSEDED)
+        timer = context.create_timer(wake_at)
+        winner = yield context.task_any([decision, superseded, timer])
+        if winner == decision:
+            timer.cancel()
+            data = _decoded(decision.result)
+            approved = bool(data.get("approved"))
+            by = data.get("by") or "someone"
+            return {"outcome": "Approved" if approved else "Rejected",
+                    "reason": f"{'approved' if approved else 'rejected'} by {by}"
+                              + (f": {data['comment']}" if data.get("comment") else "")}
+        if winner == superseded:
+            timer.cancel()
+            data = _decoded(superseded.result)
+            return {"outcome": "Superseded",
+                    "reason": f"superseded by {data.get('version') or 'a newer release'}"}
+        if context.current_utc_datetime >= deadline:
+            return {"outcome": "Expired", "reason": f"no decision by {deadline.isoformat()}"}
+        reminders += 1
+        journal.step(stage, "approval", waiting={"kind": "approval", "event": decision_event,
+                                                 "deadline": deadline.isoformat(),
+                                                 "reminders": reminders})
+
+
+@bp.orchestration_trigger(context_name="context")
+def deploy_environment(context: df.DurableOrchestrationContext):
+    """Snapshot, deploy, watch the rollout, verify; on failure restore the snapshot."""
+    job = context.get_input()
+    stage = Stage(job["stage"]["name"], job["stage"])
+    def cluster(**fields: Any) -> dict[str, Any]:
+        return cluster_request(stage, **fields)
+
+    deadline = context.current_utc_datetime + stage.rollout_timeout
+    snapshot = yield context.call_activity_with_retry("snapshot_deployment", RETRY, cluster())
+    try:
+        yield context.call_activity_with_retry("deploy_image", RETRY, cluster(
+            image=job["image"], releaseId=job["releaseId"],
+            changeCause=f"release {job['releaseId']}: {job['service']} {job['version']}"))
+        rollout = yield from watch_rollout(context, cluster, deadline)
+        failure = None
+        if rollout["state"] != "complete":
+            failure = f"rollout {rollout['state']}: {rollout.get('message') or rollout['reason']}"
+        elif stage.spec.get("checks"):
+            verdict = yield context.call_activity("verify_release", {
+                "checks": stage.spec["checks"], "secrets": stage.spec["secrets"]})
+            if not verdict["passed"]:
+                failed = [v for v in verdict["verdicts"] if not v["passed"]]
+                failure = "verification failed: " + "; ".join(
+                    f"{v['check']}: {v['reason']}" for v in failed)
+    except Exception as error:
+        failure = _reason(error)
+    if failure is None:
+        yield context.call_activity("record_deployment", {
+            "service": job["service"], "environment": stage.name, "releaseId": job["releaseId"],
+            "digest": job["digest"], "image": job["image"], "good": True,
+            "at": context.current_utc_datetime.isoformat()})
+        return {"healthy": True, "snapshot": snapshot}
+    if stage.rollback.get("onFailure") == "none":
+        return {"healthy": False, "rolledBack": False, "reason": failure, "snapshot": snapshot}
+    restored = yield from restore(context, cluster, snapshot, failure,
+                                  context.current_utc_datetime + stage.rollout_timeout)
+    return {"healthy": False, "rolledBack": restored is None, "snapshot": snapshot,
+            "reason": failure if restored is None else f"{failure}; {restored}"}
+
+
+def watch_rollout(context: df.DurableOrchestrationContext, cluster: Any,
+                  deadline: Any) -> Generator[Any, Any, dict[str, Any]]:
+    """Ask the cluster until the rollout completes, fails or the deadline passes."""
+    while True:
+        status = yield context.call_activity_with_retry("await_rollout", RETRY, cluster(
+            deadline=deadline.isoformat(), maxWaitSeconds=ROLLOUT_CHECK_SECONDS))
+        if status["state"] != "progressing" or context.current_utc_datetime >= deadline:
+            return status
+
+
+def restore(context: df.DurableOrchestrationContext, cluster: Any, snapshot: dict,
+            failure: str, deadline: Any) -> Generator[Any, Any, str | None]:
+    """Roll back to the snapshot and watch it; None when restored, else what went wrong."""
+    try:
+        result = yield context.call_activity_with_retry("rollback_deployment", RETRY, cluster(
+            snapshot=snapshot, deadline=deadline.isoformat(),
+            maxWaitSeconds=ROLLOUT_CHECK_SECONDS,
+            changeCause=f"automatic rollback to revision {snapshot['revision']}: {failure}"))
+        rollout = result["rollout"]
+        if rollout["state"] == "progressing":
+            rollout = yield from watch_rollout(context, cluster, deadline)
+    except Exception as error:
+        return f"ROLLBACK FAILED: {_reason(error)}"
+    if rollout["state"] != "complete":
+        return f"ROLLBACK DID NOT COMPLETE: {rollout.get('message') or rollout['reason']}"
+    return None
+
+
+def roll_back_earlier(context: df.DurableOrchestrationContext, plan: ReleasePlan,
+                      deployed: list[tuple[Stage, dict]]) -> Generator[Any, Any, None]:
+    """Restore every earlier environment this release changed, latest first."""
+    for stage, snapshot in reversed(deployed):
+        def cluster(stage: Stage = stage, **fields: Any) -> dict[str, Any]:
+            return cluster_request(stage, **fields)
+
+        yield from restore(context, cluster, snapshot, f"release {plan.release_id} failed later",
+                           context.current_utc_datetime + stage.rollout_timeout)
+
+
+class Journal:
+    """Keeps the custom status (no secrets) and the ledger row in step with the release."""
+
+    def __init__(self, context: df.DurableOrchestrationContext, plan: ReleasePlan) -> None:
+        self.context = context
+        self.plan = plan
+        self.status: dict[str, Any] = {
+            "releaseId": plan.release_id, "service": plan.service, "version": plan.version,
+            "digest": plan.digest, "environment": None, "step": "starting", "waitingFor": None,
+            "history": []}
+        context.set_custom_status(self.status)
+
+    def step(self, stage: Stage | None, step: str, waiting: dict | None = None) -> None:
+        self.status.update(environment=stage.name if stage else None, step=step,
+                           waitingFor=waiting)
+        self.status["history"].append({"at": self.context.current_utc_datetime.isoformat(),
+                                       "environment": self.status["environment"],
+                                       "step": step})
+        self.context.set_custom_status(self.status)
+
+    def record(self, state: str, stage: Stage | None = None, reason: str | None = None, *,
+               stage_state: str | None = None, stage_finished: bool = False) -> Any:
+        record = self.plan.release_record(state, self.context.current_utc_datetime,
+                                          environment=stage.name if stage else None,
+                                          step=self.status["step"], reason=reason)
+        record.update(stageState=stage_state, stageFinished=stage_finished)
+        return self.context.call_activity_with_retry("record_release", RETRY, record)
+
+    def finish(self, outcome: str, stage: Stage | None = None,
+               reason: str | None = None) -> Generator[Any, Any, dict[str, Any]]:
+        self.step(stage, outcome)
+        self.status.update(outcome=outcome, reason=reason)
+        self.context.set_custom_status(self.status)
+        yield self.record(outcome, stage, reason, stage_state=outcome if stage else None,
+                          stage_finished=True)
+        return {"releaseId": self.plan.release_id, "outcome": outcome,
+                "environment": stage.name if stage else None, "reason": reason}
+
+
+def _decoded(value: Any) -> dict[str, Any]:
+    """Event data arrives as a dict, or JSON text when the SDK client encoded it twice."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _reason(error: Exception) -> str:
+    return " ".join(str(error).split())[:500]

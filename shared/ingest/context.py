@@ -1,0 +1,51 @@
+"""The ingestion's process-wide parts: the policy (reloaded when its file changes),
+the ledger, and the webhook token, all from app settings.
+
+The token is the app setting `REGISTRY_WEBHOOK_TOKEN` (in Azure a Key Vault
+reference that App Service resolves); without it every delivery is refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import threading
+from typing import Any
+
+from shared.ledger.store import Ledger
+from shared.policy.loader import load_policy, policy_path
+
+TOKEN_SETTING = "REGISTRY_WEBHOOK_TOKEN"
+
+_lock = threading.Lock()
+_policy: tuple[tuple[str, float], Any] | None = None
+_ledgers: dict[tuple[str, str], Ledger] = {}
+
+
+def app_policy() -> Any:
+    """The release policy, loaded again when its file changed (PolicyError when invalid)."""
+    global _policy
+    path = policy_path()
+    key = (str(path), path.stat().st_mtime if path.exists() else -1.0)
+    with _lock:
+        if _policy is None or _policy[0] != key:
+            _policy = (key, load_policy(path))
+        return _policy[1]
+
+
+def app_ledger() -> Ledger:
+    """The ledger of `AzureWebJobsStorage` and `LEDGER_TABLE_PREFIX`, one per process."""
+    key = (os.environ.get("AzureWebJobsStorage", ""), os.environ.get("LEDGER_TABLE_PREFIX", ""))
+    with _lock:
+        if key not in _ledgers:
+            _ledgers[key] = Ledger.from_app_settings()
+        return _ledgers[key]
+
+
+def authorized(header: str | None, environ: Any = None) -> bool:
+    """`Authorization: Bearer <REGISTRY_WEBHOOK_TOKEN>`, compared in constant time."""
+    token = (environ if environ is not None else os.environ).get(TOKEN_SETTING, "")
+    if not token or token.lower().startswith("@microsoft.keyvault("):
+        return False
+    expected = f"Bearer {token}".encode()
+    return hmac.compare_digest((header or "").encode(), expected)

@@ -1,0 +1,144 @@
+"""Ingestion of registry events: decide, record, start exactly one release, supersede.
+
+The durable instance id is the release id (service + digest), so the durable
+backend itself refuses a second instance; the ledger's digest claim decides
+which delivery is reported as `started` and which as `duplicate`. A claim whose
+start was lost (a crash between the two) is repaired by the next delivery.
+Every event is recorded with its outcome, whatever it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from shared.ledger.records import EventRecord
+
+from .decisions import Decision, decide
+from .payloads import RegistryEvent
+
+log = logging.getLogger(__name__)
+RELEASE_ORCHESTRATOR = "release"
+SUPERSEDED_EVENT = "superseded"
+# A running release is told too: the event waits for its next gate, where it then ends.
+SUPERSEDABLE_STATES = ("Running", "WaitingForApproval")
+
+
+class Durable(Protocol):
+    """What ingestion needs of the Durable client (async, as the SDK's client is)."""
+
+    async def exists(self, instance_id: str) -> bool: ...
+
+    async def start(self, orchestrator: str, instance_id: str, payload: Any) -> bool: ...
+
+    async def raise_event(self, instance_id: str, event: str, payload: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """What became of one event."""
+
+    event_id: str
+    outcome: str
+    reason: str
+    service: str | None = None
+    release_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"eventId": self.event_id, "outcome": self.outcome, "reason": self.reason,
+                "service": self.service, "releaseId": self.release_id}
+
+
+class Ingestor:
+    """Turns registry events into releases, given the policy, the ledger and Durable."""
+
+    def __init__(self, policy: Any, ledger: Any, durable: Durable) -> None:
+        self.policy = policy
+        self.ledger = ledger
+        self.durable = durable
+
+    async def ingest(self, event: RegistryEvent, received_at: datetime | None = None
+                     ) -> EventOutcome:
+        received_at = received_at or datetime.now(UTC)
+        decision = decide(event, self.policy)
+        if decision.outcome == "start":
+            decision = await self._older_than_production(event, decision)
+        if decision.outcome != "start":
+            return await self._record(event, received_at, decision.outcome, decision.reason,
+                                      decision.service, None)
+        service = self.policy.service(decision.service)
+        release_id = decision.release_id
+        assert release_id is not None and event.digest and event.tag
+        claimed = await asyncio.to_thread(self.ledger.claim_digest, service.name, event.digest,
+                                          release_id, event.tag, event.event_id)
+        started = False
+        if not await self.durable.exists(release_id):
+            started = await self.durable.start(RELEASE_ORCHESTRATOR, release_id,
+                                               release_input(service, event, release_id,
+                                                             received_at))
+        if claimed or started:
+            await self._supersede(service, event.tag, release_id)
+            return await self._record(event, received_at, "started", decision.reason,
+                                      service.name, release_id)
+        return await self._record(event, received_at, "duplicate",
+                                  f"release {release_id} already exists for {event.digest}",
+                                  service.name, release_id)
+
+    async def _older_than_production(self, event: RegistryEvent,
+                                     decision: Decision) -> Decision:
+        service = self.policy.service(decision.service)
+        if not service.ignore_older_than_production:
+            return decision
+        state = await asyncio.to_thread(self.ledger.environment_state, service.name,
+                                        service.production.name)
+        if state.current is None:
+            return decision
+        running_release = await asyncio.to_thread(self.ledger.get_release,
+                                                  state.current.release_id, service=service.name)
+        running_tag = running_release.version if running_release else None
+        new, running = service.version_key(event.tag or ""), \
+            service.version_key(running_tag or "")
+        if new is not None and running is not None and new < running:
+            return Decision("ignored", f"{event.tag} is older than {running_tag} in"
+                                       f" {service.production.name}", service.name)
+        return decision
+
+    async def _supersede(self, service: Any, tag: str, release_id: str) -> None:
+        if not service.supersede_waiting_at_gate:
+            return
+        new = service.version_key(tag)
+        waiting = await asyncio.to_thread(self.ledger.releases, service.name,
+                                          state=SUPERSEDABLE_STATES)
+        for release in waiting:
+            old = service.version_key(release.version)
+            if release.release_id != release_id and (new is None or old is None or old < new):
+                try:
+                    await self.durable.raise_event(release.release_id, SUPERSEDED_EVENT,
+                                                   {"by": release_id, "version": tag})
+                except Exception as failure:  # it ended meanwhile: nothing left to supersede
+                    log.info("release %s not superseded: %s", release.release_id,
+                             " ".join(str(failure).split())[:200])
+
+    async def _record(self, event: RegistryEvent, received_at: datetime, outcome: str,
+                      reason: str, service: str | None, release_id: str | None) -> EventOutcome:
+        await asyncio.to_thread(self.ledger.record_event, EventRecord(
+            event_id=event.event_id, received_at=received_at, source=event.source,
+            action=event.action, registry=event.registry, repository=event.repository,
+            tag=event.tag, digest=event.digest, service=service, outcome=outcome,
+            reason=reason, release_id=release_id))
+        return EventOutcome(event.event_id, outcome, reason, service, release_id)
+
+
+def release_input(service: Any, event: RegistryEvent, release_id: str,
+                  received_at: datetime) -> dict[str, Any]:
+    """The release orchestration's input: the policy snapshot and the image, by digest."""
+    host = event.registry or service.registry["url"].split("://")[-1]
+    return {"releaseId": release_id, "policy": service.snapshot(),
+            "image": {"registry": host, "repository": event.repository, "tag": event.tag,
+                      "digest": event.digest,
+                      "reference": f"{host}/{event.repository}@{event.digest}"},
+            "trigger": {"eventId": event.event_id, "source": event.source,
+                        "receivedAt": received_at.isoformat()}}

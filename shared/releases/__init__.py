@@ -1,0 +1,1 @@
+"""Releases: the plan an orchestration follows, built from the policy snapshot (pure)."""

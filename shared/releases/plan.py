@@ -1,0 +1,95 @@
+"""A release's plan: the image by digest and the ordered environments of its policy snapshot.
+
+Built from the orchestration input only (never from the live policy), so replay
+sees the same plan however the policy file changes. Builds the plain-JSON
+requests of the activities; carries secret *names* and specs, never values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One environment of the plan."""
+
+    name: str
+    spec: dict[str, Any]
+
+    @property
+    def gate(self) -> dict[str, Any] | None:
+        return self.spec.get("gate")
+
+    @property
+    def promotion(self) -> dict[str, Any] | None:
+        return self.spec.get("promotion")
+
+    @property
+    def rollback(self) -> dict[str, Any]:
+        return self.spec.get("rollback") or {"onFailure": "environment"}
+
+    @property
+    def rollout_timeout(self) -> timedelta:
+        return timedelta(seconds=self.spec.get("rolloutTimeoutSeconds") or 600)
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """Everything an orchestration needs to walk a release through its environments."""
+
+    release_id: str
+    service: str
+    version: str
+    digest: str
+    source_registry: dict[str, Any]
+    source_repository: str
+    stages: tuple[Stage, ...]
+
+    @classmethod
+    def from_input(cls, data: dict[str, Any]) -> ReleasePlan:
+        policy, image = data["policy"], data["image"]
+        return cls(release_id=data["releaseId"], service=policy["service"],
+                   version=image["tag"], digest=image["digest"],
+                   source_registry=policy["registry"], source_repository=image["repository"],
+                   stages=tuple(Stage(env["name"], env) for env in policy["environments"]))
+
+    def image_in(self, stage: Stage) -> str:
+        """`host/repository@digest` as the stage's cluster pulls it."""
+        image = stage.spec["image"]
+        return f"{_host(image['registry']['url'])}/{image['repository']}@{self.digest}"
+
+    def promotion_request(self, stage: Stage) -> dict[str, Any]:
+        promotion = stage.promotion or {}
+        return {"registry": promotion.get("sourceRegistry") or self.source_registry,
+                "source": f"{promotion.get('sourceRepository') or self.source_repository}"
+                          f"@{self.digest}",
+                "target": f"{promotion['targetRepository']}:{self.version}",
+                "targetRegistry": promotion.get("targetRegistry"),
+                "acrImport": promotion.get("acrImport")}
+
+    def deploy_request(self, stage: Stage) -> dict[str, Any]:
+        """The sub-orchestration input that deploys, watches and verifies one stage."""
+        return {"releaseId": self.release_id, "service": self.service, "version": self.version,
+                "digest": self.digest, "stage": stage.spec, "image": self.image_in(stage)}
+
+    def release_record(self, state: str, now: datetime, *, environment: str | None = None,
+                       step: str | None = None, reason: str | None = None) -> dict[str, Any]:
+        """The ledger row of this release in `state`."""
+        return {"releaseId": self.release_id, "service": self.service, "version": self.version,
+                "digest": self.digest, "state": state, "environment": environment,
+                "step": step, "reason": reason, "updatedAt": now.isoformat()}
+
+
+def cluster_request(stage: Stage, **fields: Any) -> dict[str, Any]:
+    """A deployment activity's request for the stage's cluster target."""
+    target = stage.spec["target"]
+    return {"target": target["deploy"], "connection": target["cluster"],
+            "secrets": stage.spec["secrets"], **fields}
+
+
+def _host(url: str) -> str:
+    return urlsplit(url if "://" in url else "https://" + url).netloc

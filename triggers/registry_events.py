@@ -1,0 +1,111 @@
+"""`POST /api/registry/events` and the Event Grid trigger: registry events in, releases out.
+
+Accepts ACR webhooks, OCI notification envelopes and Event Grid deliveries (Event
+Grid schema with its validation handshake, CloudEvents with the OPTIONS
+handshake). Answers 401 without detail, 413 over 1 MiB, 400 with a one-line
+reason for malformed bodies, 503 while the policy file is invalid (so Event Grid
+retries), 202 when a release started and 200 otherwise, with each event's outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared.ingest.context import app_ledger, app_policy, authorized
+from shared.ingest.payloads import PayloadError, parse_body, parse_event_grid_event
+from shared.ingest.service import EventOutcome, Ingestor
+from shared.policy.errors import PolicyError
+from triggers.responses import error_response, json_response
+
+MAX_BODY = 1024 * 1024
+log = logging.getLogger(__name__)
+bp = df.Blueprint()
+
+
+@bp.route(route="registry/events", methods=["POST", "OPTIONS"])
+@bp.durable_client_input(client_name="client")
+async def registry_events(req: func.HttpRequest,
+                          client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Ingest one delivery of registry events."""
+    if req.method == "OPTIONS":
+        return _cloud_events_handshake(req)
+    body = req.get_body() or b""
+    if len(body) > MAX_BODY:
+        return error_response(413, f"body is larger than {MAX_BODY} bytes")
+    validation = req.headers.get("aeg-event-type", "").lower() == "subscriptionvalidation"
+    if not validation and not authorized(req.headers.get("Authorization")):
+        return func.HttpResponse(status_code=401)
+    try:
+        delivery = parse_body(body)
+    except PayloadError as bad:
+        return error_response(400, str(bad))
+    if delivery.validation_code is not None:
+        return json_response({"validationResponse": delivery.validation_code})
+    try:
+        ingestor = Ingestor(await asyncio.to_thread(app_policy), app_ledger(),
+                            ClientDurable(client))
+    except PolicyError as broken:
+        log.error("release policy is invalid; refusing deliveries until fixed:\n%s", broken)
+        return error_response(503, "release policy is invalid; see the app log")
+    outcomes = [await ingestor.ingest(event) for event in delivery.events]
+    started = any(o.outcome == "started" for o in outcomes)
+    return json_response({"events": [_with_links(o, client) for o in outcomes]},
+                         202 if started else 200)
+
+
+@bp.event_grid_trigger(arg_name="event")
+@bp.durable_client_input(client_name="client")
+async def registry_event_grid(event: func.EventGridEvent,
+                              client: df.DurableOrchestrationClient) -> None:
+    """The native Event Grid binding: the host did the handshake; one event per call."""
+    parsed = parse_event_grid_event(event.id, event.event_type, event.get_json(),
+                                    event.event_time)
+    if parsed is None:
+        log.info("Event Grid event %s of type %s is not acted on", event.id, event.event_type)
+        return
+    ingestor = Ingestor(await asyncio.to_thread(app_policy), app_ledger(), ClientDurable(client))
+    outcome = await ingestor.ingest(parsed)
+    log.info("registry event %s: %s (%s)", outcome.event_id, outcome.outcome, outcome.reason)
+
+
+class ClientDurable:
+    """The Durable client as ingestion uses it."""
+
+    def __init__(self, client: df.DurableOrchestrationClient) -> None:
+        self._client = client
+
+    async def exists(self, instance_id: str) -> bool:
+        return bool(await self._client.get_status(instance_id))
+
+    async def start(self, orchestrator: str, instance_id: str, payload: Any) -> bool:
+        try:
+            await self._client.start_new(orchestrator, instance_id, payload)
+            return True
+        except Exception:  # the SDK raises a bare Exception; a concurrent start is not an error
+            if await self.exists(instance_id):
+                return False
+            raise
+
+    async def raise_event(self, instance_id: str, event: str, payload: Any) -> None:
+        await self._client.raise_event(instance_id, event, payload)
+
+
+def _with_links(outcome: EventOutcome, client: df.DurableOrchestrationClient) -> dict[str, Any]:
+    shown = outcome.to_dict()
+    if outcome.release_id:
+        shown["statusQueryGetUri"] = client.create_http_management_payload(
+            outcome.release_id)["statusQueryGetUri"]
+    return shown
+
+
+def _cloud_events_handshake(req: func.HttpRequest) -> func.HttpResponse:
+    origin = req.headers.get("WebHook-Request-Origin")
+    if not origin:
+        return error_response(400, "OPTIONS needs a WebHook-Request-Origin header")
+    return func.HttpResponse(status_code=200, headers={"WebHook-Allowed-Origin": origin,
+                                                       "WebHook-Allowed-Rate": "*"})
