@@ -258,6 +258,7 @@ class KubeApi:
                ) -> JsonDict:
         """Create a Deployment in `namespace` from a request body; the stored object, typed."""
         rt = RESOURCES[("apps", "deployments")]
+        body = _drop_nulls(body)
         _check_kind(body, rt)
         metadata = _metadata(body)
         if metadata.get("namespace", namespace) != namespace:
@@ -282,6 +283,7 @@ class KubeApi:
 
     def _update(self, namespace: str, name: str, body: JsonDict, dry_run: bool) -> JsonDict:
         rt = RESOURCES[("apps", "deployments")]
+        body = _drop_nulls(body)
         _check_kind(body, rt)
         current = self.store.get("deployments", namespace, name)
         if current is None:
@@ -438,7 +440,10 @@ def _check_kind(body: JsonDict, rt: ResourceType) -> None:
 def _validated(deployment: JsonDict, old: JsonDict | None) -> None:
     """Raise 422 Invalid if `deployment` breaks the rules or the apps/v1 schema."""
     name = deployment["metadata"].get("name") or ""
-    errors = validate_deployment(deployment, old)
+    try:
+        errors = validate_deployment(deployment, old)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        errors = None  # a malformed shape: the schema check below names the field
     if errors:
         raise DEPLOYMENTS.invalid(name, errors)
     try:
@@ -449,6 +454,17 @@ def _validated(deployment: JsonDict, old: JsonDict | None) -> None:
              "FieldValueInvalid", f"Invalid value: {problem['msg']}")
             for problem in error.errors()
         ]) from error
+    if errors is None:
+        raise DEPLOYMENTS.invalid(name, [("spec", "FieldValueInvalid", "Invalid value: malformed")])
+
+
+def _drop_nulls(value: Any) -> Any:
+    """JSON nulls in objects read as absent fields, as Go's decoding into structs does."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(item) for item in value]
+    return value
 
 
 def _without_version(obj: JsonDict) -> JsonDict:

@@ -33,6 +33,7 @@ NOT_COPIED_ANNOTATIONS = frozenset({
 
 _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery rand.SafeEncodeString
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class ApiError(Exception):
@@ -305,7 +306,8 @@ def default_deployment(obj: JsonDict) -> JsonDict:
         pod_spec.setdefault("dnsPolicy", "ClusterFirst")
         pod_spec.setdefault("schedulerName", "default-scheduler")
         pod_spec.setdefault("securityContext", {})
-        for container in pod_spec.get("containers") or []:
+        containers = pod_spec.get("containers")
+        for container in containers if isinstance(containers, list) else []:
             if isinstance(container, dict):
                 _default_container(container)
     return obj
@@ -349,6 +351,11 @@ def validate_deployment(obj: JsonDict, old: JsonDict | None = None) -> list[tupl
     errors += _validate_selector(spec)
     errors += _validate_template(spec.get("template"))
     errors += _validate_strategy(spec)
+    for field in ("minReadySeconds", "revisionHistoryLimit"):
+        value = spec.get(field, 0)
+        if not isinstance(value, int) or value < 0:
+            errors.append((f"spec.{field}", "FieldValueInvalid",
+                           f"Invalid value: {value!r}: must be greater than or equal to 0"))
     deadline, min_ready = spec.get("progressDeadlineSeconds"), spec.get("minReadySeconds", 0)
     if deadline is not None and (not isinstance(deadline, int) or deadline <= min_ready):
         errors.append(("spec.progressDeadlineSeconds", "FieldValueInvalid",
@@ -393,6 +400,10 @@ def _validate_template(template: Any) -> list[tuple[str, str, str]]:
         name = container.get("name")
         if not isinstance(name, str) or not name:
             errors.append((f"{field}.name", "FieldValueRequired", "Required value"))
+        elif not _DNS_LABEL.match(name):
+            errors.append((f"{field}.name", "FieldValueInvalid",
+                           f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of '
+                           "lower case alphanumeric characters or '-'"))
         elif name in seen:
             errors.append((f"{field}.name", "FieldValueDuplicate", f'Duplicate value: "{name}"'))
         seen.add(name)
@@ -413,15 +424,20 @@ def _validate_strategy(spec: JsonDict) -> list[tuple[str, str, str]]:
             return [("spec.strategy.rollingUpdate", "FieldValueForbidden",
                      "Forbidden: may not be specified when strategy `type` is 'Recreate'")]
         return []
-    replicas = spec.get("replicas") if isinstance(spec.get("replicas"), int) else 1
     rolling = strategy.get("rollingUpdate") or {}
-    try:
-        surge = int_or_percent(rolling.get("maxSurge", "25%"), replicas, round_up=True)
-        unavailable = int_or_percent(rolling.get("maxUnavailable", "25%"), replicas, False)
-    except ValueError as error:
-        return [("spec.strategy.rollingUpdate", "FieldValueInvalid", f"Invalid value: {error}")]
-    if surge == 0 and unavailable == 0 and rolling.get("maxSurge", "25%") in (0, "0%") and \
-            rolling.get("maxUnavailable", "25%") in (0, "0%"):
+    values = (rolling.get("maxSurge", "25%"), rolling.get("maxUnavailable", "25%"))
+    for field, value in zip(("maxSurge", "maxUnavailable"), values, strict=True):
+        try:
+            resolved = int_or_percent(value, 100, round_up=True)
+        except ValueError as error:
+            resolved, problem = -1, f"Invalid value: {error}"
+        else:
+            problem = f"Invalid value: {value!r}: must be greater than or equal to 0"
+            if field == "maxUnavailable" and resolved > 100 and isinstance(value, str):
+                resolved, problem = -1, f"Invalid value: {value!r}: must not be greater than 100%"
+        if resolved < 0:
+            return [(f"spec.strategy.rollingUpdate.{field}", "FieldValueInvalid", problem)]
+    if all(value in (0, "0%") for value in values):
         return [("spec.strategy.rollingUpdate.maxUnavailable", "FieldValueInvalid",
                  "Invalid value: 0: may not be 0 when `maxSurge` is 0")]
     return []

@@ -115,10 +115,9 @@ def test_rollout_progresses_over_rollout_seconds(kube_factory: Callable[..., Kub
 
 
 def test_rollout_progresses_over_wall_time(kube_factory: Callable[..., KubeSimulator]) -> None:
-    kube = kube_factory(rollout_seconds=0.4, clock=time.time)
-    kube.rollout_seconds = 0
+    kube = kube_factory(clock=time.time)
     kube.create_deployment("qa", "web", "reg/web:1")
-    kube.rollout_seconds = 0.4
+    kube.rollout_seconds = 0.8
     with api_client(kube) as api:
         apps = client.AppsV1Api(api)
         set_image(apps, "web", "reg/web:2")

@@ -4,6 +4,7 @@ auth, TLS and discovery. Every call goes through the client's typed (strict) mod
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -155,6 +156,9 @@ def test_replace_with_a_stale_resource_version_conflicts(kube_api: client.ApiCli
     assert 'deployments.apps "web": the object has been modified' in body["message"]
 
     fresh = apps.read_namespaced_deployment("web", "qa")
+    unchanged = apps.replace_namespaced_deployment("web", "qa", fresh)  # a round trip: no-op
+    assert unchanged.metadata.resource_version == fresh.metadata.resource_version
+    assert unchanged.metadata.generation == fresh.metadata.generation
     fresh.spec.template.spec.containers[0].image = "reg/web:2"
     replaced = apps.replace_namespaced_deployment("web", "qa", fresh)
     assert replaced.spec.template.spec.containers[0].image == "reg/web:2"
@@ -280,10 +284,9 @@ def test_a_namespace_the_token_may_not_touch_is_403(kube: KubeSimulator) -> None
         assert forbidden.value.status == 403
         body = status_of(forbidden.value)
         assert body["reason"] == "Forbidden"
-        assert body["message"] == (
-            'deployments.apps "web" is forbidden: User "' + body["message"].split('"')[3]
-            + '" cannot patch resource "deployments" in API group "apps" in the namespace '
-            '"prod"')
+        assert re.fullmatch(
+            r'deployments\.apps "web" is forbidden: User "[^"]+" cannot patch resource '
+            r'"deployments" in API group "apps" in the namespace "prod"', body["message"])
         assert QA_TOKEN not in body["message"]
         with pytest.raises(ApiException) as cluster_wide:
             apps.list_deployment_for_all_namespaces()

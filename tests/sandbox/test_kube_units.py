@@ -227,3 +227,28 @@ def test_health_and_version_need_no_token(api: KubeApi) -> None:
     assert call(api, "GET", "/healthz", token="nope") == (200, "ok")
     assert call(api, "GET", "/version", token="nope")[0] == 200
     assert call(api, "GET", "/apis", token="nope")[0] == 401
+
+
+GOOD_TEMPLATE = {"metadata": {"labels": {"app": "web"}},
+                 "spec": {"containers": [{"name": "app", "image": "web:1"}]}}
+SELECTOR = {"matchLabels": {"app": "web"}}
+
+
+@pytest.mark.parametrize("spec", [
+    {"selector": SELECTOR, "template": GOOD_TEMPLATE,
+     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": -1}}},
+    {"selector": SELECTOR, "template": GOOD_TEMPLATE,
+     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "150%"}}},
+    {"selector": SELECTOR, "template": GOOD_TEMPLATE, "revisionHistoryLimit": -1},
+    {"selector": SELECTOR, "template": {**GOOD_TEMPLATE, "spec": {"containers": [
+        {"name": "App_1", "image": "web:1"}]}}},
+    {"strategy": "fast"},
+    {"template": {"metadata": [], "spec": {"containers": [{"name": "app", "image": "x"}]}}},
+    {"template": {"spec": {"containers": {"name": "app"}}}},
+    None,
+])
+def test_malformed_deployments_are_invalid_not_server_errors(api: KubeApi, spec: object) -> None:
+    body = {"metadata": {"name": "web"}, "spec": spec}
+    status, answer = call(api, "POST", "/apis/apps/v1/namespaces/qa/deployments",
+                          json.dumps(body).encode())
+    assert status == 422, answer
