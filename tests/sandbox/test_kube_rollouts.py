@@ -320,3 +320,24 @@ def test_recreate_strategy_replaces_all_pods(recreate: None, kube: KubeSimulator
     set_image(apps, "web", "reg/web:bad")
     sets = replica_sets(apps, "web")
     assert (sets["reg/web:1"].spec.replicas, sets["reg/web:bad"].spec.replicas) == (0, 3)
+
+
+def test_kubectl_style_undo_restores_the_previous_template(
+    kube: KubeSimulator, apps: client.AppsV1Api,
+) -> None:
+    kube.create_deployment("qa", "web", "reg/web:1")
+    set_image(apps, "web", "reg/web:2")
+    previous = max(
+        (rs for rs in replica_sets(apps, "web").values()
+         if rs.metadata.annotations[REVISION] != "2"),
+        key=lambda rs: int(rs.metadata.annotations[REVISION]),
+    )
+    template = apps.api_client.sanitize_for_serialization(previous.spec.template)
+    del template["metadata"]["labels"]["pod-template-hash"]
+    apps.patch_namespaced_deployment(
+        "web", "qa", [{"op": "replace", "path": "/spec/template", "value": template}])
+
+    deployment = apps.read_namespaced_deployment("web", "qa")
+    assert deployment.metadata.annotations[REVISION] == "3"
+    assert previous.metadata.name in conditions(deployment)["Progressing"].message
+    assert len(replica_sets(apps, "web")) == 2
