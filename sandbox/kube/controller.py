@@ -230,7 +230,7 @@ class DeploymentController:
                 desired - start_ready)
         else:
             last_progress = rollout.started
-        complete = healthy and ready_new == desired and sum(replicas.values()) == desired
+        complete = ready_new == desired and sum(replicas.values()) == desired
         deadline = rollout.deadline
         timed_out_at = None
         if not complete and deadline is not None and now >= last_progress + deadline:
