@@ -20,6 +20,7 @@ from shared.ingest.context import app_ledger, app_policy, authorized
 from shared.ingest.payloads import PayloadError, parse_body, parse_event_grid_event
 from shared.ingest.service import EventOutcome, Ingestor
 from shared.policy.errors import PolicyError
+from triggers.durable_adapter import ClientDurable
 from triggers.responses import error_response, json_response
 
 MAX_BODY = 1024 * 1024
@@ -71,28 +72,6 @@ async def registry_event_grid(event: func.EventGridEvent,
     ingestor = Ingestor(await asyncio.to_thread(app_policy), app_ledger(), ClientDurable(client))
     outcome = await ingestor.ingest(parsed)
     log.info("registry event %s: %s (%s)", outcome.event_id, outcome.outcome, outcome.reason)
-
-
-class ClientDurable:
-    """The Durable client as ingestion uses it."""
-
-    def __init__(self, client: df.DurableOrchestrationClient) -> None:
-        self._client = client
-
-    async def exists(self, instance_id: str) -> bool:
-        return bool(await self._client.get_status(instance_id))
-
-    async def start(self, orchestrator: str, instance_id: str, payload: Any) -> bool:
-        try:
-            await self._client.start_new(orchestrator, instance_id, payload)
-            return True
-        except Exception:  # the SDK raises a bare Exception; a concurrent start is not an error
-            if await self.exists(instance_id):
-                return False
-            raise
-
-    async def raise_event(self, instance_id: str, event: str, payload: Any) -> None:
-        await self._client.raise_event(instance_id, event, payload)
 
 
 def _with_links(outcome: EventOutcome, client: df.DurableOrchestrationClient) -> dict[str, Any]:

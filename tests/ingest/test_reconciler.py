@@ -1,0 +1,99 @@
+"""The reconciler finds pushes no webhook delivered: a real registry, Azurite, devhost's timer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from devhost.durable.clock import VirtualClock
+from devhost.host import Host
+from sandbox.azurite import Azurite
+from sandbox.images import build_image, push
+from sandbox.registry import LocalRegistry
+from sandbox.tls import TlsFiles
+from shared.ledger.store import Ledger
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def policy(registry: LocalRegistry, tls: TlsFiles) -> str:
+    return f"""\
+version: 1
+registries:
+  local: {{url: "{registry.endpoint}", auth: anonymous, caBundle: "{tls.ca}"}}
+services:
+  recon:
+    registry: local
+    repository: recon-svc
+    tags: {{semver: ">=1.0.0"}}
+    environments:
+      - name: qa
+        target:
+          cluster: {{name: recon-qa, kubeconfigSecret: qa-kubeconfig}}
+          namespace: recon
+          deployment: recon
+          container: app
+        gate: {{approvers: {{users: [ann@example.com]}}, deadline: 72h}}
+"""
+
+
+def test_baseline_then_the_newest_missed_push_starts_a_release(
+        tmp_path: Path, registry: LocalRegistry, tls_files: TlsFiles, azurite: Azurite,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    layout = build_image(tmp_path / "img", layer_sizes=[100], seed="recon", tag="v1.0.0")
+    push(layout, registry, "recon-svc", "v1.0.0")
+    push(layout, registry, "recon-svc", "not-a-version")
+    prefix = "r" + uuid.uuid4().hex[:10]
+    (tmp_path / "policy.yaml").write_text(policy(registry, tls_files))
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("LEDGER_TABLE_PREFIX", prefix)
+    monkeypatch.setenv("RELEASE_POLICY_FILE", str(tmp_path / "policy.yaml"))
+    ledger = Ledger.from_connection_string(azurite.connection_string, prefix)
+    clock = VirtualClock()
+
+    async def events(count: int) -> list:
+        for _ in range(300):
+            found = ledger.events(service="recon")
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"expected {count} events, have {ledger.events(service='recon')}")
+
+    async def main() -> None:
+        host = Host(REPO, port=0, data_dir=tmp_path / "devhost", clock=clock)
+        await host.start()
+        try:
+            assert host.timers is not None
+            timer = host.timers.triggers["reconcile_registries"]
+            while timer.next_occurrence is None:  # its loop has computed the first occurrence
+                await asyncio.sleep(0.01)
+            clock.advance(timedelta(minutes=5))
+            (baseline,) = await events(1)
+            assert baseline.tag == "v1.0.0" and baseline.outcome == "ignored"
+            assert "baseline" in baseline.reason
+            assert host.engine is not None and host.engine.query() == []
+
+            for tag, seed in (("v1.1.0", "b"), ("v1.2.0", "c")):
+                newer = build_image(tmp_path / tag, layer_sizes=[100], seed=seed, tag=tag)
+                push(newer, registry, "recon-svc", tag)
+            clock.advance(timedelta(minutes=5))
+            found = {e.tag: e for e in await events(3)}
+            assert found["v1.2.0"].outcome == "started"
+            assert found["v1.2.0"].source == "reconciler"
+            assert found["v1.1.0"].outcome == "ignored"
+            assert "superseded by the newer missed version v1.2.0" in found["v1.1.0"].reason
+            (instance,) = host.engine.query()
+            assert instance["instanceId"] == found["v1.2.0"].release_id
+
+            clock.advance(timedelta(minutes=5))
+            await asyncio.sleep(0.5)
+            assert len(ledger.events(service="recon")) == 3
+            assert len(host.engine.query()) == 1
+        finally:
+            await host.stop()
+
+    asyncio.run(main())

@@ -1,0 +1,29 @@
+"""The Durable client as ingestion and the reconciler use it (`shared.ingest.service.Durable`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+
+class ClientDurable:
+    """The Durable client as ingestion uses it."""
+
+    def __init__(self, client: df.DurableOrchestrationClient) -> None:
+        self._client = client
+
+    async def exists(self, instance_id: str) -> bool:
+        return bool(await self._client.get_status(instance_id))
+
+    async def start(self, orchestrator: str, instance_id: str, payload: Any) -> bool:
+        try:
+            await self._client.start_new(orchestrator, instance_id, payload)
+            return True
+        except Exception:  # the SDK raises a bare Exception; a concurrent start is not an error
+            if await self.exists(instance_id):
+                return False
+            raise
+
+    async def raise_event(self, instance_id: str, event: str, payload: Any) -> None:
+        await self._client.raise_event(instance_id, event, payload)

@@ -1,0 +1,32 @@
+"""The reconciler's timer: every 5 minutes, start releases for pushes no webhook delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared.ingest.context import app_ledger, app_policy
+from shared.ingest.reconciler import reconcile
+from shared.ingest.service import Ingestor
+from shared.registry import registries
+from triggers.durable_adapter import ClientDurable
+
+log = logging.getLogger(__name__)
+bp = df.Blueprint()
+MAX_IMAGES_SETTING = "RECONCILE_MAX_IMAGES"
+
+
+@bp.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def reconcile_registries(timer: func.TimerRequest,
+                               client: df.DurableOrchestrationClient) -> None:
+    """List every configured repository's tags and catch up on what the ledger never saw."""
+    max_images = int(os.environ.get(MAX_IMAGES_SETTING) or 20)
+    ingestor = Ingestor(await asyncio.to_thread(app_policy), app_ledger(), ClientDurable(client))
+    for report in await reconcile(ingestor.policy, ingestor, registries.for_endpoint,
+                                  max_images=max_images):
+        log.info("reconciled %s: %s", report.service, report.to_dict())
