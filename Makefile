@@ -27,10 +27,10 @@ help:
 	@echo "make bench  - run the benchmarks (bench/devhost.py)"
 	@echo "make clean  - remove caches and devhost data; distclean also .venv and node_modules"
 
-# The app does not use Azure Storage yet (devhost keeps its task hub in SQLite
-# under $(DATA_DIR)), so no Azurite is started here.
-run: $(VENV_STAMP)
-	$(PY) -m devhost start --app-dir . --port $(PORT) --data-dir $(DATA_DIR)
+# The app in devhost (its task hub in SQLite under $(DATA_DIR)) with Azurite for the
+# ledger; Ctrl-C stops both.
+run: $(VENV_STAMP) $(NODE_STAMP)
+	$(PY) -m sandbox.run --port $(PORT) --data-dir $(DATA_DIR)
 
 test: deps
 	$(VENV)/bin/ruff check .

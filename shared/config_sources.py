@@ -28,6 +28,9 @@ KNOWN_SETTINGS: tuple[str, ...] = (
     "AzureWebJobsStorage",
     "FUNCTIONS_WORKER_RUNTIME",
     POLICY_FILE_SETTING,
+    "REGISTRY_WEBHOOK_TOKEN",
+    "LEDGER_TABLE_PREFIX",
+    "RECONCILE_MAX_IMAGES",
 )
 
 

@@ -140,7 +140,8 @@ class TestActiveSources:
         env = {"AzureWebJobsStorage": "x"}
         local = {"FUNCTIONS_WORKER_RUNTIME": "python", "RELEASE_POLICY_FILE": "  "}
         assert active_sources(env, local, False)[-1] == ConfigSource(
-            DEFAULTS, ("RELEASE_POLICY_FILE",))
+            DEFAULTS, tuple(n for n in KNOWN_SETTINGS if n not in (
+                "AzureWebJobsStorage", "FUNCTIONS_WORKER_RUNTIME")))
 
     def test_no_defaults_source_when_everything_is_configured(self) -> None:
         env = {name: "x" for name in KNOWN_SETTINGS}
