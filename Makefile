@@ -41,6 +41,9 @@ lint: $(VENV_STAMP)
 
 bench: $(VENV_STAMP)
 	$(PY) bench/devhost.py
+	$(PY) bench/promotion.py
+	$(PY) bench/deploy.py
+	$(PY) bench/ingest.py
 
 deps: $(VENV_STAMP) $(NODE_STAMP) deb-packages
 
