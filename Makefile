@@ -39,7 +39,7 @@ test: deps
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(VENV_STAMP)
+bench: deps
 	$(PY) bench/devhost.py
 	$(PY) bench/promotion.py
 	$(PY) bench/deploy.py
