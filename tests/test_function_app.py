@@ -43,6 +43,7 @@ class TestRegistration:
             "health",
             "hello_sequence",
             "promote_image",
+            "reconcile_registries",
             "record_deployment",
             "record_release",
             "registry_event_grid",
