@@ -311,3 +311,14 @@ async def test_burst_of_500_deliveries_half_duplicates(s: Stack) -> None:
     engine = s.host.engine
     assert engine is not None
     assert len(engine.query(prefix="burst-")) == 250
+
+
+@scenario
+async def test_the_native_event_grid_trigger_starts_a_release(s: Stack) -> None:
+    url = f"{s.host.base_url}/runtime/webhooks/eventgrid?functionName=registry_event_grid"
+    headers = {"aeg-event-type": "Notification", "Content-Type": "application/json"}
+    async with s.http.post(url, data=payload("eventgrid_push.json"), headers=headers) as response:
+        assert response.status in (200, 202)
+    (event,) = s.ledger.events(service="delivery")
+    assert (event.event_id, event.source, event.outcome) == ("eg-1", "event-grid", "started")
+    await s.until(event.release_id, "Running", custom="approval")
