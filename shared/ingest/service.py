@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,6 +23,8 @@ from .payloads import RegistryEvent
 
 log = logging.getLogger(__name__)
 RELEASE_ORCHESTRATOR = "release"
+PRODUCTION_VERSION_TTL = 30.0
+_production_versions: dict[tuple[int, str], tuple[float, str | None]] = {}
 SUPERSEDED_EVENT = "superseded"
 # A running release is told too: the event waits for its next gate, where it then ends.
 SUPERSEDABLE_STATES = ("Running", "WaitingForApproval")
@@ -75,7 +78,8 @@ class Ingestor:
         claimed = await asyncio.to_thread(self.ledger.claim_digest, service.name, event.digest,
                                           release_id, event.tag, event.event_id)
         started = False
-        if not await self.durable.exists(release_id):
+        # A fresh claim starts at once; a lost claim checks that its release really exists.
+        if claimed or not await self.durable.exists(release_id):
             started = await self.durable.start(RELEASE_ORCHESTRATOR, release_id,
                                                release_input(service, event, release_id,
                                                              received_at))
@@ -92,19 +96,29 @@ class Ingestor:
         service = self.policy.service(decision.service)
         if not service.ignore_older_than_production:
             return decision
-        state = await asyncio.to_thread(self.ledger.environment_state, service.name,
-                                        service.production.name)
-        if state.current is None:
-            return decision
-        running_release = await asyncio.to_thread(self.ledger.get_release,
-                                                  state.current.release_id, service=service.name)
-        running_tag = running_release.version if running_release else None
+        running_tag = await self._production_version(service)
         new, running = service.version_key(event.tag or ""), \
             service.version_key(running_tag or "")
         if new is not None and running is not None and new < running:
             return Decision("ignored", f"{event.tag} is older than {running_tag} in"
                                        f" {service.production.name}", service.name)
         return decision
+
+    async def _production_version(self, service: Any) -> str | None:
+        """The version in production, cached briefly: every delivery asks, it rarely changes."""
+        key = (id(self.ledger), service.name)
+        cached = _production_versions.get(key)
+        if cached and time.monotonic() - cached[0] < PRODUCTION_VERSION_TTL:
+            return cached[1]
+        state = await asyncio.to_thread(self.ledger.environment_state, service.name,
+                                        service.production.name)
+        version = None
+        if state.current is not None:
+            release = await asyncio.to_thread(self.ledger.get_release,
+                                              state.current.release_id, service=service.name)
+            version = release.version if release else None
+        _production_versions[key] = (time.monotonic(), version)
+        return version
 
     async def _supersede(self, service: Any, tag: str, release_id: str) -> None:
         if not service.supersede_waiting_at_gate:
