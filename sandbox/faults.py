@@ -17,13 +17,13 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from sandbox.threaded import ThreadedServer
 from sandbox.tls import TlsFiles
 
 HOP_BY_HOP = frozenset({
@@ -35,7 +35,6 @@ OCI_ERROR_CODES = {
     429: "TOOMANYREQUESTS", 500: "UNKNOWN", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
 }
 CHUNK = 256 * 1024
-START_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -67,10 +66,13 @@ class _Fault:
         )
 
 
-class FaultProxy:
+class FaultProxy(ThreadedServer):
     """Forwards HTTPS requests to `upstream`, except those it was told to fail."""
 
+    thread_name = "fault-proxy"
+
     def __init__(self, upstream: str, tls: TlsFiles, port: int = 0) -> None:
+        super().__init__()
         self.upstream = upstream.rstrip("/")
         self.tls = tls
         self.port = port
@@ -79,8 +81,6 @@ class FaultProxy:
         self._refuse_mounts = False
         self._counts: Counter[str] = Counter()
         self._methods: Counter[str] = Counter()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._runner: web.ServerRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -92,45 +92,6 @@ class FaultProxy:
     def endpoint(self) -> str:
         """`https://127.0.0.1:PORT`."""
         return f"https://{self.host}"
-
-    def start(self) -> FaultProxy:
-        """Listen on 127.0.0.1 (a free port when 0, the same port again on restart)."""
-        if self._thread is not None:
-            return self
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fault-proxy", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        try:
-            asyncio.run_coroutine_threadsafe(self._serve(), loop).result(START_TIMEOUT)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and upstream connections and end the loop thread."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(START_TIMEOUT)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(START_TIMEOUT)
-            loop.close()
-            self._loop = self._thread = None
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def inject(
         self,

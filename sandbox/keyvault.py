@@ -31,17 +31,16 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from types import TracebackType
 from urllib.parse import parse_qs, unquote
 
 from aiohttp import web
 
+from sandbox.threaded import ThreadedServer
 from sandbox.tls import TlsFiles
 
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 DEFAULT_TOKEN = "sandbox-key-vault-token"
 RESOURCE = "https://vault.azure.net"
-START_TIMEOUT = 10.0
 _NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
 _ERRORS = {
     400: ("BadParameter", "The request is invalid."),
@@ -97,8 +96,10 @@ class _Fault:
         return self.remaining > 0 and (self.name is None or self.name == name)
 
 
-class KeyVaultFake:
+class KeyVaultFake(ThreadedServer):
     """One vault's secrets data plane on `https://127.0.0.1:PORT`."""
+
+    thread_name = "key-vault-fake"
 
     def __init__(
         self,
@@ -109,6 +110,7 @@ class KeyVaultFake:
         token: str = DEFAULT_TOKEN,
         resource: str = RESOURCE,
     ) -> None:
+        super().__init__()
         self.tls = tls
         self.port = port
         self.tenant = tenant
@@ -120,8 +122,6 @@ class KeyVaultFake:
         self._counts: Counter[str] = Counter()
         self._per_secret: Counter[str] = Counter()
         self._api_versions: list[str] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._runner: web.ServerRunner | None = None
 
     @property
@@ -129,44 +129,6 @@ class KeyVaultFake:
         """The vault URL, `https://127.0.0.1:PORT`."""
         return f"https://127.0.0.1:{self.port}"
 
-    def start(self) -> KeyVaultFake:
-        """Listen on 127.0.0.1 (a free port when 0)."""
-        if self._thread is not None:
-            return self
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="key-vault-fake", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        try:
-            asyncio.run_coroutine_threadsafe(self._serve(), loop).result(START_TIMEOUT)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and end the loop thread."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(START_TIMEOUT)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(START_TIMEOUT)
-            loop.close()
-            self._loop = self._thread = None
-
-    def __enter__(self) -> KeyVaultFake:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- the vault's content -------------------------------------------------------------
 

@@ -10,7 +10,6 @@ Not a conformance target: see sandbox/kube/README.md for what is left out.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -19,7 +18,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from types import TracebackType
 
 import yaml
 from aiohttp import web
@@ -28,15 +26,17 @@ from sandbox.kube.api import KubeApi, Request
 from sandbox.kube.controller import Behaviour, DeploymentController
 from sandbox.kube.objects import ApiError, JsonDict
 from sandbox.kube.store import Store
+from sandbox.threaded import ThreadedServer
 from sandbox.tls import TlsFiles
 
-START_TIMEOUT = 10.0
 RESOURCES = ("deployments", "replicasets", "pods")
 log = logging.getLogger(__name__)
 
 
-class KubeSimulator:
+class KubeSimulator(ThreadedServer):
     """A Kubernetes API server on 127.0.0.1 with a simulated Deployment controller."""
+
+    thread_name = "kube-simulator"
 
     def __init__(
         self,
@@ -48,6 +48,7 @@ class KubeSimulator:
     ) -> None:
         """`tokens` maps bearer tokens to the namespaces they may touch (None: all; no map: no
         auth). `clock` gives seconds since the epoch; `advance()` moves the simulator past it."""
+        super().__init__()
         self.port = port
         self.tls = tls
         self._clock = clock
@@ -57,8 +58,6 @@ class KubeSimulator:
         self._controller = DeploymentController(self._store, rollout_seconds)
         self._api = KubeApi(self._store, self._controller, tokens, lambda: self.host)
         self._requests: list[tuple[str, str]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._runner: web.ServerRunner | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -71,45 +70,6 @@ class KubeSimulator:
     def url(self) -> str:
         """`https://127.0.0.1:PORT` (or http without TLS files)."""
         return f"{'https' if self.tls else 'http'}://{self.host}"
-
-    def start(self) -> KubeSimulator:
-        """Listen on 127.0.0.1 (a free port when 0)."""
-        if self._thread is not None:
-            return self
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="kube-simulator", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        try:
-            asyncio.run_coroutine_threadsafe(self._serve(), loop).result(START_TIMEOUT)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and end the loop thread; the objects are kept."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(START_TIMEOUT)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(START_TIMEOUT)
-            loop.close()
-            self._loop = self._thread = None
-
-    def __enter__(self) -> KubeSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def kubeconfig(self, token: str | None, namespace: str | None = None) -> str:
         """Kubeconfig YAML for this server (CA inlined) with a bearer-token user."""
