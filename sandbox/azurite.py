@@ -12,9 +12,8 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
-from sandbox.tools import ToolMissingError, free_port, require_tool
+from sandbox.tools import Managed, ToolMissingError, free_port, log_tail, require_tool, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
@@ -34,7 +33,7 @@ class AzuriteError(RuntimeError):
     """Azurite did not start or answer."""
 
 
-class Azurite:
+class Azurite(Managed):
     """`azurite` from the repo's node_modules, started and stopped by the caller."""
 
     def __init__(
@@ -124,35 +123,11 @@ class Azurite:
     def stop(self) -> None:
         """Terminate Azurite (SIGTERM, which flushes its database, then SIGKILL after a grace)."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def __enter__(self) -> Azurite:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        stop_process(process, STOP_GRACE)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """The last lines Azurite printed since it was last started."""
-        try:
-            with self.log_path.open("rb") as log:
-                log.seek(self._log_offset)
-                text = log.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, self._log_offset, lines)
 
     def _lost_picked_port(self) -> bool:
         """Whether Azurite exited because a port this instance picked was taken meanwhile."""

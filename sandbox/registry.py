@@ -13,10 +13,9 @@ import ssl
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 from sandbox.tls import TlsFiles
-from sandbox.tools import free_port, require_tool
+from sandbox.tools import Managed, free_port, log_tail, require_tool, stop_process
 
 START_TIMEOUT = 15.0
 STOP_GRACE = 5.0
@@ -27,7 +26,7 @@ class RegistryError(RuntimeError):
     """The local registry did not start or answer."""
 
 
-class LocalRegistry:
+class LocalRegistry(Managed):
     """`docker-registry serve` as a subprocess on 127.0.0.1, started and stopped by the caller."""
 
     def __init__(
@@ -95,25 +94,7 @@ class LocalRegistry:
     def stop(self) -> None:
         """Terminate the registry (SIGTERM, then SIGKILL after a grace period)."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def __enter__(self) -> LocalRegistry:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        stop_process(process, STOP_GRACE)
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts this registry's certificate."""
@@ -121,13 +102,7 @@ class LocalRegistry:
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """The last lines the registry logged since it was last started."""
-        try:
-            with self.log_path.open("rb") as log:
-                log.seek(self._log_offset)
-                text = log.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, self._log_offset, lines)
 
     def _config(self) -> dict[str, object]:
         config: dict[str, object] = {

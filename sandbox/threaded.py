@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from abc import ABC, abstractmethod
-from types import TracebackType
 from typing import Self
+
+from sandbox.tools import Managed
 
 START_TIMEOUT = 10.0
 
 
-class ThreadedServer(ABC):
+class ThreadedServer(Managed, ABC):
     """start()/stop()/context manager around a loop thread."""
 
     thread_name = "sandbox-server"
@@ -60,10 +61,3 @@ class ThreadedServer(ABC):
             thread.join(START_TIMEOUT)
             loop.close()
             self._loop = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

@@ -1,9 +1,13 @@
-"""Helpers the sandbox servers share: finding Debian tools and picking free loopback ports."""
+"""Helpers the sandbox servers share: Debian tools, free ports, process and log handling."""
 
 from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 
 class ToolMissingError(RuntimeError):
@@ -26,3 +30,37 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL when the process has not exited after `grace` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def log_tail(path: Path, offset: int = 0, lines: int = 20) -> str:
+    """The last `lines` lines written to `path` after byte `offset` ('' when there is none)."""
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class Managed:
+    """`with server:` starts it and stops it, for classes with start() and stop()."""
+
+    def __enter__(self) -> Self:
+        return self.start()  # type: ignore[attr-defined, no-any-return]
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()  # type: ignore[attr-defined]
