@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import ssl
 import threading
 from collections import Counter
@@ -81,7 +80,6 @@ class FaultProxy(ThreadedServer):
         self._refuse_mounts = False
         self._counts: Counter[str] = Counter()
         self._methods: Counter[str] = Counter()
-        self._runner: web.ServerRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -142,24 +140,13 @@ class FaultProxy(ThreadedServer):
             auto_decompress=False,
             skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
         )
-        server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server_tls.load_cert_chain(self.tls.cert, self.tls.key)
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        self.port = listener.getsockname()[1]
-        self._runner = web.ServerRunner(
-            web.Server(self._handle), handle_signals=False, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, listener, ssl_context=server_tls).start()
+        await super()._serve()
 
     async def _shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await super()._shutdown()
         if self._session is not None:
             await self._session.close()
-        self._runner = self._session = None
+        self._session = None
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.rel_url.raw_path

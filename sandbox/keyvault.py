@@ -24,8 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
-import ssl
 import threading
 import time
 import uuid
@@ -122,7 +120,6 @@ class KeyVaultFake(ThreadedServer):
         self._counts: Counter[str] = Counter()
         self._per_secret: Counter[str] = Counter()
         self._api_versions: list[str] = []
-        self._runner: web.ServerRunner | None = None
 
     @property
     def url(self) -> str:
@@ -210,24 +207,6 @@ class KeyVaultFake(ThreadedServer):
             self._api_versions.clear()
 
     # -- HTTP ------------------------------------------------------------------------------
-
-    async def _serve(self) -> None:
-        server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server_tls.load_cert_chain(self.tls.cert, self.tls.key)
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        self.port = listener.getsockname()[1]
-        self._runner = web.ServerRunner(
-            web.Server(self._handle), handle_signals=False, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, listener, ssl_context=server_tls).start()
-
-    async def _shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         with self._lock:

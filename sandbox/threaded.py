@@ -1,17 +1,24 @@
-"""A base for the sandbox's servers that run an asyncio loop in a daemon thread.
+"""A base for the sandbox's HTTP(S) servers that run an asyncio loop in a daemon thread.
 
 Synchronous tests and the synchronous Azure and Kubernetes clients call these
-servers, so each runs its own event loop on its own thread. Subclasses provide
-`_serve` (bind and start listening) and `_shutdown` (close what `_serve` opened).
+servers, so each runs its own event loop on its own thread, listening on
+127.0.0.1 (a free port when `port` is 0, the same one again on restart), over TLS
+when `tls` is set. Subclasses answer requests in `_handle` and may extend
+`_serve` / `_shutdown` for resources of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import threading
 from abc import ABC, abstractmethod
 from typing import Self
 
+from aiohttp import web
+
+from sandbox.tls import TlsFiles
 from sandbox.tools import Managed
 
 START_TIMEOUT = 10.0
@@ -21,18 +28,38 @@ class ThreadedServer(Managed, ABC):
     """start()/stop()/context manager around a loop thread."""
 
     thread_name = "sandbox-server"
+    port: int = 0
+    tls: TlsFiles | None = None
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._runner: web.ServerRunner | None = None
 
     @abstractmethod
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer one request (runs on the server's loop)."""
+
     async def _serve(self) -> None:
-        """Bind and start serving (runs on the server's loop)."""
+        """Bind 127.0.0.1:`port` and start serving."""
+        server_tls = None
+        if self.tls is not None:
+            server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            server_tls.load_cert_chain(self.tls.cert, self.tls.key)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        self.port = listener.getsockname()[1]
+        self._runner = web.ServerRunner(web.Server(self._handle), handle_signals=False,
+                                        shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.SockSite(self._runner, listener, ssl_context=server_tls).start()
 
-    @abstractmethod
     async def _shutdown(self) -> None:
-        """Close what `_serve` opened (runs on the server's loop)."""
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._runner = None
 
     def start(self) -> Self:
         """Start the loop thread and serve; a failed start leaves nothing running."""

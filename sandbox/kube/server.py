@@ -13,8 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,7 +56,6 @@ class KubeSimulator(ThreadedServer):
         self._controller = DeploymentController(self._store, rollout_seconds)
         self._api = KubeApi(self._store, self._controller, tokens, lambda: self.host)
         self._requests: list[tuple[str, str]] = []
-        self._runner: web.ServerRunner | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -186,26 +183,6 @@ class KubeSimulator(ThreadedServer):
             return self._store.list(_resource(resource), namespace)
 
     # --- HTTP ------------------------------------------------------------------------------
-
-    async def _serve(self) -> None:
-        server_tls = None
-        if self.tls is not None:
-            server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            server_tls.load_cert_chain(self.tls.cert, self.tls.key)
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        self.port = listener.getsockname()[1]
-        self._runner = web.ServerRunner(
-            web.Server(self._handle), handle_signals=False, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, listener, ssl_context=server_tls).start()
-
-    async def _shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         body = await request.read()
