@@ -35,6 +35,7 @@ def release(context: df.DurableOrchestrationContext):
             decision = yield from wait_for_approval(context, plan, stage, journal)
             if decision["outcome"] != "Approved":
                 return (yield from journal.finish(decision["outcome"], stage, decision["reason"]))
+            journal.step(stage, "approved", detail=decision["reason"])  # by whom, and why
         try:
             if stage.promotion:
                 journal.step(stage, "promote")
@@ -48,10 +49,12 @@ def release(context: df.DurableOrchestrationContext):
         except Exception as failure:
             return (yield from journal.finish("Failed", stage, _reason(failure)))
         if not result["healthy"]:
+            reason = result["reason"]
             if stage.rollback.get("onFailure") == "environmentAndEarlier":
-                yield from roll_back_earlier(context, plan, deployed)
+                problems = yield from roll_back_earlier(context, plan, deployed)
+                reason = "; ".join([reason, *problems])
             outcome = "RolledBack" if result["rolledBack"] else "Failed"
-            return (yield from journal.finish(outcome, stage, result["reason"]))
+            return (yield from journal.finish(outcome, stage, reason))
         deployed.append((stage, result["snapshot"]))
         yield journal.record("Running", stage, stage_state="Healthy", stage_finished=True)
 
@@ -62,7 +65,8 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
                       journal: Journal) -> Generator[Any, Any, dict[str, Any]]:
     """Wait for this gate's decision, a newer release, or the deadline; remind in between."""
     gate = stage.gate or {}
-    deadline = context.current_utc_datetime + timedelta(seconds=gate["deadlineSeconds"])
+    opened = context.current_utc_datetime
+    deadline = opened + timedelta(seconds=gate["deadlineSeconds"])
     interval = gate.get("reminderIntervalSeconds")
     decision_event = f"approval:{stage.name}"
     journal.step(stage, "approval", waiting={"kind": "approval", "event": decision_event,
@@ -71,8 +75,8 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
     reminders = 0
     while True:
         wake_at = deadline
-        if interval:
-            wake_at = min(deadline, context.current_utc_datetime + timedelta(seconds=interval))
+        if interval:  # every interval after the gate opened, even when a reminder went out late
+            wake_at = min(deadline, opened + (reminders + 1) * timedelta(seconds=interval))
         decision = context.wait_for_external_event(decision_event)
         superseded = context.wait_for_external_event(SUPERSEDED)
         timer = context.create_timer(wake_at)
@@ -126,7 +130,7 @@ def deploy_environment(context: df.DurableOrchestrationContext):
     except Exception as error:
         failure = _reason(error)
     if failure is None:
-        yield context.call_activity("record_deployment", {
+        yield context.call_activity_with_retry("record_deployment", RETRY, {
             "service": job["service"], "environment": stage.name, "releaseId": job["releaseId"],
             "digest": job["digest"], "image": job["image"], "good": True,
             "at": context.current_utc_datetime.isoformat()})
@@ -168,14 +172,24 @@ def restore(context: df.DurableOrchestrationContext, cluster: Any, snapshot: dic
 
 
 def roll_back_earlier(context: df.DurableOrchestrationContext, plan: ReleasePlan,
-                      deployed: list[tuple[Stage, dict]]) -> Generator[Any, Any, None]:
-    """Restore every earlier environment this release changed, latest first."""
+                      deployed: list[tuple[Stage, dict]]) -> Generator[Any, Any, list[str]]:
+    """Restore every earlier environment this release changed, latest first.
+
+    The ledger then names the restored release as current again; returns what failed."""
+    problems = []
     for stage, snapshot in reversed(deployed):
         def cluster(stage: Stage = stage, **fields: Any) -> dict[str, Any]:
             return cluster_request(stage, **fields)
 
-        yield from restore(context, cluster, snapshot, f"release {plan.release_id} failed later",
-                           context.current_utc_datetime + stage.rollout_timeout)
+        problem = yield from restore(context, cluster, snapshot,
+                                     f"release {plan.release_id} failed later",
+                                     context.current_utc_datetime + stage.rollout_timeout)
+        restored = plan.restored_deployment(stage, snapshot, context.current_utc_datetime)
+        if problem:
+            problems.append(f"{stage.name}: {problem}")
+        elif restored:
+            yield context.call_activity_with_retry("record_deployment", RETRY, restored)
+    return problems
 
 
 class Journal:
@@ -190,12 +204,13 @@ class Journal:
             "history": []}
         context.set_custom_status(self.status)
 
-    def step(self, stage: Stage | None, step: str, waiting: dict | None = None) -> None:
+    def step(self, stage: Stage | None, step: str, waiting: dict | None = None, *,
+             detail: str | None = None) -> None:
         self.status.update(environment=stage.name if stage else None, step=step,
                            waitingFor=waiting)
-        self.status["history"].append({"at": self.context.current_utc_datetime.isoformat(),
-                                       "environment": self.status["environment"],
-                                       "step": step})
+        entry = {"at": self.context.current_utc_datetime.isoformat(),
+                 "environment": self.status["environment"], "step": step}
+        self.status["history"].append({**entry, "detail": detail} if detail else entry)
         self.context.set_custom_status(self.status)
 
     def record(self, state: str, stage: Stage | None = None, reason: str | None = None, *,

@@ -145,8 +145,9 @@ def _attempt(check: HttpCheck, headers: dict[str, str], session: requests.Sessio
     latency = (clock() - started) * 1000
     body = response.text
     ok, reason = evaluate(check, response.status_code, body)
-    return Attempt(ok, reason, response.status_code, round(latency, 1),
-                   _redact(body[:EXCERPT_CHARS], secrets))
+    # The reason can quote the body (a JSON field's value), and a body can echo a header.
+    return Attempt(ok, _redact(reason, secrets), response.status_code, round(latency, 1),
+                   _redact(body, secrets)[:EXCERPT_CHARS])
 
 
 def _redact(text: str, secrets: list[str]) -> str:

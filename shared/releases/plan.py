@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.cluster.rollout import DIGEST, RELEASE_ID
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -75,6 +77,18 @@ class ReleasePlan:
         """The sub-orchestration input that deploys, watches and verifies one stage."""
         return {"releaseId": self.release_id, "service": self.service, "version": self.version,
                 "digest": self.digest, "stage": stage.spec, "image": self.image_in(stage)}
+
+    def restored_deployment(self, stage: Stage, snapshot: dict[str, Any],
+                            now: datetime) -> dict[str, Any] | None:
+        """`record_deployment`'s request for a stage restored to `snapshot`: the release our
+        annotations name there; None when it was not deployed by a release."""
+        annotations = snapshot.get("annotations") or {}
+        release_id, digest = annotations.get(RELEASE_ID), annotations.get(DIGEST)
+        if not release_id or not digest:
+            return None
+        return {"service": self.service, "environment": stage.name, "releaseId": release_id,
+                "digest": digest, "image": snapshot["image"], "good": False,
+                "at": now.isoformat()}
 
     def release_record(self, state: str, now: datetime, *, environment: str | None = None,
                        step: str | None = None, reason: str | None = None) -> dict[str, Any]:
