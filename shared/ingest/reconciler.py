@@ -11,18 +11,21 @@ superseded by it. Work per run is bounded.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.ledger.records import EventRecord
 from shared.registry.client import RegistryClient, RegistryEndpoint
+from shared.registry.errors import ImageNotFound, RegistryError
 
 from .decisions import release_id
 from .payloads import RegistryEvent
 from .service import EventOutcome, Ingestor
 
 BASELINE = "baseline"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,11 @@ class ReconcileReport:
     baseline: int = 0
     started: list[str] | None = None
     skipped: int = 0
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"service": self.service, "tags": self.tags, "baseline": self.baseline,
-                "started": self.started or [], "skipped": self.skipped}
+                "started": self.started or [], "skipped": self.skipped, "error": self.error}
 
 
 async def reconcile(policy: Any, ingestor: Ingestor, registries: Any, *,
@@ -46,14 +50,21 @@ async def reconcile(policy: Any, ingestor: Ingestor, registries: Any, *,
     reports = []
     for service in policy.services.values():
         client = registries(RegistryEndpoint.from_dict(service.registry))
-        reports.append(await reconcile_service(service, client, ingestor,
-                                               max_images=max_images))
+        try:
+            reports.append(await reconcile_service(service, client, ingestor,
+                                                   max_images=max_images))
+        except RegistryError as failure:  # one unreachable registry must not stop the others
+            log.warning("reconciler: service %s skipped this run: %s", service.name, failure)
+            reports.append(ReconcileReport(service.name, 0, error=str(failure)))
     return reports
 
 
 async def reconcile_service(service: Any, client: RegistryClient, ingestor: Ingestor, *,
                             max_images: int) -> ReconcileReport:
-    tags = await asyncio.to_thread(client.list_tags, service.repository)
+    try:
+        tags = await asyncio.to_thread(client.list_tags, service.repository)
+    except ImageNotFound:  # nothing pushed to the repository yet
+        tags = []
     wanted = sorted((t for t in tags if service.accepts_tag(t)[0]),
                     key=lambda t: service.version_key(t) or (), reverse=True)
     seen = await asyncio.to_thread(ingestor.ledger.seen_digests, service.name)

@@ -26,6 +26,16 @@ version: 1
 registries:
   local: {{url: "{registry.endpoint}", auth: anonymous, caBundle: "{tls.ca}"}}
 services:
+  empty:
+    registry: local
+    repository: recon-empty
+    environments:
+      - name: qa
+        target:
+          cluster: {{name: empty-qa, kubeconfigSecret: qa-kubeconfig}}
+          namespace: empty
+          deployment: empty
+          container: app
   recon:
     registry: local
     repository: recon-svc
@@ -73,6 +83,7 @@ def test_baseline_then_the_newest_missed_push_starts_a_release(
                 await asyncio.sleep(0.01)
             clock.advance(timedelta(minutes=5))
             (baseline,) = await events(1)
+            assert ledger.events(service="empty") == []  # no images yet: skipped, no error
             assert baseline.tag == "v1.0.0" and baseline.outcome == "ignored"
             assert "baseline" in baseline.reason
             assert host.engine is not None and host.engine.query() == []
