@@ -7,18 +7,19 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities import deploy, hello, ledger, registry
-from orchestrations import hello_sequence, release
+from activities import operations as operation_steps
+from orchestrations import hello_sequence, operations, release
 from shared.secrets.references import log_unresolved_references
-from triggers import health, orchestrators, reconciler, registry_events
+from triggers import health, orchestrators, reconciler, registry_events, releases
 
 log_unresolved_references()
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 BLUEPRINTS = (
-    health.bp, orchestrators.bp, registry_events.bp, reconciler.bp,  # triggers
-    hello_sequence.bp, release.bp,  # orchestrations
-    hello.bp, registry.bp, deploy.bp, ledger.bp,  # activities
+    health.bp, orchestrators.bp, registry_events.bp, reconciler.bp, releases.bp,  # triggers
+    hello_sequence.bp, release.bp, operations.bp,  # orchestrations
+    hello.bp, registry.bp, deploy.bp, ledger.bp, operation_steps.bp,  # activities
 )
 
 for blueprint in BLUEPRINTS:
