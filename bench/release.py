@@ -1,0 +1,578 @@
+"""Benchmark of the `release` orchestration end to end in devhost, against its own activity time.
+
+Runs the product app (repo root) in `devhost.host.Host` on real parts: Azurite for the ledger,
+the local OCI registry (docker-registry over TLS, images pushed with skopeo before timing) for
+the prod/ promotion, and per service one Kubernetes API simulator (TLS, zero-time rollouts, in
+this process) holding its Deployment in a `qa` and a `prod` namespace; kubeconfigs are local
+secrets (`SECRETS__<ENV>__KUBECONFIG_<SERVICE>`). Each release is started as ingestion starts
+it after a push (`release_input` from the policy, `engine.start_new` with the release id) and
+approved through `engine.raise_event("approval:prod")` as soon as it waits, i.e. once its gate
+timer is in its history. Measured:
+
+1. one release at a time (QA, approval, promotion to prod/, prod) after warm-ups: wall time
+   start -> Completed minus the approval wait (from the commit of the episode that started
+   waiting to the raise), the sum of its activity times (devhost's `devhost.invocations` log:
+   each activity's run at the invoker), and the rest, the orchestration overhead, split into
+   orchestrator episodes (replay + commit, same log) and everything between (dispatch, queues,
+   wake-ups); the history events of the release and its sub-orchestrations.
+2. CONCURRENT releases of as many services (each its own Deployments) started at once and
+   approved as they reach the gate (the bench looks every GATE_POLL_S): wall time and
+   releases/s, against their activity time spread over the host's activity slots, with the
+   CPU of each thread group and child process meanwhile.
+
+Baseline (the activity time of the same release) and aims: /work/shared/notes/benchmarks.md.
+The reconciler's timer is stopped (it would see the directly started releases' images as
+never delivered). Prints figures and aims, asserts nothing, and ends with one
+`release: key=value ...` summary line. Does not cover the webhook (see bench/ingest.py),
+rollouts that take time, failures or rollbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+# `python bench/release.py` puts bench/ first on the path, where this file would shadow any
+# top-level `release` module: drop bench/ and put the repository first.
+sys.path[:] = [str(BENCH.parent)] + [p for p in sys.path
+                                     if Path(p or ".").resolve() not in (BENCH, BENCH.parent)]
+
+from devhost.durable import history as h  # noqa: E402
+from devhost.host import Host  # noqa: E402
+from sandbox.azurite import Azurite  # noqa: E402
+from sandbox.images import build_image, push  # noqa: E402
+from sandbox.kube.server import KubeSimulator  # noqa: E402
+from sandbox.registry import LocalRegistry  # noqa: E402
+from sandbox.tls import TlsFiles, make_throwaway_cert  # noqa: E402
+from shared.cluster.clusters import forget  # noqa: E402
+from shared.ingest.decisions import release_id  # noqa: E402
+from shared.ingest.payloads import RegistryEvent  # noqa: E402
+from shared.ingest.service import release_input  # noqa: E402
+from shared.policy.loader import parse_policy  # noqa: E402
+
+REPO = BENCH.parent
+SERVICE = "delivery"
+WARMUPS = 2
+RUNS = 5
+CONCURRENT = 100
+PUSH_THREADS = 8
+TIMEOUT_S = 120.0
+GATE_POLL_S = 0.1  # concurrent run: how often the bench looks for releases at their gate
+TOKEN = "bench-release-admin"
+OLD_IMAGE = "sandbox.example/app@sha256:" + "0" * 64
+APPROVAL = json.dumps({"approved": True, "by": "ann@example.com"})
+GATE_TIMER_AHEAD = timedelta(hours=1)  # the gate's reminder timer; retry timers are seconds
+CONCURRENT_PREFIX = "svc"
+ACTIVITY, ORCHESTRATOR = "activityTrigger", "orchestrator"
+AIM_OVERHEAD_MS = 1000.0
+AIM_HISTORY = 100
+SERVICE_TEMPLATE = """\
+  {name}:
+    registry: local
+    repository: {name}
+    environments:
+      - name: qa
+        target:
+          cluster: {{name: {name}, kubeconfigSecret: kubeconfig-{name}}}
+          namespace: qa
+          deployment: {name}
+          container: app
+        rolloutTimeout: 2m
+      - name: prod
+        target:
+          cluster: {{name: {name}, kubeconfigSecret: kubeconfig-{name}}}
+          namespace: prod
+          deployment: {name}
+          container: app
+        rolloutTimeout: 2m
+        gate: {{approvers: {{users: [ann@example.com]}}, deadline: 72h, reminderInterval: 24h}}
+        promotion: {{namespace: prod/}}
+"""
+
+
+def service_names() -> list[str]:
+    return [f"{CONCURRENT_PREFIX}{i:03d}" for i in range(CONCURRENT)]
+
+
+def policy_text(registry: LocalRegistry, tls: TlsFiles) -> str:
+    """One service for the one-at-a-time releases and CONCURRENT more, all QA -> gate -> prod."""
+    return (f"version: 1\nregistries:\n  local: {{url: \"{registry.endpoint}\", auth: anonymous,"
+            f" caBundle: \"{tls.ca}\"}}\nservices:\n"
+            + "".join(SERVICE_TEMPLATE.format(name=n) for n in [SERVICE, *service_names()]))
+
+
+# --- the invocation log: what ran, how long, when it ended --------------------------------------
+
+@dataclass(frozen=True)
+class Invocation:
+    name: str
+    kind: str
+    ms: float
+    ended: float  # time.time()
+    ok: bool
+
+
+class InvocationLog(logging.Handler):
+    """Collects devhost's `name (kind) N ms Succeeded` lines; wakes whoever waits for an episode."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.entries: list[Invocation] = []
+        self.episode = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        name, kind, ms = record.args[:3]  # type: ignore[index]
+        self.entries.append(Invocation(str(name), str(kind), float(ms), record.created,
+                                       record.levelno < logging.ERROR))
+        if kind == ORCHESTRATOR:
+            self.loop.call_soon_threadsafe(self.episode.set)
+
+    def take(self) -> list[Invocation]:
+        taken, self.entries = self.entries, []
+        return taken
+
+
+@contextmanager
+def collecting(handler: InvocationLog) -> Iterator[None]:
+    """Route `devhost.invocations` to `handler` only (nothing printed); quiet `devhost`."""
+    invocations, host_log = logging.getLogger("devhost.invocations"), logging.getLogger("devhost")
+    saved = (invocations.level, invocations.propagate, host_log.level)
+    invocations.setLevel(logging.INFO)
+    invocations.propagate = False
+    invocations.addHandler(handler)
+    host_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        invocations.removeHandler(handler)
+        invocations.setLevel(saved[0])
+        invocations.propagate = saved[1]
+        host_log.setLevel(saved[2])
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+@dataclass
+class Release:
+    """One release at a time: its times (ms) and history."""
+
+    total_ms: float
+    wait_ms: float
+    activities: list[Invocation]
+    episodes: list[Invocation]
+    history: dict[str, Counter[str]]  # instance -> event type -> count
+
+    @property
+    def busy_ms(self) -> float:
+        return self.total_ms - self.wait_ms
+
+    @property
+    def activities_ms(self) -> float:
+        return sum(a.ms for a in self.activities)
+
+    @property
+    def episodes_ms(self) -> float:
+        return sum(e.ms for e in self.episodes)
+
+    @property
+    def overhead_ms(self) -> float:
+        return self.total_ms - self.wait_ms - self.activities_ms
+
+    @property
+    def between_ms(self) -> float:
+        return self.overhead_ms - self.episodes_ms
+
+    @property
+    def history_events(self) -> int:
+        return sum(sum(c.values()) for c in self.history.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(not e.ok for e in self.activities + self.episodes)
+
+
+@dataclass
+class Concurrent:
+    wall_s: float = 0.0
+    completed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    latencies_s: list[float] = field(default_factory=list)
+    gate_s: list[float] = field(default_factory=list)  # start -> approved
+    activities: list[Invocation] = field(default_factory=list)
+    episodes: list[Invocation] = field(default_factory=list)
+    history_events: list[int] = field(default_factory=list)
+    slots: int = 0
+    cpu_s: dict[str, float] = field(default_factory=dict)  # thread group or process -> s
+    polling_s: float = 0.0  # the bench's own looks for releases at the gate, on the app's loop
+
+    @property
+    def per_s(self) -> float:
+        return self.completed / self.wall_s
+
+
+# --- CPU by thread and by child process ------------------------------------------------------
+
+def cpu_now() -> dict[str, float]:
+    """CPU seconds so far of this process's live threads (by name without `_N`) and of its
+    child processes (by command: Azurite's node, docker-registry)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def seconds(stat: Path) -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+    found: Counter[str] = Counter()
+    for thread in threading.enumerate():
+        with suppress(OSError):
+            name = re.sub(r"_\d+$", "", thread.name)
+            found[f"thread {name}"] += seconds(Path(f"/proc/self/task/{thread.native_id}/stat"))
+    for children in Path("/proc/self/task").glob("*/children"):
+        for pid in children.read_text().split():
+            with suppress(OSError):
+                command = Path(f"/proc/{pid}/comm").read_text().strip()
+                found[f"process {command}"] += seconds(Path(f"/proc/{pid}/stat"))
+    return dict(found)
+
+
+def cpu_since(before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in cpu_now().items() if v > before.get(k, 0.0)}
+
+
+# --- set-up ---------------------------------------------------------------------------------------
+
+@contextmanager
+def clusters(tls: TlsFiles) -> Iterator[dict[str, KubeSimulator]]:
+    """One simulator (TLS, zero-time rollouts) per service: every request of the simulator
+    syncs every Deployment and sorts the whole store per list, so one simulator holding all
+    2 x 101 Deployments answered each request in ~0.5 s (creating them took minutes)."""
+    kubes = {name: KubeSimulator(tls=tls, tokens={TOKEN: None}, rollout_seconds=0.0)
+             for name in [SERVICE, *service_names()]}
+    with ThreadPoolExecutor(PUSH_THREADS) as pool:
+        try:
+            list(pool.map(KubeSimulator.start, kubes.values()))
+            yield kubes
+        finally:
+            list(pool.map(KubeSimulator.stop, kubes.values()))
+
+
+def push_images(root: Path, registry: LocalRegistry, wanted: list[tuple[str, str]]
+                ) -> dict[tuple[str, str], str]:
+    """Build and push (service, tag) images (each its own content); their digests."""
+    def one(item: tuple[str, str]) -> str:
+        service, tag = item
+        layout = build_image(root / "images" / f"{service}-{tag}", layer_sizes=[2048, 4096],
+                             seed=f"{service}/{tag}", tag=tag)
+        return push(layout, registry, service, tag)
+
+    with ThreadPoolExecutor(PUSH_THREADS) as pool:
+        return dict(zip(wanted, pool.map(one, wanted), strict=True))
+
+
+def start_release(engine: Any, policy: Any, registry: LocalRegistry, service: str, tag: str,
+                  digest: str) -> str:
+    """What ingestion does once it decided to start: the input from the policy, start_new."""
+    rid = release_id(service, digest)
+    event = RegistryEvent(event_id=f"bench-{rid}", source="bench", action="push",
+                          registry=registry.host, repository=service, tag=tag, digest=digest)
+    payload = release_input(policy.service(service), event, rid, datetime.now(UTC))
+    engine.start_new("release", rid, json.dumps(payload))
+    return rid
+
+
+def waiting_at_gate(engine: Any, rid: str) -> bool:
+    """The release waits for its decision: the gate's timer (its reminder, hours ahead, not a
+    retry's few seconds) is in its history."""
+    soon = datetime.now(UTC) + GATE_TIMER_AHEAD
+    return any(e["EventType"] == h.EventType.TIMER_CREATED
+               and datetime.fromisoformat(e["FireAt"].replace("Z", "+00:00")) > soon
+               for e in engine.store.history(rid))
+
+
+def history_of(engine: Any, rid: str) -> dict[str, Counter[str]]:
+    """Event types per instance: the release and its sub-orchestrations (`rid:env`)."""
+    ids = [rid] + sorted(s["instanceId"] for s in engine.query(prefix=f"{rid}:"))
+    return {i: Counter(h.EventType(e["EventType"]).name for e in engine.store.history(i))
+            for i in ids}
+
+
+def check_completed(rid: str, status: dict[str, Any]) -> None:
+    output = status.get("output") or {}
+    if status["runtimeStatus"] != "Completed" or output.get("outcome") != "Completed":
+        raise RuntimeError(f"release {rid} ended {status['runtimeStatus']}: {output!r}")
+
+
+# --- measuring ------------------------------------------------------------------------------------
+
+async def one_release(engine: Any, log: InvocationLog, policy: Any, registry: LocalRegistry,
+                      tag: str, digest: str) -> Release:
+    log.take()
+    started = time.time()
+    rid = start_release(engine, policy, registry, SERVICE, tag, digest)
+    while True:  # looked at after each orchestrator episode only: no polling load on the loop
+        log.episode.clear()
+        if waiting_at_gate(engine, rid):
+            break
+        await asyncio.wait_for(log.episode.wait(), TIMEOUT_S)
+    wait_began = max(e.ended for e in log.entries if e.name == "release")
+    raised = time.time()
+    engine.raise_event(rid, "approval:prod", APPROVAL)
+    status = await engine.wait_for(rid, TIMEOUT_S)
+    ended = time.time()
+    check_completed(rid, status)
+    entries = log.take()
+    return Release(total_ms=(ended - started) * 1000, wait_ms=(raised - wait_began) * 1000,
+                   activities=[e for e in entries if e.kind == ACTIVITY],
+                   episodes=[e for e in entries if e.kind == ORCHESTRATOR],
+                   history=history_of(engine, rid))
+
+
+async def concurrent_releases(engine: Any, log: InvocationLog, policy: Any,
+                              registry: LocalRegistry, digests: dict[str, str],
+                              slots: int) -> Concurrent:
+    figures = Concurrent(slots=slots)
+    log.take()
+    cpu_before = cpu_now()
+    started = time.time()
+    ids = [start_release(engine, policy, registry, service, "v1.0.0", digest)
+           for service, digest in digests.items()]
+    done: dict[str, float] = {}
+
+    async def finish(rid: str) -> dict[str, Any]:
+        status = await engine.wait_for(rid, TIMEOUT_S)
+        done[rid] = time.time()
+        return status
+
+    waits = asyncio.gather(*(finish(rid) for rid in ids))
+    gated: set[str] = set()
+    while len(gated) < len(ids) and not waits.done():
+        looking = time.perf_counter()
+        for status in engine.query(prefix=CONCURRENT_PREFIX, statuses=["Running"]):
+            rid = status["instanceId"]
+            if (rid not in gated and ":" not in rid
+                    and (status.get("customStatus") or {}).get("step") == "approval"
+                    and waiting_at_gate(engine, rid)):
+                engine.raise_event(rid, "approval:prod", APPROVAL)
+                gated.add(rid)
+                figures.gate_s.append(time.time() - started)
+        figures.polling_s += time.perf_counter() - looking
+        await asyncio.sleep(GATE_POLL_S)
+    statuses = await waits
+    figures.wall_s = max(done.values()) - started
+    figures.cpu_s = cpu_since(cpu_before)
+    figures.latencies_s = [done[rid] - started for rid in ids]
+    for rid, status in zip(ids, statuses, strict=True):
+        outcome = (status.get("output") or {}).get("outcome") or status["runtimeStatus"]
+        figures.outcomes[outcome] += 1
+        figures.history_events.append(sum(sum(c.values())
+                                          for c in history_of(engine, rid).values()))
+    figures.completed = figures.outcomes["Completed"]
+    entries = log.take()
+    figures.activities = [e for e in entries if e.kind == ACTIVITY]
+    figures.episodes = [e for e in entries if e.kind == ORCHESTRATOR]
+    return figures
+
+
+async def run(root: Path, tls: TlsFiles, azurite: Azurite, kubes: dict[str, KubeSimulator],
+              registry: LocalRegistry) -> tuple[list[Release], Concurrent]:
+    policy_file = root / "policy.yaml"
+    policy_file.write_text(policy_text(registry, tls))
+    policy = parse_policy(policy_file.read_text(), str(policy_file))
+    os.environ.update({"AzureWebJobsStorage": azurite.connection_string,
+                       "LEDGER_TABLE_PREFIX": "bench" + secrets.token_hex(4),
+                       "RELEASE_POLICY_FILE": str(policy_file)})
+    for name, kube in kubes.items():
+        for env in ("qa", "prod"):
+            os.environ[f"SECRETS__{env.upper()}__KUBECONFIG_{name.upper()}"] = \
+                kube.kubeconfig(TOKEN)
+            kube.create_deployment(env, name, OLD_IMAGE)
+    tags = [f"v1.{i}.0" for i in range(WARMUPS + RUNS)]
+    wanted = [(SERVICE, t) for t in tags] + [(s, "v1.0.0") for s in service_names()]
+    digests = push_images(root, registry, wanted)
+
+    log = InvocationLog()
+    with collecting(log):
+        host = Host(REPO, port=0, data_dir=root / "devhost")
+        await host.start()
+        try:
+            if host.engine is None or host.timers is None:
+                raise RuntimeError(f"{REPO}: devhost found no durable functions in the app")
+            await host.timers.stop()
+            releases = [await one_release(host.engine, log, policy, registry, tag,
+                                          digests[SERVICE, tag]) for tag in tags]
+            concurrent = await concurrent_releases(
+                host.engine, log, policy, registry,
+                {s: digests[s, "v1.0.0"] for s in service_names()}, host.settings.max_activities)
+        finally:
+            await host.stop()
+            for name in kubes:  # close the app's cached clients before their clusters stop
+                forget(name)
+    return releases[WARMUPS:], concurrent
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+def table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
+                        for i, cell in enumerate(row)).rstrip())
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def summed(entries: list[Invocation]) -> dict[str, tuple[int, float]]:
+    """(calls, ms) per function name, largest first."""
+    grouped: dict[str, list[float]] = {}
+    for e in entries:
+        grouped.setdefault(e.name, []).append(e.ms)
+    return {name: (len(ms), sum(ms))
+            for name, ms in sorted(grouped.items(), key=lambda kv: -sum(kv[1]))}
+
+
+def median_run(releases: list[Release]) -> Release:
+    """The run whose total - wait is the median (a run, so its parts add up)."""
+    ordered = sorted(releases, key=lambda r: r.busy_ms)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def report_alone(releases: list[Release]) -> Release:
+    mid = median_run(releases)
+    print(f"one release at a time, ms ({len(releases)} runs after {WARMUPS} warm-ups; 'median"
+          " run' = the run with the median total - wait, whose parts add up):")
+    rows = [("", *(f"run {i + 1}" for i in range(len(releases))), "median run")]
+    figures = [
+        ("total, start -> Completed", lambda r: r.total_ms, "{:.0f}"),
+        ("approval wait (gate reached -> approved)", lambda r: r.wait_ms, "{:.1f}"),
+        ("total - wait", lambda r: r.busy_ms, "{:.0f}"),
+        (f"activities, sum of {len(mid.activities)} (baseline)", lambda r: r.activities_ms,
+         "{:.0f}"),
+        ("orchestration overhead = total - wait - activities", lambda r: r.overhead_ms,
+         "{:.0f}"),
+        (f"  orchestrator episodes ({len(mid.episodes)}), replay + commit",
+         lambda r: r.episodes_ms, "{:.0f}"),
+        ("  between steps: dispatch, queues, wake-ups", lambda r: r.between_ms, "{:.0f}"),
+        ("(total - wait) / activities", lambda r: r.busy_ms / r.activities_ms, "{:.2f}"),
+        ("history events, release + sub-orchestrations", lambda r: r.history_events,
+         "{:.0f}"),
+        ("failed invocations (retried)", lambda r: r.failed, "{:.0f}"),
+    ]
+    for label, value, fmt in figures:
+        rows.append((label, *(fmt.format(value(r)) for r in releases), fmt.format(value(mid))))
+    table(rows)
+    print()
+    print("history of the median run: " + ", ".join(
+        f"{iid.rsplit(':', 1)[-1] if ':' in iid else 'release'} {sum(c.values())}"
+        for iid, c in mid.history.items()) + "; by type: " + ", ".join(
+        f"{name} {n}" for name, n in sum(mid.history.values(), Counter()).most_common()))
+    print()
+    rows = [("where the median run's time goes", "calls", "ms", "ms/call", "share")]
+    parts = ([(f"activity {name}", calls, ms)
+              for name, (calls, ms) in summed(mid.activities).items()]
+             + [(f"episodes of {name}", calls, ms)
+                for name, (calls, ms) in summed(mid.episodes).items()]
+             + [("between steps", 0, mid.between_ms), ("approval wait", 0, mid.wait_ms)])
+    for label, calls, ms in parts:
+        rows.append((label, str(calls) if calls else "", f"{ms:.1f}",
+                     f"{ms / calls:.1f}" if calls else "", f"{ms / mid.total_ms:.0%}"))
+    slowest = max(mid.episodes, key=lambda e: e.ms)
+    rows.append((f"slowest episode ({slowest.name})", "", f"{slowest.ms:.1f}", "", ""))
+    table(rows)
+    print()
+    return mid
+
+
+def report_concurrent(c: Concurrent, mid: Release) -> float:
+    activity_s = sum(e.ms for e in c.activities) / 1000
+    floor_s = activity_s / c.slots
+    print(f"{CONCURRENT} releases of {CONCURRENT} services at once (each service its own"
+          " cluster), approved as they reach the gate:")
+    table([
+        ("", "value"),
+        ("wall s, first start -> last Completed", f"{c.wall_s:.2f}"),
+        ("releases/s", f"{c.per_s:.2f}"),
+        ("completed", f"{c.completed} of {CONCURRENT}"
+         + ("" if c.completed == CONCURRENT else f" ({dict(c.outcomes)})")),
+        ("per release s, start -> Completed: median / max",
+         f"{median(c.latencies_s):.2f} / {max(c.latencies_s):.2f}"),
+        ("at the gate and approved, s after start: median / max",
+         f"{median(c.gate_s):.2f} / {max(c.gate_s):.2f}" if c.gate_s else "-"),
+        (f"activities: {len(c.activities)}, sum s", f"{activity_s:.2f}"),
+        (f"activity sum / {c.slots} activity slots (host.json) s", f"{floor_s:.2f}"),
+        ("wall / (activity sum / slots)", f"{c.wall_s / floor_s:.2f}"),
+        (f"orchestrator episodes: {len(c.episodes)}, sum s",
+         f"{sum(e.ms for e in c.episodes) / 1000:.2f}"),
+        ("history events per release: median", f"{median(c.history_events):.0f}"),
+        (f"the bench's gate look-ups every {GATE_POLL_S * 1000:.0f} ms, on the app's loop s",
+         f"{c.polling_s:.2f}"),
+    ])
+    print()
+    alone = {name: ms / calls for name, (calls, ms) in summed(mid.activities).items()}
+    rows = [("activity at 100 in flight", "calls", "sum s", "ms/call", "alone ms/call")]
+    for name, (calls, ms) in summed(c.activities).items():
+        rows.append((name, str(calls), f"{ms / 1000:.2f}", f"{ms / calls:.1f}",
+                     f"{alone.get(name, float('nan')):.1f}"))
+    table(rows)
+    print()
+    print(f"CPU s during the {c.wall_s:.1f} s ({os.cpu_count()} CPUs, shared by the app,"
+          f" {len(service_names()) + 1} simulator threads, Azurite and the registry): "
+          + ", ".join(f"{name} {s:.1f}" for name, s in
+                      sorted(c.cpu_s.items(), key=lambda kv: -kv[1]) if s >= 0.05))
+    print()
+    return floor_s
+
+
+def report(releases: list[Release], c: Concurrent) -> str:
+    mid = report_alone(releases)
+    floor_s = report_concurrent(c, mid)
+    aims = [
+        (f"orchestration overhead < {AIM_OVERHEAD_MS:.0f} ms per release:"
+         f" {mid.overhead_ms:.0f} ms (median run)", mid.overhead_ms < AIM_OVERHEAD_MS),
+        (f"< {AIM_HISTORY} history events per release: {mid.history_events}",
+         mid.history_events < AIM_HISTORY),
+        (f"all {CONCURRENT} concurrent releases completed: {c.completed}",
+         c.completed == CONCURRENT),
+    ]
+    for text, met in aims:
+        print(f"aim {'met' if met else 'MISSED'}: {text}")
+    print()
+    return ("release: "
+            f"total_ms={mid.busy_ms:.0f} activities_ms={mid.activities_ms:.0f}"
+            f" overhead_ms={mid.overhead_ms:.0f} episodes_ms={mid.episodes_ms:.0f}"
+            f" wait_ms={mid.wait_ms:.1f} history_events={mid.history_events}"
+            f" concurrent_{CONCURRENT}_s={c.wall_s:.2f} releases_per_s={c.per_s:.2f}"
+            f" concurrent_completed={c.completed} concurrent_floor_s={floor_s:.2f}")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="release-bench-") as temp:
+        root = Path(temp)
+        tls = make_throwaway_cert(root / "tls")
+        with Azurite(root / "azurite") as azurite, clusters(tls) as kubes, \
+                LocalRegistry(root / "registry", tls) as registry:
+            releases, concurrent = asyncio.run(run(root, tls, azurite, kubes, registry))
+    print(report(releases, concurrent))
+
+
+if __name__ == "__main__":
+    main()
