@@ -21,6 +21,7 @@ from shared.ingest.payloads import PayloadError, parse_body, parse_event_grid_ev
 from shared.ingest.service import EventOutcome, Ingestor
 from shared.policy.errors import PolicyError
 from triggers.durable_adapter import ClientDurable
+from triggers.releases import origin, status_uri
 from triggers.responses import error_response, json_response
 
 MAX_BODY = 1024 * 1024
@@ -55,7 +56,8 @@ async def registry_events(req: func.HttpRequest,
         return error_response(503, "release policy is invalid; see the app log")
     outcomes = [await ingestor.ingest(event) for event in delivery.events]
     started = any(o.outcome == "started" for o in outcomes)
-    return json_response({"events": [_with_links(o, client) for o in outcomes]},
+    base = origin(req)
+    return json_response({"events": [_with_link(o, base) for o in outcomes]},
                          202 if started else 200)
 
 
@@ -74,11 +76,11 @@ async def registry_event_grid(event: func.EventGridEvent,
     log.info("registry event %s: %s (%s)", outcome.event_id, outcome.outcome, outcome.reason)
 
 
-def _with_links(outcome: EventOutcome, client: df.DurableOrchestrationClient) -> dict[str, Any]:
+def _with_link(outcome: EventOutcome, base: str) -> dict[str, Any]:
+    """The outcome with the release's status URL (never Durable's, which carries a key)."""
     shown = outcome.to_dict()
     if outcome.release_id:
-        shown["statusQueryGetUri"] = client.create_http_management_payload(
-            outcome.release_id)["statusQueryGetUri"]
+        shown["statusUri"] = status_uri(base, outcome.release_id)
     return shown
 
 

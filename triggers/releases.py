@@ -33,7 +33,10 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
-from orchestrations.operations import (
+from shared.ingest.context import app_ledger, app_policy
+from shared.ledger import RELEASE_STATES, LedgerError, ReleaseRecord
+from shared.policy.errors import PolicyError
+from shared.releases.operations import (
     KINDS,
     ORCHESTRATORS,
     Deployed,
@@ -47,9 +50,6 @@ from orchestrations.operations import (
     previous_good,
     was_deployed,
 )
-from shared.ingest.context import app_ledger, app_policy
-from shared.ledger import RELEASE_STATES, LedgerError, ReleaseRecord
-from shared.policy.errors import PolicyError
 from shared.releases.plan import ReleasePlan, Stage
 from triggers.orchestrators import parse_json_body
 from triggers.responses import error_response, json_response

@@ -162,7 +162,8 @@ async def test_a_push_starts_one_release_and_a_redelivery_is_a_duplicate(s: Stac
     assert code == 202
     (event,) = body["events"]
     assert event["outcome"] == "started" and event["releaseId"] == "delivery-aaaaaaaaaaaaaaaa"
-    assert event["statusQueryGetUri"].startswith(s.host.base_url)
+    assert event["statusUri"] == f"{s.host.base_url}/api/releases/delivery-aaaaaaaaaaaaaaaa"
+    assert "webhooks/durabletask" not in json.dumps(body)
     status = await s.until("delivery-aaaaaaaaaaaaaaaa", "Running", custom="approval")
     assert status["customStatus"]["waitingFor"]["event"] == "approval:qa"
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orchestrations.operations import (
+from shared.ledger.records import ReleaseRecord, StageState
+from shared.releases.operations import (
     Deployed,
     Operation,
     next_operation_number,
@@ -16,7 +17,6 @@ from orchestrations.operations import (
     previous_good,
     was_deployed,
 )
-from shared.ledger.records import ReleaseRecord, StageState
 from shared.releases.plan import Stage
 from triggers.releases import Refused, list_filters, operator, request_body
 
