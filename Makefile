@@ -44,6 +44,7 @@ bench: deps
 	$(PY) bench/promotion.py
 	$(PY) bench/deploy.py
 	$(PY) bench/ingest.py
+	$(PY) bench/release.py
 
 deps: $(VENV_STAMP) $(NODE_STAMP) deb-packages
 
