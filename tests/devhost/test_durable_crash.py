@@ -6,101 +6,26 @@ once, and instances killed in the middle of their activities all finish.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
+
+from devhost.testing import MGMT, DevhostProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 APP = Path(__file__).parent / "apps" / "durable_app"
-MGMT = "/runtime/webhooks/durabletask"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class DevhostProcess:
-    """`python -m devhost start` on a fixed port and data dir, restartable."""
-
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.data_dir = data_dir
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "start", "--app-dir", str(APP),
-             "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(REPO)})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"devhost exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                self.request("GET", f"{MGMT}/instances")
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("devhost did not start within 30 s")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                text = response.read().decode()
-                return response.status, json.loads(text) if text else None
-        except urllib.error.HTTPError as error:
-            text = error.read().decode()
-            return error.code, json.loads(text) if text else None
-
-    def status(self, instance_id: str) -> dict[str, Any] | None:
-        return self.request("GET", f"{MGMT}/instances/{instance_id}")[1]
-
-    def wait_for(self, instance_id: str, *statuses: str, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = self.status(instance_id)
-            if status and status["runtimeStatus"] in statuses:
-                return status
-            time.sleep(0.05)
-        raise AssertionError(f"{instance_id} not {statuses} after {timeout} s: {status}")
+def sample_host(data_dir: Path, log_path: Path) -> DevhostProcess:
+    """The durable sample app in `python -m devhost start`."""
+    return DevhostProcess(APP, data_dir, log_path)
 
 
 def test_waiting_instance_survives_kill_9_and_completes_exactly_once(tmp_path: Path) -> None:
-    host = DevhostProcess(tmp_path / "data", tmp_path / "devhost.log")
+    host = sample_host(tmp_path / "data", tmp_path / "devhost.log")
     journal = tmp_path / "journal.txt"
     host.start()
     try:
@@ -131,7 +56,7 @@ def test_waiting_instance_survives_kill_9_and_completes_exactly_once(tmp_path: P
 
 
 def test_instances_killed_mid_flight_all_finish_after_restart(tmp_path: Path) -> None:
-    host = DevhostProcess(tmp_path / "data", tmp_path / "devhost.log")
+    host = sample_host(tmp_path / "data", tmp_path / "devhost.log")
     host.start()
     ids = [f"mid-{n}" for n in range(30)]
     try:
@@ -158,7 +83,7 @@ def unfinished_instances(hub: Path) -> list[str]:
 
 
 def test_second_devhost_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
-    first = DevhostProcess(tmp_path / "data", tmp_path / "first.log")
+    first = sample_host(tmp_path / "data", tmp_path / "first.log")
     first.start()
     try:
         second = subprocess.run(

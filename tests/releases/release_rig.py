@@ -11,14 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -31,13 +25,13 @@ from azure.data.tables import TableServiceClient
 
 from devhost.durable.clock import VirtualClock
 from devhost.host import Host
+from devhost.testing import DevhostProcess
 from sandbox.azurite import Azurite
 from sandbox.images import build_image, push
 from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
-from sandbox.tools import free_port
 from shared.ingest.decisions import release_id
 from shared.ingest.payloads import RegistryEvent
 from shared.ingest.service import release_input
@@ -342,69 +336,8 @@ def outcome(status: dict[str, Any]) -> str | None:
     return (status.get("output") or {}).get("outcome")
 
 
-class DevhostProcess:
-    """`python -m devhost start` for this app, killable with SIGKILL and restartable."""
+def devhost_process(data_dir: Path, log_path: Path, settings: dict[str, str]
+                    ) -> DevhostProcess:
+    """This app in `python -m devhost start`, with the stack's settings."""
+    return DevhostProcess(REPO, data_dir, log_path, settings)
 
-    def __init__(self, data_dir: Path, log_path: Path, settings: dict[str, str]) -> None:
-        self.port = free_port()
-        self.data_dir, self.log_path, self.settings = data_dir, log_path, settings
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "devhost", "start", "--app-dir", str(REPO),
-                 "--port", str(self.port), "--data-dir", str(self.data_dir)],
-                cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, **self.settings, "PYTHONPATH": str(REPO)})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"devhost exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                self.request("GET", f"{MGMT}/instances")
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("devhost did not start within 30 s")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
-                                         method=method,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                text = response.read().decode()
-                return response.status, json.loads(text) if text else None
-        except urllib.error.HTTPError as error:
-            text = error.read().decode()
-            return error.code, json.loads(text) if text else None
-
-    def status(self, instance_id: str) -> dict[str, Any] | None:
-        return self.request("GET", f"{MGMT}/instances/{instance_id}")[1]
-
-    def until(self, instance_id: str, predicate: Callable[[dict[str, Any]], bool],
-              seconds: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + seconds
-        status = None
-        while time.monotonic() < deadline:
-            status = self.status(instance_id)
-            if status and predicate(status):
-                return status
-            time.sleep(0.05)
-        raise AssertionError(f"{instance_id}: condition not met in {seconds} s: {status}")

@@ -25,9 +25,9 @@ from release_rig import (
     APPROVER,
     OLD_IMAGE,
     SERVICE,
-    DevhostProcess,
     Released,
     ReleaseStack,
+    devhost_process,
     fake_digest,
     outcome,
     waiting_at_gate,
@@ -356,7 +356,7 @@ def test_devhost_killed_during_the_production_rollout_finishes_after_restart(
         stack: ReleaseStack, tmp_path: Path) -> None:
     digest = stack.push("v1.0.0")
     release, payload = stack.release_request("v1.0.0", digest, datetime.now(UTC))
-    host = DevhostProcess(tmp_path / "hub", tmp_path / "devhost.log", stack.settings)
+    host = devhost_process(tmp_path / "hub", tmp_path / "devhost.log", stack.settings)
     host.start()
     try:
         code, _ = host.request("POST", f"{MGMT}/orchestrators/release/{release}",
