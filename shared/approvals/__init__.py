@@ -1,0 +1,1 @@
+"""Approvals: signed links, approver identity and Teams notifications."""
