@@ -23,7 +23,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.release import RETRY, Journal, restore, watch_rollout
+from orchestrations.release import RETRY, Journal, attempt, restore, watch_rollout
 from shared.releases.operations import Deployed, Operation, one_line
 
 bp = df.Blueprint()
@@ -56,8 +56,7 @@ def rollback_environment(context: df.DurableOrchestrationContext):
     yield journal.record("Running", stage, op.describe(), stage_state="Deploying")
 
     try:
-        snapshot = yield context.call_activity_with_retry("snapshot_deployment", RETRY,
-                                                          op.cluster())
+        snapshot = yield from attempt(context, "snapshot_deployment", op.cluster())
     except Exception as error:
         return (yield from journal.finish("Failed", stage,
                                           f"nothing changed: {one_line(str(error))}"))
@@ -93,7 +92,7 @@ def deploy_and_verify(context: df.DurableOrchestrationContext, op: Operation,
     deadline = context.current_utc_datetime + stage.rollout_timeout
     try:
         journal.step(stage, "deploy")
-        yield context.call_activity_with_retry("deploy_image", RETRY, op.cluster(
+        yield from attempt(context, "deploy_image", op.cluster(
             image=op.release.image, releaseId=op.release.release_id,
             changeCause=op.change_cause()))
         journal.step(stage, "rollout")

@@ -15,9 +15,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay
 from shared.releases.plan import ReleasePlan, Stage, cluster_request
 
 bp = df.Blueprint()
+# Ledger writes: every failure there is worth another try.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
 ROLLOUT_CHECK_SECONDS = 20
 SUPERSEDED = "superseded"
@@ -39,8 +41,7 @@ def release(context: df.DurableOrchestrationContext):
         try:
             if stage.promotion:
                 journal.step(stage, "promote")
-                yield context.call_activity_with_retry("promote_image", RETRY,
-                                                       plan.promotion_request(stage))
+                yield from attempt(context, "promote_image", plan.promotion_request(stage))
             journal.step(stage, "deploy")
             yield journal.record("Running", stage, stage_state="Deploying")
             result = yield context.call_sub_orchestrator(
@@ -111,9 +112,9 @@ def deploy_environment(context: df.DurableOrchestrationContext):
         return cluster_request(stage, **fields)
 
     deadline = context.current_utc_datetime + stage.rollout_timeout
-    snapshot = yield context.call_activity_with_retry("snapshot_deployment", RETRY, cluster())
+    snapshot = yield from attempt(context, "snapshot_deployment", cluster())
     try:
-        yield context.call_activity_with_retry("deploy_image", RETRY, cluster(
+        yield from attempt(context, "deploy_image", cluster(
             image=job["image"], releaseId=job["releaseId"],
             changeCause=f"release {job['releaseId']}: {job['service']} {job['version']}"))
         rollout = yield from watch_rollout(context, cluster, deadline)
@@ -147,7 +148,7 @@ def watch_rollout(context: df.DurableOrchestrationContext, cluster: Any,
                   deadline: Any) -> Generator[Any, Any, dict[str, Any]]:
     """Ask the cluster until the rollout completes, fails or the deadline passes."""
     while True:
-        status = yield context.call_activity_with_retry("await_rollout", RETRY, cluster(
+        status = yield from attempt(context, "await_rollout", cluster(
             deadline=deadline.isoformat(), maxWaitSeconds=ROLLOUT_CHECK_SECONDS))
         if status["state"] != "progressing" or context.current_utc_datetime >= deadline:
             return status
@@ -157,7 +158,7 @@ def restore(context: df.DurableOrchestrationContext, cluster: Any, snapshot: dic
             failure: str, deadline: Any) -> Generator[Any, Any, str | None]:
     """Roll back to the snapshot and watch it; None when restored, else what went wrong."""
     try:
-        result = yield context.call_activity_with_retry("rollback_deployment", RETRY, cluster(
+        result = yield from attempt(context, "rollback_deployment", cluster(
             snapshot=snapshot, deadline=deadline.isoformat(),
             maxWaitSeconds=ROLLOUT_CHECK_SECONDS,
             changeCause=f"automatic rollback to revision {snapshot['revision']}: {failure}"))
@@ -190,6 +191,19 @@ def roll_back_earlier(context: df.DurableOrchestrationContext, plan: ReleasePlan
         elif restored:
             yield context.call_activity_with_retry("record_deployment", RETRY, restored)
     return problems
+
+
+def attempt(context: df.DurableOrchestrationContext, activity: str,
+            request: dict[str, Any]) -> Generator[Any, Any, Any]:
+    """Run an activity; transient failures are retried with backoff, permanent ones are not."""
+    for number in range(1, ATTEMPTS + 1):
+        try:
+            return (yield context.call_activity(activity, request))
+        except Exception as failure:
+            if number == ATTEMPTS or is_permanent(str(failure)):
+                raise
+            yield context.create_timer(context.current_utc_datetime + retry_delay(number))
+    raise AssertionError("unreachable")
 
 
 class Journal:
