@@ -30,7 +30,6 @@ import cProfile
 import hashlib
 import pstats
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -39,23 +38,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-# `python bench/deploy.py` puts bench/ first on the path, where this file would shadow any
-# top-level `deploy` module: drop bench/ and put the repository first.
-sys.path[:] = [str(BENCH.parent)] + [p for p in sys.path
-                                     if Path(p or ".").resolve() not in (BENCH, BENCH.parent)]
+from benchkit import print_aims  # before the project: sets the import path
+from kubernetes import client
 
-from kubernetes import client  # noqa: E402
-
-from sandbox.kube.pytest_fixtures import api_client  # noqa: E402
-from sandbox.kube.server import KubeSimulator  # noqa: E402
-from sandbox.tls import make_throwaway_cert  # noqa: E402
-from shared.cluster.deployments import (  # noqa: E402
+from sandbox.kube.pytest_fixtures import api_client
+from sandbox.kube.server import KubeSimulator
+from sandbox.tls import make_throwaway_cert
+from shared.cluster.deployments import (
     STRATEGIC_MERGE,
     Deployments,
     DeploymentTarget,
 )
-from shared.cluster.rollout import Snapshot  # noqa: E402
+from shared.cluster.rollout import Snapshot
 
 NAMESPACE = "bench"
 CONTAINER = "app"
@@ -344,8 +338,7 @@ def report(figures: dict[tuple[str, str], Measured],
     aims = [(f"{op}: ours <= {AIM_RATIO}x the bare calls: {figures['ours', op].median:.2f} ms"
              f" vs {figures['bare', op].median:.2f} ms = {ratio[op]:.2f}x",
              ratio[op] <= AIM_RATIO) for op in OPERATIONS]
-    for text, met in aims:
-        print(f"aim {'met' if met else 'MISSED'}: {text}")
+    print_aims(aims)
     for op in OPERATIONS:
         print(f"requests {op}: {extra(figures['ours', op], figures['bare', op])}")
     print()

@@ -18,25 +18,18 @@ import json
 import logging
 import socket
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-# `python bench/devhost.py` puts bench/ first on the path, where this file would shadow the
-# `devhost` package: drop bench/ and put the repository first.
-sys.path[:] = [str(BENCH.parent)] + [p for p in sys.path
-                                     if Path(p or ".").resolve() not in (BENCH, BENCH.parent)]
+from benchkit import BENCH, print_aims, quiet  # before the project: sets the import path
 
-from devhost.durable import history as h  # noqa: E402
-from devhost.durable.replay import run_episode  # noqa: E402
-from devhost.host import Host  # noqa: E402
+from devhost.durable import history as h
+from devhost.durable.replay import run_episode
+from devhost.host import Host
 
 APP_DIR = BENCH / "apps" / "chain_app"
 CHAIN_WARMUPS = 5
@@ -73,17 +66,6 @@ class Figures:
 
 # --- devhost -----------------------------------------------------------------------------------
 
-@contextmanager
-def quiet(*loggers: str) -> Iterator[None]:
-    """Raise the named loggers to WARNING for the block (per-invocation INFO lines)."""
-    saved = {name: logging.getLogger(name).level for name in loggers}
-    for name in loggers:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
 
 
 async def measure_devhost() -> Figures:
@@ -269,8 +251,7 @@ def report(dev: Figures, base: Figures) -> str:
         (f"all {CONCURRENT_CHAINS} chains completed: {dev.concurrent_completed}",
          dev.concurrent_completed == CONCURRENT_CHAINS),
     ]
-    for text, met in aims:
-        print(f"aim {'met' if met else 'MISSED'}: {text}")
+    print_aims(aims)
     print()
     return ("devhost: "
             f"chain_median_ms={dev.chain_median_ms:.1f} chain_p90_ms={dev.chain_p90_ms:.1f} "

@@ -29,14 +29,12 @@ import hashlib
 import http.client
 import io
 import json
-import logging
 import multiprocessing
 import os
 import pstats
 import re
 import secrets
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -49,15 +47,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-BENCH = Path(__file__).resolve().parent
-# `python bench/ingest.py` puts bench/ first on the path, where this file would shadow any
-# top-level `ingest` module: drop bench/ and put the repository first.
-sys.path[:] = [str(BENCH.parent)] + [p for p in sys.path
-                                     if Path(p or ".").resolve() not in (BENCH, BENCH.parent)]
+import aiohttp
+from benchkit import BENCH, REPO, print_aims, quiet  # before the project: sets the import path
 
-import aiohttp  # noqa: E402
-
-REPO = BENCH.parent
 BARE_APP = BENCH / "apps" / "bare_http"
 ROUTE = "/api/registry/events"
 TOKEN = "bench-webhook-token"
@@ -463,17 +455,6 @@ def short_path(line: str) -> str:
 
 # --- the run ------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def quiet(*loggers: str) -> Iterator[None]:
-    """Raise the named loggers to WARNING for the block (per-invocation INFO lines)."""
-    saved = {name: logging.getLogger(name).level for name in loggers}
-    for name in loggers:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
 
 
 @dataclass
@@ -622,8 +603,7 @@ def report(r: Results) -> None:
     print(f"releases at their gate {r.gate_s:.1f} s after the load: {r.gate_reached} of"
           f" {n // 2} (their orchestrations run during the load, in the same process)")
     print()
-    for text, met in aims(r):
-        print(f"aim {'met' if met else 'MISSED'}: {text}")
+    print_aims(aims(r))
     print()
 
 

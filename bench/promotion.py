@@ -34,7 +34,6 @@ import json
 import secrets
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,21 +41,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-# `python bench/promotion.py` puts bench/ first on the path, where this file would shadow any
-# top-level `promotion` module: drop bench/ and put the repository first.
-sys.path[:] = [str(BENCH.parent)] + [p for p in sys.path
-                                     if Path(p or ".").resolve() not in (BENCH, BENCH.parent)]
+from azure.containerregistry import ContainerRegistryClient
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from benchkit import print_aims  # before the project: sets the import path
 
-from azure.containerregistry import ContainerRegistryClient  # noqa: E402
-from azure.core.pipeline.policies import SansIOHTTPPolicy  # noqa: E402
-
-from sandbox.faults import FaultProxy, ProxyStats  # noqa: E402
-from sandbox.images import build_image, push, skopeo_copy  # noqa: E402
-from sandbox.registry import LocalRegistry  # noqa: E402
-from sandbox.tls import TlsFiles, make_throwaway_cert  # noqa: E402
-from shared.registry.client import ACR_AUDIENCE, RegistryClient, RegistryEndpoint  # noqa: E402
-from shared.registry.promotion import promote  # noqa: E402
+from sandbox.faults import FaultProxy, ProxyStats
+from sandbox.images import build_image, push, skopeo_copy
+from sandbox.registry import LocalRegistry
+from sandbox.tls import TlsFiles, make_throwaway_cert
+from shared.registry.client import ACR_AUDIENCE, RegistryClient, RegistryEndpoint
+from shared.registry.promotion import promote
 
 MIB = 1 << 20
 SIZES = {"1mib": MIB, "100mib": 100 * MIB, "1gib": 1024 * MIB}
@@ -303,8 +297,7 @@ def report(images: list[Image], results: dict[str, dict[str, Measured]]) -> str:
     for size in SIZES:
         aims.append((f"ours faster than skopeo at {size}: {ours[size].median:.3f} s vs"
                      f" {skopeo[size].median:.3f} s = {ratios[size]:.2f}x", ratios[size] < 1))
-    for text, met in aims:
-        print(f"aim {'met' if met else 'MISSED'}: {text}")
+    print_aims(aims)
     print()
     return ("promotion: "
             + " ".join(f"ours_{s}_s={ours[s].median:.3f}" for s in SIZES) + " "

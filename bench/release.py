@@ -36,7 +36,6 @@ import os
 import re
 import secrets
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -49,26 +48,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-# `python bench/release.py` puts bench/ first on the path, where this file would shadow any
-# top-level `release` module: drop bench/ and put the repository first.
-sys.path[:] = [str(BENCH.parent)] + [p for p in sys.path
-                                     if Path(p or ".").resolve() not in (BENCH, BENCH.parent)]
+from benchkit import REPO, print_aims  # before the project: sets the import path
 
-from devhost.durable import history as h  # noqa: E402
-from devhost.host import Host  # noqa: E402
-from sandbox.azurite import Azurite  # noqa: E402
-from sandbox.images import build_image, push  # noqa: E402
-from sandbox.kube.server import KubeSimulator  # noqa: E402
-from sandbox.registry import LocalRegistry  # noqa: E402
-from sandbox.tls import TlsFiles, make_throwaway_cert  # noqa: E402
-from shared.cluster.clusters import forget  # noqa: E402
-from shared.ingest.decisions import release_id  # noqa: E402
-from shared.ingest.payloads import RegistryEvent  # noqa: E402
-from shared.ingest.service import release_input  # noqa: E402
-from shared.policy.loader import parse_policy  # noqa: E402
+from devhost.durable import history as h
+from devhost.host import Host
+from sandbox.azurite import Azurite
+from sandbox.images import build_image, push
+from sandbox.kube.server import KubeSimulator
+from sandbox.registry import LocalRegistry
+from sandbox.tls import TlsFiles, make_throwaway_cert
+from shared.cluster.clusters import forget
+from shared.ingest.decisions import release_id
+from shared.ingest.payloads import RegistryEvent
+from shared.ingest.service import release_input
+from shared.policy.loader import parse_policy
 
-REPO = BENCH.parent
 SERVICE = "delivery"
 WARMUPS = 2
 RUNS = 5
@@ -553,8 +547,7 @@ def report(releases: list[Release], c: Concurrent) -> str:
         (f"all {CONCURRENT} concurrent releases completed: {c.completed}",
          c.completed == CONCURRENT),
     ]
-    for text, met in aims:
-        print(f"aim {'met' if met else 'MISSED'}: {text}")
+    print_aims(aims)
     print()
     return ("release: "
             f"total_ms={mid.busy_ms:.0f} activities_ms={mid.activities_ms:.0f}"

@@ -1,0 +1,40 @@
+"""What every benchmark shares: repository imports, quiet invocation logs, the aims block.
+
+`python bench/NAME.py` puts `bench/` first on the import path, where a benchmark file
+would shadow a package of the same name (`bench/devhost.py` vs `devhost`). Importing this
+module drops `bench/` and puts the repository first; benchmarks import it before anything
+of the project.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+sys.path[:] = [str(REPO)] + [p for p in sys.path
+                             if Path(p or ".").resolve() not in (BENCH, REPO)]
+
+
+@contextmanager
+def quiet(*loggers: str) -> Iterator[None]:
+    """Raise the named loggers to WARNING for the block (per-invocation INFO lines)."""
+    saved = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def print_aims(aims: Iterable[tuple[str, bool]]) -> None:
+    """One `aim met|MISSED: …` line per aim: the benchmarks print aims, never assert them."""
+    for text, met in aims:
+        print(f"aim {'met' if met else 'MISSED'}: {text}")
