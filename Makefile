@@ -11,8 +11,9 @@ PORT ?= 7071
 DATA_DIR ?= .devhost
 
 # Debian packages the tests need, installed with apt-get when missing and running
-# as root: the OCI registry that stands in for ACR, and skopeo to push test images.
-DEB_PACKAGES ?= docker-registry skopeo
+# as root: the OCI registry that stands in for ACR, skopeo to push test images, and
+# chromium for the browser tests (driven by Playwright).
+DEB_PACKAGES ?= docker-registry skopeo chromium
 
 # Stamps live inside the directories they describe, so deleting one resets it.
 VENV_STAMP := $(VENV)/.requirements.stamp

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 # One local registry (with its TLS files and fault proxy) and one Azurite for the whole run.
-pytest_plugins = ["sandbox.pytest_fixtures", "sandbox.azurite_fixtures"]
+# Browser tests get `browser` / `browser_page` (headless Chromium via Playwright).
+pytest_plugins = ["sandbox.pytest_fixtures", "sandbox.azurite_fixtures",
+                  "sandbox.browser_fixtures"]
 
 
 @pytest.fixture
