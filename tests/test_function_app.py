@@ -38,6 +38,8 @@ class TestRegistration:
     def test_every_function_is_registered_once(self) -> None:
         assert sorted(functions_by_name()) == [
             "await_rollout",
+            "dashboard",
+            "dashboard_release",
             "deploy_environment",
             "deploy_image",
             "health",

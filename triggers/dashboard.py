@@ -1,0 +1,264 @@
+"""`/api/dashboard`: the releases dashboard, as an HTML page (no JavaScript) or as JSON.
+
+- `GET /api/dashboard?refresh=&limit=&format=`: services × environments (what runs, since
+  when, the last good release), releases waiting at a gate (deadline, reminders, approval
+  page links) and the most recent releases and operations.
+- `GET /api/dashboard/releases/{releaseId}?refresh=&format=`: one release's page: its
+  stages, its gate and its timeline.
+
+JSON when `format=json` or when the client accepts JSON but not HTML. Pages refresh every
+`refresh` seconds (default 30, 0 for never). A missing or invalid policy, or an unreachable
+Durable store, is a message on the page; an unreachable ledger a 503 page. Reads only the
+ledger, the policy's service and environment names and the custom status of waiting
+releases: no setting, secret or policy snapshot is shown (see `shared/dashboard`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared.dashboard import (
+    DEFAULT_REFRESH,
+    build_overview,
+    build_release_detail,
+    render_message,
+    render_overview,
+    render_release,
+)
+from shared.ingest.context import app_ledger, app_policy
+from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
+from shared.policy.errors import PolicyError
+from triggers.releases import Refused, ReleaseView, origin
+from triggers.responses import json_response
+
+log = logging.getLogger(__name__)
+bp = df.Blueprint()
+
+OVERVIEW_PARAMETERS = ("refresh", "limit", "format")
+RELEASE_PARAMETERS = ("refresh", "format")
+FORMATS = ("html", "json")
+MIN_REFRESH, MAX_REFRESH = 5, 3600
+DEFAULT_RECENT, MAX_RECENT = 25, 200
+MAX_WAITING = 50   # waiting releases whose live status is read per page
+HEADERS = {
+    "Cache-Control": "no-store",  # approval links carry tokens
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+}
+
+
+class BadQuery(ValueError):
+    """A query parameter we cannot use; the message is one line."""
+
+
+@bp.route(route="dashboard", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def dashboard(req: func.HttpRequest,
+                    client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The dashboard: what runs where, what waits for a decision, what happened lately."""
+    try:
+        as_json = wants_json(req)
+        refresh, limit = parse_refresh(req.params), parse_limit(req.params)
+        check_parameters(req.params, OVERVIEW_PARAMETERS)
+    except BadQuery as bad:
+        return message_response(400, "Bad request", str(bad), req)
+    try:
+        view = await overview(client, refresh, limit)
+    except LedgerError as error:
+        log.error("dashboard: %s", error)
+        return message_response(503, "Ledger unavailable", f"ledger unavailable: {error}", req,
+                                refresh=refresh)
+    if as_json:
+        return json_response(view.to_dict())
+    return html_response(render_overview(view))
+
+
+@bp.route(route="dashboard/releases/{releaseId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def dashboard_release(req: func.HttpRequest,
+                            client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """One release's page: row, stages, gate and timeline."""
+    try:
+        as_json = wants_json(req)
+        refresh = parse_refresh(req.params)
+        check_parameters(req.params, RELEASE_PARAMETERS)
+    except BadQuery as bad:
+        return message_response(400, "Bad request", str(bad), req)
+    try:
+        shown = await ReleaseView(client).show(req.route_params.get("releaseId", ""),
+                                               origin(req))
+    except Refused as refused:
+        return message_response(refused.status, "Not found" if refused.status == 404
+                                else "Refused", refused.reason, req)
+    except LedgerError as error:
+        log.error("dashboard: %s", error)
+        return message_response(503, "Ledger unavailable", f"ledger unavailable: {error}", req,
+                                refresh=refresh)
+    view = build_release_detail(shown, now=datetime.now(UTC), refresh=refresh)
+    if as_json:
+        return json_response(view.to_dict())
+    return html_response(render_release(view))
+
+
+# Reading ---------------------------------------------------------------------------------
+
+async def overview(client: df.DurableOrchestrationClient, refresh: int, limit: int) -> Any:
+    """Read the policy, the ledger and the live status of waiting releases; build the view."""
+    messages: list[str] = []
+    policy_services = await asyncio.to_thread(read_policy_services, messages)
+    ledger = app_ledger()
+    recent, waiting = await asyncio.gather(
+        asyncio.to_thread(ledger.releases, limit=limit),
+        asyncio.to_thread(ledger.releases, state="WaitingForApproval", limit=MAX_WAITING))
+    names = list(policy_services or {})
+    for row in [*waiting, *recent]:
+        if row.service not in names:
+            names.append(row.service)
+    states = await asyncio.gather(*(asyncio.to_thread(ledger.environments, name)
+                                    for name in names))
+    environment_states = dict(zip(names, states, strict=True))
+    known = await asyncio.to_thread(releases_running, ledger, environment_states,
+                                    [*recent, *waiting])
+    statuses = await live_statuses(client, [row.release_id for row in waiting], messages)
+    return build_overview(now=datetime.now(UTC), policy_services=policy_services,
+                          environment_states=environment_states, recent=recent,
+                          waiting=waiting, statuses=statuses, known=known, refresh=refresh,
+                          messages=messages)
+
+
+def read_policy_services(messages: list[str]) -> dict[str, list[str]] | None:
+    """Service name → environment names; None (and a message) when the policy is unusable."""
+    try:
+        policy = app_policy()
+    except PolicyError as error:
+        log.warning("dashboard: the release policy is unusable: %s", error)
+        messages.append("The release policy cannot be used, so services come from the ledger "
+                        f"only and no new release starts: {policy_problem(error)}. Check it "
+                        "with: python -m shared.policy check FILE")
+        return None
+    return {name: [environment.name for environment in service.environments]
+            for name, service in policy.services.items()}
+
+
+def policy_problem(error: PolicyError) -> str:
+    """The first problem (file name, line, field, message) and how many more there are."""
+    if not error.problems:
+        return str(error)
+    first = error.problems[0]
+    where = Path(first.file).name + (f":{first.line}" if first.line else "")
+    line = f"{where}: {first.field}: {first.message}" if first.field else \
+        f"{where}: {first.message}"
+    more = len(error.problems) - 1
+    return line + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def releases_running(ledger: Any, environment_states: Mapping[str, list[EnvironmentState]],
+                     rows: list[ReleaseRecord]) -> dict[str, ReleaseRecord]:
+    """The releases that run or last were good somewhere, by id (for their versions)."""
+    known = {row.release_id: row for row in rows}
+    for service, states in environment_states.items():
+        for state in states:
+            for deployment in (state.current, state.last_good):
+                if deployment is not None and deployment.release_id not in known:
+                    found = ledger.get_release(deployment.release_id, service=service)
+                    if found is not None:
+                        known[found.release_id] = found
+    return known
+
+
+async def live_statuses(client: df.DurableOrchestrationClient, instance_ids: list[str],
+                        messages: list[str]) -> dict[str, Any]:
+    """Custom status by instance id; a message instead when Durable cannot be read."""
+    async def one(instance_id: str) -> Any:
+        status = await client.get_status(instance_id)
+        return decoded(status.custom_status) if status else None
+
+    results = await asyncio.gather(*(one(i) for i in instance_ids), return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        log.warning("dashboard: Durable status unavailable: %s", failed[0])
+        messages.append("The live status of waiting releases is unavailable right now "
+                        "(the Durable task hub did not answer); deadlines and approval "
+                        "links are missing until it does.")
+    return {i: r for i, r in zip(instance_ids, results, strict=True)
+            if not isinstance(r, BaseException)}
+
+
+def decoded(value: Any) -> Any:
+    """Durable hands custom status back decoded, or as JSON text when it was encoded twice."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+# Requests and responses ------------------------------------------------------------------
+
+def wants_json(req: func.HttpRequest) -> bool:
+    """`format=json`, or an Accept header that names JSON and not HTML."""
+    chosen = (req.params.get("format") or "").strip().lower()
+    if chosen:
+        if chosen not in FORMATS:
+            raise BadQuery(f"format must be one of {', '.join(FORMATS)}, not {chosen[:20]!r}")
+        return chosen == "json"
+    accept = (req.headers.get("Accept") or "").lower()
+    return "application/json" in accept and "text/html" not in accept
+
+
+def parse_refresh(params: Mapping[str, str]) -> int:
+    """Seconds between refreshes: 0 (never) or from 5 to 3600; 30 when not given."""
+    value = (params.get("refresh") or "").strip()
+    if not value:
+        return DEFAULT_REFRESH
+    if not value.isdigit() or not (int(value) == 0 or MIN_REFRESH <= int(value) <= MAX_REFRESH):
+        raise BadQuery(f"refresh must be 0 (never) or whole seconds from {MIN_REFRESH} to "
+                       f"{MAX_REFRESH}, not {value[:20]!r}")
+    return int(value)
+
+
+def parse_limit(params: Mapping[str, str]) -> int:
+    value = (params.get("limit") or "").strip()
+    if not value:
+        return DEFAULT_RECENT
+    if not value.isdigit() or not 1 <= int(value) <= MAX_RECENT:
+        raise BadQuery(f"limit must be a whole number from 1 to {MAX_RECENT}, "
+                       f"not {value[:20]!r}")
+    return int(value)
+
+
+def check_parameters(params: Mapping[str, str], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise BadQuery(f"unknown query parameter {unknown[0][:40]!r}; expected "
+                       f"{', '.join(allowed)}")
+
+
+def html_response(body: str, status_code: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(body, status_code=status_code, mimetype="text/html",
+                             charset="utf-8", headers=dict(HEADERS))
+
+
+def message_response(status_code: int, title: str, message: str, req: func.HttpRequest, *,
+                     refresh: int = 0) -> func.HttpResponse:
+    """A refusal or an outage as `{"error"}` JSON or as a small HTML page, on one line."""
+    line = " ".join(message.split())
+    try:
+        as_json = wants_json(req)
+    except BadQuery:
+        as_json = False
+    if as_json:
+        return json_response({"error": line}, status_code)
+    return html_response(render_message(title, line, refresh=refresh), status_code)
