@@ -6,6 +6,7 @@ At start-up it reports app settings whose Key Vault reference did not resolve.
 import azure.durable_functions as df
 import azure.functions as func
 
+from activities import approvals as approval_steps
 from activities import deploy, hello, ledger, registry
 from activities import operations as operation_steps
 from orchestrations import hello_sequence, operations, release
@@ -21,6 +22,7 @@ BLUEPRINTS = (
     dashboard.bp,
     hello_sequence.bp, release.bp, operations.bp,  # orchestrations
     hello.bp, registry.bp, deploy.bp, ledger.bp, operation_steps.bp,  # activities
+    approval_steps.bp,
 )
 
 for blueprint in BLUEPRINTS:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
-from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
+from shared.approvals.gate import GateRules, Tally, decision_event
 from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay
 from shared.releases.plan import ReleasePlan, Stage, cluster_request
 
@@ -33,12 +33,13 @@ def release(context: df.DurableOrchestrationContext):
     deployed: list[tuple[Stage, dict]] = []
 
     for stage in plan.stages:
-        if stage.gate:
-            decision = yield from wait_for_approval(context, plan, stage, journal)
-            if decision["outcome"] != "Approved":
-                return (yield from journal.finish(decision["outcome"], stage, decision["reason"]))
-            journal.step(stage, "approved", detail=decision["reason"])  # by whom, and why
+        gate = None
         try:
+            if stage.gate:
+                gate = yield from wait_for_approval(context, plan, stage, journal)
+                if gate["outcome"] != "Approved":
+                    return (yield from journal.finish(gate["outcome"], stage, gate["reason"]))
+                journal.step(stage, "approved", detail=gate["reason"])  # by whom, and why
             if stage.promotion:
                 journal.step(stage, "promote")
                 yield from attempt(context, "promote_image", plan.promotion_request(stage))
@@ -48,59 +49,92 @@ def release(context: df.DurableOrchestrationContext):
                 "deploy_environment", plan.deploy_request(stage),
                 f"{plan.release_id}:{stage.name}")
         except Exception as failure:
-            return (yield from journal.finish("Failed", stage, _reason(failure)))
-        if not result["healthy"]:
+            outcome, reason = "Failed", _reason(failure)
+        else:
+            if result["healthy"]:
+                deployed.append((stage, result["snapshot"]))
+                journal.evidence[stage.name] = result.get("evidence")
+                yield journal.record("Running", stage, stage_state="Healthy", stage_finished=True)
+                continue
             reason = result["reason"]
             if stage.rollback.get("onFailure") == "environmentAndEarlier":
                 problems = yield from roll_back_earlier(context, plan, deployed)
                 reason = "; ".join([reason, *problems])
             outcome = "RolledBack" if result["rolledBack"] else "Failed"
-            return (yield from journal.finish(outcome, stage, reason))
-        deployed.append((stage, result["snapshot"]))
-        yield journal.record("Running", stage, stage_state="Healthy", stage_finished=True)
+        if gate:  # the approvers hear how it ended
+            yield from notify(context, gate["request"], gate["links"], kind="outcome",
+                              outcome=outcome, reason=reason)
+        return (yield from journal.finish(outcome, stage, reason))
 
     return (yield from journal.finish("Completed"))
 
 
 def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
                       journal: Journal) -> Generator[Any, Any, dict[str, Any]]:
-    """Wait for this gate's decision, a newer release, or the deadline; remind in between."""
-    gate = stage.gate or {}
+    """Open the gate, then take decisions until one settles it, a newer release, or the deadline.
+
+    Every decision is checked by an activity before it counts; reminders go out in between."""
+    rules = GateRules.from_spec(stage.gate or {})
     opened = context.current_utc_datetime
-    deadline = opened + timedelta(seconds=gate["deadlineSeconds"])
-    interval = gate.get("reminderIntervalSeconds")
-    decision_event = f"approval:{stage.name}"
-    journal.step(stage, "approval", waiting={"kind": "approval", "event": decision_event,
-                                             "deadline": deadline.isoformat()})
+    deadline = opened + rules.deadline
+    request = plan.approval_request(stage, deadline, journal.evidence_before(stage))
+    links = yield from attempt(context, "request_approval", request)
+    tally, number, reminders = Tally(rules.required), 1, 0
+    note = links.get("notice")
+
+    def waiting() -> dict[str, Any]:
+        return {"kind": "approval", "environment": stage.name,
+                "event": decision_event(stage.name, number), "deadline": deadline.isoformat(),
+                "requiredApprovals": rules.required, "approvals": tally.summary(),
+                "reminders": reminders, "approvalPage": links.get("approvalPage"),
+                "approvalLinks": links.get("approvalLinks") or []}
+
+    journal.step(stage, "approval", waiting(), detail=note)
     yield journal.record("WaitingForApproval", stage, stage_state="WaitingForApproval")
-    reminders = 0
     while True:
-        wake_at = deadline
-        if interval:  # every interval after the gate opened, even when a reminder went out late
-            wake_at = min(deadline, opened + (reminders + 1) * timedelta(seconds=interval))
-        decision = context.wait_for_external_event(decision_event)
+        decision = context.wait_for_external_event(decision_event(stage.name, number))
         superseded = context.wait_for_external_event(SUPERSEDED)
-        timer = context.create_timer(wake_at)
+        timer = context.create_timer(rules.next_wake(opened, reminders))
         winner = yield context.task_any([decision, superseded, timer])
+        if winner == timer and context.current_utc_datetime < deadline:
+            reminders += 1
+            sent = yield from notify(context, request, links, kind="reminder", number=reminders,
+                                     total=rules.reminders,
+                                     escalatedTo=rules.escalated_to(reminders))
+            journal.step(stage, "approval", waiting(), detail=sent)
+            continue
+        if winner != timer:
+            timer.cancel()
         if winner == decision:
-            timer.cancel()
-            data = _decoded(decision.result)
-            approved = bool(data.get("approved"))
-            by = data.get("by") or "someone"
-            return {"outcome": "Approved" if approved else "Rejected",
-                    "reason": f"{'approved' if approved else 'rejected'} by {by}"
-                              + (f": {data['comment']}" if data.get("comment") else "")}
-        if winner == superseded:
-            timer.cancel()
-            data = _decoded(superseded.result)
-            return {"outcome": "Superseded",
-                    "reason": f"superseded by {data.get('version') or 'a newer release'}"}
-        if context.current_utc_datetime >= deadline:
-            return {"outcome": "Expired", "reason": f"no decision by {deadline.isoformat()}"}
-        reminders += 1
-        journal.step(stage, "approval", waiting={"kind": "approval", "event": decision_event,
-                                                 "deadline": deadline.isoformat(),
-                                                 "reminders": reminders})
+            number += 1
+            verdict = yield from attempt(context, "check_approval", {
+                "releaseId": plan.release_id, "environment": stage.name, "gate": stage.gate,
+                "pushedBy": plan.pushed_by, "decision": _decoded(decision.result)})
+            tally.add(verdict)
+            if tally.outcome is None:
+                journal.step(stage, "approval", waiting(), detail=_verdict_note(verdict))
+                continue
+            outcome, reason = tally.outcome, tally.reason
+            by, comment = verdict["by"], verdict.get("comment")
+        elif winner == superseded:
+            newer = _decoded(superseded.result).get("version") or "a newer release"
+            outcome, reason, by, comment = "Superseded", f"superseded by {newer}", newer, None
+        else:
+            outcome, reason = "Expired", f"no decision by {deadline.isoformat()}"
+            by, comment = None, None
+        yield from notify(context, request, links, kind="outcome", outcome=outcome, by=by,
+                          reason=comment)
+        return {"outcome": outcome, "reason": reason, "links": links, "request": request}
+
+
+def notify(context: df.DurableOrchestrationContext, request: dict[str, Any],
+           links: dict[str, Any], **card: Any) -> Generator[Any, Any, str | None]:
+    """Post a reminder or outcome card; what went wrong, if anything (never raises)."""
+    try:
+        sent = yield context.call_activity("notify_gate", {**request, "links": links, **card})
+    except Exception as error:
+        return f"Teams card not posted: {_reason(error)}"
+    return sent.get("notice")
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -119,11 +153,13 @@ def deploy_environment(context: df.DurableOrchestrationContext):
             changeCause=f"release {job['releaseId']}: {job['service']} {job['version']}"))
         rollout = yield from watch_rollout(context, cluster, deadline)
         failure = None
+        evidence = "rollout complete: " + (rollout.get("message") or "all replicas ready")
         if rollout["state"] != "complete":
             failure = f"rollout {rollout['state']}: {rollout.get('message') or rollout['reason']}"
         elif stage.spec.get("checks"):
             verdict = yield context.call_activity("verify_release", {
                 "checks": stage.spec["checks"], "secrets": stage.spec["secrets"]})
+            evidence = "; ".join(f"{v['check']}: {v['reason']}" for v in verdict["verdicts"])
             if not verdict["passed"]:
                 failed = [v for v in verdict["verdicts"] if not v["passed"]]
                 failure = "verification failed: " + "; ".join(
@@ -135,7 +171,7 @@ def deploy_environment(context: df.DurableOrchestrationContext):
             "service": job["service"], "environment": stage.name, "releaseId": job["releaseId"],
             "digest": job["digest"], "image": job["image"], "good": True,
             "at": context.current_utc_datetime.isoformat()})
-        return {"healthy": True, "snapshot": snapshot}
+        return {"healthy": True, "snapshot": snapshot, "evidence": evidence}
     if stage.rollback.get("onFailure") == "none":
         return {"healthy": False, "rolledBack": False, "reason": failure, "snapshot": snapshot}
     restored = yield from restore(context, cluster, snapshot, failure,
@@ -214,9 +250,18 @@ class Journal:
         self.plan = plan
         self.status: dict[str, Any] = {
             "releaseId": plan.release_id, "service": plan.service, "version": plan.version,
-            "digest": plan.digest, "environment": None, "step": "starting", "waitingFor": None,
-            "history": []}
+            "digest": plan.digest, "pushedBy": plan.pushed_by, "environment": None,
+            "step": "starting", "waitingFor": None, "evidence": {}, "history": []}
+        self.evidence: dict[str, str | None] = self.status["evidence"]
         context.set_custom_status(self.status)
+
+    def evidence_before(self, stage: Stage) -> str | None:
+        """The verification evidence of the environment deployed last before `stage`."""
+        names = [s.name for s in self.plan.stages]
+        for name in reversed(names[:names.index(stage.name)]):
+            if self.evidence.get(name):
+                return f"{name}: {self.evidence[name]}"
+        return None
 
     def step(self, stage: Stage | None, step: str, waiting: dict | None = None, *,
              detail: str | None = None) -> None:
@@ -254,6 +299,13 @@ def _decoded(value: Any) -> dict[str, Any]:
         except ValueError:
             return {}
     return value if isinstance(value, dict) else {}
+
+
+def _verdict_note(verdict: dict[str, Any]) -> str:
+    """One history line for a decision that did not settle the gate."""
+    if verdict.get("counted"):
+        return f"approved by {verdict['by']}; more approvals needed"
+    return f"not counted: {verdict.get('reason')}"
 
 
 def _reason(error: Exception) -> str:

@@ -38,6 +38,7 @@ class TestRegistration:
     def test_every_function_is_registered_once(self) -> None:
         assert sorted(functions_by_name()) == [
             "await_rollout",
+            "check_approval",
             "dashboard",
             "dashboard_release",
             "deploy_environment",
@@ -46,6 +47,7 @@ class TestRegistration:
             "hello_sequence",
             "list_releases",
             "mark_release_stage",
+            "notify_gate",
             "promote_image",
             "reconcile_registries",
             "record_deployment",
@@ -54,6 +56,7 @@ class TestRegistration:
             "registry_event_grid",
             "registry_events",
             "release",
+            "request_approval",
             "resolve_image",
             "rollback_deployment",
             "rollback_environment",

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 MAX_MESSAGE_BYTES = 28 * 1024
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-OUTCOMES = ("Approved", "Rejected", "Expired", "Superseded")
+OUTCOMES = ("Approved", "Rejected", "Expired", "Superseded", "RolledBack", "Failed")
+MAX_REVIEWERS = 5
 SHORT_DIGEST_HEX = 12
 TEXT_LIMIT = 200
 COMMENT_LIMIT = 500
@@ -52,6 +53,8 @@ class ReleaseCard:
     links: ApprovalLinks
     pushed_by: str | None = None
     evidence: str | None = None
+    reviewers: tuple[tuple[str, str], ...] = ()
+    """(approver, page URL) of personal links, for runs without App Service Authentication."""
 
     @classmethod
     def from_value(cls, value: ReleaseCard | Mapping[str, Any]) -> ReleaseCard:
@@ -73,6 +76,9 @@ class ReleaseCard:
                                    for k in ("approve", "reject", "details")}),
             pushed_by=value.get("pushedBy", value.get("pushed_by")),
             evidence=_evidence(value.get("evidence")),
+            reviewers=tuple((_required(r, "approver", "release.reviewers"),
+                             _required(r, "url", "release.reviewers"))
+                            for r in value.get("reviewers") or ()),
         )
         return cls._checked(card)
 
@@ -81,6 +87,8 @@ class ReleaseCard:
         _deadline(card.deadline)
         for action in ("approve", "reject", "details"):
             _check_link(getattr(card.links, action), f"release.links.{action}")
+        for _, url in card.reviewers:
+            _check_link(url, "release.reviewers.url")
         return card
 
 
@@ -125,6 +133,8 @@ def outcome_card(release: ReleaseCard | Mapping[str, Any], outcome: str,
         raise ValueError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
     if outcome == "Expired":
         headline = f"Expired: no decision by {_utc(card.deadline)}"
+    elif outcome == "RolledBack":
+        headline = "Rolled back"
     elif outcome == "Superseded":
         headline = "Superseded" + (f" by {_text(by)}" if by else "")
     else:
@@ -205,9 +215,13 @@ def _facts(card: ReleaseCard, now: datetime | None, with_deadline: bool = True
 
 
 def _actions(card: ReleaseCard) -> list[dict[str, Any]]:
-    return [{"type": "Action.OpenUrl", "title": title, "url": url}
-            for title, url in (("Approve", card.links.approve), ("Reject", card.links.reject),
-                               ("Details", card.links.details))]
+    """Approve / Reject / Details; with personal links, one "Review as …" per approver."""
+    links = [("Approve", card.links.approve), ("Reject", card.links.reject),
+             ("Details", card.links.details)]
+    if card.reviewers:
+        links = [(f"Review as {_text(name, 60)}", url)
+                 for name, url in card.reviewers[:MAX_REVIEWERS]]
+    return [{"type": "Action.OpenUrl", "title": title, "url": url} for title, url in links]
 
 
 def _text(value: object, limit: int = TEXT_LIMIT) -> str:

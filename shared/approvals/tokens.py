@@ -96,6 +96,7 @@ class Grant:
     expires_at: datetime
     nonce: str
     key_id: str
+    approver: str | None = None
 
     def allows(self, decision: str) -> bool:
         """Whether this link's scope covers `decision` (`approve` or `reject`)."""
@@ -108,8 +109,11 @@ def new_nonce() -> str:
 
 
 def issue(keyring: Keyring, *, release_id: str, environment: str, digest: str, scope: str,
-          expires_at: datetime, nonce: str) -> str:
-    """A signed link token; `expires_at` (timezone-aware) is kept to the whole second, floored."""
+          expires_at: datetime, nonce: str, approver: str | None = None) -> str:
+    """A signed link token; `expires_at` (timezone-aware) is kept to the whole second, floored.
+
+    `approver` names the one person the link is for (runs without App Service Authentication).
+    """
     _require_text("release_id", release_id)
     _require_text("environment", environment)
     if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
@@ -118,9 +122,13 @@ def issue(keyring: Keyring, *, release_id: str, environment: str, digest: str, s
         raise ValueError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
     if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
         raise ValueError("nonce must be 16-128 of [A-Za-z0-9_-]; use new_nonce()")
+    if approver is not None:
+        _require_text("approver", approver)
     expiry = int(_epoch_seconds("expires_at", expires_at) // 1)
     payload = {"v": _VERSION, "kid": keyring.primary, "rel": release_id, "env": environment,
                "dig": digest, "scp": scope, "exp": expiry, "n": nonce}
+    if approver is not None:
+        payload["apr"] = approver.strip()
     body = _b64encode(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
     token = f"{body}.{_b64encode(_mac(keyring.keys[keyring.primary], body))}"
     if len(token) > MAX_TOKEN_LENGTH:
@@ -182,12 +190,14 @@ def _grant(payload: Any, key_id: str) -> Grant:
         raise ValueError("unexpected payload")
     texts = [payload[name] for name in ("rel", "env", "dig", "scp", "n")]
     expiry = payload["exp"]
+    approver = payload.get("apr")
     if not all(isinstance(text, str) and text for text in texts) or payload["scp"] not in SCOPES \
-            or type(expiry) is not int:
+            or type(expiry) is not int or not (approver is None
+                                               or isinstance(approver, str) and approver):
         raise ValueError("unexpected payload")
     return Grant(release_id=payload["rel"], environment=payload["env"], digest=payload["dig"],
                  scope=payload["scp"], expires_at=datetime.fromtimestamp(expiry, UTC),
-                 nonce=payload["n"], key_id=key_id)
+                 nonce=payload["n"], key_id=key_id, approver=approver)
 
 
 def _mac(secret: bytes, body: str) -> bytes:

@@ -22,6 +22,8 @@ PERMANENT = frozenset({
     "InvalidTarget", "ClusterForbidden", "ClusterAuthError", "DeploymentNotFound",
     # secrets
     "SecretNotFound", "SecretAccessDenied", "InvalidSecretSpec", "InvalidSecretName",
+    # approval settings
+    "ApprovalConfigError",
     # the request itself
     "ValueError", "KeyError", "TypeError",
 })

@@ -50,6 +50,7 @@ class ReleasePlan:
     source_registry: dict[str, Any]
     source_repository: str
     stages: tuple[Stage, ...]
+    pushed_by: str | None = None
 
     @classmethod
     def from_input(cls, data: dict[str, Any]) -> ReleasePlan:
@@ -57,7 +58,8 @@ class ReleasePlan:
         return cls(release_id=data["releaseId"], service=policy["service"],
                    version=image["tag"], digest=image["digest"],
                    source_registry=policy["registry"], source_repository=image["repository"],
-                   stages=tuple(Stage(env["name"], env) for env in policy["environments"]))
+                   stages=tuple(Stage(env["name"], env) for env in policy["environments"]),
+                   pushed_by=image.get("pushedBy"))
 
     def image_in(self, stage: Stage) -> str:
         """`host/repository@digest` as the stage's cluster pulls it."""
@@ -77,6 +79,14 @@ class ReleasePlan:
         """The sub-orchestration input that deploys, watches and verifies one stage."""
         return {"releaseId": self.release_id, "service": self.service, "version": self.version,
                 "digest": self.digest, "stage": stage.spec, "image": self.image_in(stage)}
+
+    def approval_request(self, stage: Stage, deadline: datetime,
+                         evidence: str | None) -> dict[str, Any]:
+        """`request_approval`'s input: what the gate's links bind and its cards say."""
+        return {"releaseId": self.release_id, "service": self.service, "version": self.version,
+                "digest": self.digest, "environment": stage.name, "gate": stage.gate,
+                "deadline": deadline.isoformat(), "pushedBy": self.pushed_by,
+                "evidence": evidence, "secrets": stage.spec["secrets"]}
 
     def restored_deployment(self, stage: Stage, snapshot: dict[str, Any],
                             now: datetime) -> dict[str, Any] | None:

@@ -118,7 +118,7 @@ def test_reencoded_payload_with_changed_field_is_invalid() -> None:
 
 @pytest.mark.parametrize("change", [
     {"v": 2}, {"kid": "k1"}, {"exp": "2026-11-22"}, {"exp": 1.5}, {"scp": "all"}, {"rel": ""},
-    {"n": None}, {"dig": 7},
+    {"n": None}, {"dig": 7}, {"apr": ""}, {"apr": 3},
 ])
 def test_signed_payload_of_the_wrong_shape_is_invalid(change: dict[str, object]) -> None:
     payload = {"v": 1, "kid": "k2", "rel": BOUND["release_id"], "env": "prod", "dig": DIGEST,
@@ -126,6 +126,14 @@ def test_signed_payload_of_the_wrong_shape_is_invalid(change: dict[str, object])
     assert check(forge(json.dumps(payload).encode())).nonce == NONCE  # unchanged: verifies
     with pytest.raises(TokenInvalid):
         check(forge(json.dumps({**payload, **change}).encode()))
+
+
+def test_a_link_names_its_approver_when_issued_for_one() -> None:
+    assert check(sign()).approver is None
+    grant = check(sign(approver=" ann@example.com "))
+    assert grant.approver == "ann@example.com"
+    with pytest.raises(ValueError, match="approver must be a non-empty string"):
+        sign(approver="  ")
 
 
 def test_signed_payload_that_is_not_json_is_invalid() -> None:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 from sandbox.tools import free_port
+from shared.approvals.decisions import decision_data
 from shared.ledger.store import Ledger
 from shared.registry.client import RegistryClient, RegistryEndpoint
 
@@ -86,8 +88,14 @@ class Flow:
         raise AssertionError(f"{instance_id}: condition not met; last status {status}")
 
     async def approve(self, instance_id: str) -> None:
-        url = f"{self.host.base_url}{MGMT}/instances/{instance_id}/raiseEvent/approval:prod"
-        async with self.http.post(url, json={"approved": True, "by": "ann@example.com"}) as r:
+        status = await self.status(instance_id)
+        assert status is not None
+        event = status["customStatus"]["waitingFor"]["event"]
+        url = f"{self.host.base_url}{MGMT}/instances/{instance_id}/raiseEvent/{event}"
+        data = decision_data(decision="approve", approver="ann@example.com",
+                             identities=["ann@example.com"], nonce=uuid.uuid4().hex,
+                             at=datetime.now(UTC), event_id=uuid.uuid4().hex, via="test")
+        async with self.http.post(url, json=data) as r:
             assert r.status == 202, await r.text()
 
     def image(self, namespace: str) -> str:
@@ -112,6 +120,9 @@ def test_push_to_production_then_a_crashing_version_is_rolled_back(
                         "LEDGER_TABLE_PREFIX": prefix,
                         "RELEASE_POLICY_FILE": str(tmp_path / "policy.yaml"),
                         "REGISTRY_WEBHOOK_TOKEN": TOKEN,
+                        "APPROVAL_SIGNING_KEY": "approval-signing-key-" + "k" * 32,
+                        "APPROVAL_BASE_URL": "http://approvals.test",
+                        "APPROVAL_IDENTITY": "token",
                         "SECRETS__QA__KUBECONFIG": kube.kubeconfig(ADMIN_TOKEN),
                         "SECRETS__PROD__KUBECONFIG": kube.kubeconfig(ADMIN_TOKEN)}.items():
         monkeypatch.setenv(name, value)

@@ -31,7 +31,9 @@ from sandbox.images import build_image, push
 from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
+from sandbox.teams_sink import TeamsSink
 from sandbox.tls import TlsFiles
+from shared.approvals.decisions import decision_data
 from shared.ingest.decisions import release_id
 from shared.ingest.payloads import RegistryEvent
 from shared.ingest.service import release_input
@@ -120,9 +122,11 @@ class ReleaseStack:
         self.prefix = "rb" + uuid.uuid4().hex[:10]
         self.ledger = Ledger.from_connection_string(azurite.connection_string, self.prefix)
         self.probe_token = "probe-" + uuid.uuid4().hex
-        self.teams_url = "https://hooks.example/" + uuid.uuid4().hex
+        self.teams = TeamsSink().start()
+        self.teams_url = f"{self.teams.url}/{uuid.uuid4().hex}"
+        self.signing_key = "signing-" + uuid.uuid4().hex + uuid.uuid4().hex
         kubeconfig = kube.kubeconfig(ADMIN_TOKEN)
-        self.secret_values = {ADMIN_TOKEN, self.probe_token, self.teams_url}
+        self.secret_values = {ADMIN_TOKEN, self.probe_token, self.teams_url, self.signing_key}
         self.settings = {
             "AzureWebJobsStorage": azurite.connection_string,
             "LEDGER_TABLE_PREFIX": self.prefix,
@@ -132,6 +136,9 @@ class ReleaseStack:
             "SECRETS__PROD__KUBECONFIG": kubeconfig,
             "SECRETS__PROD__PROBE_TOKEN": self.probe_token,
             "SECRETS__PROD__TEAMS_WEBHOOK": self.teams_url,
+            "APPROVAL_SIGNING_KEY": self.signing_key,
+            "APPROVAL_BASE_URL": "http://approvals.test",
+            "APPROVAL_IDENTITY": "token",
         }
         self.monkeypatch = monkeypatch
         for name, value in self.settings.items():
@@ -251,6 +258,7 @@ services:
         finally:
             for server in self.check_servers:
                 server.stop()
+            self.teams.stop()
 
 
 class Released:
@@ -270,8 +278,12 @@ class Released:
         self.engine.raise_event(instance_id, name, json.dumps(data))
 
     def approve(self, instance_id: str, approved: bool = True, by: str = APPROVER,
-                **extra: Any) -> None:
-        self.raise_event(instance_id, "approval:prod", {"approved": approved, "by": by, **extra})
+                comment: str | None = None, nonce: str | None = None) -> dict[str, Any]:
+        """Decide the gate the release waits at, as the approval page would; the event data."""
+        waiting = self.status(instance_id)["customStatus"]["waitingFor"] or {}
+        data = decision(by, approved, comment, nonce)
+        self.raise_event(instance_id, waiting.get("event") or "approval:prod:1", data)
+        return data
 
     def status(self, instance_id: str) -> dict[str, Any]:
         status = self.engine.status(instance_id)
@@ -326,6 +338,15 @@ class Released:
             self.stack.assert_no_secret(f"status of {where}", instance)
             self.stack.assert_no_secret(f"history of {where}", self.history(where))
         self.stack.assert_no_secret("the ledger", self.stack.ledger_rows())
+
+
+def decision(by: str = APPROVER, approved: bool = True, comment: str | None = None,
+             nonce: str | None = None) -> dict[str, Any]:
+    """A decision event's data for `by`, with a fresh link nonce unless one is given."""
+    return decision_data(decision="approve" if approved else "reject", approver=by,
+                         identities=[by], nonce=nonce or uuid.uuid4().hex,
+                         at=datetime.now(UTC), event_id=uuid.uuid4().hex, via="test",
+                         comment=comment)
 
 
 def waiting_at_gate(status: dict[str, Any]) -> bool:

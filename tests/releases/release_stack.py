@@ -12,6 +12,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
+from shared.approvals.decisions import decision_data
 from shared.ledger.store import Ledger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,8 +114,14 @@ class Stack:
         release_id, digest = await self.push(tag)
         await self.until(release_id, lambda s: (s.get("customStatus") or {}).get("step")
                          == "approval")
-        url = self.url(f"{MGMT}/instances/{release_id}/raiseEvent/approval:prod")
-        async with self.http.post(url, json={"approved": True, "by": "ann@example.com"}) as r:
+        status = await self.status(release_id)
+        assert status is not None
+        event = status["customStatus"]["waitingFor"]["event"]
+        url = self.url(f"{MGMT}/instances/{release_id}/raiseEvent/{event}")
+        data = decision_data(decision="approve", approver="ann@example.com",
+                             identities=["ann@example.com"], nonce=uuid.uuid4().hex,
+                             at=datetime.now(UTC), event_id=uuid.uuid4().hex, via="test")
+        async with self.http.post(url, json=data) as r:
             assert r.status == 202, await r.text()
         done = await self.until(release_id, lambda s: s["runtimeStatus"] != "Running")
         assert done["output"]["outcome"] == "Completed", done
@@ -171,6 +179,9 @@ def run_scenario(tmp_path: Path, registry: LocalRegistry, tls: TlsFiles, azurite
                         "LEDGER_TABLE_PREFIX": prefix,
                         "RELEASE_POLICY_FILE": str(tmp_path / "policy.yaml"),
                         "REGISTRY_WEBHOOK_TOKEN": TOKEN,
+                        "APPROVAL_SIGNING_KEY": "approval-signing-key-" + "k" * 32,
+                        "APPROVAL_BASE_URL": "http://approvals.test",
+                        "APPROVAL_IDENTITY": "token",
                         "SECRETS__QA__KUBECONFIG": kube.kubeconfig(ADMIN_TOKEN),
                         "SECRETS__PROD__KUBECONFIG": kube.kubeconfig(ADMIN_TOKEN)}.items():
         monkeypatch.setenv(name, value)

@@ -27,6 +27,7 @@ from release_rig import (
     SERVICE,
     Released,
     ReleaseStack,
+    decision,
     devhost_process,
     fake_digest,
     outcome,
@@ -57,7 +58,7 @@ def test_approved_release_goes_to_production(stack: ReleaseStack) -> None:
         release = run.start("v1.0.0", digest)
         status = await run.at_gate(release)
         assert status["customStatus"]["environment"] == "prod"
-        assert status["customStatus"]["waitingFor"]["event"] == "approval:prod"
+        assert status["customStatus"]["waitingFor"]["event"] == "approval:prod:1"
         assert stack.image("qa") == stack.image_in("qa", digest)
         assert stack.image("prod") == OLD_IMAGE
         assert stack.ledger.get_release(release, service=SERVICE).state == "WaitingForApproval"
@@ -115,7 +116,7 @@ def test_gate_expires_after_72_hours_with_reminders_at_24_and_48(stack: ReleaseS
             return lambda s: (s["customStatus"]["waitingFor"] or {}).get("reminders") == count
 
         await run.advance_to(opened + timedelta(hours=23, minutes=59))
-        assert run.status(release)["customStatus"]["waitingFor"].get("reminders") is None
+        assert run.status(release)["customStatus"]["waitingFor"]["reminders"] == 0
         await run.advance_to(opened + timedelta(hours=24))
         await run.until(release, reminders(1), step=0)
         await run.advance_to(opened + timedelta(hours=48))
@@ -364,8 +365,9 @@ def test_devhost_killed_during_the_production_rollout_finishes_after_restart(
         assert code == 202
         host.until(release, waiting_at_gate)
         stack.kube.rollout_seconds = 30  # the simulator's clock is frozen: prod never finishes
-        code, _ = host.request("POST", f"{MGMT}/instances/{release}/raiseEvent/approval:prod",
-                               {"approved": True, "by": APPROVER})
+        code, _ = host.request("POST",
+                               f"{MGMT}/instances/{release}/raiseEvent/approval:prod:1",
+                               decision(APPROVER))
         assert code == 202
         deadline = time.monotonic() + 20
         while stack.image("prod") != stack.image_in("prod", digest):

@@ -1,0 +1,115 @@
+"""Approval gate activities: open a gate (sign links, post the card), check a decision, notify.
+
+`request_approval` fails only when links cannot be signed (settings); Teams posts never fail
+a release: a failed post comes back as a `notice`. `check_approval` records every use of a
+link in the approval book and says whether it counts (an approver, not the pusher, not used
+before). The orchestration does the counting: see shared/approvals/gate.Tally.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.notifications import post_message
+from shared.approvals import keys, teams
+from shared.approvals.gate import GateRules
+from shared.approvals.requests import gate_links, release_card
+from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
+from shared.secrets.sources import for_spec
+
+bp = df.Blueprint()
+log = logging.getLogger(__name__)
+COMMENT_LIMIT = 500
+
+
+@bp.activity_trigger(input_name="request")
+def request_approval(request: dict) -> dict:
+    """Sign this gate's links and post the approval card; the links whatever the post did."""
+    links = gate_links(keys.app_keyring(), keys.base_url(), keys.identity_mode(), request)
+    card = teams.approval_request_card(release_card(request, links))
+    return {**links, **send(request, card)}
+
+
+@bp.activity_trigger(input_name="request")
+def notify_gate(request: dict) -> dict:
+    """Post a `reminder` or an `outcome` card of a gate; failures come back as a notice."""
+    try:
+        card = release_card(request, request["links"])
+        if request["kind"] == "reminder":
+            message = teams.reminder_card(card, request["number"],
+                                          request.get("escalatedTo"), total=request["total"])
+        else:
+            message = teams.outcome_card(card, request["outcome"], request.get("by"),
+                                         request.get("reason"))
+    except (KeyError, ValueError) as error:
+        return {"notified": False, "notice": f"card not built: {error}"}
+    return send(request, message)
+
+
+@bp.activity_trigger(input_name="request")
+def check_approval(request: dict) -> dict:
+    """Record one decision and say whether it counts; a repeat answers "already decided"."""
+    decision = request.get("decision") or {}
+    problem = malformed(decision)
+    if problem:
+        return {"counted": False, "reason": f"decision not taken: {problem}"}
+    rules = GateRules.from_spec(request["gate"])
+    allowed, why = rules.judge(decision, request.get("pushedBy"), request["environment"])
+    identity = decision["identities"][0].strip().casefold()
+    comment = (decision.get("comment") or "").strip()[:COMMENT_LIMIT] or None
+    use = ApprovalUse(use_key=use_key(decision["nonce"], identity), event_id=decision["eventId"],
+                      decision=decision["decision"], by=decision["approver"],
+                      at=_moment(decision.get("at")), comment=comment, counted=allowed,
+                      reason=None if allowed else why)
+    stored = ApprovalBook.from_app_settings().insert(request["releaseId"],
+                                                     request["environment"], use)
+    if stored.event_id != use.event_id:
+        return {"counted": False, "duplicate": True, "by": stored.by,
+                "reason": f"already decided by {stored.by} at {stored.at.isoformat()}"}
+    return {"counted": stored.counted, "decision": stored.decision, "by": stored.by,
+            "identity": identity, "at": stored.at.isoformat(), "comment": stored.comment,
+            "reason": stored.reason or why}
+
+
+def send(request: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """Post to the gate's Teams webhook, if it has one; never raises."""
+    secret = (request.get("gate") or {}).get("teamsWebhookSecret")
+    if not secret:
+        return {"notified": False, "notice": None}
+    try:
+        source = for_spec(request.get("secrets") or {})
+        webhook = f"secret {secret!r} of {source.description}"
+        post_message(source.get(secret), teams.encode_message(message), webhook)
+    except Exception as error:  # a card is never worth a release
+        log.warning("approval card for %s in %s not posted: %s", request.get("releaseId"),
+                    request.get("environment"), error)
+        return {"notified": False, "notice": f"Teams card not posted: {error}"}
+    return {"notified": True, "notice": None}
+
+
+def malformed(decision: Any) -> str | None:
+    """Why a decision event cannot be taken, or None."""
+    if not isinstance(decision, dict):
+        return "expected an object"
+    if decision.get("decision") not in ("approve", "reject"):
+        return "decision must be approve or reject"
+    for name in ("eventId", "nonce", "approver"):
+        if not isinstance(decision.get(name), str) or not decision[name].strip():
+            return f"{name} is missing"
+    identities = decision.get("identities")
+    if not isinstance(identities, list) or not identities \
+            or not all(isinstance(i, str) and i.strip() for i in identities):
+        return "identities must be a non-empty list of names"
+    return None
+
+
+def _moment(value: Any) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
