@@ -1,80 +1,119 @@
-"""`make run`: the app in devhost with the storage it needs (Azurite), on embedded defaults.
+"""`make run`: the whole product on this machine until Ctrl-C (see stack.py for the parts).
 
-Starts Azurite (state under DATA_DIR/azurite; ports 10000-10002 when free, so
-`UseDevelopmentStorage=true` works, else free ones), sets the app settings the
-app reads unless they are already set, and serves the app until Ctrl-C, which
-stops everything. The webhook token is generated once per data directory and
-printed, so the local webhook can be called.
+Prints where the app, its dashboard and the releases API answer, the command that pushes a
+new version, and each Teams card the app posts. SIGINT and SIGTERM stop every part; a part
+that dies stops the rest (exit 1, with its log). `--fresh` wipes the data directory first.
+Secrets (webhook token, signing key, cluster tokens) stay in files of the data directory
+and are never printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
-import secrets
 import signal
-import socket
+import sys
+import time
 from pathlib import Path
+from types import FrameType
 
-from devhost.host import Host
-from sandbox.azurite import Azurite
+from sandbox.azurite import AzuriteError
+from sandbox.registry import RegistryError
+from sandbox.stack import REPO, Ports, Stack, StackError, StackFacts, wipe
+from sandbox.tools import ToolMissingError
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_PORTS = (10000, 10001, 10002)
+DEFAULT_DATA_DIR = REPO / ".devhost"
+WATCH_SECONDS = 1.0
+
+
+class _Stopping(Exception):
+    """SIGINT or SIGTERM arrived."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.run", description=__doc__)
-    parser.add_argument("--port", type=int, default=7071)
-    parser.add_argument("--data-dir", type=Path, default=REPO / ".devhost")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data = args.data_dir.resolve()
-    data.mkdir(parents=True, exist_ok=True)
-    ports = DEFAULT_PORTS if all(_free(p) for p in DEFAULT_PORTS) else (0, 0, 0)
-    with Azurite(data / "azurite", *ports) as azurite:
-        os.environ.setdefault("AzureWebJobsStorage", azurite.connection_string)
-        os.environ.setdefault("REGISTRY_WEBHOOK_TOKEN", _token(data))
-        asyncio.run(_serve(args.port, data / "devhost"))
-    return 0
+    ports = Ports(app=args.port, registry=args.registry_port, kube=args.kube_port,
+                  teams=args.teams_port, control=args.control_port)
+    stack = Stack(args.data_dir, ports, print_card=lambda line: print(line, flush=True))
 
+    def stopping(signum: int, frame: FrameType | None) -> None:
+        raise _Stopping(signal.Signals(signum).name)
 
-async def _serve(port: int, data_dir: Path) -> None:
-    host = Host(REPO, port=port, data_dir=data_dir)
-    await host.start()
-    print(f"\n  app:      {host.base_url}/api/health\n"
-          f"  webhook:  POST {host.base_url}/api/registry/events\n"
-          f"            Authorization: Bearer {os.environ['REGISTRY_WEBHOOK_TOKEN']}\n"
-          "  Ctrl-C stops the app and Azurite.\n", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    signal.signal(signal.SIGINT, stopping)
+    signal.signal(signal.SIGTERM, stopping)
     try:
-        await stop.wait()
+        if args.fresh:
+            wipe(args.data_dir)
+        print(f"starting the local stack (data in {_shown(args.data_dir)}) …", flush=True)
+        stack.start()
+        assert stack.facts is not None
+        print(banner(stack.facts, args.data_dir), flush=True)
+        while not (dead := stack.dead_parts()):
+            time.sleep(WATCH_SECONDS)
+        print(f"make run: {', '.join(dead)} stopped unexpectedly; stopping the rest "
+              f"(devhost log: {stack.facts.devhost_log})", file=sys.stderr, flush=True)
+        return 1
+    except (_Stopping, KeyboardInterrupt):
+        print("stopping …", flush=True)
+        return 0
+    except (StackError, ToolMissingError, AzuriteError, RegistryError) as error:
+        print(f"make run: {error}", file=sys.stderr, flush=True)
+        return 1
     finally:
-        await host.stop()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip cleanup
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
 
 
-def _token(data: Path) -> str:
-    """The local webhook token, made once per data directory (not a production secret)."""
-    path = data / "webhook-token"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(24))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def banner(facts: StackFacts, data_dir: Path) -> str:
+    """What a newcomer needs: where things answer and the command that pushes a version."""
+    default = data_dir.resolve() == DEFAULT_DATA_DIR.resolve()
+    make_extra = "" if default else f" DATA_DIR={_shown(data_dir)}"
+    cli_extra = "" if default else f" --data-dir {_shown(data_dir)}"
+    return f"""
+  The release workflow runs locally; state in {_shown(data_dir)}/
+
+  app         {facts.app_url}/api/health
+  dashboard   {facts.dashboard_url}
+  releases    {facts.app_url}/api/releases
+  registry    {facts.registry_url}  (CA {_shown(Path(facts.ca_file))}; pushes notify the app)
+  kubernetes  {facts.kube_url}  (simulator: namespaces qa, prod; Deployment delivery)
+  teams       cards the app posts are printed below
+  devhost log {_shown(Path(facts.devhost_log))}
+
+  Push a new version (in a second terminal):
+      make push SERVICE=delivery VERSION=1.0.1{make_extra}
+  (or .venv/bin/python -m sandbox push delivery 1.0.1{cli_extra}; add --crash-in prod
+  to make that version crash in production). A guided tour: make demo.
+  Ctrl-C stops everything.
+"""
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help="where all state lives (default: .devhost)")
+    parser.add_argument("--fresh", action="store_true", help="wipe the data directory first")
+    ports = "; default: the last run's or the usual one if free, else any free port; 0: any"
+    parser.add_argument("--port", type=int, help="the app's port (usually 7071)" + ports)
+    parser.add_argument("--registry-port", type=int, help="the OCI registry's port" + ports)
+    parser.add_argument("--kube-port", type=int, help="the Kubernetes simulator's port" + ports)
+    parser.add_argument("--teams-port", type=int, help="the Teams sink's port" + ports)
+    parser.add_argument("--control-port", type=int, help="the stack control port" + ports)
+    return parser
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when it is inside it."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path(os.getcwd()).resolve())) or "."
+    except ValueError:
+        return str(resolved)
 
 
 if __name__ == "__main__":

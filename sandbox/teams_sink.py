@@ -3,7 +3,7 @@
 Plain HTTP on 127.0.0.1 in a background thread. Every POST with a JSON body is stored
 and answered 202 like Workflows does, unless `fail_next` told it to answer 429 (with
 Retry-After) or 5xx for the next posts. `cards()` gives the Adaptive Card contents;
-with `print_cards` each accepted card's headline(s) and links go to stdout (for `make run`).
+with `print_cards` each accepted card's headline(s), facts and links go to stdout (`make run`).
 Does not render cards or check them against the Adaptive Card schema.
 """
 
@@ -97,6 +97,10 @@ class TeamsSink(ThreadedServer):
             texts = [block.get("text", "") for block in card.get("body", [])
                      if block.get("type") == "TextBlock" and not block.get("isSubtle")]
             write(f"[teams] {' | '.join(texts) or '(card without text)'}")
+            for block in card.get("body", []):
+                if block.get("type") == "FactSet":
+                    for fact in block.get("facts", []):
+                        write(f"[teams]   {fact.get('title')}: {fact.get('value')}")
             for action in card.get("actions", []):
                 if action.get("type") == "Action.OpenUrl":
                     write(f"[teams]   {action.get('title')}: {action.get('url')}")

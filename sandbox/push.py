@@ -1,0 +1,133 @@
+"""`python -m sandbox push SERVICE VERSION`: push a new version into the running local stack.
+
+Builds a small generated image (sandbox/images.py; the same service and version always give
+the same digest) and pushes it with skopeo into the stack's registry, whose notification
+starts the release in the app; then waits until the app shows that release and prints its
+address. `--crash-in ENV` first tells the stack that this image crashes in that environment
+(see stack_control.py), so its rollout there fails with CrashLoopBackOff and the release
+rolls back; the crashing build is a different image (a different digest) from the healthy
+build of the same version. Exit codes: 0 pushed and started, 1 pushed but no release showed
+up, 2 nothing pushed (bad arguments, no stack, push failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.images import SkopeoError, build_image, push
+from sandbox.stack import REPO, StackError, StackFacts, find_stack, http_status
+from sandbox.tls import TlsFiles
+from sandbox.tools import ToolMissingError
+from shared.ingest.decisions import release_id
+
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+LAYER_BYTES = 64 * 1024
+RELEASE_WAIT_SECONDS = 30.0
+
+
+class PushError(RuntimeError):
+    """Nothing was pushed: the message says why."""
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """One pushed version and the release it starts."""
+
+    service: str
+    version: str
+    digest: str
+    release_id: str
+    release_url: str
+    crash_in: str | None
+
+
+def push_version(facts: StackFacts, service: str, version: str,
+                 crash_in: str | None = None) -> Pushed:
+    """Build and push `service:version` into the stack's registry (crashing in `crash_in`)."""
+    known = facts.services.get(service)
+    if known is None:
+        raise PushError(f"unknown service {service!r}: this stack releases "
+                        f"{', '.join(sorted(facts.services))}")
+    if not TAG.fullmatch(version):
+        raise PushError(f"version {version!r} is not a valid image tag (letters, digits, "
+                        "'.', '_', '-'; at most 128)")
+    if crash_in is not None and crash_in not in known["environments"]:
+        raise PushError(f"--crash-in {crash_in!r}: {service} runs in "
+                        f"{', '.join(known['environments'])}")
+    variant = f"{version}-crash-in-{crash_in}" if crash_in else version
+    layout = build_image(Path(facts.data_dir) / "images" / f"{service}-{variant}",
+                         layer_sizes=[LAYER_BYTES], seed=f"{service}:{variant}", tag=version)
+    if crash_in:
+        _crash(facts, service, layout.digest, crash_in)
+    ca = Path(facts.ca_file)
+    try:
+        digest = push(layout, facts.registry_host, known["repository"], version,
+                      tls=TlsFiles(cert=ca, key=ca, ca=ca))
+    except (SkopeoError, ToolMissingError) as error:
+        raise PushError(str(error)) from None
+    release = release_id(service, digest)
+    return Pushed(service, version, digest, release, facts.release_url(release), crash_in)
+
+
+def wait_for_release(pushed: Pushed, seconds: float = RELEASE_WAIT_SECONDS) -> bool:
+    """Whether the app shows the release within `seconds` (the registry notifies it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if http_status(pushed.release_url) == 200:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _crash(facts: StackFacts, service: str, digest: str, environment: str) -> None:
+    token = Path(facts.control_token_file).read_text().strip()
+    body = json.dumps({"service": service, "digest": digest, "environment": environment,
+                       "behaviour": "crash"}).encode()
+    request = urllib.request.Request(
+        f"{facts.control_url}/image-behaviours", data=body, method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return
+    except urllib.error.HTTPError as error:
+        reason = error.read().decode(errors="replace")
+        raise PushError(f"the stack refused the crash rule ({error.code}): {reason}") from None
+    except OSError as error:
+        raise PushError(f"the stack's control endpoint {facts.control_url} does not answer: "
+                        f"{error}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox push", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("service", help="a service of the stack's policy (delivery)")
+    parser.add_argument("version", help="the image tag, e.g. 1.0.1")
+    parser.add_argument("--crash-in", metavar="ENV",
+                        help="make this version crash in that environment (qa or prod)")
+    parser.add_argument("--data-dir", type=Path, default=REPO / ".devhost",
+                        help="the data directory of the running stack (default: .devhost)")
+    args = parser.parse_args(argv)
+    try:
+        facts = find_stack(args.data_dir)
+        pushed = push_version(facts, args.service, args.version, args.crash_in)
+    except (StackError, PushError) as error:
+        print(f"push: {error}", file=sys.stderr)
+        return 2
+    crash = f" (crashes in {pushed.crash_in})" if pushed.crash_in else ""
+    print(f"pushed {pushed.service}:{pushed.version}{crash} as {pushed.digest}")
+    if not wait_for_release(pushed):
+        print(f"push: no release {pushed.release_id} showed up within "
+              f"{RELEASE_WAIT_SECONDS:.0f} s: see {facts.devhost_log} and "
+              f"{facts.app_url}/api/releases", file=sys.stderr)
+        return 1
+    print(f"release {pushed.release_id}: {pushed.release_url}")
+    print(f"dashboard: {facts.dashboard_url}")
+    return 0

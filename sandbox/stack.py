@@ -1,0 +1,400 @@
+"""The whole product on one machine: the parts `make run`, `make demo` and tests start.
+
+`Stack(data_dir).start()` (or `with Stack(...) as stack:`) starts, on loopback ports that are
+free or configured: Azurite, a throwaway TLS certificate, the Kubernetes API simulator with
+`qa` and `prod` namespaces each running a sample `delivery` Deployment, the Teams sink
+(cards printed), the OCI registry (its push notifications go to the app's webhook with the
+webhook token) and the app in a devhost subprocess with a generated policy and local
+secrets. `stop()` stops them all, newest first. Everything lives under one data directory:
+ports are kept for the next start, the simulator's Deployments are saved on stop and
+restored on start, and `stack.json` says how to reach a running stack (no secrets) until it
+stops. `find_stack(data_dir)` reads it for other commands. Does not print or parse command
+lines: see run.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from sandbox.azurite import Azurite
+from sandbox.kube.server import KubeSimulator
+from sandbox.registry import LocalRegistry
+from sandbox.stack_control import StackControl
+from sandbox.stack_policy import (
+    CONTROL_TOKEN_FILE,
+    ENVIRONMENTS,
+    SERVICE,
+    WEBHOOK_TOKEN_FILE,
+    Wiring,
+    app_settings,
+    local_policy,
+    stored_secret,
+)
+from sandbox.teams_sink import TeamsSink
+from sandbox.tls import make_throwaway_cert
+from sandbox.tools import Managed, free_port, log_tail, stop_process
+
+REPO = Path(__file__).resolve().parent.parent
+FACTS_FILE = "stack.json"
+PORTS_FILE = "ports.json"
+MARKER_FILE = ".sandbox-stack"
+KUBE_STATE_FILE = "kube/deployments.json"
+INITIAL_IMAGE = "sandbox.example/delivery:0.9.0@sha256:" + "0" * 64
+DEVHOST_START_TIMEOUT = 120.0
+DEVHOST_STOP_GRACE = 15.0
+ROLLOUT_SECONDS = 2.0
+# What older `make run` versions left in a data directory: wiping it is safe too.
+KNOWN_ENTRIES = {"azurite", "devhost", "webhook-token"}
+# The port each part prefers when none is configured and the last run's is taken.
+PREFERRED = {"app": 7071, "registry": 5000, "blob": 10000, "queue": 10001, "table": 10002}
+
+
+class StackError(RuntimeError):
+    """The stack cannot start, or no stack runs where one was expected."""
+
+
+@dataclass
+class Ports:
+    """Configured ports: None = the last run's or the preferred one if free, else any; 0 = any."""
+
+    app: int | None = None
+    registry: int | None = None
+    kube: int | None = None
+    teams: int | None = None
+    control: int | None = None
+    blob: int | None = None
+    queue: int | None = None
+    table: int | None = None
+
+
+@dataclass(frozen=True)
+class StackFacts:
+    """How to reach a running stack (the content of `stack.json`; no secret values)."""
+
+    pid: int
+    data_dir: str
+    started_at: str
+    app_url: str
+    dashboard_url: str
+    registry_url: str
+    registry_host: str
+    ca_file: str
+    kube_url: str
+    teams_url: str
+    control_url: str
+    azurite_ports: list[int]
+    policy_file: str
+    webhook_token_file: str
+    control_token_file: str
+    devhost_log: str
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> StackFacts:
+        return cls(**json.loads(text))
+
+    def release_url(self, release_id: str) -> str:
+        return f"{self.app_url}/api/releases/{release_id}"
+
+
+class Stack(Managed):
+    """Start and stop every part of the local product; `facts` once started."""
+
+    def __init__(self, data_dir: Path, ports: Ports | None = None, *,
+                 print_card: Callable[[str], Any] | None = None,
+                 rollout_seconds: float = ROLLOUT_SECONDS) -> None:
+        self.data_dir = data_dir.resolve()
+        self.ports = ports or Ports()
+        self.print_card = print_card
+        self.rollout_seconds = rollout_seconds
+        self.facts: StackFacts | None = None
+        self._parts: list[tuple[str, Callable[[], None]]] = []
+        self._azurite: Azurite | None = None
+        self._kube: KubeSimulator | None = None
+        self._registry: LocalRegistry | None = None
+        self._devhost: subprocess.Popen[bytes] | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start every part and wait until the app answers; a failed start stops what started."""
+        running = running_stack(self.data_dir)
+        if running is not None:
+            raise StackError(f"a stack already runs from {self.data_dir} (pid {running.pid}, "
+                             f"app {running.app_url}): stop it first (Ctrl-C in its terminal)")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / MARKER_FILE).touch()
+        try:
+            self._start_parts()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every started part, newest first; idempotent, never raises for one part."""
+        (self.data_dir / FACTS_FILE).unlink(missing_ok=True)
+        while self._parts:
+            name, stop = self._parts.pop()
+            try:
+                stop()
+            except Exception as error:  # keep stopping the others
+                print(f"stopping {name} failed: {error}", file=sys.stderr)
+        self.facts = None
+
+    def dead_parts(self) -> list[str]:
+        """Names of started parts that are no longer running (empty while all is well)."""
+        return [name for name, alive in self.health().items() if not alive]
+
+    def health(self) -> dict[str, bool]:
+        return {
+            "azurite": self._azurite is not None and self._azurite.running,
+            "registry": self._registry is not None and self._registry.running,
+            "kube": self._kube is not None,
+            "devhost": self._devhost is not None and self._devhost.poll() is None,
+        }
+
+    # --- the parts -----------------------------------------------------------------------
+
+    def _start_parts(self) -> None:
+        data, last = self.data_dir, self._last_ports()
+        tls = make_throwaway_cert(data / "tls")  # valid a few days: made anew at each start
+
+        blob, queue, table = (self._port(name, last, strict_zero=True)
+                              for name in ("blob", "queue", "table"))
+        azurite = Azurite(data / "azurite", blob, queue, table).start()
+        self._azurite = azurite
+        self._parts.append(("Azurite", azurite.stop))
+
+        tokens = {environment: stored_secret(data / "kube" / f"{environment}-token", 24)
+                  for environment in ENVIRONMENTS}
+        kube = KubeSimulator(port=self._port("kube", last), tls=tls,
+                             tokens={token: {env} for env, token in tokens.items()},
+                             rollout_seconds=self.rollout_seconds).start()
+        self._kube = kube
+        self._parts.append(("Kubernetes simulator", lambda: self._save_kube(kube)))
+        self._restore_kube(kube)
+
+        teams = TeamsSink(port=self._port("teams", last), print_cards=True,
+                          write=self.print_card).start()
+        self._parts.append(("Teams sink", teams.stop))
+
+        app_port = self._port("app", last)
+        app_url = f"http://127.0.0.1:{app_port}"
+        registry = LocalRegistry(
+            data / "registry", tls, port=self._port("registry", last),
+            notify_url=f"{app_url}/api/registry/events",
+            notify_headers={"Authorization": "Bearer "
+                            + stored_secret(data / WEBHOOK_TOKEN_FILE, 24)}).start()
+        self._registry = registry
+        self._parts.append(("registry", registry.stop))
+
+        control = StackControl(kube, registry.host,
+                               stored_secret(data / CONTROL_TOKEN_FILE, 24),
+                               data / "kube" / "image-behaviours.json", self.health,
+                               port=self._port("control", last))
+        control.apply_saved_rules()
+        control.start()
+        self._parts.append(("control endpoint", control.stop))
+
+        policy_file = data / "release-policy.yaml"
+        policy_file.write_text(local_policy(registry.endpoint, tls.ca))
+        settings = app_settings(data, policy_file, Wiring(
+            app_url=app_url, registry_url=registry.endpoint, ca_file=tls.ca,
+            storage=azurite.connection_string,
+            kubeconfigs={env: kube.kubeconfig(token, namespace=env)
+                         for env, token in tokens.items()},
+            teams_url=teams.url))
+        self._start_devhost(app_port, settings)
+
+        ports = {"app": app_port, "registry": registry.port, "kube": kube.port,
+                 "teams": teams.port, "control": control.port, "blob": azurite.blob_port,
+                 "queue": azurite.queue_port, "table": azurite.table_port}
+        (data / PORTS_FILE).write_text(json.dumps(ports, indent=2))
+        self.facts = StackFacts(
+            pid=os.getpid(), data_dir=str(data), started_at=datetime.now(UTC).isoformat(),
+            app_url=app_url, dashboard_url=f"{app_url}/api/dashboard",
+            registry_url=registry.endpoint, registry_host=registry.host, ca_file=str(tls.ca),
+            kube_url=kube.url, teams_url=teams.url, control_url=control.url,
+            azurite_ports=list(azurite.ports), policy_file=str(policy_file),
+            webhook_token_file=str(data / WEBHOOK_TOKEN_FILE),
+            control_token_file=str(data / CONTROL_TOKEN_FILE),
+            devhost_log=str(self._devhost_log),
+            services={SERVICE: {"repository": SERVICE, "environments": list(ENVIRONMENTS)}})
+        facts_file = data / FACTS_FILE
+        facts_file.write_text(self.facts.to_json())
+
+    @property
+    def _devhost_log(self) -> Path:
+        return self.data_dir / "logs" / "devhost.log"
+
+    def _start_devhost(self, port: int, settings: dict[str, str]) -> None:
+        log_path = self._devhost_log
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            offset = log.tell()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "devhost", "start", "--app-dir", str(REPO),
+                 "--port", str(port), "--data-dir", str(self.data_dir / "devhost")],
+                cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, **settings, "PYTHONPATH": str(REPO)},
+                start_new_session=True)  # Ctrl-C reaches us only; we stop it in order
+        self._devhost = process
+        self._parts.append(("devhost", lambda: _stop_devhost(process)))
+        deadline = time.monotonic() + DEVHOST_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise StackError(f"devhost exited with code {process.returncode} while "
+                                 f"starting; log tail ({log_path}):\n"
+                                 f"{log_tail(log_path, offset)}")
+            if http_status(f"http://127.0.0.1:{port}/api/health") == 200:
+                return
+            time.sleep(0.1)
+        raise StackError(f"devhost did not answer /api/health within "
+                         f"{DEVHOST_START_TIMEOUT:.0f} s; log tail ({log_path}):\n"
+                         f"{log_tail(log_path, offset)}")
+
+    # --- ports ---------------------------------------------------------------------------
+
+    def _last_ports(self) -> dict[str, int]:
+        try:
+            return {k: int(v) for k, v in json.loads(
+                (self.data_dir / PORTS_FILE).read_text()).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def _port(self, name: str, last: dict[str, int], strict_zero: bool = False) -> int:
+        """The configured port (refused when taken), else last run's or preferred, else any.
+
+        With `strict_zero` the part picks a free port itself when given 0 (Azurite does).
+        """
+        configured = getattr(self.ports, name)
+        if configured is not None:
+            if configured and not port_free(configured):
+                raise StackError(f"port {configured} ({name}) is in use: choose another, "
+                                 "or 0 for any free port")
+            return configured if configured or strict_zero else free_port()
+        for candidate in (last.get(name), PREFERRED.get(name)):
+            if candidate and port_free(candidate):
+                return candidate
+        return 0 if strict_zero else free_port()
+
+    # --- the simulator's state across restarts ---------------------------------------------
+
+    def _restore_kube(self, kube: KubeSimulator) -> None:
+        saved: dict[str, dict[str, Any]] = {}
+        path = self.data_dir / KUBE_STATE_FILE
+        if path.exists():
+            saved = json.loads(path.read_text())
+        for environment in ENVIRONMENTS:
+            state = saved.get(environment, {})
+            kube.create_deployment(environment, SERVICE, state.get("image", INITIAL_IMAGE),
+                                   annotations=state.get("annotations"))
+
+    def _save_kube(self, kube: KubeSimulator) -> None:
+        try:
+            state = {}
+            for environment in ENVIRONMENTS:
+                deployment = kube.get("deployments", environment, SERVICE)
+                annotations = {k: v for k, v in deployment["metadata"].get(
+                    "annotations", {}).items() if not k.startswith("deployment.kubernetes.io/")}
+                image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+                state[environment] = {"image": image, "annotations": annotations}
+            path = self.data_dir / KUBE_STATE_FILE
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(state, indent=2))
+        finally:
+            kube.stop()
+
+
+def _stop_devhost(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    stop_process(process, DEVHOST_STOP_GRACE)
+
+
+def wipe(data_dir: Path) -> None:
+    """Delete a stack's data directory; refused while a stack runs there or for other folders."""
+    data_dir = data_dir.resolve()
+    if not data_dir.exists():
+        return
+    running = running_stack(data_dir)
+    if running is not None:
+        raise StackError(f"a stack runs from {data_dir} (pid {running.pid}): stop it before "
+                         "wiping its data")
+    entries = {entry.name for entry in data_dir.iterdir()}
+    if MARKER_FILE not in entries and not entries <= KNOWN_ENTRIES:
+        raise StackError(f"{data_dir} does not look like a stack's data directory "
+                         f"(no {MARKER_FILE}): not wiping it")
+    shutil.rmtree(data_dir)
+
+
+def running_stack(data_dir: Path) -> StackFacts | None:
+    """The facts of the stack whose process still runs from `data_dir`, else None."""
+    path = data_dir.resolve() / FACTS_FILE
+    try:
+        facts = StackFacts.from_json(path.read_text())
+    except (OSError, ValueError, TypeError):
+        return None
+    return facts if _alive(facts.pid) else None
+
+
+def find_stack(data_dir: Path) -> StackFacts:
+    """The running stack of `data_dir`, answering; StackError saying how to start one."""
+    data_dir = data_dir.resolve()
+    facts = running_stack(data_dir)
+    if facts is None:
+        raise StackError(f"no stack is running from {data_dir}: start one with `make run` "
+                         "(or pass the --data-dir it uses)")
+    if http_status(f"{facts.app_url}/api/health") != 200:
+        raise StackError(f"the stack of {data_dir} (pid {facts.pid}) does not answer at "
+                         f"{facts.app_url}/api/health: is it still starting? "
+                         f"See {facts.devhost_log}")
+    return facts
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status `url` answers a GET with, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (OSError, ValueError):
+        return None
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

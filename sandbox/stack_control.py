@@ -1,0 +1,106 @@
+"""The running stack's control endpoint: lets `python -m sandbox push --crash-in ENV` make a
+version crash in one environment of the stack's Kubernetes simulator.
+
+The simulator decides a pod's fate from its container image (`set_image_behaviour`: a
+substring of the image reference). An environment runs a digest under a reference of its
+own (QA `HOST/delivery@sha256:…`, production `HOST/prod/delivery@sha256:…` after
+promotion), so a rule on that reference makes the version fail there and nowhere else, and
+a rollback to another digest runs fine. Rules are kept in the data directory and applied
+again when the stack restarts. Plain HTTP on 127.0.0.1; changing a rule needs the stack's
+control token (a file in the data directory). Does not push images: see push.py.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.kube.controller import BEHAVIOURS
+from sandbox.kube.server import KubeSimulator
+from sandbox.stack_policy import ENVIRONMENTS, SERVICE, image_pattern
+from sandbox.threaded import ThreadedServer
+
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+RULES_PATH = "/image-behaviours"
+
+
+class StackControl(ThreadedServer):
+    """`GET /health` (which parts run) and `POST /image-behaviours` (bearer token)."""
+
+    thread_name = "stack-control"
+
+    def __init__(self, kube: KubeSimulator, registry_host: str, token: str, rules_file: Path,
+                 health: Callable[[], dict[str, bool]], port: int = 0) -> None:
+        super().__init__()
+        self.kube, self.registry_host, self.port = kube, registry_host, port
+        self._token, self._rules_file, self._health = token, rules_file, health
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def apply_saved_rules(self) -> int:
+        """Apply the rules kept from earlier runs to the simulator; how many there were."""
+        rules = self._saved()
+        for rule in rules:
+            self.kube.set_image_behaviour(rule["pattern"], rule["behaviour"])
+        return len(rules)
+
+    def set_rule(self, environment: str, digest: str, behaviour: str) -> dict[str, str]:
+        """Make `digest` behave so in `environment`; ValueError names the bad field."""
+        if environment not in ENVIRONMENTS:
+            raise ValueError(f"environment {environment!r} is not one of "
+                             f"{', '.join(ENVIRONMENTS)}")
+        if not DIGEST.fullmatch(digest):
+            raise ValueError("digest must be sha256: followed by 64 hex digits")
+        if behaviour not in BEHAVIOURS:
+            raise ValueError(f"behaviour {behaviour!r} is not one of {', '.join(BEHAVIOURS)}")
+        rule = {"environment": environment, "digest": digest, "behaviour": behaviour,
+                "pattern": image_pattern(self.registry_host, environment, digest)}
+        with self._lock:
+            rules = [r for r in self._saved() if r["pattern"] != rule["pattern"]] + [rule]
+            self._rules_file.parent.mkdir(parents=True, exist_ok=True)
+            self._rules_file.write_text(json.dumps(rules, indent=2))
+            self.kube.set_image_behaviour(rule["pattern"], behaviour)  # type: ignore[arg-type]
+        return rule
+
+    def _saved(self) -> list[dict[str, str]]:
+        if not self._rules_file.exists():
+            return []
+        return list(json.loads(self._rules_file.read_text()))
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.path == "/health" and request.method == "GET":
+            parts = self._health()
+            return web.json_response({"status": "ok" if all(parts.values()) else "degraded",
+                                      "parts": parts})
+        if request.path != RULES_PATH:
+            return _error(404, f"no route {request.path}")
+        if request.method != "POST":
+            return _error(405, "POST only")
+        offered = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(offered.encode(), self._token.encode()):
+            return _error(401, "missing or wrong control token")
+        try:
+            body: Any = json.loads(await request.read())
+            if not isinstance(body, dict):
+                raise ValueError("expected a JSON object")
+            if body.get("service", SERVICE) != SERVICE:
+                raise ValueError(f"service {body.get('service')!r} is not {SERVICE!r}")
+            rule = self.set_rule(str(body.get("environment")), str(body.get("digest")),
+                                 str(body.get("behaviour", "crash")))
+        except ValueError as bad:
+            return _error(400, str(bad))
+        return web.json_response(rule)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)

@@ -1,0 +1,113 @@
+"""The local stack's release policy and app settings, known only once its parts have started.
+
+`local_policy` writes the YAML for the sample `delivery` service (QA, then a gate with a
+one-hour deadline, promotion to `prod/` and production) against the stack's registry and
+cluster; `app_settings` gives devhost what the app reads: storage, policy file, webhook
+token, approval settings and the local secrets `SECRETS__<ENV>__<NAME>`. The throwaway
+keys are made once per data directory (mode 0600) and never printed. Does not start
+anything: see stack.py.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICE = "delivery"
+ENVIRONMENTS = ("qa", "prod")
+PROMOTION_NAMESPACE = "prod/"
+APPROVERS = ("release-manager@example.com",)
+GATE_DEADLINE = "1h"
+GATE_REMINDER = "20m"
+ROLLOUT_TIMEOUT = "2m"
+WEBHOOK_TOKEN_FILE = "webhook-token"
+SIGNING_KEY_FILE = "approval-signing-key"
+CONTROL_TOKEN_FILE = "control-token"
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Where the app finds the stack's parts."""
+
+    app_url: str
+    registry_url: str
+    ca_file: Path
+    storage: str
+    kubeconfigs: dict[str, str]  # environment -> kubeconfig YAML (holds a token: a secret)
+    teams_url: str
+
+
+def local_policy(registry_url: str, ca_file: Path) -> str:
+    """The policy YAML: `delivery` goes to QA, waits for approval, is promoted, goes to prod."""
+    approvers = ", ".join(APPROVERS)
+    return f"""\
+# Written by `make run` for this stack (registry and CA are known only at start).
+version: 1
+defaults:
+  registry: local
+  tags: {{allowLatest: false, semver: ">=0.1.0"}}
+  supersede: {{waitingAtGate: true, ignoreOlderThanProduction: true}}
+  rolloutTimeout: {ROLLOUT_TIMEOUT}
+registries:
+  local: {{url: "{registry_url}", auth: anonymous, caBundle: "{ca_file}"}}
+services:
+  {SERVICE}:
+    repository: {SERVICE}
+    tags: {{pattern: 'v?\\d+\\.\\d+\\.\\d+'}}
+    environments:
+      - name: qa
+        target:
+          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
+          namespace: qa
+          deployment: {SERVICE}
+          container: app
+        secrets: {{local: {{environment: qa}}}}
+      - name: prod
+        gate:
+          approvers: {{users: [{approvers}]}}
+          requiredApprovals: 1
+          deadline: {GATE_DEADLINE}
+          reminderInterval: {GATE_REMINDER}
+          teamsWebhookSecret: teams-webhook-url
+        promotion: {{namespace: {PROMOTION_NAMESPACE}}}
+        target:
+          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
+          namespace: prod
+          deployment: {SERVICE}
+          container: app
+        secrets: {{local: {{environment: prod}}}}
+        rollback: {{onFailure: environment}}
+"""
+
+
+def image_pattern(registry_host: str, environment: str, digest: str) -> str:
+    """The image reference (without scheme) that `environment` runs for this digest."""
+    namespace = PROMOTION_NAMESPACE if environment == "prod" else ""
+    return f"{registry_host}/{namespace}{SERVICE}@{digest}"
+
+
+def app_settings(data_dir: Path, policy_file: Path, wiring: Wiring) -> dict[str, str]:
+    """Every app setting devhost needs for this stack (values include secrets: never print)."""
+    settings = {
+        "AzureWebJobsStorage": wiring.storage,
+        "RELEASE_POLICY_FILE": str(policy_file),
+        "REGISTRY_WEBHOOK_TOKEN": stored_secret(data_dir / WEBHOOK_TOKEN_FILE, 24),
+        "APPROVAL_SIGNING_KEY": stored_secret(data_dir / SIGNING_KEY_FILE, 48),
+        "APPROVAL_BASE_URL": wiring.app_url,
+        "APPROVAL_IDENTITY": "token",
+    }
+    for environment in ENVIRONMENTS:
+        prefix = f"SECRETS__{environment.upper()}__"
+        settings[prefix + "KUBECONFIG"] = wiring.kubeconfigs[environment]
+        settings[prefix + "TEAMS_WEBHOOK_URL"] = wiring.teams_url
+    return settings
+
+
+def stored_secret(path: Path, size: int) -> str:
+    """A random URL-safe value kept in `path` (0600), made on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(size))
+    return path.read_text().strip()
