@@ -7,7 +7,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PORT ?= 7071
+PORT ?=
 DATA_DIR ?= .devhost
 
 # Debian packages the tests need, installed with apt-get when missing and running
@@ -19,19 +19,34 @@ DEB_PACKAGES ?= docker-registry skopeo chromium
 VENV_STAMP := $(VENV)/.requirements.stamp
 NODE_STAMP := node_modules/.package.stamp
 
-.PHONY: help run test lint bench deps deb-packages clean distclean
+.PHONY: help run push demo test lint bench deps deb-packages clean distclean
 
 help:
-	@echo "make run    - start the app through devhost on http://127.0.0.1:$(PORT)"
+	@echo "make run    - start the whole product locally (FRESH=1 wipes $(DATA_DIR) first)"
+	@echo "make push   - push a version into it: make push SERVICE=delivery VERSION=1.0.1"
+	@echo "make demo   - a guided release: QA, approval, prod, then a rollback"
 	@echo "make test   - install test dependencies (venv, npm, Debian) and run ruff + pytest"
 	@echo "make lint   - ruff check ."
 	@echo "make bench  - run the benchmarks (bench/devhost.py)"
 	@echo "make clean  - remove caches and devhost data; distclean also .venv and node_modules"
 
-# The app in devhost (its task hub in SQLite under $(DATA_DIR)) with Azurite for the
-# ledger; Ctrl-C stops both.
+# The whole product (sandbox/stack.py) with its state in $(DATA_DIR); Ctrl-C stops it.
+# PORT picks the app's port (default 7071 when free); FRESH=1 wipes $(DATA_DIR) first.
+RUN_DEB_PACKAGES := docker-registry skopeo
 run: $(VENV_STAMP) $(NODE_STAMP)
-	$(PY) -m sandbox.run --port $(PORT) --data-dir $(DATA_DIR)
+	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES="$(RUN_DEB_PACKAGES)"
+	$(PY) -m sandbox.run --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(FRESH),--fresh)
+
+# Into the stack `make run` runs: CRASH_IN=prod makes that version crash in production.
+push: $(VENV_STAMP)
+	@test -n "$(SERVICE)" -a -n "$(VERSION)" \
+	  || { echo "usage: make push SERVICE=delivery VERSION=1.0.1 [CRASH_IN=prod]" >&2; exit 2; }
+	$(PY) -m sandbox push $(SERVICE) $(VERSION) --data-dir $(DATA_DIR) $(if $(CRASH_IN),--crash-in $(CRASH_IN))
+
+# Against the stack of $(DATA_DIR) when one runs, else a fresh one of its own.
+demo: $(VENV_STAMP) $(NODE_STAMP)
+	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES="$(RUN_DEB_PACKAGES)"
+	$(PY) -m sandbox demo --data-dir $(DATA_DIR)
 
 test: deps
 	$(VENV)/bin/ruff check .
