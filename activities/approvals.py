@@ -18,6 +18,7 @@ from activities.notifications import post_message
 from shared.approvals import keys, teams
 from shared.approvals.gate import GateRules
 from shared.approvals.requests import gate_links, release_card
+from shared.ingest.context import app_ledger
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
 from shared.secrets.sources import for_spec
 
@@ -65,7 +66,7 @@ def check_approval(request: dict) -> dict:
                       decision=decision["decision"], by=decision["approver"],
                       at=_moment(decision.get("at")), comment=comment, counted=allowed,
                       reason=None if allowed else why)
-    stored = ApprovalBook.from_app_settings().insert(request["releaseId"],
+    stored = ApprovalBook.beside(app_ledger()).insert(request["releaseId"],
                                                      request["environment"], use)
     if stored.event_id != use.event_id:
         return {"counted": False, "duplicate": True, "by": stored.by,

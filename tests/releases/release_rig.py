@@ -151,7 +151,7 @@ class ReleaseStack:
     # --- set-up ----------------------------------------------------------------------------
 
     def policy(self, *, checks: list[str], prod_extra: str = "", qa_extra: str = "",
-               registry_endpoint: str | None = None) -> None:
+               registry_endpoint: str | None = None, gate: str = PROD_GATE) -> None:
         """Write the policy: qa, then a gate, a prod/ promotion and prod with `checks` URLs."""
         self.registry_endpoint = registry_endpoint or self.registry.endpoint
         check_lines = "".join(
@@ -169,7 +169,7 @@ services:
     repository: {self.repository}
     tags: {{semver: ">=1.0.0"}}
     environments:
-{ENVIRONMENT.format(name="qa")}{qa_extra}{ENVIRONMENT.format(name="prod")}{PROD_GATE}\
+{ENVIRONMENT.format(name="qa")}{qa_extra}{ENVIRONMENT.format(name="prod")}{gate}\
         promotion: {{namespace: prod/}}
 {"        checks:" + chr(10) + check_lines if checks else ""}{prod_extra}"""
         (self.tmp_path / "policy.yaml").write_text(text)
@@ -269,8 +269,12 @@ class Released:
         assert host.engine is not None
         self.engine = host.engine
 
-    def start(self, tag: str, digest: str) -> str:
+    def start(self, tag: str, digest: str, pushed_by: str | None = None) -> str:
         instance_id, payload = self.stack.release_request(tag, digest, self.clock.now())
+        if pushed_by:
+            data = json.loads(payload)
+            data["image"]["pushedBy"] = pushed_by
+            payload = json.dumps(data)
         self.engine.start_new("release", instance_id, payload)
         return instance_id
 

@@ -245,6 +245,10 @@ def test_failed_production_verification_restores_the_previous_digest(
         assert stack.ledger.environment_state(SERVICE, "prod").current.digest == good
         row = stack.ledger.get_release(second, service=SERVICE)
         assert (row.state, row.stages["prod"].state) == ("RolledBack", "RolledBack")
+        # The approvers hear how it ended, without the probe's token.
+        told = stack.teams.cards()[-1]["body"][1]["text"]
+        assert told.startswith("Rolled back: verification failed: health"), told
+        assert stack.probe_token not in json.dumps(stack.teams.messages())
 
     stack.serve(scenario)
 
