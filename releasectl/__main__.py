@@ -1,0 +1,5 @@
+"""`python -m releasectl …`"""
+
+from releasectl.cli import main
+
+raise SystemExit(main())

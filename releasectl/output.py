@@ -1,0 +1,161 @@
+"""How `releasectl` prints: `rich` tables and lines for people, the API's JSON with `--json`.
+
+Errors go to standard error on one line; with `--json` they also go to standard output as
+`{"error": "…"}`. Does not call the API.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+STATE_STYLES = {"Completed": "green", "Healthy": "green", "Running": "blue",
+                "WaitingForApproval": "cyan", "Deploying": "blue", "RolledBack": "red",
+                "Failed": "bold red", "Rejected": "red", "Expired": "yellow",
+                "Superseded": "magenta"}
+
+
+class Output:
+    """Where and how results are written."""
+
+    def __init__(self, as_json: bool, out: Any = None, err: Any = None) -> None:
+        self.as_json = as_json
+        self.console = Console(file=out or sys.stdout, highlight=False, soft_wrap=False)
+        self.errors = Console(file=err or sys.stderr, highlight=False, soft_wrap=True)
+
+    def data(self, value: Any) -> None:
+        self.console.print_json(json.dumps(value)) if self.console.is_terminal else \
+            self.console.file.write(json.dumps(value, indent=2) + "\n")
+
+    def error(self, message: str) -> None:
+        line = " ".join(message.split())
+        if self.as_json:
+            self.console.file.write(json.dumps({"error": line}) + "\n")
+        self.errors.print(Text(f"releasectl: error: {line}"))
+
+    def line(self, message: str) -> None:
+        self.console.print(Text(message))
+
+    # Views ---------------------------------------------------------------------------------
+
+    def releases(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            self.line("No releases match.")
+            return
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for name in ("RELEASE", "SERVICE", "VERSION", "STATE", "WHERE", "CREATED", "REASON"):
+            table.add_column(name, no_wrap=name in ("RELEASE", "STATE", "CREATED"),
+                             overflow="fold")
+        for row in rows:
+            where = " ".join(part for part in (row.get("environment"), _step(row)) if part)
+            table.add_row(row.get("releaseId", ""), row.get("service") or "",
+                          row.get("version") or "", state(row.get("state")), where,
+                          when(row.get("createdAt")), row.get("reason") or "")
+        self.console.print(table)
+
+    def release(self, shown: Mapping[str, Any]) -> None:
+        durable = shown.get("durable") or {}
+        custom = durable.get("customStatus") if isinstance(durable.get("customStatus"),
+                                                           dict) else {}
+        summary = Table.grid(padding=(0, 2))
+        summary.add_column(style="bold")
+        summary.add_column(overflow="fold")
+        for label, value in (
+                ("Release", shown.get("releaseId")), ("Kind", shown.get("kind")),
+                ("Service", shown.get("service")), ("Version", shown.get("version")),
+                ("Digest", shown.get("digest")), ("State", state(shown.get("state"))),
+                ("Environment", shown.get("environment")), ("Step", shown.get("step")),
+                ("Reason", shown.get("reason")), ("Created", when(shown.get("createdAt"))),
+                ("Updated", when(shown.get("updatedAt"))),
+                ("Durable", durable.get("runtimeStatus"))):
+            if value:
+                summary.add_row(label, value)
+        self.console.print(summary)
+        waiting = custom.get("waitingFor") if isinstance(custom.get("waitingFor"), dict) \
+            else None
+        if waiting and durable.get("runtimeStatus") in ("Running", "Pending"):
+            self.gate(waiting)
+        stages = shown.get("stages") or {}
+        if stages:
+            table = Table(title="Environments", title_justify="left", box=None,
+                          header_style="bold", pad_edge=False)
+            for name in ("ENVIRONMENT", "STATE", "STARTED", "FINISHED", "DETAIL"):
+                table.add_column(name, overflow="fold")
+            for environment, stage in stages.items():
+                table.add_row(environment, state(stage.get("state")), when(stage.get("started")),
+                              when(stage.get("finished")), stage.get("detail") or "")
+            self.console.print(table)
+        timeline = shown.get("timeline") or []
+        if timeline:
+            table = Table(title="Timeline", title_justify="left", box=None,
+                          header_style="bold", pad_edge=False)
+            for name in ("WHEN", "FROM", "ENVIRONMENT", "WHAT"):
+                table.add_column(name, overflow="fold", no_wrap=name == "WHEN")
+            for entry in timeline:
+                table.add_row(when(entry.get("at")), entry.get("source") or "",
+                              entry.get("environment") or "", entry.get("what") or "")
+            self.console.print(table)
+
+    def gate(self, waiting: Mapping[str, Any]) -> None:
+        approvals = waiting.get("approvals") or []
+        required = waiting.get("requiredApprovals")
+        self.line(f"Waiting at the {waiting.get('environment') or '?'} gate until "
+                  f"{when(waiting.get('deadline')) or 'no deadline known'}"
+                  f" ({len(approvals)}{f' of {required}' if required else ''} approvals, "
+                  f"{waiting.get('reminders') or 0} reminders)")
+        if waiting.get("approvalPage"):
+            self.line(f"  approval page: {waiting['approvalPage']}")
+        for link in waiting.get("approvalLinks") or []:
+            if isinstance(link, dict) and link.get("url"):
+                self.line(f"  approval page for {link.get('approver')}: {link['url']}")
+
+    def started(self, body: Mapping[str, Any]) -> None:
+        release, replaces = body.get("release") or {}, body.get("replaces") or {}
+        target = f"{release.get('version') or release.get('releaseId')}"
+        if replaces:
+            target = f"{replaces.get('version') or replaces.get('releaseId')} → {target}"
+        self.line(f"Started {body.get('id')}: {body.get('kind')} of {body.get('service')} in "
+                  f"{body.get('environment')} ({target}) by {body.get('by')}")
+        if body.get("statusUri"):
+            self.line(f"Follow it: releasectl show {body.get('id')}  ({body['statusUri']})")
+
+    def verdict(self, status: int, body: Mapping[str, Any]) -> None:
+        if status == 202:
+            self.line(f"Submitted {body.get('decision') or 'the decision'} for "
+                      f"{body.get('releaseId')} in {body.get('environment')}; the release has "
+                      "not taken it yet: check with releasectl show")
+            return
+        self.line(f"{str(body.get('decision') or '').capitalize()} by {body.get('by')} counted "
+                  f"for {body.get('releaseId')} in {body.get('environment')}: "
+                  f"{body.get('outcome')}" + (f" ({body['reason']})" if body.get("reason")
+                                              else ""))
+
+
+def state(name: Any) -> Text:
+    text = str(name or "")
+    return Text(text, style=STATE_STYLES.get(text, ""))
+
+
+def when(value: Any) -> str:
+    """An ISO time as `2026-11-22 06:00:05Z`; empty for none."""
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _step(row: Mapping[str, Any]) -> str:
+    step = row.get("step") or ""
+    return "" if step == row.get("state") else f"({step})" if step else ""
