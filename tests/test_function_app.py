@@ -37,6 +37,8 @@ def trigger_type(function: func.Function) -> str:
 class TestRegistration:
     def test_every_function_is_registered_once(self) -> None:
         assert sorted(functions_by_name()) == [
+            "approval_decision",
+            "approval_page",
             "await_rollout",
             "check_approval",
             "dashboard",

@@ -89,8 +89,7 @@ class Problem(Exception):
         super().__init__(message)
         self.kind = kind
         self.status, self.title, self.hint = PROBLEMS[kind]
-        text = " ".join(message.split())
-        self.message = text[:1].upper() + text[1:]
+        self.message = " ".join(message.split())
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,60 @@
+"""What the approval page takes from a release's status: picked fields, nothing secret."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from shared.approvals.identity import Principal
+from shared.approvals.keys import app_keyring
+from shared.approvals.page import render_decision
+from shared.approvals.tokens import issue, verify
+from triggers.approvals import OpenGate, Who, decision_event, gate_view
+
+NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
+KEY = "k" * 48
+DIGEST = "sha256:" + "5e" * 32
+WEBHOOK = "https://prod-12.westeurope.logic.azure.com/workflows/abc/triggers/manual?sig=SECRET"
+
+
+def opened() -> tuple[OpenGate, str]:
+    keyring = app_keyring({"APPROVAL_SIGNING_KEY": KEY})
+    token = issue(keyring, release_id="delivery-5e5e5e5e5e5e5e5e", environment="prod",
+                  digest=DIGEST, scope="decide", expires_at=NOW + timedelta(days=3),
+                  nonce="n" * 22, approver="ann@example.com")
+    grant = verify(keyring, token, now=NOW, release_id="delivery-5e5e5e5e5e5e5e5e",
+                   environment="prod", digest=DIGEST, decision="approve")
+    link = f"http://approvals.test/api/releases/x/approvals/prod?token={token}"
+    waiting = {"kind": "approval", "environment": "prod", "event": "approval:prod:1",
+               "deadline": (NOW + timedelta(days=3)).isoformat(), "requiredApprovals": 1,
+               "approvals": [], "approvalPage": None,
+               "approvalLinks": [{"approver": "ann@example.com", "url": link}]}
+    custom = {"releaseId": "delivery-5e5e5e5e5e5e5e5e", "service": "delivery",
+              "version": "v3.1.0", "digest": DIGEST, "step": "approval",
+              "environment": "prod", "waitingFor": waiting,
+              "evidence": {"qa": "smoke: 200"}, "teamsWebhook": WEBHOOK,
+              "history": [{"step": "deploy", "detail": WEBHOOK}]}
+    who = Who("ann@example.com", ("ann@example.com",), (), "named in this link",
+              Principal.local("ann@example.com"))
+    image = {"registry": "r.example", "repository": "delivery", "tag": "v3.1.0",
+             "digest": DIGEST, "pushedBy": "ci@example.com"}
+    gate = OpenGate("delivery-5e5e5e5e5e5e5e5e", "prod", grant, who, "n" * 22 + ":ann",
+                    waiting, custom, image, "ci@example.com")
+    return gate, token
+
+
+def test_the_page_shows_the_gate_and_nothing_else_from_the_status() -> None:
+    gate, token = opened()
+    html = render_decision(gate_view(gate, None, None), csrf="c" * 43, now=NOW)
+    assert "v3.1.0" in html and DIGEST in html and "smoke: 200" in html
+    assert "ci@example.com" in html
+    for secret in (token, token.split(".")[1], KEY, gate.grant.nonce, "SECRET", "logic.azure",
+                   "approvals.test", gate.grant.key_id):
+        assert secret not in html
+
+
+def test_decision_event_carries_the_contract_fields() -> None:
+    gate, _ = opened()
+    data = decision_event(gate, "approve", "ship it", "e" * 32, NOW, "page")
+    assert data == {"eventId": "e" * 32, "nonce": "n" * 22, "decision": "approve",
+                    "approver": "ann@example.com", "identities": ["ann@example.com"],
+                    "groups": [], "comment": "ship it", "at": NOW.isoformat(), "via": "page"}
