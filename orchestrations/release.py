@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -22,6 +23,7 @@ bp = df.Blueprint()
 # Ledger writes: every failure there is worth another try.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
 ROLLOUT_CHECK_SECONDS = 20
+OPERATION_POLL = timedelta(seconds=30)
 SUPERSEDED = "superseded"
 
 
@@ -43,6 +45,9 @@ def release(context: df.DurableOrchestrationContext):
             if stage.promotion:
                 journal.step(stage, "promote")
                 yield from attempt(context, "promote_image", plan.promotion_request(stage))
+            busy = yield from wait_for_operations(context, plan, stage, journal)
+            if busy:
+                return (yield from journal.finish("Failed", stage, busy))
             journal.step(stage, "deploy")
             yield journal.record("Running", stage, stage_state="Deploying")
             result = yield context.call_sub_orchestrator(
@@ -135,6 +140,30 @@ def notify(context: df.DurableOrchestrationContext, request: dict[str, Any],
     except Exception as error:
         return f"Teams card not posted: {_reason(error)}"
     return sent.get("notice")
+
+
+def wait_for_operations(context: df.DurableOrchestrationContext, plan: ReleasePlan,
+                        stage: Stage, journal: Journal) -> Generator[Any, Any, str | None]:
+    """Wait while a manual rollback or redeploy deploys here; why not to deploy, if it never ends.
+
+    Bounded by twice the stage's rollout timeout, so a stale ledger row cannot hold a release
+    forever."""
+    give_up = context.current_utc_datetime + 2 * stage.rollout_timeout
+    announced = None
+    while True:
+        found = yield from attempt(context, "running_operation_in",
+                                   {"service": plan.service, "environment": stage.name})
+        operation = found["operation"]
+        if operation is None:
+            return None
+        if context.current_utc_datetime >= give_up:
+            return (f"{operation} was still deploying in {stage.name} at {give_up.isoformat()};"
+                    " this release deployed nothing there: redeploy it when that is done")
+        if operation != announced:
+            announced = operation
+            journal.step(stage, "waiting", {"kind": "operation", "operation": operation,
+                                            "until": give_up.isoformat()})
+        yield context.create_timer(context.current_utc_datetime + OPERATION_POLL)
 
 
 @bp.orchestration_trigger(context_name="context")

@@ -62,6 +62,7 @@ class TestRegistration:
             "resolve_image",
             "rollback_deployment",
             "rollback_environment",
+            "running_operation_in",
             "say_hello",
             "show_release",
             "snapshot_deployment",
