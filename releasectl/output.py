@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+PIPED_WIDTH = 250
 STATE_STYLES = {"Completed": "green", "Healthy": "green", "Running": "blue",
                 "WaitingForApproval": "cyan", "Deploying": "blue", "RolledBack": "red",
                 "Failed": "bold red", "Rejected": "red", "Expired": "yellow",
@@ -28,10 +29,15 @@ class Output:
     def __init__(self, as_json: bool, out: Any = None, err: Any = None) -> None:
         self.as_json = as_json
         self.console = Console(file=out or sys.stdout, highlight=False, soft_wrap=False)
+        if not self.console.is_terminal:  # piped: whole lines for grep, not 80 columns
+            self.console.width = max(self.console.width, PIPED_WIDTH)
         self.errors = Console(file=err or sys.stderr, highlight=False, soft_wrap=True)
 
     def data(self, value: Any) -> None:
-        self.console.print_json(json.dumps(value)) if self.console.is_terminal else \
+        """The API's JSON: coloured on a terminal, plain (and indented) when piped."""
+        if self.console.is_terminal:
+            self.console.print_json(json.dumps(value))
+        else:
             self.console.file.write(json.dumps(value, indent=2) + "\n")
 
     def error(self, message: str) -> None:

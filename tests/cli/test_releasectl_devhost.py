@@ -1,0 +1,154 @@
+"""`releasectl` against the app in devhost: tables, JSON, refusals and exit codes.
+
+Real parts (see tests/dashboard/dashboard_stack.py): a pushed release waits at production's
+gate, v1.0.0 runs in QA and production per the ledger, v1.0.1 was rolled back.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devhost.testing import REPO, free_port
+from releasectl.cli import main
+from sandbox.azurite import Azurite
+from sandbox.kube.pytest_fixtures import *  # noqa: F403
+from sandbox.kube.server import KubeSimulator
+from sandbox.registry import LocalRegistry
+from sandbox.tls import TlsFiles
+from tests.dashboard.dashboard_stack import SERVICE, V1, V2, DashboardStack, dashboard_stack
+
+
+@pytest.fixture
+def stack(tmp_path: Path, registry: LocalRegistry, tls_files: TlsFiles, azurite: Azurite,
+          kube: KubeSimulator) -> Iterator[DashboardStack]:
+    with dashboard_stack(tmp_path, registry, tls_files, azurite, kube) as running:
+        running.seed_history()
+        yield running
+
+
+def ctl(*argv: str, url: str | None = None) -> tuple[int, str, str]:
+    """Run releasectl in-process against `url` (via RELEASE_API_URL); (code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    environ = {"RELEASE_API_URL": url} if url else {}
+    code = main(list(argv), out=out, err=err, environ={**environ, "COLUMNS": "200"})
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("releasectl: error: "), err
+    return lines[0].removeprefix("releasectl: error: ")
+
+
+def test_list_and_show_as_tables_and_json(stack: DashboardStack) -> None:
+    waiting, digest = stack.waiting_release("v1.0.2")
+
+    code, out, err = ctl("list", url=stack.url)
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].split() == ["RELEASE", "SERVICE", "VERSION", "STATE", "WHERE", "CREATED",
+                                "REASON"]
+    assert [line.split()[0] for line in lines[1:4]] == [waiting, V2, V1]
+    assert "WaitingForApproval" in lines[1] and "prod" in lines[1]
+    assert "RolledBack" in lines[2] and "CrashLoopBackOff" in lines[2]
+
+    code, out, _ = ctl("list", "--service", SERVICE, "--state", "waitingforapproval", "--json",
+                       url=stack.url)
+    assert code == 0
+    (row,) = json.loads(out)
+    assert (row["releaseId"], row["digest"], row["state"]) == (waiting, digest,
+                                                                "WaitingForApproval")
+
+    code, out, _ = ctl("show", waiting, url=stack.url)
+    assert code == 0
+    assert f"Release      {waiting}" in out and "WaitingForApproval" in out
+    assert "Waiting at the prod gate until" in out and "(0 of 1 approvals, 0 reminders)" in out
+    assert "Timeline" in out and "qa" in out and "Healthy" in out
+
+    code, out, _ = ctl("--json", "show", waiting, url=stack.url)
+    shown = json.loads(out)
+    assert code == 0 and shown["releaseId"] == waiting
+    assert shown["durable"]["customStatus"]["waitingFor"]["environment"] == "prod"
+
+
+def test_refusals_exit_1_with_the_api_reason(stack: DashboardStack) -> None:
+    waiting, _ = stack.waiting_release("v1.0.2")
+    cases = [
+        (("show", f"{SERVICE}-0000000000000000"),
+         f"no release or operation '{SERVICE}-0000000000000000'"),
+        (("list", "--state", "Nope"), "unknown state 'Nope'"),
+        (("rollback", V1, "--environment", "prod", "--reason", "bad"),
+         f"no earlier good release of {SERVICE} in prod to roll back to"),
+        (("rollback", V1, "--environment", "staging", "--reason", "bad"),
+         "has no environment 'staging'"),
+        (("redeploy", waiting, "-e", "prod", "-r", "again"),
+         f"{waiting} was never deployed to prod"),
+        (("approve", V1, "--token", "t0k3n"), f"{V1} is not waiting at a gate (state "
+                                              "Completed)"),
+    ]
+    for argv, words in cases:
+        code, out, err = ctl(*argv, url=stack.url)
+        assert code == 1, (argv, out, err)
+        assert words in one_error_line(err), (argv, err)
+        assert out == ""
+        code, out, err = ctl(*argv, "--json", url=stack.url)
+        assert code == 1 and words in json.loads(out)["error"], (argv, out)
+    assert "t0k3n" not in err
+
+
+def test_redeploy_starts_an_operation(stack: DashboardStack) -> None:
+    code, out, err = ctl("redeploy", V1, "--environment", "qa", "--reason", "match prod",
+                         url=stack.url)
+    assert (code, err) == (0, ""), out
+    operation = f"redeploy:{SERVICE}:qa:1"
+    assert out.startswith(f"Started {operation}: redeploy of {SERVICE} in qa (v1.0.0 → "
+                          "v1.0.0) by anonymous")
+    assert f"releasectl show {operation}" in out
+    done = stack.until(operation, lambda s: s["runtimeStatus"] not in ("Pending", "Running"))
+    assert done["output"]["outcome"] == "Completed", done
+    code, out, _ = ctl("show", operation, "--json", url=stack.url)
+    assert code == 0 and json.loads(out)["kind"] == "redeploy"
+
+
+def test_usage_errors_exit_2_and_nothing_is_sent() -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    for argv, words in [((), "the following arguments are required: COMMAND"),
+                        (("rollback", V1, "-e", "prod"), "required: --reason/-r"),
+                        (("approve",), "give the approval link"),
+                        (("approve", V1), "is a release id: give its approval --token"),
+                        (("approve", "http://h/x?token=a", "--token", "b"),
+                         "leave out --token"),
+                        (("list", "--limit", "many"), "invalid int value"),
+                        (("list", "--url", "ftp://somewhere"), "--url must be an absolute")]:
+        code, out, err = ctl(*argv, url=nowhere)
+        assert code == 2, (argv, err)
+        assert words in one_error_line(err), (argv, err)
+
+
+def test_unreachable_api_exits_3() -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    code, out, err = ctl("list", url=nowhere)
+    assert code == 3 and out == ""
+    assert one_error_line(err) == (f"cannot reach the release API at {nowhere}: "
+                                   "connection refused")
+    code, out, _ = ctl("list", "--json", "--url", nowhere, "--key", "s3cret-key")
+    assert code == 3 and "cannot reach" in json.loads(out)["error"]
+    assert "s3cret-key" not in out
+
+
+def test_python_dash_m_entry_point(stack: DashboardStack) -> None:
+    run = subprocess.run([sys.executable, "-m", "releasectl", "list", "--json"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60,
+                         env={"RELEASE_API_URL": stack.url, "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr
+    assert [row["releaseId"] for row in json.loads(run.stdout)] == [V2, V1]
+    run = subprocess.run([sys.executable, "-m", "releasectl", "show"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "RELEASE_ID" in run.stderr
