@@ -11,7 +11,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 from sandbox.tools import free_port
-from shared.approvals.decisions import decision_data
 from shared.ledger.store import Ledger
 from shared.registry.client import RegistryClient, RegistryEndpoint
 
@@ -88,15 +86,16 @@ class Flow:
         raise AssertionError(f"{instance_id}: condition not met; last status {status}")
 
     async def approve(self, instance_id: str) -> None:
+        """Approve through ann's personal link, as a script would: JSON to the approval page."""
         status = await self.status(instance_id)
         assert status is not None
-        event = status["customStatus"]["waitingFor"]["event"]
-        url = f"{self.host.base_url}{MGMT}/instances/{instance_id}/raiseEvent/{event}"
-        data = decision_data(decision="approve", approver="ann@example.com",
-                             identities=["ann@example.com"], nonce=uuid.uuid4().hex,
-                             at=datetime.now(UTC), event_id=uuid.uuid4().hex, via="test")
-        async with self.http.post(url, json=data) as r:
-            assert r.status == 202, await r.text()
+        (link,) = status["customStatus"]["waitingFor"]["approvalLinks"]
+        assert link["approver"] == "ann@example.com"
+        async with self.http.post(link["url"], json={"decision": "approve",
+                                                     "comment": "e2e"}) as r:
+            answer = await r.json()
+            assert r.status == 200, answer
+            assert answer["counted"] is True, answer
 
     def image(self, namespace: str) -> str:
         deployment = self.kube.get("deployments", namespace, "delivery")
@@ -121,7 +120,7 @@ def test_push_to_production_then_a_crashing_version_is_rolled_back(
                         "RELEASE_POLICY_FILE": str(tmp_path / "policy.yaml"),
                         "REGISTRY_WEBHOOK_TOKEN": TOKEN,
                         "APPROVAL_SIGNING_KEY": "approval-signing-key-" + "k" * 32,
-                        "APPROVAL_BASE_URL": "http://approvals.test",
+                        "APPROVAL_BASE_URL": f"http://127.0.0.1:{port}",
                         "APPROVAL_IDENTITY": "token",
                         "SECRETS__QA__KUBECONFIG": kube.kubeconfig(ADMIN_TOKEN),
                         "SECRETS__PROD__KUBECONFIG": kube.kubeconfig(ADMIN_TOKEN)}.items():
