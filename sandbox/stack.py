@@ -101,6 +101,7 @@ class StackFacts:
     webhook_token_file: str
     control_token_file: str
     devhost_log: str
+    kube_token_files: dict[str, str] = field(default_factory=dict)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -237,6 +238,7 @@ class Stack(Managed):
             webhook_token_file=str(data / WEBHOOK_TOKEN_FILE),
             control_token_file=str(data / CONTROL_TOKEN_FILE),
             devhost_log=str(self._devhost_log),
+            kube_token_files={env: str(data / "kube" / f"{env}-token") for env in tokens},
             services={SERVICE: {"repository": SERVICE, "environments": list(ENVIRONMENTS)}})
         facts_file = data / FACTS_FILE
         facts_file.write_text(self.facts.to_json())

@@ -1,0 +1,317 @@
+"""`make demo`: a guided release on the local stack, each step shown as it happens (rich).
+
+Uses the stack running from `--data-dir` when there is one, else starts a fresh stack of its
+own (in `<data-dir>/demo`) and stops it at the end. Pushes `delivery` 1.0.0, which goes to
+QA and waits at the approval gate before production; approves it through the approval
+page's JSON POST with the approver's personal link from the release's status; waits for
+Completed and checks production runs it. Then pushes 1.0.1 built to crash in production,
+approves it the same way, waits for RolledBack and checks production runs 1.0.0 again.
+Exit code 0 only when every final state is the expected one; 1 otherwise (the step that
+failed says why); 2 when the stack cannot start. Never prints a token or an approval link.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sandbox.azurite import AzuriteError
+from sandbox.push import Pushed, PushError, push_version
+from sandbox.registry import RegistryError
+from sandbox.stack import REPO, Stack, StackError, StackFacts, running_stack, wipe
+from sandbox.stack_policy import SERVICE
+from sandbox.tools import ToolMissingError
+
+GOOD, BAD = "1.0.0", "1.0.1"
+STEP_SECONDS = 180.0
+POLL_SECONDS = 0.25
+FINAL = ("Completed", "Failed", "Terminated", "Canceled")
+
+
+class DemoFailed(RuntimeError):
+    """A step did not end as expected; the message says what was seen instead."""
+
+
+class Demo:
+    """The demo's steps against one running stack, reported on a rich console."""
+
+    def __init__(self, facts: StackFacts, console: Console) -> None:
+        self.facts, self.console = facts, console
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                 TextColumn("[dim]{task.fields[detail]}"),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self.results: list[tuple[str, str, str, str]] = []
+
+    # --- the story -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        with self.progress:
+            good = self.release(GOOD, expect="Completed")
+            self.check_production(good, f"production runs {SERVICE} {GOOD}")
+            bad = self.release(BAD, expect="RolledBack", crash_in="prod")
+            self.check_production(good, f"production runs {SERVICE} {GOOD} again after the "
+                                        "rollback")
+            del bad
+
+    def release(self, version: str, expect: str, crash_in: str | None = None) -> Pushed:
+        """Push `version`, take it through QA and the gate, and wait for its final state."""
+        crashing = f" (built to crash in {crash_in})" if crash_in else ""
+        with self.step(f"push {SERVICE} {version}{crashing}") as detail:
+            pushed = push_version(self.facts, SERVICE, version, crash_in)
+            view = self.wait(pushed, lambda view: view is not None,
+                             "the registry notifies the app", detail)
+            detail(f"{pushed.digest[:19]}…, release {pushed.release_id}")
+            if finished(view):
+                raise DemoFailed(f"this stack already released {SERVICE} {version} "
+                                 f"({pushed.release_id} ended {view.get('state')}): run "
+                                 "`make demo` while no `make run` runs, or restart it with "
+                                 "`make run FRESH=1`")
+        with self.step(f"QA: deploy {version}, watch the rollout, verify") as detail:
+            view = self.wait(pushed, waiting_at_gate, "", detail)
+            evidence = (custom_status(view).get("evidence") or {}).get("qa", "")
+            detail(evidence)
+        waiting = custom_status(view).get("waitingFor") or {}
+        with self.step("approval gate before prod") as detail:
+            links = waiting.get("approvalLinks") or []
+            if not links:
+                raise DemoFailed("the release waits at the gate but its status has no "
+                                 "personal approval link (is APPROVAL_IDENTITY token?)")
+            detail(f"waiting for {links[0]['approver']} until "
+                   f"{readable_time(waiting.get('deadline'))}")
+        with self.step(f"approve through the approval page as {links[0]['approver']}") \
+                as detail:
+            answer = self.approve(links[0]["url"], f"make demo approves {version}")
+            detail(f"{answer.get('outcome')}: {answer.get('reason') or 'counted'}")
+        what = "promote, deploy, watch, verify" if expect == "Completed" else \
+            "promote, deploy: the rollout crashes, automatic rollback"
+        with self.step(f"prod: {what}") as detail:
+            view = self.wait(pushed, finished, "", detail)
+            outcome = (view.get("durable") or {}).get("output") or {}
+            state = view.get("state")
+            detail(f"{state}: {outcome.get('reason') or 'all environments healthy'}")
+            if state != expect:
+                raise DemoFailed(f"release {pushed.release_id} ended {state}, expected "
+                                 f"{expect}: {outcome.get('reason')}")
+        self.results.append((version, pushed.release_id, str(state), str(
+            outcome.get("reason") or "")))
+        return pushed
+
+    def check_production(self, expected: Pushed, title: str) -> None:
+        with self.step(title) as detail:
+            image = self.production_image()
+            detail(image)
+            wanted = f"{self.facts.registry_host}/prod/{SERVICE}@{expected.digest}"
+            if image != wanted:
+                raise DemoFailed(f"production runs {image}, expected {wanted}")
+
+    # --- talking to the stack ----------------------------------------------------------------
+
+    def approve(self, page_url: str, comment: str) -> dict[str, Any]:
+        """POST the decision as JSON to the approval page; its verdict (200 or 202)."""
+        status, body = http_json("POST", page_url, {"decision": "approve", "comment": comment})
+        if status not in (200, 202) or not isinstance(body, dict):
+            reason = body.get("error") if isinstance(body, dict) else body
+            raise DemoFailed(f"the approval page answered {status}: {reason}")
+        if status == 200 and not body.get("counted"):
+            raise DemoFailed(f"the approval was not counted: {body.get('reason')}")
+        return body
+
+    def wait(self, pushed: Pushed, done: Callable[[dict[str, Any] | None], bool], label: str,
+             detail: Callable[[str], None]) -> dict[str, Any]:
+        """Poll the release until `done`; DemoFailed when it ends otherwise or time runs out."""
+        deadline = time.monotonic() + STEP_SECONDS
+        view: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            status, body = http_json("GET", pushed.release_url)
+            view = body if status == 200 and isinstance(body, dict) else None
+            if done(view):
+                return view or {}
+            if view is not None and finished(view):
+                raise DemoFailed(f"release {pushed.release_id} ended {view.get('state')}: "
+                                 f"{view.get('reason')}")
+            detail(label or now_doing(view))
+            time.sleep(POLL_SECONDS)
+        raise DemoFailed(f"release {pushed.release_id} did not get there within "
+                         f"{STEP_SECONDS:.0f} s; last seen: {now_doing(view)}")
+
+    def production_image(self) -> str:
+        """The image of prod's `delivery` Deployment, read from the cluster's API."""
+        token = Path(self.facts.kube_token_files["prod"]).read_text().strip()
+        url = f"{self.facts.kube_url}/apis/apps/v1/namespaces/prod/deployments/{SERVICE}"
+        status, body = http_json("GET", url, headers={"Authorization": f"Bearer {token}"},
+                                 ca_file=self.facts.ca_file)
+        if status != 200 or not isinstance(body, dict):
+            raise DemoFailed(f"the cluster answered {status} for prod/{SERVICE}")
+        return str(body["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    # --- reporting ---------------------------------------------------------------------------
+
+    @contextmanager
+    def step(self, title: str) -> Iterator[Callable[[str], None]]:
+        """Show `title` with a spinner while the block runs; print ✓ or ✗ when it ends."""
+        task = self.progress.add_task(title, detail="", total=None)
+        shown = {"detail": ""}
+
+        def detail(text: str) -> None:
+            shown["detail"] = text
+            self.progress.update(task, detail=text)
+
+        started = time.monotonic()
+        try:
+            yield detail
+        except BaseException:
+            self.progress.remove_task(task)
+            self.console.print(f"[red]✗[/] {title}", highlight=False)
+            raise
+        self.progress.remove_task(task)
+        seconds = time.monotonic() - started
+        note = f" [dim]— {escape(shown['detail'])}[/]" if shown["detail"] else ""
+        self.console.print(f"[green]✓[/] {escape(title)}{note} [dim]({seconds:.1f} s)[/]",
+                           highlight=False)
+
+    def summary(self) -> Table:
+        table = Table(title="make demo: releases")
+        for column in ("version", "release", "final state"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("reason", overflow="ellipsis", no_wrap=True, max_width=60)
+        for row in self.results:
+            table.add_row(*row)
+        return table
+
+
+# --- release views ---------------------------------------------------------------------------
+
+def readable_time(iso: Any) -> str:
+    """`2026-11-22 07:17 UTC` from an ISO time (as given when it is not one)."""
+    try:
+        return datetime.fromisoformat(str(iso)).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return str(iso)
+
+
+def custom_status(view: dict[str, Any] | None) -> dict[str, Any]:
+    durable = (view or {}).get("durable") or {}
+    custom = durable.get("customStatus")
+    return custom if isinstance(custom, dict) else {}
+
+
+def waiting_at_gate(view: dict[str, Any] | None) -> bool:
+    custom = custom_status(view)
+    return custom.get("step") == "approval" and bool(custom.get("waitingFor"))
+
+
+def finished(view: dict[str, Any] | None) -> bool:
+    runtime = ((view or {}).get("durable") or {}).get("runtimeStatus")
+    return runtime in FINAL
+
+
+def now_doing(view: dict[str, Any] | None) -> str:
+    if view is None:
+        return "not visible yet"
+    custom = custom_status(view)
+    where = custom.get("environment") or view.get("environment") or ""
+    return f"{where}: {custom.get('step') or view.get('step') or view.get('state')}"
+
+
+def http_json(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
+              ca_file: str | None = None) -> tuple[int, Any]:
+    """(status, JSON body or text) of one request; status 0 when nothing answers."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "Content-Type": "application/json", "Accept": "application/json", **(headers or {})})
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    try:
+        with urllib.request.urlopen(request, timeout=15, context=context) as response:
+            return response.status, _decoded(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, _decoded(error.read())
+    except OSError as error:
+        return 0, str(error)
+
+
+def _decoded(raw: bytes) -> Any:
+    text = raw.decode(errors="replace")
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return text
+
+
+# --- the command -----------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=REPO / ".devhost",
+                        help="use the stack running from here; else start a fresh one in "
+                             "DATA_DIR/demo (default: .devhost)")
+    args = parser.parse_args(argv)
+    console = Console(highlight=False)
+    try:
+        with demo_stack(args.data_dir, console) as facts:
+            demo = Demo(facts, console)
+            try:
+                demo.run()
+            except (DemoFailed, PushError) as failure:
+                console.print(demo.summary())
+                console.print(f"[red]make demo failed:[/] {escape(str(failure))}")
+                return 1
+            console.print(demo.summary())
+            console.print("[green]make demo: done.[/]")
+            return 0
+    except (StackError, ToolMissingError, AzuriteError, RegistryError) as error:
+        console.print(f"[red]make demo: the stack cannot start:[/] {escape(str(error))}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("make demo: interrupted")
+        return 130
+
+
+@contextmanager
+def demo_stack(data_dir: Path, console: Console) -> Iterator[StackFacts]:
+    """The stack running from `data_dir`, or a fresh one of the demo's own until the end."""
+    running = running_stack(data_dir)
+    if running is not None:
+        console.print(f"[green]✓[/] using the stack running from {running.data_dir} "
+                      f"(app {running.app_url})")
+        yield running
+        console.print(f"The releases stay on its dashboard: {running.dashboard_url}")
+        return
+    own = data_dir / "demo"
+    wipe(own)
+
+    def card(line: str) -> None:
+        if not line.startswith("[teams]   Review as"):  # personal links hold tokens
+            console.print(line, style="dim", markup=False, highlight=False)
+
+    with console.status(f"starting a fresh local stack in {own} …"):
+        stack = Stack(own, print_card=card).start()
+    try:
+        assert stack.facts is not None
+        console.print(f"[green]✓[/] started a fresh local stack (app {stack.facts.app_url}, "
+                      f"state in {own})")
+        yield stack.facts
+    finally:
+        with console.status("stopping the demo's stack …"):
+            stack.stop()
+        console.print("The demo's stack is stopped. To look around: `make run`, then "
+                      "`make push SERVICE=delivery VERSION=1.0.1` and the dashboard it prints.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
