@@ -341,8 +341,13 @@ def _deployed(deployment: Any, known: Mapping[str, ReleaseRecord], now: datetime
     return DeployedView(release_id=deployment.release_id,
                         version=record.version if record is not None else "",
                         digest=short_digest(deployment.digest), since=since,
-                        since_text=relative(since, now),
+                        since_text=_since(since, now),
                         link=details_link(deployment.release_id, base))
+
+
+def _since(moment_: datetime, now: datetime) -> str:
+    said = relative(moment_, now)
+    return "just now" if said == "now" else said
 
 
 def recent_row(record: ReleaseRecord, now: datetime, base: str = DASHBOARD_PATH) -> RecentRow:

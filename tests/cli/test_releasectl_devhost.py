@@ -6,7 +6,6 @@ gate, v1.0.0 runs in QA and production per the ledger, v1.0.1 was rolled back.
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -16,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from devhost.testing import REPO, free_port
-from releasectl.cli import main
 from sandbox.azurite import Azurite
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
+from tests.cli.cli_runner import ctl, one_error_line
 from tests.dashboard.dashboard_stack import SERVICE, V1, V2, DashboardStack, dashboard_stack
 
 
@@ -31,20 +30,6 @@ def stack(tmp_path: Path, registry: LocalRegistry, tls_files: TlsFiles, azurite:
     with dashboard_stack(tmp_path, registry, tls_files, azurite, kube) as running:
         running.seed_history()
         yield running
-
-
-def ctl(*argv: str, url: str | None = None) -> tuple[int, str, str]:
-    """Run releasectl in-process against `url` (via RELEASE_API_URL); (code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    environ = {"RELEASE_API_URL": url} if url else {}
-    code = main(list(argv), out=out, err=err, environ={**environ, "COLUMNS": "200"})
-    return code, out.getvalue(), err.getvalue()
-
-
-def one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("releasectl: error: "), err
-    return lines[0].removeprefix("releasectl: error: ")
 
 
 def test_list_and_show_as_tables_and_json(stack: DashboardStack) -> None:

@@ -10,6 +10,7 @@ writes it. Everything is synchronous, so a test may drive a browser or run the C
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,10 +35,10 @@ TOKEN = "dashboard-webhook-token"
 SIGNING_KEY = "dashboard-approval-signing-key-" + "k" * 32
 APPROVER = "ann@example.com"
 OLD_IMAGE = "sandbox.example/delivery@sha256:" + "0" * 64
-V1_DIGEST = "sha256:" + "1" * 64
-V2_DIGEST = "sha256:" + "2" * 64
-V1 = f"{SERVICE}-{'1' * 16}"
-V2 = f"{SERVICE}-{'2' * 16}"
+V1_DIGEST = "sha256:" + hashlib.sha256(b"delivery v1.0.0").hexdigest()
+V2_DIGEST = "sha256:" + hashlib.sha256(b"delivery v1.0.1").hexdigest()
+V1 = f"{SERVICE}-{V1_DIGEST[7:23]}"
+V2 = f"{SERVICE}-{V2_DIGEST[7:23]}"
 
 
 def policy(registry: LocalRegistry, tls: TlsFiles, repository: str) -> str:
