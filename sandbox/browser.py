@@ -1,9 +1,10 @@
 """Headless Chromium for tests: Debian's `chromium` driven by Playwright, and screenshots.
 
 `chromium()` starts Playwright's sync API and launches `/usr/bin/chromium` (Playwright
-cannot download its own browser builds here); `require_browser()` says what to install
-when either is missing. `save_screenshot` writes a PNG; `screenshot_if_requested` writes
-one under docs/images/ only when `SAVE_SCREENSHOTS=1`, so tests can refresh the README's
+cannot download its own browser builds here); `async_chromium()` does the same with the
+async API. `require_browser()` says what to install when either is missing.
+`save_screenshot` writes a PNG; `screenshot_if_requested` writes one under docs/images/
+only when `SAVE_SCREENSHOTS=1`, so tests can refresh the README's
 images. The sync API marks the thread's asyncio loop as running between its calls: do not
 call `asyncio.run` while a browser is open in the same thread (serve the app from another
 process, e.g. `devhost.testing.DevhostProcess`). Does not start or serve any app.
@@ -13,12 +14,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from playwright.async_api import Browser as AsyncBrowser
+    from playwright.async_api import Locator as AsyncLocator
+    from playwright.async_api import Page as AsyncPage
     from playwright.sync_api import Browser, Page
 
 CHROMIUM: Final = "/usr/bin/chromium"
@@ -62,12 +66,39 @@ def chromium(executable: str = CHROMIUM, **launch: Any) -> Iterator[Browser]:
             browser.close()
 
 
+@asynccontextmanager
+async def async_chromium(executable: str = CHROMIUM, **launch: Any) -> AsyncIterator[AsyncBrowser]:
+    """The same browser for async tests, e.g. beside an in-process devhost in one event loop."""
+    from playwright.async_api import async_playwright
+
+    path = require_browser(executable)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=path, args=list(LAUNCH_ARGS),
+                                                   headless=True, **launch)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
 def save_screenshot(page: Page, path: Path | str, *, full_page: bool = True) -> Path:
     """Write a PNG of the page (the whole page unless `full_page` is false) and return its path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=full_page, type="png")
     return target
+
+
+async def async_screenshot_if_requested(target: AsyncPage | AsyncLocator, name: str,
+                                        directory: Path = IMAGES_DIR) -> Path | None:
+    """`screenshot_if_requested` for an async page (whole page) or one element of it."""
+    if not screenshots_requested():
+        return None
+    path = directory / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"full_page": True} if hasattr(target, "goto") else {}
+    await target.screenshot(path=str(path), type="png", **options)
+    return path
 
 
 def screenshots_requested() -> bool:

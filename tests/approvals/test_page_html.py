@@ -157,7 +157,9 @@ def test_problem_pages_say_what_happened_and_that_nothing_changed() -> None:
     assert problem.status == 409
     html = render_problem(problem)
     assert "<h1>Already decided</h1>" in html
-    assert "already decided by ann@example.com at 2026-11-22 06:00 UTC" in html
+    assert "Already decided by ann@example.com at 2026-11-22 06:00 UTC" in html
+    assert "ann@example.com pushed" in render_problem(Problem("forbidden",
+                                                              "ann@example.com pushed"))
     assert "Nothing was changed." in html
 
 

@@ -62,8 +62,7 @@ PROBLEMS: Final[dict[str, tuple[int, str, str | None]]] = {
     "invalid": (403, "This approval link is not valid",
                 "Open the newest link from Teams, or ask for a new one."),
     "mismatch": (403, "This link is for another release", None),
-    "expired": (410, "This approval link has expired",
-                "Ask the release's owners for a new link if the release still waits."),
+    "expired": (410, "This approval link has expired", None),
     "scope": (403, "This link may not make that decision", None),
     "used": (409, "Already decided", None),
     "closed": (410, "This approval is closed", None),
@@ -159,6 +158,14 @@ class Verdict:
     comment: str | None = field(default=None, repr=False)
 
 
+def sentence(text: str) -> str:
+    """Text with a capital first letter when its first word is a plain word (not an address)."""
+    first = text.split(" ", 1)[0].rstrip(",;:")
+    if first.isalpha() and first.islower():
+        return text[:1].upper() + text[1:]
+    return text
+
+
 def when(moment: datetime | None) -> str:
     """`2026-11-25 06:00 UTC`, or an empty string."""
     if moment is None:
@@ -170,7 +177,8 @@ def when(moment: datetime | None) -> str:
 _templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                          autoescape=select_autoescape(default=True, default_for_string=True),
                          undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_templates.globals.update(css=Markup(CSS), when=when, comment_limit=COMMENT_LIMIT)
+_templates.globals.update(css=Markup(CSS), when=when, sentence=sentence,
+                          comment_limit=COMMENT_LIMIT)
 
 
 def render_decision(gate: GateView, *, csrf: str, now: datetime) -> str:
