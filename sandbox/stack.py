@@ -160,6 +160,11 @@ class Stack(Managed):
                 print(f"stopping {name} failed: {error}", file=sys.stderr)
         self.facts = None
 
+    @property
+    def kube(self) -> KubeSimulator | None:
+        """The Kubernetes simulator, in this process (tests read Deployments from it)."""
+        return self._kube
+
     def dead_parts(self) -> list[str]:
         """Names of started parts that are no longer running (empty while all is well)."""
         return [name for name, alive in self.health().items() if not alive]

@@ -1,0 +1,38 @@
+"""`python -m sandbox demo` (what `make demo` runs) on a fresh stack of its own: 1.0.0 reaches
+production through the approval page, 1.0.1 crashes there and is rolled back, production runs
+1.0.0 again, exit code 0, and the demo's stack leaves no process behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.sandbox.stack_helpers import REPO, command_line, python_env
+
+DEMO_SECONDS = 400
+
+
+@pytest.mark.timeout(DEMO_SECONDS + 30)
+def test_demo_ends_with_production_back_on_the_good_version(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "demo", "--data-dir", str(tmp_path)],
+        cwd=REPO, env={**python_env(), "COLUMNS": "200"}, capture_output=True, text=True,
+        timeout=DEMO_SECONDS)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    lines = output.splitlines()
+    for step in ("✓ push delivery 1.0.0", "✓ approve through the approval page as "
+                 "release-manager@example.com — Approved", "✓ prod: promote, deploy, watch, "
+                 "verify — Completed", "✓ push delivery 1.0.1 (built to crash in prod)",
+                 "RolledBack: rollout failed", "✓ production runs delivery 1.0.0 again"):
+        assert any(step in line for line in lines), f"{step!r} missing:\n{output[-4000:]}"
+    assert "?token=" not in output  # personal links hold tokens: the demo never prints them
+    left = [pid for pid in _pids() if str(tmp_path) in command_line(pid)]
+    assert left == [], f"processes left behind: {[command_line(pid) for pid in left]}"
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]

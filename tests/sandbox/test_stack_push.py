@@ -1,0 +1,110 @@
+"""`python -m sandbox push` against a running stack: the version it pushes becomes a release
+that passes QA and waits at the approval gate with personal links; `--crash-in` makes that
+version crash there; bad input and a missing stack change nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.stack import Stack, StackFacts
+from tests.sandbox.stack_helpers import ANY_PORT, REPO, get_json, python_env, wait_until
+
+RELEASE_SECONDS = 120
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    cards: list[str] = []
+    with Stack(tmp_path_factory.mktemp("stack"), ANY_PORT, print_card=cards.append) as running:
+        running.cards = cards  # type: ignore[attr-defined]
+        yield running
+
+
+def push(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox", "push", *args, "--data-dir", str(data_dir)],
+        cwd=REPO, env=python_env(), capture_output=True, text=True, timeout=120)
+
+
+def release(facts: StackFacts, release_id: str) -> dict[str, Any] | None:
+    status, body = get_json(facts.release_url(release_id))
+    return body if status == 200 else None
+
+
+def custom(view: dict[str, Any] | None) -> dict[str, Any]:
+    return ((view or {}).get("durable") or {}).get("customStatus") or {}
+
+
+def released_id(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("release "))
+    return line.split()[1].rstrip(":")
+
+
+@pytest.mark.timeout(300)
+def test_a_pushed_version_passes_qa_and_waits_for_approval(stack: Stack) -> None:
+    facts = stack.facts
+    assert facts is not None
+    result = push(stack.data_dir, "delivery", "1.0.0")
+    release_id = released_id(result)
+    assert f"{facts.app_url}/api/releases/{release_id}" in result.stdout
+    view = wait_until(lambda: (v := release(facts, release_id))
+                      and custom(v).get("step") == "approval" and v, RELEASE_SECONDS,
+                      f"{release_id} waiting at the gate")
+    waiting = custom(view)["waitingFor"]
+    assert view["state"] == "WaitingForApproval" and waiting["environment"] == "prod"
+    assert [link["approver"] for link in waiting["approvalLinks"]] == [
+        "release-manager@example.com"]
+    assert waiting["approvalLinks"][0]["url"].startswith(
+        f"{facts.app_url}/api/releases/{release_id}/approvals/prod?token=")
+    digest = result.stdout.split(" as ")[1].split()[0]
+    assert stack_image(stack, "qa") == f"{facts.registry_host}/delivery@{digest}"
+    assert stack_image(stack, "prod").startswith("sandbox.example/delivery")  # not yet
+    cards = "\n".join(stack.cards)  # type: ignore[attr-defined]
+    assert "[teams]   Version: 1.0.0" in cards and "Review as release-manager@example.com" \
+        in cards
+
+
+@pytest.mark.timeout(300)
+def test_crash_in_makes_that_version_fail_there_and_roll_back(stack: Stack) -> None:
+    facts = stack.facts
+    assert facts is not None
+    before = stack_image(stack, "qa")
+    result = push(stack.data_dir, "delivery", "2.0.0", "--crash-in", "qa")
+    assert "crashes in qa" in result.stdout
+    release_id = released_id(result)
+    view = wait_until(lambda: (v := release(facts, release_id))
+                      and v["state"] not in ("Running", None) and v, RELEASE_SECONDS,
+                      f"{release_id} finished")
+    assert view["state"] == "RolledBack", view
+    assert "CrashLoopBackOff" in view["reason"]
+    assert stack_image(stack, "qa") == before
+
+
+def test_bad_input_is_refused_and_nothing_is_pushed(stack: Stack) -> None:
+    for args, message in [(("billing", "1.0.0"), "unknown service 'billing'"),
+                          (("delivery", "1.0.0/x"), "is not a valid image tag"),
+                          (("delivery", "1.0.3", "--crash-in", "staging"), "runs in qa, prod")]:
+        result = push(stack.data_dir, *args)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (stack.data_dir / "images" / "delivery-1.0.3").exists()
+
+
+def test_without_a_running_stack_push_says_how_to_start_one(tmp_path: Path) -> None:
+    result = push(tmp_path, "delivery", "1.0.0")
+    assert result.returncode == 2
+    assert f"no stack is running from {tmp_path}: start one with `make run`" in result.stderr
+
+
+def stack_image(stack: Stack, namespace: str) -> str:
+    kube = stack.kube
+    assert kube is not None
+    deployment = kube.get("deployments", namespace, "delivery")
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])

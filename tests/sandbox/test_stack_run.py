@@ -1,0 +1,78 @@
+"""`python -m sandbox.run` (what `make run` starts) as a subprocess: healthy, then stopped by a
+signal with no process left behind, its state kept for the next start."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.stack import FACTS_FILE, StackFacts, http_status, running_stack
+from tests.sandbox.stack_helpers import (
+    ANY_PORT_FLAGS,
+    REPO,
+    descendants,
+    get_json,
+    python_env,
+    running,
+    wait_until,
+)
+
+START_SECONDS = 180  # a loaded 2-core machine; usually about 10 s
+STOP_SECONDS = 60
+
+
+@pytest.mark.timeout(START_SECONDS + STOP_SECONDS + 60)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_run_reaches_healthy_and_a_signal_stops_every_part(tmp_path: Path,
+                                                           signum: signal.Signals) -> None:
+    data = tmp_path / "data"
+    output = tmp_path / "run.out"
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox.run", "--data-dir", str(data), *ANY_PORT_FLAGS],
+            cwd=REPO, env=python_env(), stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT)
+    try:
+        facts = wait_until(lambda: _healthy(data, process), START_SECONDS,
+                           f"the stack did not become healthy; output:\n{_tail(output)}")
+        parts = descendants(process.pid)
+        commands = " | ".join(parts.values())
+        assert "devhost start" in commands and "docker-registry serve" in commands
+        assert "azurite" in commands
+        status, health = get_json(facts.control_url + "/health")
+        assert status == 200 and health["status"] == "ok", health
+        text = output.read_text()
+        assert facts.dashboard_url in text and "make push SERVICE=delivery VERSION=1.0.1" in text
+        for secret in ("webhook-token", "approval-signing-key", "control-token"):
+            assert (data / secret).read_text().strip() not in text
+            assert (data / secret).stat().st_mode & 0o077 == 0
+
+        process.send_signal(signum)
+        assert process.wait(STOP_SECONDS) == 0, _tail(output)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    left = {pid: command for pid, command in parts.items() if running(pid)}
+    assert left == {}, f"processes left behind: {left}"
+    assert not (data / FACTS_FILE).exists() and running_stack(data) is None
+    assert http_status(facts.app_url + "/api/health") is None
+    saved = json.loads((data / "kube" / "deployments.json").read_text())
+    assert set(saved) == {"qa", "prod"}  # restored at the next start
+
+
+def _healthy(data: Path, process: subprocess.Popen[bytes]) -> StackFacts | None:
+    assert process.poll() is None, f"sandbox.run exited with {process.returncode}"
+    facts = running_stack(data)
+    if facts is None or facts.pid != process.pid:
+        return None
+    return facts if http_status(facts.app_url + "/api/health") == 200 else None
+
+
+def _tail(path: Path) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-30:])
