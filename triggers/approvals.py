@@ -282,7 +282,8 @@ class Desk:
                       environment: str) -> dict[str, Any]:
         """The release's `waitingFor` at this gate; Problem closed / not waiting otherwise."""
         waiting = custom.get("waitingFor") if isinstance(custom.get("waitingFor"), dict) else {}
-        running = getattr(status.runtime_status, "value", status.runtime_status) == "Running"
+        runtime = getattr(status, "runtime_status", None)
+        running = getattr(runtime, "value", runtime) == "Running"
         if running and custom.get("step") == "approval" and waiting.get("kind") == "approval" \
                 and (waiting.get("environment") or custom.get("environment")) == environment \
                 and waiting.get("event"):
@@ -371,31 +372,34 @@ class Desk:
         while time.monotonic() < deadline:
             await asyncio.sleep(POLL_SECONDS)
             polls += 1
-            moved = None
-            if polls % STATUS_EVERY == 0:  # read before the book: a moved name without our row
-                moved = await self.moved_on(gate, event)   # means our event was not taken
+            # The gate's state is read before the book: when it moved on (or closed) and our
+            # row is still missing, the release never took our event.
+            now_waiting: dict[str, Any] | Problem | None = None
+            if polls % STATUS_EVERY == 0:
+                now_waiting = await self.still_waiting(gate)
             row = await self.book_call(self.book.find, gate.release_id, gate.environment,
                                        gate.use_key)
             if row is not None:
                 if row.event_id != event_id:
                     raise Problem("used", already(row))
                 return await self.verdict(gate, row)
-            if moved:
-                event = moved
+            if isinstance(now_waiting, Problem):
+                raise now_waiting
+            if now_waiting is not None and now_waiting["event"] != event:
+                event = now_waiting["event"]
                 await self.client.raise_event(gate.release_id, event, data)
         return Verdict(decision, False, "Pending", "submitted; the release has not taken it yet",
                        gate.who.name, at, comment)
 
-    async def moved_on(self, gate: OpenGate, event: str) -> str | None:
-        """The gate's new event name when it no longer waits on `event`, else None."""
+    async def still_waiting(self, gate: OpenGate) -> dict[str, Any] | Problem:
+        """The gate's `waitingFor` now, or the Problem saying it closed."""
         status = await self.client.get_status(gate.release_id)
         custom = _json(status.custom_status) if status else None
-        waiting = custom.get("waitingFor") if isinstance(custom, dict) else None
-        if isinstance(waiting, dict) and custom.get("step") == "approval" \
-                and waiting.get("environment") == gate.environment \
-                and waiting.get("event") not in (None, event):
-            return str(waiting["event"])
-        return None
+        try:
+            return await self.waiting(status, custom if isinstance(custom, dict) else {},
+                                      gate.release_id, gate.environment)
+        except Problem as closed:
+            return closed
 
     async def verdict(self, gate: OpenGate, row: ApprovalUse) -> Verdict:
         """The check's verdict on our decision, and where the gate stands after it."""

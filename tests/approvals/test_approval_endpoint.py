@@ -9,6 +9,7 @@ Every refusal is checked to have changed nothing: no event raised, no use in the
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -29,6 +30,7 @@ from shared.approvals import keys
 from shared.approvals.tokens import issue, new_nonce
 from shared.ledger.approvals import ApprovalBook
 from tests.releases.release_rig import Released, ReleaseStack
+from triggers import approvals as approval_pages
 
 ANN, BOB, CAROL = "ann@example.com", "bob@example.com", "carol@example.com"
 MANAGERS = "6f1c2a9e-0000-4000-8000-release-mgrs"
@@ -271,5 +273,64 @@ def test_app_service_sign_in_decides_by_user_and_group_never_the_pusher(
         assert done["output"]["outcome"] == "Completed", done
         uses = ApprovalBook.beside(stack.ledger).uses(release, "prod")
         assert [(u.by, u.counted) for u in uses] == [("erin@example.com", True), (ANN, True)]
+
+    stack.serve(scenario)
+
+
+def test_two_approvers_at_once_both_count_and_a_slow_answer_is_202(
+        stack: ReleaseStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    with_gate(stack, f"{{approvers: {{users: [{ANN}, {BOB}, {CAROL}]}}, requiredApprovals: 2,"
+                     " deadline: 72h}")
+    digest = stack.push("v3.0.0")
+
+    async def scenario(run: Released) -> None:
+        release = start(run, "v3.0.0", digest, pushed_by=None)
+        status = await run.at_gate(release)
+        links = {link["approver"]: path_of(link["url"])
+                 for link in status["customStatus"]["waitingFor"]["approvalLinks"]}
+        async with aiohttp.ClientSession() as http:
+            web = Web(http, run.host.base_url)
+            # Both raise on approval:prod:1; the release takes one, and the other is raised
+            # again on the name the gate waits for next.
+            answers = await asyncio.gather(
+                web.post_json(links[ANN], {"decision": "approve"}),
+                web.post_json(links[BOB], {"decision": "approve"}))
+            assert [code for code, _ in answers] == [200, 200], answers
+            assert {body["by"] for _, body in answers} == {ANN, BOB}
+            assert all(body["counted"] for _, body in answers)
+            assert "Approved" in {body["outcome"] for _, body in answers}
+            # A decision arriving as the gate closes is told so, and a closed gate takes none.
+            code, late = await web.post_json(links[CAROL], {"decision": "reject"})
+            assert code == 410 and late["error"].startswith("this gate is closed: approved by")
+            await run.until(release, lambda s: s["customStatus"]["step"] != "approval", step=0)
+            code, late = await web.post_json(links[CAROL], {"decision": "reject"})
+            assert code == 410 and late["error"].startswith("this gate is closed: approved by")
+        done = await run.finished(release)
+        assert done["output"]["outcome"] == "Completed", done
+        assert done["output"]["reason"] is None
+        uses = ApprovalBook.beside(stack.ledger).uses(release, "prod")
+        assert sorted(u.by for u in uses if u.counted) == [ANN, BOB]
+
+    stack.serve(scenario)
+
+
+def test_a_decision_not_yet_taken_answers_202_and_still_counts(
+        stack: ReleaseStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    digest = stack.push("v4.0.0")
+
+    async def scenario(run: Released) -> None:
+        release = start(run, "v4.0.0", digest, pushed_by=None)
+        status = await run.at_gate(release)
+        (link,) = status["customStatus"]["waitingFor"]["approvalLinks"]
+        monkeypatch.setattr(approval_pages, "ANSWER_WITHIN", 0.0)
+        async with aiohttp.ClientSession() as http:
+            code, answer = await Web(http, run.host.base_url).post_json(
+                path_of(link["url"]), {"decision": "reject", "comment": "not today"})
+        assert code == 202, answer
+        assert (answer["outcome"], answer["counted"]) == ("Pending", False)
+        assert answer["reason"] == "submitted; the release has not taken it yet"
+        done = await run.finished(release)
+        assert done["output"]["outcome"] == "Rejected", done
+        assert done["output"]["reason"] == f"rejected by {ANN}: not today"
 
     stack.serve(scenario)
