@@ -6,8 +6,8 @@ the prod/ promotion, and per service one Kubernetes API simulator (TLS, zero-tim
 this process) holding its Deployment in a `qa` and a `prod` namespace; kubeconfigs are local
 secrets (`SECRETS__<ENV>__KUBECONFIG_<SERVICE>`). Each release is started as ingestion starts
 it after a push (`release_input` from the policy, `engine.start_new` with the release id) and
-approved through `engine.raise_event("approval:prod")` as soon as it waits, i.e. once its gate
-timer is in its history. Measured:
+approved (a decision event, on the name its custom status gives) as soon as it waits, i.e.
+once its gate timer is in its history. Measured:
 
 1. one release at a time (QA, approval, promotion to prod/, prod) after warm-ups: wall time
    start -> Completed minus the approval wait (from the commit of the episode that started
@@ -57,6 +57,7 @@ from sandbox.images import build_image, push
 from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles, make_throwaway_cert
+from shared.approvals.decisions import decision_data
 from shared.cluster.clusters import forget
 from shared.ingest.decisions import release_id
 from shared.ingest.payloads import RegistryEvent
@@ -72,7 +73,6 @@ TIMEOUT_S = 120.0
 GATE_POLL_S = 0.1  # concurrent run: how often the bench looks for releases at their gate
 TOKEN = "bench-release-admin"
 OLD_IMAGE = "sandbox.example/app@sha256:" + "0" * 64
-APPROVAL = json.dumps({"approved": True, "by": "ann@example.com"})
 GATE_TIMER_AHEAD = timedelta(hours=1)  # the gate's reminder timer; retry timers are seconds
 CONCURRENT_PREFIX = "svc"
 ACTIVITY, ORCHESTRATOR = "activityTrigger", "orchestrator"
@@ -301,6 +301,15 @@ def waiting_at_gate(engine: Any, rid: str) -> bool:
                for e in engine.store.history(rid))
 
 
+def approve(engine: Any, rid: str) -> None:
+    """Ann approves through her link, as the approval page would raise it."""
+    event = engine.status(rid)["customStatus"]["waitingFor"]["event"]
+    engine.raise_event(rid, event, json.dumps(decision_data(
+        decision="approve", approver="ann@example.com", identities=["ann@example.com"],
+        nonce=secrets.token_hex(16), at=datetime.now(UTC), event_id=secrets.token_hex(16),
+        via="bench")))
+
+
 def history_of(engine: Any, rid: str) -> dict[str, Counter[str]]:
     """Event types per instance: the release and its sub-orchestrations (`rid:env`)."""
     ids = [rid] + sorted(s["instanceId"] for s in engine.query(prefix=f"{rid}:"))
@@ -328,7 +337,7 @@ async def one_release(engine: Any, log: InvocationLog, policy: Any, registry: Lo
         await asyncio.wait_for(log.episode.wait(), TIMEOUT_S)
     wait_began = max(e.ended for e in log.entries if e.name == "release")
     raised = time.time()
-    engine.raise_event(rid, "approval:prod", APPROVAL)
+    approve(engine, rid)
     status = await engine.wait_for(rid, TIMEOUT_S)
     ended = time.time()
     check_completed(rid, status)
@@ -364,7 +373,7 @@ async def concurrent_releases(engine: Any, log: InvocationLog, policy: Any,
             if (rid not in gated and ":" not in rid
                     and (status.get("customStatus") or {}).get("step") == "approval"
                     and waiting_at_gate(engine, rid)):
-                engine.raise_event(rid, "approval:prod", APPROVAL)
+                approve(engine, rid)
                 gated.add(rid)
                 figures.gate_s.append(time.time() - started)
         figures.polling_s += time.perf_counter() - looking
@@ -392,7 +401,10 @@ async def run(root: Path, tls: TlsFiles, azurite: Azurite, kubes: dict[str, Kube
     policy = parse_policy(policy_file.read_text(), str(policy_file))
     os.environ.update({"AzureWebJobsStorage": azurite.connection_string,
                        "LEDGER_TABLE_PREFIX": "bench" + secrets.token_hex(4),
-                       "RELEASE_POLICY_FILE": str(policy_file)})
+                       "RELEASE_POLICY_FILE": str(policy_file),
+                       "APPROVAL_SIGNING_KEY": secrets.token_urlsafe(48),
+                       "APPROVAL_BASE_URL": "http://127.0.0.1:7071",
+                       "APPROVAL_IDENTITY": "token"})
     for name, kube in kubes.items():
         for env in ("qa", "prod"):
             os.environ[f"SECRETS__{env.upper()}__KUBECONFIG_{name.upper()}"] = \

@@ -30,8 +30,7 @@ SUPERSEDED = "superseded"
 @bp.orchestration_trigger(context_name="context")
 def release(context: df.DurableOrchestrationContext):
     plan = ReleasePlan.from_input(context.get_input())
-    journal = Journal(context, plan)
-    yield journal.record("Running")
+    journal = Journal(context, plan)  # the first stage's step writes the ledger row
     deployed: list[tuple[Stage, dict]] = []
 
     for stage in plan.stages:
