@@ -5,8 +5,9 @@ The simulator decides a pod's fate from its container image (`set_image_behaviou
 substring of the image reference). An environment runs a digest under a reference of its
 own (QA `HOST/delivery@sha256:…`, production `HOST/prod/delivery@sha256:…` after
 promotion), so a rule on that reference makes the version fail there and nowhere else, and
-a rollback to another digest runs fine. Rules are kept in the data directory and applied
-again when the stack restarts. Plain HTTP on 127.0.0.1; changing a rule needs the stack's
+a rollback to another digest runs fine. Rules (environment, digest, behaviour) are kept in
+the data directory and applied again, to the registry's current address, when the stack
+restarts. Plain HTTP on 127.0.0.1; changing a rule needs the stack's
 control token (a file in the data directory). Does not push images: see push.py.
 """
 
@@ -50,8 +51,9 @@ class StackControl(ThreadedServer):
     def apply_saved_rules(self) -> int:
         """Apply the rules kept from earlier runs to the simulator; how many there were."""
         rules = self._saved()
-        for rule in rules:
-            self.kube.set_image_behaviour(rule["pattern"], rule["behaviour"])
+        for rule in rules:  # the registry's address may have changed: the pattern follows it
+            pattern = image_pattern(self.registry_host, rule["environment"], rule["digest"])
+            self.kube.set_image_behaviour(pattern, rule["behaviour"])  # type: ignore[arg-type]
         return len(rules)
 
     def set_rule(self, environment: str, digest: str, behaviour: str) -> dict[str, str]:
@@ -66,7 +68,8 @@ class StackControl(ThreadedServer):
         rule = {"environment": environment, "digest": digest, "behaviour": behaviour,
                 "pattern": image_pattern(self.registry_host, environment, digest)}
         with self._lock:
-            rules = [r for r in self._saved() if r["pattern"] != rule["pattern"]] + [rule]
+            rules = [r for r in self._saved()
+                     if (r["environment"], r["digest"]) != (environment, digest)] + [rule]
             self._rules_file.parent.mkdir(parents=True, exist_ok=True)
             self._rules_file.write_text(json.dumps(rules, indent=2))
             self.kube.set_image_behaviour(rule["pattern"], behaviour)  # type: ignore[arg-type]

@@ -1,0 +1,103 @@
+"""The local stack's generated policy and settings, its data directory and port rules, and
+what survives a restart (no parts beyond Azurite and the registry for the quick ones)."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from sandbox.push import push_version
+from sandbox.stack import MARKER_FILE, Ports, Stack, StackError, wipe
+from sandbox.stack_policy import Wiring, app_settings, image_pattern, local_policy
+from shared.policy import parse_policy
+from tests.sandbox.stack_helpers import ANY_PORT, get_json, wait_until
+
+
+def test_the_generated_policy_gates_prod_with_a_short_deadline_and_named_approvers(
+        tmp_path: Path) -> None:
+    policy = parse_policy(local_policy("https://127.0.0.1:5999", tmp_path / "ca.pem"))
+    service = policy.services["delivery"]
+    qa, prod = service.environments
+    assert (qa.name, qa.gate) == ("qa", None)
+    assert prod.name == "prod" and prod.gate is not None
+    assert prod.gate.users == ("release-manager@example.com",)
+    assert prod.gate.deadline == timedelta(hours=1)
+    assert prod.gate.teams_webhook_secret == "teams-webhook-url"
+    assert prod.promotion is not None and prod.promotion.namespace == "prod/"
+
+
+def test_settings_hold_every_secret_the_app_reads_and_keep_keys_per_data_dir(
+        tmp_path: Path) -> None:
+    wiring = Wiring(app_url="http://127.0.0.1:7999", registry_url="https://127.0.0.1:5999",
+                    ca_file=tmp_path / "ca.pem", storage="UseDevelopmentStorage=true",
+                    kubeconfigs={"qa": "qa-config", "prod": "prod-config"},
+                    teams_url="http://127.0.0.1:8999/hook")
+    first = app_settings(tmp_path, tmp_path / "policy.yaml", wiring)
+    again = app_settings(tmp_path, tmp_path / "policy.yaml", wiring)
+    assert first == again  # the signing key and webhook token are made once per data dir
+    assert len(first["APPROVAL_SIGNING_KEY"]) >= 32
+    assert first["APPROVAL_BASE_URL"] == "http://127.0.0.1:7999"
+    assert first["SECRETS__PROD__KUBECONFIG"] == "prod-config"
+    assert first["SECRETS__PROD__TEAMS_WEBHOOK_URL"] == "http://127.0.0.1:8999/hook"
+    assert (tmp_path / "approval-signing-key").stat().st_mode & 0o777 == 0o600
+    other = app_settings(tmp_path / "other", tmp_path / "policy.yaml", wiring)
+    assert other["APPROVAL_SIGNING_KEY"] != first["APPROVAL_SIGNING_KEY"]
+
+
+def test_a_crash_rule_for_one_environment_never_matches_the_other() -> None:
+    digest = "sha256:" + "a" * 64
+    qa, prod = (image_pattern("127.0.0.1:5999", env, digest) for env in ("qa", "prod"))
+    assert qa == f"127.0.0.1:5999/delivery@{digest}"
+    assert prod == f"127.0.0.1:5999/prod/delivery@{digest}"
+    assert qa not in prod and prod not in qa
+
+
+def test_wipe_refuses_a_folder_that_is_not_a_stacks(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(StackError, match="does not look like a stack's data directory"):
+        wipe(tmp_path)
+    assert (tmp_path / "notes.txt").exists()
+    (tmp_path / MARKER_FILE).touch()
+    wipe(tmp_path)
+    assert not tmp_path.exists()
+
+
+def test_a_configured_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(StackError, match=f"port {port} \\(blob\\) is in use"):
+            Stack(tmp_path, Ports(blob=port)).start()
+    assert not (tmp_path / "stack.json").exists()
+
+
+@pytest.mark.timeout(400)
+def test_a_restart_keeps_releases_deployments_and_crash_rules(tmp_path: Path) -> None:
+    with Stack(tmp_path, ANY_PORT) as stack:
+        assert stack.facts is not None and stack.kube is not None
+        with pytest.raises(StackError, match="a stack already runs from"):
+            Stack(tmp_path, ANY_PORT).start()
+        pushed = push_version(stack.facts, "delivery", "1.0.0")
+        crashing = push_version(stack.facts, "delivery", "1.1.0", crash_in="prod")
+        wait_until(lambda: get_json(stack.facts.release_url(pushed.release_id))[1],
+                   120, "the release")
+        qa_image = f"{stack.facts.registry_host}/delivery@{crashing.digest}"
+        wait_until(lambda: _image(stack, "qa") == qa_image, 120, "QA runs 1.1.0")
+    with Stack(tmp_path, ANY_PORT) as again:
+        assert again.facts is not None and again.kube is not None
+        assert _image(again, "qa") == qa_image
+        status, view = get_json(again.facts.release_url(pushed.release_id))
+        assert status == 200 and view["service"] == "delivery"
+        crash = image_pattern(again.facts.registry_host, "prod", crashing.digest)
+        assert again.kube._controller.behaviour(crash) == "crash"  # noqa: SLF001
+        assert again.kube._controller.behaviour(qa_image) == "ok"  # noqa: SLF001
+
+
+def _image(stack: Stack, namespace: str) -> str:
+    assert stack.kube is not None
+    deployment = stack.kube.get("deployments", namespace, "delivery")
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
