@@ -1,4 +1,7 @@
-"""`record_release` and `record_deployment`: the orchestrations' writes to the ledger."""
+"""`record_release` and `record_deployment`: the orchestrations' writes to the ledger.
+
+`record_release` runs on the event loop (async ledger); `record_deployment` in a thread.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +9,17 @@ from datetime import datetime
 
 import azure.durable_functions as df
 
-from shared.ingest.context import app_ledger
-from shared.ledger.records import ReleaseRecord, StageState
+from shared.ingest.context import app_async_ledger, app_ledger
 
 bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="record")
-def record_release(record: dict) -> dict:
-    """Upsert the release row, keeping its creation time and earlier stages."""
-    ledger = app_ledger()
-    now = datetime.fromisoformat(record["updatedAt"])
-    existing = ledger.get_release(record["releaseId"], service=record["service"])
-    stages = dict(existing.stages) if existing else {}
-    if record.get("environment") and record.get("stageState"):
-        previous = stages.get(record["environment"])
-        stages[record["environment"]] = StageState(
-            state=record["stageState"], started=previous.started if previous else now,
-            finished=now if record.get("stageFinished") else None,
-            detail=record.get("reason"))
-    row = ReleaseRecord(
-        release_id=record["releaseId"], service=record["service"], version=record["version"],
-        digest=record["digest"], state=record["state"],
-        created_at=existing.created_at if existing else now, updated_at=now,
-        environment=record.get("environment"), step=record.get("step"),
-        reason=record.get("reason"), stages=stages)
-    ledger.upsert_release(row)
-    return {"releaseId": row.release_id, "state": row.state}
+async def record_release(record: dict) -> dict:
+    """Write one step of the release into its row: one request, no read (see
+    `shared.ledger.records.progress_entity`); the creation time and earlier stages stay."""
+    await app_async_ledger().record_progress(record)
+    return {"releaseId": record["releaseId"], "state": record["state"]}
 
 
 @bp.activity_trigger(input_name="record")

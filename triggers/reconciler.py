@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.ingest.context import app_ledger, app_policy
+from shared.ingest.context import app_async_ledger, app_policy_async
 from shared.ingest.reconciler import reconcile
 from shared.ingest.service import Ingestor
 from shared.registry import registries
@@ -26,7 +25,7 @@ async def reconcile_registries(timer: func.TimerRequest,
                                client: df.DurableOrchestrationClient) -> None:
     """List every configured repository's tags and catch up on what the ledger never saw."""
     max_images = int(os.environ.get(MAX_IMAGES_SETTING) or 20)
-    ingestor = Ingestor(await asyncio.to_thread(app_policy), app_ledger(), ClientDurable(client))
+    ingestor = Ingestor(await app_policy_async(), app_async_ledger(), ClientDurable(client))
     for report in await reconcile(ingestor.policy, ingestor, registries.for_endpoint,
                                   max_images=max_images):
         log.info("reconciled %s: %s", report.service, report.to_dict())

@@ -9,14 +9,13 @@ retries), 202 when a release started and 200 otherwise, with each event's outcom
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.ingest.context import app_ledger, app_policy, authorized
+from shared.ingest.context import app_async_ledger, app_policy_async, authorized
 from shared.ingest.payloads import PayloadError, parse_body, parse_event_grid_event
 from shared.ingest.service import EventOutcome, Ingestor
 from shared.policy.errors import PolicyError
@@ -49,7 +48,7 @@ async def registry_events(req: func.HttpRequest,
     if delivery.validation_code is not None:
         return json_response({"validationResponse": delivery.validation_code})
     try:
-        ingestor = Ingestor(await asyncio.to_thread(app_policy), app_ledger(),
+        ingestor = Ingestor(await app_policy_async(), app_async_ledger(),
                             ClientDurable(client))
     except PolicyError as broken:
         log.error("release policy is invalid; refusing deliveries until fixed:\n%s", broken)
@@ -71,7 +70,7 @@ async def registry_event_grid(event: func.EventGridEvent,
     if parsed is None:
         log.info("Event Grid event %s of type %s is not acted on", event.id, event.event_type)
         return
-    ingestor = Ingestor(await asyncio.to_thread(app_policy), app_ledger(), ClientDurable(client))
+    ingestor = Ingestor(await app_policy_async(), app_async_ledger(), ClientDurable(client))
     outcome = await ingestor.ingest(parsed)
     log.info("registry event %s: %s (%s)", outcome.event_id, outcome.outcome, outcome.reason)
 

@@ -7,11 +7,14 @@ reference that App Service resolves); without it every delivery is refused.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
+from shared.ledger.aio import AsyncLedger
 from shared.ledger.store import Ledger
 from shared.policy.loader import load_policy, policy_path
 
@@ -25,12 +28,27 @@ _ledgers: dict[tuple[str, str], Ledger] = {}
 def app_policy() -> Any:
     """The release policy, loaded again when its file changed (PolicyError when invalid)."""
     global _policy
-    path = policy_path()
-    key = (str(path), path.stat().st_mtime if path.exists() else -1.0)
+    key = _policy_key()
     with _lock:
         if _policy is None or _policy[0] != key:
-            _policy = (key, load_policy(path))
+            _policy = (key, load_policy(Path(key[0])))
         return _policy[1]
+
+
+async def app_policy_async() -> Any:
+    """`app_policy()` from the event loop: a thread only to load a changed file."""
+    current = _policy
+    if current is not None and current[0] == _policy_key():
+        return current[1]
+    return await asyncio.to_thread(app_policy)
+
+
+def _policy_key() -> tuple[str, float]:
+    path = policy_path()
+    try:
+        return str(path), path.stat().st_mtime
+    except OSError:
+        return str(path), -1.0
 
 
 def app_ledger() -> Ledger:
@@ -40,6 +58,11 @@ def app_ledger() -> Ledger:
         if key not in _ledgers:
             _ledgers[key] = Ledger.from_app_settings()
         return _ledgers[key]
+
+
+def app_async_ledger() -> AsyncLedger:
+    """`app_ledger()` for the running event loop: the per-delivery calls without threads."""
+    return AsyncLedger.of(app_ledger())
 
 
 def authorized(header: str | None, environ: Any = None) -> bool:

@@ -40,12 +40,14 @@ class RegistryEvent:
     digest: str | None = None
     media_type: str | None = None
     timestamp: datetime | None = None
+    actor: str | None = None  # who pushed, when the registry says (`actor.name`)
 
     def to_dict(self) -> dict[str, Any]:
         return {"eventId": self.event_id, "source": self.source, "action": self.action,
                 "registry": self.registry, "repository": self.repository, "tag": self.tag,
                 "digest": self.digest, "mediaType": self.media_type,
-                "timestamp": self.timestamp.isoformat() if self.timestamp else None}
+                "timestamp": self.timestamp.isoformat() if self.timestamp else None,
+                "actor": self.actor}
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def _oci_envelope(document: dict[str, Any]) -> list[RegistryEvent]:
             tag=_optional_text(target.get("tag")),
             digest=_optional_text(target.get("digest")),
             media_type=_optional_text(target.get("mediaType")),
-            timestamp=_time(item.get("timestamp"))))
+            timestamp=_time(item.get("timestamp")), actor=_actor(item)))
     return events
 
 
@@ -164,7 +166,15 @@ def _from_acr_data(event_id: str, source: str, action: str, data: dict[str, Any]
         registry=str(request.get("host") or ""),
         repository=_text(target.get("repository"), "target.repository"),
         tag=_optional_text(target.get("tag")), digest=_optional_text(target.get("digest")),
-        media_type=_optional_text(target.get("mediaType")), timestamp=timestamp)
+        media_type=_optional_text(target.get("mediaType")), timestamp=timestamp,
+        actor=_actor(data))
+
+
+def _actor(item: dict[str, Any]) -> str | None:
+    """`actor.name`: who pushed (ACR: the user or token; OCI: often empty); else None."""
+    actor = item.get("actor")
+    name = actor.get("name") if isinstance(actor, dict) else None
+    return name.strip() if isinstance(name, str) and name.strip() and len(name) <= 512 else None
 
 
 def _object(value: Any, field: str) -> dict[str, Any]:

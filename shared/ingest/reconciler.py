@@ -67,7 +67,7 @@ async def reconcile_service(service: Any, client: RegistryClient, ingestor: Inge
         tags = []
     wanted = sorted((t for t in tags if service.accepts_tag(t)[0]),
                     key=lambda t: service.version_key(t) or (), reverse=True)
-    seen = await asyncio.to_thread(ingestor.ledger.seen_digests, service.name)
+    seen = await ingestor.ledger.seen_digests(service.name)
     newest = wanted[:max_images]
     digests = [(tag, await asyncio.to_thread(client.manifest_digest, service.repository, tag))
                for tag in newest]
@@ -98,8 +98,7 @@ def _event(service: Any, client: RegistryClient, tag: str, digest: str) -> Regis
 async def _baseline(ingestor: Ingestor, service: Any, client: RegistryClient, tag: str,
                     digest: str) -> EventOutcome:
     event = _event(service, client, tag, digest)
-    await asyncio.to_thread(ingestor.ledger.claim_digest, service.name, digest, BASELINE, tag,
-                            event.event_id)
+    await ingestor.ledger.claim_digest(service.name, digest, BASELINE, tag, event.event_id)
     return await _record(ingestor, event, service.name, "present before the product watched"
                                                         " this repository (baseline)")
 
@@ -107,15 +106,15 @@ async def _baseline(ingestor: Ingestor, service: Any, client: RegistryClient, ta
 async def _superseded(ingestor: Ingestor, service: Any, client: RegistryClient, tag: str,
                       digest: str, newer: str) -> EventOutcome:
     event = _event(service, client, tag, digest)
-    await asyncio.to_thread(ingestor.ledger.claim_digest, service.name, digest,
-                            release_id(service.name, digest), tag, event.event_id)
+    await ingestor.ledger.claim_digest(service.name, digest, release_id(service.name, digest),
+                                       tag, event.event_id)
     return await _record(ingestor, event, service.name,
                          f"missed push, superseded by the newer missed version {newer}")
 
 
 async def _record(ingestor: Ingestor, event: RegistryEvent, service: str,
                   reason: str) -> EventOutcome:
-    await asyncio.to_thread(ingestor.ledger.record_event, EventRecord(
+    await ingestor.ledger.record_event(EventRecord(
         event_id=event.event_id, received_at=event.timestamp or datetime.now(UTC),
         source=event.source, action=event.action, registry=event.registry,
         repository=event.repository, tag=event.tag, digest=event.digest, service=service,

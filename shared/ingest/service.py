@@ -9,13 +9,13 @@ Every event is recorded with its outcome, whatever it is.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from shared.ledger.aio import AsyncLedger
 from shared.ledger.records import EventRecord
 
 from .decisions import Decision, decide
@@ -56,9 +56,10 @@ class EventOutcome:
 
 
 class Ingestor:
-    """Turns registry events into releases, given the policy, the ledger and Durable."""
+    """Turns registry events into releases, given the policy, the ledger (its async side,
+    `shared.ledger.aio.AsyncLedger`: no thread per call) and Durable."""
 
-    def __init__(self, policy: Any, ledger: Any, durable: Durable) -> None:
+    def __init__(self, policy: Any, ledger: AsyncLedger, durable: Durable) -> None:
         self.policy = policy
         self.ledger = ledger
         self.durable = durable
@@ -75,8 +76,8 @@ class Ingestor:
         service = self.policy.service(decision.service)
         release_id = decision.release_id
         assert release_id is not None and event.digest and event.tag
-        claimed = await asyncio.to_thread(self.ledger.claim_digest, service.name, event.digest,
-                                          release_id, event.tag, event.event_id)
+        claimed = await self.ledger.claim_digest(service.name, event.digest, release_id,
+                                                 event.tag, event.event_id)
         started = False
         # A fresh claim starts at once; a lost claim checks that its release really exists.
         if claimed or not await self.durable.exists(release_id):
@@ -110,12 +111,11 @@ class Ingestor:
         cached = _production_versions.get(key)
         if cached and time.monotonic() - cached[0] < PRODUCTION_VERSION_TTL:
             return cached[1]
-        state = await asyncio.to_thread(self.ledger.environment_state, service.name,
-                                        service.production.name)
+        state = await self.ledger.environment_state(service.name, service.production.name)
         version = None
         if state.current is not None:
-            release = await asyncio.to_thread(self.ledger.get_release,
-                                              state.current.release_id, service=service.name)
+            release = await self.ledger.get_release(state.current.release_id,
+                                                    service=service.name)
             version = release.version if release else None
         _production_versions[key] = (time.monotonic(), version)
         return version
@@ -124,8 +124,7 @@ class Ingestor:
         if not service.supersede_waiting_at_gate:
             return
         new = service.version_key(tag)
-        waiting = await asyncio.to_thread(self.ledger.releases, service.name,
-                                          state=SUPERSEDABLE_STATES)
+        waiting = await self.ledger.releases(service.name, state=SUPERSEDABLE_STATES)
         for release in waiting:
             old = service.version_key(release.version)
             if release.release_id != release_id and (new is None or old is None or old < new):
@@ -138,7 +137,7 @@ class Ingestor:
 
     async def _record(self, event: RegistryEvent, received_at: datetime, outcome: str,
                       reason: str, service: str | None, release_id: str | None) -> EventOutcome:
-        await asyncio.to_thread(self.ledger.record_event, EventRecord(
+        await self.ledger.record_event(EventRecord(
             event_id=event.event_id, received_at=received_at, source=event.source,
             action=event.action, registry=event.registry, repository=event.repository,
             tag=event.tag, digest=event.digest, service=service, outcome=outcome,
@@ -148,11 +147,13 @@ class Ingestor:
 
 def release_input(service: Any, event: RegistryEvent, release_id: str,
                   received_at: datetime) -> dict[str, Any]:
-    """The release orchestration's input: the policy snapshot and the image, by digest."""
+    """The release orchestration's input: the policy snapshot and the image, by digest (and
+    who pushed it, as `pushedBy`, when the registry said)."""
     host = event.registry or service.registry["url"].split("://")[-1]
-    return {"releaseId": release_id, "policy": service.snapshot(),
-            "image": {"registry": host, "repository": event.repository, "tag": event.tag,
-                      "digest": event.digest,
-                      "reference": f"{host}/{event.repository}@{event.digest}"},
+    image = {"registry": host, "repository": event.repository, "tag": event.tag,
+             "digest": event.digest, "reference": f"{host}/{event.repository}@{event.digest}"}
+    if event.actor:
+        image["pushedBy"] = event.actor
+    return {"releaseId": release_id, "policy": service.snapshot(), "image": image,
             "trigger": {"eventId": event.event_id, "source": event.source,
                         "receivedAt": received_at.isoformat()}}

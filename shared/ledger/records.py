@@ -9,6 +9,7 @@ Times are stored as UTC; a naive datetime is taken to be UTC.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -188,6 +189,94 @@ class StageState:
                    finished=_from_iso(data.get("finished")), detail=data.get("detail"))
 
 
+STAGE_COLUMN = "Stage_"
+T_MIN = datetime.min.replace(tzinfo=UTC)
+PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+
+
+def column_key(name: str) -> str:
+    """`name` as part of a column name: itself when letters and digits, else `0` + hex."""
+    return name if PLAIN_NAME.fullmatch(name) else "0" + name.encode().hex()
+
+
+def _from_column_key(key: str) -> str:
+    return bytes.fromhex(key[1:]).decode() if key.startswith("0") else key
+
+
+def _blank_none(value: Any) -> Any:
+    """A merge skips None, which would keep an old value: blank it with "" instead."""
+    return "" if value is None else value
+
+
+def progress_entity(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns one step of a release (the `record_release` activity's input) merges into
+    its row, without reading it first.
+
+    The release's own fields are replaced ("" for none). A step in an environment sets that
+    stage's `Stage_<env>_State`, `_Finished` and `_Detail` columns and a timestamp column
+    per stage state (`_At_<state>`): the stage started at the earliest of them, as no stage
+    returns to a state it left. The creation time is not merged: the row's first write
+    (`open_entity`) sets it.
+    """
+    state = record["state"]
+    if state not in RELEASE_STATES:
+        raise ValueError(f"release state {state!r} is not one of {', '.join(RELEASE_STATES)}")
+    at = utc(datetime.fromisoformat(record["updatedAt"]))
+    entity: dict[str, Any] = {
+        "PartitionKey": table_key(record["service"], "service"),
+        "RowKey": table_key(record["releaseId"], "release id"),
+        "ReleaseId": record["releaseId"], "Service": record["service"],
+        "Version": record["version"], "Digest": record["digest"], "State": state,
+        "UpdatedAt": at, "Environment": _blank_none(record.get("environment")),
+        "Step": _blank_none(record.get("step")), "Reason": _blank_none(record.get("reason")),
+    }
+    environment, stage_state = record.get("environment"), record.get("stageState")
+    if environment and stage_state:
+        column = f"{STAGE_COLUMN}{column_key(environment)}_"
+        entity.update({
+            f"{column}State": stage_state,
+            f"{column}Finished": at if record.get("stageFinished") else "",
+            f"{column}Detail": _blank_none(record.get("reason")),
+            f"{column}At_{column_key(stage_state)}": at,
+        })
+    return entity
+
+
+def open_entity(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The release row's first write: its progress and its creation time."""
+    entity = progress_entity(record)
+    entity["CreatedAt"] = entity["UpdatedAt"]
+    return entity
+
+
+def _merged_stages(entity: Mapping[str, Any]) -> dict[str, StageState]:
+    """Stages of the `Stages` JSON (written whole), updated by the merged stage columns."""
+    stages = _stages_from_dict(json.loads(entity.get("Stages") or "{}"))
+    columns: dict[str, dict[str, Any]] = {}
+    for name, value in entity.items():
+        if name.startswith(STAGE_COLUMN):
+            key, _, field_name = name[len(STAGE_COLUMN):].partition("_")
+            stage = columns.setdefault(_from_column_key(key), {"times": []})
+            if field_name.startswith("At_"):
+                stage["times"].append(utc(value))
+            else:
+                stage[field_name] = value
+    merged = []
+    for environment, fields in columns.items():
+        earlier = stages.get(environment)
+        times = fields["times"] + ([earlier.started] if earlier and earlier.started else [])
+        finished = fields.get("Finished")
+        merged.append((environment, StageState(
+            state=fields.get("State") or (earlier.state if earlier else ""),
+            started=min(times) if times else None,
+            finished=finished if isinstance(finished, datetime) else None,
+            detail=fields.get("Detail") or None)))
+    # A stage already in the JSON keeps its place; new ones follow in the order they started.
+    for environment, stage in sorted(merged, key=lambda item: item[1].started or T_MIN):
+        stages[environment] = stage
+    return stages
+
+
 @dataclass(frozen=True)
 class ReleaseRecord:
     """A release of one image digest of a service, its overall state and its stages."""
@@ -227,13 +316,19 @@ class ReleaseRecord:
 
     @classmethod
     def from_entity(cls, entity: Mapping[str, Any]) -> ReleaseRecord:
+        """A row written whole (`to_entity`), merged step by step (`progress_entity`), or both."""
+        stages = _merged_stages(entity)
+        created = entity.get("CreatedAt")
+        if not isinstance(created, datetime):  # its first write was lost: the earliest seen
+            created = min([utc(entity["UpdatedAt"])] + [
+                stage.started for stage in stages.values() if stage.started])
         return cls(
             release_id=entity["ReleaseId"], service=entity["Service"],
             version=entity.get("Version", ""), digest=entity.get("Digest", ""),
-            state=entity["State"], created_at=entity["CreatedAt"],
-            updated_at=entity["UpdatedAt"], environment=entity.get("Environment"),
-            step=entity.get("Step"), reason=entity.get("Reason"),
-            stages=_stages_from_dict(json.loads(entity.get("Stages") or "{}")),
+            state=entity["State"], created_at=created,
+            updated_at=entity["UpdatedAt"], environment=entity.get("Environment") or None,
+            step=entity.get("Step") or None, reason=entity.get("Reason") or None,
+            stages=stages,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -90,8 +90,14 @@ def service_client(connection_string: str, retries: int | None = None) -> TableS
 class Ledger:
     """Reads and writes the ledger tables of one storage account under one name prefix."""
 
-    def __init__(self, client: TableServiceClient, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, client: TableServiceClient, prefix: str = DEFAULT_PREFIX, *,
+                 source: tuple[str, str, str | None] | None = None,
+                 retries: int | None = None) -> None:
         self.client = client
+        # ("connection", string, None) or ("identity", endpoint, client id): what `aio` needs.
+        self.source = source
+        self.retries = retries
+        self._tables: dict[str, TableClient] = {}
         self.prefix = check_prefix(prefix)
         self.endpoint = public_endpoint(client.url)
         self.events_table = f"{prefix}Events"
@@ -108,7 +114,9 @@ class Ledger:
         cls, connection_string: str, prefix: str = DEFAULT_PREFIX, *, retries: int | None = None
     ) -> Ledger:
         """A ledger on the account of `connection_string`; `retries` overrides the SDK's count."""
-        return cls(service_client(connection_string, retries), prefix)
+        return cls(service_client(connection_string, retries), prefix,
+                   source=("connection", expand_connection_string(connection_string), None),
+                   retries=retries)
 
     @classmethod
     def from_app_settings(cls, settings: Mapping[str, str] | None = None) -> Ledger:
@@ -119,7 +127,8 @@ class Ledger:
         if target.connection_string is not None:
             return cls.from_connection_string(target.connection_string, prefix)
         assert target.table_endpoint is not None
-        return cls(_identity_client(target.table_endpoint, target.client_id), prefix)
+        return cls(_identity_client(target.table_endpoint, target.client_id), prefix,
+                   source=("identity", target.table_endpoint, target.client_id))
 
     @property
     def table_names(self) -> tuple[str, str, str, str]:
@@ -322,7 +331,9 @@ class Ledger:
         raise AssertionError("unreachable")
 
     def _table(self, name: str, operation: str) -> TableClient:
-        table = self.client.get_table_client(name)
+        table = self._tables.get(name)
+        if table is None:  # each one builds its own policy pipeline: make it once
+            table = self._tables[name] = self.client.get_table_client(name)
         if (self.endpoint, name) not in _ready_tables:
             try:
                 table.create_table()

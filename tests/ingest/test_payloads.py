@@ -115,3 +115,50 @@ def test_any_bytes_parse_or_raise_a_payload_error(body: bytes) -> None:
         parse_body(body)
     except PayloadError:
         pass
+
+
+# Who pushed ----------------------------------------------------------------------------------
+
+def with_actor(name: str, actor: object) -> bytes:
+    document = json.loads((PAYLOADS / name).read_text())
+    document["actor"] = actor
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize("actor, expected", [
+    ({"name": "ci-bot"}, "ci-bot"),
+    ({"name": "  ann@example.com "}, "ann@example.com"),
+    ({"name": ""}, None),
+    ({}, None),
+    ("ci-bot", None),
+    ({"name": 7}, None),
+])
+def test_acr_webhook_actor(actor: object, expected: str | None) -> None:
+    (event,) = parse_body(with_actor("acr_push.json", actor)).events
+    assert event.actor == expected
+
+
+def test_push_without_actor_has_none() -> None:
+    (event,) = parse("acr_push.json").events
+    assert event.actor is None
+    (event,) = parse("cloudevent_push.json").events
+    assert event.actor is None
+
+
+def test_event_grid_and_cloud_events_actor() -> None:
+    (event,) = parse("eventgrid_push.json").events
+    assert event.actor == "ci-bot"
+    document = json.loads((PAYLOADS / "cloudevent_push.json").read_text())
+    document["data"]["actor"] = {"name": "release-bot"}
+    (event,) = parse_body(json.dumps(document).encode()).events
+    assert event.actor == "release-bot"
+
+
+def test_oci_envelope_actor_often_empty() -> None:
+    blob, manifest = parse("oci_envelope.json").events
+    assert (blob.actor, manifest.actor) == (None, None)
+    document = json.loads((PAYLOADS / "oci_envelope.json").read_text())
+    document["events"][1]["actor"] = {"name": "skopeo-user"}
+    _, manifest = parse_body(json.dumps(document).encode()).events
+    assert manifest.actor == "skopeo-user"
+    assert manifest.to_dict()["actor"] == "skopeo-user"

@@ -1,0 +1,295 @@
+"""The ledger's per-delivery calls on the event loop: the aio Tables client, no thread hops.
+
+`AsyncLedger` reads and writes the same tables, keys and entities as `store.Ledger` (which it
+is made from, and which keeps every other call) for what runs once per delivery or release
+step: recording events, claiming digests, reading releases and environments, merging a
+release's progress. One aio client per storage account and event loop. Azure errors become
+the same `LedgerError`s as in `store`. Does not create or read approvals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from .errors import LedgerError
+from .records import (
+    UNMATCHED,
+    EnvironmentState,
+    EventRecord,
+    ReleaseRecord,
+    claim_entity,
+    open_entity,
+    progress_entity,
+    table_key,
+)
+from .store import (
+    CONNECTION_TIMEOUT,
+    READ_TIMEOUT,
+    Ledger,
+    _ready_tables,
+    _table_missing,
+    log,
+)
+
+T = TypeVar("T")
+PROXY_SETTINGS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                  "all_proxy")
+# A claim's own retries: a conflict after one of them may be our landed first attempt.
+CLAIM_RETRIES = 3
+CLAIM_BACKOFF_S = 0.2
+TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+
+# Keyed by the loop's id (with the loop, to drop entries of closed loops).
+_clients: dict[tuple[Any, ...], tuple[asyncio.AbstractEventLoop, TableServiceClient]] = {}
+_ledgers: dict[tuple[int, int], tuple[asyncio.AbstractEventLoop, AsyncLedger]] = {}
+
+
+class AsyncLedger:
+    """The async side of one `Ledger`: same account, same prefix, bound to one event loop."""
+
+    def __init__(self, ledger: Ledger, client: TableServiceClient) -> None:
+        self.ledger = ledger
+        self.client = client
+        self.retries = ledger.retries
+        self._tables: dict[str, TableClient] = {}  # each one builds its own policy pipeline
+
+    @classmethod
+    def of(cls, ledger: Ledger) -> AsyncLedger:
+        """The async ledger of `ledger` for the running event loop (made on first use)."""
+        loop = asyncio.get_running_loop()
+        key = (id(loop), id(ledger))
+        found = _ledgers.get(key)
+        if found is None or found[0] is not loop or found[1].ledger is not ledger:
+            _forget_closed_loops()
+            found = _ledgers[key] = (loop, cls(ledger, _client(ledger, loop)))
+        return found[1]
+
+    # Events -------------------------------------------------------------------------------
+
+    async def record_event(self, event: EventRecord) -> None:
+        """Upsert the event's row: the same event id again leaves one row, the latest outcome."""
+        entity = event.to_entity()
+        await self._call(self.ledger.events_table, f"record event {event.event_id}",
+                         lambda table: table.upsert_entity(entity, mode=UpdateMode.REPLACE))
+
+    # Digest claims ------------------------------------------------------------------------
+
+    async def claim_digest(
+        self, service: str, digest: str, release_id: str, version: str, event_id: str,
+        *, token: str | None = None,
+    ) -> bool:
+        """True for the first claim of this digest for this service, False for every later one.
+
+        One insert; a conflict is the answer. Only when an attempt was retried (its reply lost)
+        is the row read back: its token tells our own landed attempt from someone else's.
+        """
+        token = token or uuid.uuid4().hex
+        entity = claim_entity(service, digest, release_id, version, event_id,
+                              datetime.now(UTC), token)
+        table, operation = self.ledger.digests_table, f"claim digest {digest} of {service}"
+        retries = CLAIM_RETRIES if self.retries is None else self.retries
+        for attempt in range(retries + 1):
+            try:
+                await self._call(table, operation,
+                                 lambda client: client.create_entity(entity, retry_total=0),
+                                 passthrough=True)
+                return True
+            except ResourceExistsError:
+                if attempt == 0:
+                    return False
+                break
+            except AzureError as error:
+                if not _transient(error) or attempt == retries:
+                    raise self.ledger._error(table, operation, error) from error
+                await asyncio.sleep(CLAIM_BACKOFF_S * 2 ** attempt)
+        existing = await self._get(table, operation, entity["PartitionKey"], entity["RowKey"])
+        return existing is not None and existing.get("ClaimToken") == token
+
+    async def seen_digests(self, service: str) -> set[str]:
+        """Every digest claimed for the service: what the reconciler need not start again."""
+        entities = await self._query(self.ledger.digests_table, f"list digests of {service}",
+                                     "PartitionKey eq @service",
+                                     {"service": table_key(service, "service")},
+                                     select=["Digest"])
+        return {entity["Digest"] for entity in entities}
+
+    # Releases -----------------------------------------------------------------------------
+
+    async def record_progress(self, record: Mapping[str, Any]) -> None:
+        """Write one step of a release (the `record_release` input) in one request, no read.
+
+        Its opening step (Running, no environment) inserts the row with its creation time;
+        every later step, or an opening one retried, merges `progress_entity` into it.
+        """
+        table, operation = self.ledger.releases_table, f"record release {record['releaseId']}"
+        if record["state"] == "Running" and not record.get("environment"):
+            entity = open_entity(record)
+            try:
+                await self._call(table, operation,
+                                 lambda client: client.create_entity(entity),
+                                 passthrough=True)
+                return
+            except ResourceExistsError:
+                pass
+            except AzureError as error:
+                raise self.ledger._error(table, operation, error) from error
+        entity = progress_entity(record)
+        await self._call(table, operation,
+                         lambda client: client.upsert_entity(entity, mode=UpdateMode.MERGE))
+
+    async def get_release(self, release_id: str, *, service: str) -> ReleaseRecord | None:
+        """The release of the service, or None."""
+        entity = await self._get(self.ledger.releases_table, f"get release {release_id}",
+                                 table_key(service, "service"), table_key(release_id,
+                                                                          "release id"))
+        return None if entity is None else ReleaseRecord.from_entity(entity)
+
+    async def releases(
+        self, service: str, *, state: str | Iterable[str] | None = None,
+    ) -> list[ReleaseRecord]:
+        """The service's releases, optionally in one or more states, newest first."""
+        clauses, parameters = ["PartitionKey eq @service"], {
+            "service": table_key(service, "service")}
+        states = [state] if isinstance(state, str) else list(state or [])
+        if states:
+            names = [f"state{index}" for index in range(len(states))]
+            clauses.append("( " + " or ".join(f"State eq @{name}" for name in names) + " )")
+            parameters.update(zip(names, states, strict=True))
+        entities = await self._query(self.ledger.releases_table, "list releases",
+                                     " and ".join(clauses), parameters)
+        records = [ReleaseRecord.from_entity(entity) for entity in entities]
+        records.sort(key=lambda record: (record.created_at, record.release_id), reverse=True)
+        return records
+
+    # Environments -------------------------------------------------------------------------
+
+    async def environment_state(self, service: str, environment: str) -> EnvironmentState:
+        """Current and last good release (each None until recorded)."""
+        entity = await self._get(self.ledger.environments_table,
+                                 f"get {service} in {environment}",
+                                 table_key(service, "service"),
+                                 table_key(environment, "environment"))
+        if entity is None:
+            return EnvironmentState(service, environment)
+        return EnvironmentState.from_entity(entity)
+
+    # Plumbing -----------------------------------------------------------------------------
+
+    async def _get(self, table: str, operation: str, partition: str,
+                   row: str) -> dict[str, Any] | None:
+        async def get(client: TableClient) -> dict[str, Any] | None:
+            try:
+                return dict(await client.get_entity(partition, row))
+            except ResourceNotFoundError as error:
+                if _table_missing(error):
+                    raise
+                return None
+
+        return await self._call(table, operation, get)
+
+    async def _query(self, table: str, operation: str, query: str,
+                     parameters: Mapping[str, Any],
+                     select: list[str] | None = None) -> list[dict[str, Any]]:
+        async def run(client: TableClient) -> list[dict[str, Any]]:
+            pages = client.query_entities(query, parameters=dict(parameters), select=select)
+            return [dict(entity) async for entity in pages]
+
+        return await self._call(table, operation, run)
+
+    async def _call(self, table: str, operation: str,
+                    action: Callable[[TableClient], Awaitable[T]],
+                    passthrough: bool = False) -> T:
+        """Run `action` on the table (created on first use); Azure errors become LedgerError,
+        or pass through as they are with `passthrough`."""
+        for attempt in (1, 2):
+            try:
+                return await action(await self._table(table, operation))
+            except AzureError as error:
+                if _table_missing(error) and attempt == 1:
+                    _ready_tables.discard((self.ledger.endpoint, table))
+                    continue
+                if passthrough:
+                    raise
+                raise self.ledger._error(table, operation, error) from error
+        raise AssertionError("unreachable")
+
+    async def _table(self, name: str, operation: str) -> TableClient:
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = self.client.get_table_client(name)
+        if (self.ledger.endpoint, name) not in _ready_tables:
+            try:
+                await table.create_table()
+                log.info("ledger: created table %s at %s", name, self.ledger.endpoint)
+            except ResourceExistsError:
+                pass
+            except AzureError as error:
+                raise self.ledger._error(name, operation, error,
+                                         " (creating the table)") from error
+            _ready_tables.add((self.ledger.endpoint, name))
+        return table
+
+
+def _transient(error: AzureError) -> bool:
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
+        return True
+    return isinstance(error, HttpResponseError) and error.status_code in TRANSIENT_STATUS
+
+
+def _client(ledger: Ledger, loop: asyncio.AbstractEventLoop) -> TableServiceClient:
+    """One aio client per account and event loop."""
+    if ledger.source is None:
+        raise LedgerError("this ledger was built from a client: make it with "
+                          "Ledger.from_connection_string or from_app_settings to use it async")
+    key = (id(loop), ledger.source, ledger.retries)
+    found = _clients.get(key)
+    if found is not None and found[0] is loop:
+        return found[1]
+    options: dict[str, Any] = {"transport": _transport()}
+    if ledger.retries is not None:
+        options.update(retry_total=ledger.retries, retry_backoff_factor=0.2)
+    kind, where, client_id = ledger.source
+    if kind == "connection":
+        client = TableServiceClient.from_connection_string(where, **options)
+    else:
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=client_id)
+        client = TableServiceClient(where, credential=credential, **options)
+    _clients[key] = (loop, client)
+    return client
+
+
+def _forget_closed_loops() -> None:
+    """Drop the clients and ledgers of event loops that have ended (tests run many)."""
+    for cache in (_clients, _ledgers):
+        for key in [key for key, (loop, _) in cache.items() if loop.is_closed()]:
+            del cache[key]
+
+
+def _transport() -> AioHttpTransport:
+    """aiohttp, reading proxy settings from the environment only when some are set: otherwise
+    every request would look for proxies and a netrc file in a worker thread."""
+    use_env = any(os.environ.get(name) for name in PROXY_SETTINGS)
+    return AioHttpTransport(use_env_settings=use_env, connection_timeout=CONNECTION_TIMEOUT,
+                            read_timeout=READ_TIMEOUT)
+
+
+__all__ = ["UNMATCHED", "AsyncLedger"]
