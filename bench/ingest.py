@@ -35,6 +35,7 @@ import pstats
 import re
 import secrets
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -48,7 +49,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from benchkit import BENCH, REPO, print_aims, quiet  # before the project: sets the import path
+
+# The spawned load generator runs this file again with the parent's path, which lacks bench/.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchkit import BENCH, REPO, print_aims, quiet  # noqa: E402  (sets the import path)
 
 BARE_APP = BENCH / "apps" / "bare_http"
 ROUTE = "/api/registry/events"
@@ -244,10 +248,15 @@ def instrumented(stages: Stages) -> Iterator[None]:
     process for the block; nothing outside bench/ is changed on disk.
     """
     from devhost.invoker import Invoker
+    from shared.ledger.aio import AsyncLedger
     from triggers.durable_adapter import ClientDurable
 
     saved_to_thread, saved_invoke = asyncio.to_thread, Invoker.invoke
-    saved_durable = {name: getattr(ClientDurable, name) for name in ("exists", "start")}
+    saved_async = {(owner, name, label): getattr(owner, name) for owner, names, label in (
+        (ClientDurable, ("exists", "start"), "Durable client {} (HTTP to devhost)"),
+        (AsyncLedger, ("claim_digest", "record_event", "record_progress", "environment_state",
+                       "get_release", "releases"), "AsyncLedger.{} (on the loop)"))
+        for name in names}
 
     async def to_thread(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         name = getattr(fn, "__qualname__", repr(fn))
@@ -280,30 +289,27 @@ def instrumented(stages: Stages) -> Iterator[None]:
             stages.awaited[f"function {function.name}"].append(
                 (time.perf_counter() - started) * 1000)
 
-    def durable(name: str) -> Callable[..., Any]:
-        original = saved_durable[name]
-
+    def timed_method(original: Callable[..., Any], stage: str) -> Callable[..., Any]:
         @functools.wraps(original)
-        async def timed(self: Any, *args: Any) -> Any:
+        async def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return await original(self, *args)
+                return await original(self, *args, **kwargs)
             finally:
-                stages.awaited[f"Durable client {name} (HTTP to devhost)"].append(
-                    (time.perf_counter() - started) * 1000)
+                stages.awaited[stage].append((time.perf_counter() - started) * 1000)
         return timed
 
     asyncio.to_thread = to_thread
     Invoker.invoke = invoke
-    for name in saved_durable:
-        setattr(ClientDurable, name, durable(name))
+    for (owner, name, label), original in saved_async.items():
+        setattr(owner, name, timed_method(original, label.format(name)))
     try:
         yield
     finally:
         asyncio.to_thread = saved_to_thread
         Invoker.invoke = saved_invoke
-        for name, original in saved_durable.items():
-            setattr(ClientDurable, name, original)
+        for (owner, name, _), original in saved_async.items():
+            setattr(owner, name, original)
 
 
 @dataclass
@@ -335,14 +341,22 @@ async def profile_ingestion(pool: ProcessPoolExecutor, url: str, azurite: list[i
     return Profiled(len(bodies), alone, busy, busy_pass, loop_profile, pool_threads)
 
 
-def ledger_anatomy(connection_string: str, table_endpoint: str, calls: int = ANATOMY_CALLS
+async def ledger_anatomy(connection_string: str, table_endpoint: str,
+                         calls: int = ANATOMY_CALLS) -> dict[str, tuple[float, float]]:
+    """Wall and process CPU ms of one ledger call as ingestion makes it (async, on the loop),
+    one at a time with nothing else running, and of bare HTTP requests to Azurite's table port
+    (answered without touching a table): what the Tables SDK adds to a round trip."""
+    return await _anatomy(connection_string, table_endpoint, calls)
+
+
+async def _anatomy(connection_string: str, table_endpoint: str, calls: int
                    ) -> dict[str, tuple[float, float]]:
-    """Wall and process CPU ms of one ledger call, one at a time with nothing else running,
-    and of a bare HTTP request to Azurite's table port (answered without touching a table)."""
+    from shared.ledger.aio import AsyncLedger
     from shared.ledger.records import EventRecord
     from shared.ledger.store import Ledger
 
-    ledger = Ledger.from_connection_string(connection_string, "anatomy" + secrets.token_hex(3))
+    ledger = AsyncLedger.of(Ledger.from_connection_string(
+        connection_string, "anatomy" + secrets.token_hex(3)))
     now = datetime.now(UTC)
 
     def event(i: int) -> EventRecord:
@@ -351,33 +365,51 @@ def ledger_anatomy(connection_string: str, table_endpoint: str, calls: int = ANA
                            digest=digest("anatomy", i), service=SERVICE, outcome="started",
                            reason="bench", release_id=f"{SERVICE}-anatomy")
 
-    ledger.record_event(event(-1))  # tables created, connection open
-    ledger.claim_digest(SERVICE, digest("anatomy", -1), "r", "v0", "e")
-    ledger.environment_state(SERVICE, "qa")
+    def step(i: int) -> dict[str, Any]:
+        return {"releaseId": f"{SERVICE}-anatomy-{i}", "service": SERVICE, "version": "v3",
+                "digest": digest("anatomy", i), "state": "WaitingForApproval",
+                "environment": "qa", "step": "approval", "reason": None,
+                "updatedAt": now.isoformat(), "stageState": "WaitingForApproval",
+                "stageFinished": False}
+
+    await ledger.record_event(event(-1))  # tables created, connection open
+    await ledger.claim_digest(SERVICE, digest("anatomy", -1), "r", "v0", "e")
+    await ledger.environment_state(SERVICE, "qa")
+    await ledger.record_progress(step(-1))
     endpoint = urlsplit(table_endpoint)
     connection = http.client.HTTPConnection(endpoint.hostname or "127.0.0.1", endpoint.port)
+    url = f"{endpoint.scheme}://{endpoint.netloc}{endpoint.path}/Tables"
 
-    def bare_request(_: int) -> None:
+    async def bare_request(_: int) -> None:
         connection.request("GET", f"{endpoint.path}/Tables")
         connection.getresponse().read()
 
     actions: dict[str, Callable[[int], Any]] = {
-        "Ledger.record_event (upsert)": lambda i: ledger.record_event(event(i)),
-        "Ledger.claim_digest, first claim (insert)": lambda i: ledger.claim_digest(
+        "AsyncLedger.record_event (upsert)": lambda i: ledger.record_event(event(i)),
+        "AsyncLedger.claim_digest, first claim (insert)": lambda i: ledger.claim_digest(
             SERVICE, digest("anatomy", i), "r", "v0", "e"),
-        "Ledger.claim_digest, a duplicate (409 + get)": lambda i: ledger.claim_digest(
+        "AsyncLedger.claim_digest, a duplicate (one 409)": lambda i: ledger.claim_digest(
             SERVICE, digest("anatomy", i), "r", "v0", "e"),
-        "Ledger.environment_state (get)": lambda i: ledger.environment_state(SERVICE, "qa"),
+        "AsyncLedger.record_progress (merge)": lambda i: ledger.record_progress(step(i)),
+        "AsyncLedger.environment_state (get)": lambda i: ledger.environment_state(SERVICE,
+                                                                                  "qa"),
         "bare HTTP request to Azurite (http.client)": bare_request,
     }
     figures = {}
-    for name, action in actions.items():
-        wall, cpu = time.perf_counter(), time.process_time()
-        for i in range(calls):
-            action(i)
-        figures[name] = ((time.perf_counter() - wall) / calls * 1000,
-                         (time.process_time() - cpu) / calls * 1000)
+    async with aiohttp.ClientSession() as session:
+        async def bare_aiohttp(_: int) -> None:
+            async with session.get(url) as response:
+                await response.read()
+
+        actions["bare HTTP request to Azurite (aiohttp)"] = bare_aiohttp
+        for name, action in actions.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            for i in range(calls):
+                await action(i)
+            figures[name] = ((time.perf_counter() - wall) / calls * 1000,
+                             (time.process_time() - cpu) / calls * 1000)
     connection.close()
+    await ledger.client.close()
     return figures
 
 
@@ -421,6 +453,7 @@ def profile_report(p: Profiled) -> None:
                     for name, seconds in sorted(p.busy_pass.threads_cpu_s.items(),
                                                 key=lambda kv: -kv[1]) if seconds > 0))
     print()
+    print_components("event-loop thread", p.loop_profile, p.deliveries)
     print_profile("event-loop thread", p.loop_profile, p.deliveries)
     threads = list(p.busy.thread_profiles.values())
     if threads:
@@ -428,6 +461,42 @@ def profile_report(p: Profiled) -> None:
         for profile in threads[1:]:
             merged.add(profile)
         print_profile("to_thread pool threads (ledger, policy)", merged, p.deliveries)
+
+
+COMPONENTS = (  # first match of a profiled function's file wins
+    ("Tables SDK (azure-data-tables)", ("azure/data/tables/",)),
+    ("azure-core pipeline", ("azure/core/",)),
+    ("Durable SDK (client, orchestrator replay)", ("azure/durable_functions/", "dateutil/")),
+    ("devhost Durable engine (SQLite, history)", ("devhost/durable/",)),
+    ("devhost HTTP and invoker", ("devhost/",)),
+    ("azure.functions (request/response types)", ("azure/functions/",)),
+    ("aiohttp (server and clients)", ("aiohttp/", "multidict/", "yarl/")),
+    ("our code (shared/, triggers/, activities/, orchestrations/)",
+     ("shared/", "triggers/", "activities/", "orchestrations/")),
+    ("asyncio event loop", ("asyncio/", "selectors.py")),
+    ("JSON", ("json/",)),
+)
+
+
+def print_components(title: str, profile: cProfile.Profile, n: int) -> None:
+    """Own time per component, ms per delivery: socket sends count where they are made."""
+    stats = pstats.Stats(profile)
+    totals: dict[str, float] = defaultdict(float)
+    for (path, _, function), (_, _, own, _, callers) in stats.stats.items():  # type: ignore
+        if path == "~":  # a C function: charge it to the component calling it most
+            caller = max(callers.items(), key=lambda kv: kv[1][2], default=None)
+            path = caller[0][0] if caller else "~"
+            if "epoll" in function or "select" in function:
+                totals["waiting in epoll (idle)"] += own
+                continue
+        name = next((label for label, parts in COMPONENTS
+                     if any(part in path for part in parts)), "other (stdlib, SQLite calls, ...)")
+        totals[name] += own
+    print(f"{title}: own time by component, ms per delivery (under cProfile, which inflates"
+          " Python-heavy parts):")
+    for name, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"  {seconds / n * 1000:7.2f}  {name}")
+    print()
 
 
 def print_profile(title: str, profile: cProfile.Profile | pstats.Stats, n: int,
@@ -490,7 +559,10 @@ async def run(root: Path, pool: ProcessPoolExecutor, connection_string: str,
     policy.write_text(POLICY)
     os.environ.update({"AzureWebJobsStorage": connection_string,
                        "LEDGER_TABLE_PREFIX": "bench" + secrets.token_hex(4),
-                       "RELEASE_POLICY_FILE": str(policy), "REGISTRY_WEBHOOK_TOKEN": TOKEN})
+                       "RELEASE_POLICY_FILE": str(policy), "REGISTRY_WEBHOOK_TOKEN": TOKEN,
+                       # the gate signs its approval links (no Teams webhook: nothing is sent)
+                       "APPROVAL_SIGNING_KEY": secrets.token_urlsafe(48),
+                       "APPROVAL_BASE_URL": "http://approvals.bench"})
     azurite = azurite_pids()
     ours_host = Host(REPO, port=0, data_dir=root / "devhost-ours")
     bare_host = Host(BARE_APP, port=0, data_dir=root / "devhost-bare")
@@ -528,7 +600,7 @@ async def run(root: Path, pool: ProcessPoolExecutor, connection_string: str,
     finally:
         await ours_host.stop()
     if profiled is not None:
-        profiled.anatomy = ledger_anatomy(connection_string, table_endpoint)
+        profiled.anatomy = await ledger_anatomy(connection_string, table_endpoint)
     return results, profiled
 
 
