@@ -35,17 +35,23 @@ def short_digest(digest: str | None) -> str:
 
 
 def span(seconds: float) -> str:
-    """A duration in words a person reads at a glance: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`."""
+    """A duration in words read at a glance: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
+
+    Exact below 10 minutes, then rounded to the smaller unit shown (71 h 59 min is `3 d`).
+    """
     whole = max(0, int(round(seconds)))
     if whole < 60:
         return f"{whole} s"
-    minutes, rest = divmod(whole, 60)
+    if whole < 600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    minutes = round(whole / 60)
     if minutes < 60:
-        return f"{minutes} min {rest} s" if rest and minutes < 10 else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        hours, minutes = divmod(minutes, 60)
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
+    days, hours = divmod(round(minutes / 60), 24)
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 

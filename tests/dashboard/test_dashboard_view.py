@@ -108,8 +108,8 @@ class Text(HTMLParser):
 def test_formatting_helpers() -> None:
     assert short_digest(D1) == "sha256:aaaaaaaaaaaa"
     assert short_digest("") == ""
-    assert [span(s) for s in (0, 45, 125, 720, 3600, 11_100, 190_000)] == [
-        "0 s", "45 s", "2 min 5 s", "12 min", "1 h", "3 h 5 min", "2 d 4 h"]
+    assert [span(s) for s in (0, 45, 125, 720, 3599, 11_100, 190_000, 72 * 3600 - 2)] == [
+        "0 s", "45 s", "2 min 5 s", "12 min", "1 h", "3 h 5 min", "2 d 5 h", "3 d"]
     assert relative(NOW + timedelta(hours=2, minutes=5), NOW) == "in 2 h 5 min"
     assert relative(NOW - timedelta(minutes=3), NOW) == "3 min ago"
     assert relative(NOW, NOW) == "now" and relative(None, NOW) == ""

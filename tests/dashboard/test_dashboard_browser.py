@@ -1,0 +1,80 @@
+"""The dashboard in headless Chromium: a pending approval, then the new production version.
+
+The app runs in a devhost subprocess (Playwright's sync API owns this thread's event
+loop). A pushed release passes QA and waits at production's gate; the dashboard lists it
+with its approval page link; following the link and pressing Approve lets it reach
+production, which the dashboard shows after refreshing itself (meta refresh, no script).
+With `SAVE_SCREENSHOTS=1` the pages are saved as docs/images/dashboard.png and
+dashboard-release.png.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from sandbox.azurite import Azurite
+from sandbox.browser import screenshot_if_requested
+from sandbox.kube.pytest_fixtures import *  # noqa: F403
+from sandbox.kube.server import KubeSimulator
+from sandbox.registry import LocalRegistry
+from sandbox.tls import TlsFiles
+from tests.dashboard.dashboard_stack import APPROVER, DashboardStack, dashboard_stack
+
+REFRESH = 5  # the shortest the dashboard allows
+
+
+@pytest.fixture
+def stack(tmp_path: Path, registry: LocalRegistry, tls_files: TlsFiles, azurite: Azurite,
+          kube: KubeSimulator) -> Iterator[DashboardStack]:
+    with dashboard_stack(tmp_path, registry, tls_files, azurite, kube) as running:
+        running.seed_history()
+        yield running
+
+
+def test_pending_approval_then_new_production_version(stack: DashboardStack,
+                                                      browser_page: Page) -> None:
+    page = browser_page
+    page.set_default_timeout(60_000)
+    waiting, digest = stack.waiting_release("v1.0.2")
+
+    page.goto(f"{stack.url}/api/dashboard?refresh={REFRESH}")
+    expect(page).to_have_title("Releases")
+    gate = page.locator("#waiting tbody tr")
+    expect(gate).to_have_count(1)
+    expect(gate).to_contain_text("delivery v1.0.2")
+    expect(gate.locator("td").nth(1)).to_have_text("prod")
+    expect(gate).to_contain_text("in 3 d")  # a 72 h deadline
+    production = page.locator("#environments tbody tr").first.locator("td").nth(1)
+    expect(production).to_contain_text("v1.0.0")
+    expect(page.locator("#recent")).to_contain_text("RolledBack")
+    assert page.locator("script").count() == 0
+    screenshot_if_requested(page, "dashboard")
+
+    page.locator("#waiting").get_by_role("link", name="delivery v1.0.2").click()
+    expect(page.locator("h1")).to_contain_text("delivery v1.0.2 WaitingForApproval")
+    expect(page.locator("#timeline")).to_contain_text("stage Healthy")
+    screenshot_if_requested(page, "dashboard-release")
+    page.go_back()
+
+    link = gate.get_by_role("link", name=f"Approval page for {APPROVER}")
+    expect(link).to_have_count(1)
+    link.click()
+    page.get_by_role("button", name="Approve").click()
+    facts = page.locator("table.facts")  # the approval page's result
+    expect(facts).to_contain_text(waiting)
+    expect(facts.locator("tr", has_text="By")).to_contain_text(APPROVER)
+
+    page.goto(f"{stack.url}/api/dashboard?refresh={REFRESH}")
+    # The page reloads itself until the release has finished (promotion, rollout, checks).
+    latest = page.locator("#recent tbody tr").first
+    expect(latest).to_contain_text("delivery v1.0.2")
+    expect(latest).to_contain_text("Completed", timeout=90_000)
+    expect(production).to_contain_text("v1.0.2")
+    expect(production).to_contain_text(digest[:19])
+    expect(production).to_contain_text("last good release")
+    expect(page.locator("#waiting")).to_contain_text("Nothing waits at a gate.")
+    assert stack.ledger.get_release(waiting, service="delivery").state == "Completed"
