@@ -14,6 +14,7 @@ lines: see run.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -102,6 +103,7 @@ class StackFacts:
     control_token_file: str
     devhost_log: str
     kube_token_files: dict[str, str] = field(default_factory=dict)
+    child_pids: list[int] = field(default_factory=list)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -136,6 +138,10 @@ class Stack(Managed):
 
     def start(self) -> Self:
         """Start every part and wait until the app answers; a failed start stops what started."""
+        ended = end_leftovers(self.data_dir)
+        if ended:
+            print(f"stopped {len(ended)} process(es) a killed stack of {self.data_dir} left "
+                  f"running (pids {', '.join(map(str, ended))})", file=sys.stderr)
         running = running_stack(self.data_dir)
         if running is not None:
             raise StackError(f"a stack already runs from {self.data_dir} (pid {running.pid}, "
@@ -244,6 +250,7 @@ class Stack(Managed):
             control_token_file=str(data / CONTROL_TOKEN_FILE),
             devhost_log=str(self._devhost_log),
             kube_token_files={env: str(data / "kube" / f"{env}-token") for env in tokens},
+            child_pids=_children_naming(data),
             services={SERVICE: {"repository": SERVICE, "environments": list(ENVIRONMENTS)}})
         facts_file = data / FACTS_FILE
         facts_file.write_text(self.facts.to_json())
@@ -353,6 +360,33 @@ def wipe(data_dir: Path) -> None:
     shutil.rmtree(data_dir)
 
 
+def end_leftovers(data_dir: Path, grace: float = 10.0) -> list[int]:
+    """Stop what a stack of `data_dir` killed without its cleanup (SIGKILL) left running.
+
+    Only its recorded child pids whose command line still names `data_dir` are ended.
+    """
+    path = data_dir.resolve() / FACTS_FILE
+    try:
+        facts = StackFacts.from_json(path.read_text())
+    except (OSError, ValueError, TypeError):
+        return []
+    if _alive(facts.pid):
+        return []
+    ended = [pid for pid in facts.child_pids if facts.data_dir in _command_line(pid)]
+    for pid in ended:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_command_line(pid) for pid in ended):
+        time.sleep(0.1)
+    for pid in ended:
+        if facts.data_dir in _command_line(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
+    return ended
+
+
 def running_stack(data_dir: Path) -> StackFacts | None:
     """The facts of the stack whose process still runs from `data_dir`, else None."""
     path = data_dir.resolve() / FACTS_FILE
@@ -395,6 +429,31 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _children_naming(data_dir: Path) -> list[int]:
+    """Pids of this process's children whose command line names `data_dir` (Linux /proc)."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == me and str(data_dir) in _command_line(int(entry.name)):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _command_line(pid: int) -> str:
+    """The command line of a live (not zombie) process, else ''."""
+    try:
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return ""
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return ""
 
 
 def _alive(pid: int) -> bool:

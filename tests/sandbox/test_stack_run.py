@@ -76,3 +76,36 @@ def _healthy(data: Path, process: subprocess.Popen[bytes]) -> StackFacts | None:
 
 def _tail(path: Path) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-30:])
+
+
+@pytest.mark.timeout(2 * START_SECONDS + STOP_SECONDS + 60)
+def test_the_next_start_ends_what_a_killed_run_left_behind(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    command = [sys.executable, "-m", "sandbox.run", "--data-dir", str(data), *ANY_PORT_FLAGS]
+    killed = subprocess.Popen(command, cwd=REPO, env=python_env(), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _healthy(data, killed), START_SECONDS, "the first stack")
+        orphans = descendants(killed.pid)
+        killed.kill()  # no cleanup at all: its parts keep running
+        killed.wait()
+        assert orphans and all(running(pid) for pid in orphans)
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+            killed.wait()
+    output = tmp_path / "second.out"
+    with output.open("wb") as out:
+        second = subprocess.Popen(command, cwd=REPO, env=python_env(),
+                                  stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: _healthy(data, second), START_SECONDS,
+                   f"the second stack; output:\n{_tail(output)}")
+        assert [pid for pid in orphans if running(pid)] == []
+        assert f"stopped {len(orphans)} process(es) a killed stack" in output.read_text()
+        second.send_signal(signal.SIGINT)
+        assert second.wait(STOP_SECONDS) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.wait()
