@@ -47,7 +47,8 @@ class Output:
         self.errors.print(Text(f"releasectl: error: {line}"))
 
     def line(self, message: str) -> None:
-        self.console.print(Text(message))
+        """One line as is: never folded, so a link stays whole and clickable."""
+        self.console.print(Text(message), soft_wrap=True)
 
     # Views ---------------------------------------------------------------------------------
 

@@ -21,7 +21,14 @@ from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 from tests.cli.cli_runner import ctl, one_error_line
-from tests.dashboard.dashboard_stack import SERVICE, V1, V2, DashboardStack, dashboard_stack
+from tests.dashboard.dashboard_stack import (
+    APPROVER,
+    SERVICE,
+    V1,
+    V2,
+    DashboardStack,
+    dashboard_stack,
+)
 
 
 @pytest.fixture
@@ -57,10 +64,14 @@ def test_list_and_show_as_tables_and_json(stack: DashboardStack) -> None:
     assert "Waiting at the prod gate until" in out and "(0 of 1 approvals, 0 reminders)" in out
     assert "Timeline" in out and "qa" in out and "Healthy" in out
 
+    shown_text = out
     code, out, _ = ctl("--json", "show", waiting, url=stack.url)
     shown = json.loads(out)
     assert code == 0 and shown["releaseId"] == waiting
-    assert shown["durable"]["customStatus"]["waitingFor"]["environment"] == "prod"
+    gate = shown["durable"]["customStatus"]["waitingFor"]
+    assert gate["environment"] == "prod"
+    (link,) = gate["approvalLinks"]
+    assert f"  approval page for {APPROVER}: {link['url']}" in shown_text.splitlines()
 
 
 def test_refusals_exit_1_with_the_api_reason(stack: DashboardStack) -> None:
