@@ -111,6 +111,8 @@ def test_redeploy_starts_an_operation(stack: DashboardStack) -> None:
     assert done["output"]["outcome"] == "Completed", done
     code, out, _ = ctl("show", operation, "--json", url=stack.url)
     assert code == 0 and json.loads(out)["kind"] == "redeploy"
+    page = stack.get(f"/api/dashboard/releases/{operation}")  # an id with colons
+    assert page.status_code == 200 and "delivery v1.0.0 (redeploy)" in page.text
 
 
 def test_usage_errors_exit_2_and_nothing_is_sent() -> None:

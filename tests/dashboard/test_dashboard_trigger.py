@@ -1,0 +1,52 @@
+"""The dashboard's HTTP functions called directly: an unusable ledger is a 503 page.
+
+The Durable client is never reached on these paths (the ledger is read first), so none
+is passed; everything else is the real trigger, renderer and settings handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import parse_qsl, urlsplit
+
+import azure.functions as func
+import pytest
+
+from triggers.dashboard import dashboard
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    request = func.HttpRequest("GET", url, body=b"", headers=headers or {},
+                               params=dict(parse_qsl(urlsplit(url).query)))
+    handler = dashboard.build().get_user_function().client_function
+    return asyncio.run(handler(request, None))
+
+
+@pytest.fixture
+def no_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AzureWebJobsStorage", raising=False)
+    monkeypatch.delenv("AzureWebJobsStorage__accountName", raising=False)
+    monkeypatch.delenv("AzureWebJobsStorage__tableServiceUri", raising=False)
+    monkeypatch.setenv("LEDGER_TABLE_PREFIX", "dashboardnoledger")
+
+
+def test_no_ledger_setting_is_a_503_page_naming_the_setting(no_ledger: None) -> None:
+    response = get("http://localhost/api/dashboard")
+    assert response.status_code == 503
+    page = response.get_body().decode()
+    assert "Ledger unavailable" in page
+    assert "app setting AzureWebJobsStorage is not set" in page
+    assert response.headers["Cache-Control"] == "no-store"
+
+    response = get("http://localhost/api/dashboard", {"Accept": "application/json"})
+    assert response.status_code == 503
+    error = json.loads(response.get_body())["error"]
+    assert error.startswith("ledger unavailable: app setting AzureWebJobsStorage is not set")
+
+
+def test_a_bad_query_is_refused_before_anything_is_read(no_ledger: None) -> None:
+    response = get("http://localhost/api/dashboard?refresh=1&format=json")
+    assert response.status_code == 400
+    assert json.loads(response.get_body()) == {
+        "error": "refresh must be 0 (never) or whole seconds from 5 to 3600, not '1'"}
