@@ -39,6 +39,7 @@ from sandbox.tools import ToolMissingError
 
 GOOD, BAD = "1.0.0", "1.0.1"
 STEP_SECONDS = 180.0
+VISIBLE_SECONDS = 45.0  # the registry notifies at once; it retries every second
 POLL_SECONDS = 0.25
 FINAL = ("Completed", "Failed", "Terminated", "Canceled")
 
@@ -74,7 +75,10 @@ class Demo:
         with self.step(f"push {SERVICE} {version}{crashing}") as detail:
             pushed = push_version(self.facts, SERVICE, version, crash_in)
             view = self.wait(pushed, lambda view: view is not None,
-                             "the registry notifies the app", detail)
+                             "the registry notifies the app", detail, VISIBLE_SECONDS,
+                             hint="did the stack ignore it (a newer version in production)? "
+                                  "Run `make demo` while no `make run` runs, or restart that "
+                                  "with `make run FRESH=1`")
             detail(f"{pushed.digest[:19]}…, release {pushed.release_id}")
             if finished(view):
                 raise DemoFailed(f"this stack already released {SERVICE} {version} "
@@ -132,9 +136,10 @@ class Demo:
         return body
 
     def wait(self, pushed: Pushed, done: Callable[[dict[str, Any] | None], bool], label: str,
-             detail: Callable[[str], None]) -> dict[str, Any]:
+             detail: Callable[[str], None], seconds: float = STEP_SECONDS,
+             hint: str = "") -> dict[str, Any]:
         """Poll the release until `done`; DemoFailed when it ends otherwise or time runs out."""
-        deadline = time.monotonic() + STEP_SECONDS
+        deadline = time.monotonic() + seconds
         view: dict[str, Any] | None = None
         while time.monotonic() < deadline:
             status, body = http_json("GET", pushed.release_url)
@@ -147,7 +152,8 @@ class Demo:
             detail(label or now_doing(view))
             time.sleep(POLL_SECONDS)
         raise DemoFailed(f"release {pushed.release_id} did not get there within "
-                         f"{STEP_SECONDS:.0f} s; last seen: {now_doing(view)}")
+                         f"{seconds:.0f} s; last seen: {now_doing(view)}"
+                         + (f"; {hint}" if hint else ""))
 
     def production_image(self) -> str:
         """The image of prod's `delivery` Deployment, read from the cluster's API."""

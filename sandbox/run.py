@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ports = Ports(app=args.port, registry=args.registry_port, kube=args.kube_port,
-                  teams=args.teams_port, control=args.control_port)
+                  teams=args.teams_port, control=args.control_port, blob=args.blob_port,
+                  queue=args.queue_port, table=args.table_port)
     stack = Stack(args.data_dir, ports, print_card=lambda line: print(line, flush=True))
 
     def stopping(signum: int, frame: FrameType | None) -> None:
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip cleanup
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
+        print(f"stopped; state kept in {_shown(args.data_dir)}/ (make run FRESH=1 wipes it)",
+              flush=True)
 
 
 def banner(facts: StackFacts, data_dir: Path) -> str:
@@ -104,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--kube-port", type=int, help="the Kubernetes simulator's port" + ports)
     parser.add_argument("--teams-port", type=int, help="the Teams sink's port" + ports)
     parser.add_argument("--control-port", type=int, help="the stack control port" + ports)
+    for service, usual in (("blob", 10000), ("queue", 10001), ("table", 10002)):
+        parser.add_argument(f"--{service}-port", type=int,
+                            help=f"Azurite's {service} port (usually {usual})" + ports)
     return parser
 
 
