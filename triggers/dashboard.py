@@ -34,6 +34,7 @@ from shared.dashboard import (
     render_overview,
     render_release,
 )
+from shared.dashboard.render import style_source
 from shared.ingest.context import app_ledger, app_policy
 from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.policy.errors import PolicyError
@@ -53,7 +54,7 @@ HEADERS = {
     "Cache-Control": "no-store",  # approval links carry tokens
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "Content-Security-Policy": f"default-src 'none'; style-src {style_source()}; "
                                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 }
 

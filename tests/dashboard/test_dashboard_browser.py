@@ -51,6 +51,9 @@ def test_pending_approval_then_new_production_version(stack: DashboardStack,
     production = page.locator("#environments tbody tr").first.locator("td").nth(1)
     expect(production).to_contain_text("v1.0.0")
     expect(page.locator("#recent")).to_contain_text("RolledBack")
+    # the stylesheet applies: the CSP's hash allows it
+    expect(page.locator("#recent .state-RolledBack")).to_have_css("background-color",
+                                                                  "rgb(253, 226, 225)")
     assert page.locator("script").count() == 0
     screenshot_if_requested(page, "dashboard")
 

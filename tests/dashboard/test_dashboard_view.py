@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -16,6 +18,7 @@ from shared.dashboard import (
     render_overview,
     render_release,
 )
+from shared.dashboard.render import style_source
 from shared.dashboard.view import relative, safe_link, short_digest, span
 from shared.ledger import Deployment, EnvironmentState, ReleaseRecord, StageState
 
@@ -283,6 +286,14 @@ def test_finished_release_page_does_not_refresh_or_show_a_gate() -> None:
     page = Text(render_release(view))
     assert page.refresh is None and "Waiting for a decision" not in page.text
     assert re.search(r"Reason prod: rollout failed", page.text)
+
+
+def test_the_inline_stylesheet_is_the_one_the_csp_hash_allows() -> None:
+    html = render_overview(overview())
+    (css,) = re.findall(r"<style>(.*?)</style>", html, re.S)
+    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+    assert style_source() == f"'sha256-{digest}'"
+    assert '"Segoe UI"' in css  # not escaped
 
 
 def test_message_page() -> None:
