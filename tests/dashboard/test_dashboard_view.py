@@ -155,6 +155,18 @@ def test_waiting_release_shows_gate_deadline_reminders_and_only_http_links() -> 
     assert not any(link.startswith("javascript") for link in page.links)
 
 
+def test_appservice_mode_shows_the_one_page_link_for_every_approver() -> None:
+    status = dict(WAITING_STATUS, waitingFor={
+        "kind": "approval", "environment": "prod", "approvalLinks": [],
+        "approvalPage": "https://release.example.com/api/releases/x/approvals/prod?token=t"})
+    (waiting,) = overview(statuses={V3.release_id: status}).waiting
+    assert [(a.approver, a.url) for a in waiting.links] == [
+        (None, "https://release.example.com/api/releases/x/approvals/prod?token=t")]
+    page = Text(render_overview(overview(statuses={V3.release_id: status})))
+    assert "Approval page" in page.text
+    assert "Approval page for" not in page.text
+
+
 def test_overdue_gate_and_release_without_live_status() -> None:
     late = dict(WAITING_STATUS, waitingFor={"kind": "approval", "environment": "prod",
                                             "deadline": (NOW - timedelta(minutes=1))
