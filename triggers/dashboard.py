@@ -28,6 +28,7 @@ import azure.functions as func
 
 from shared.dashboard import (
     DEFAULT_REFRESH,
+    Overview,
     build_overview,
     build_release_detail,
     render_message,
@@ -114,7 +115,8 @@ async def dashboard_release(req: func.HttpRequest,
 
 # Reading ---------------------------------------------------------------------------------
 
-async def overview(client: df.DurableOrchestrationClient, refresh: int, limit: int) -> Any:
+async def overview(client: df.DurableOrchestrationClient, refresh: int,
+                   limit: int) -> Overview:
     """Read the policy, the ledger and the live status of waiting releases; build the view."""
     messages: list[str] = []
     policy_services = await asyncio.to_thread(read_policy_services, messages)

@@ -371,7 +371,19 @@ def recent_row(record: ReleaseRecord, now: datetime, base: str = DASHBOARD_PATH)
         link=details_link(record.release_id, base))
 
 
-def waiting_row(record: ReleaseRecord, custom: Any, now: datetime,
+@dataclass(frozen=True)
+class RowLike:
+    """The fields of a ledger row that `waiting_row` reads (from the API's JSON view)."""
+
+    release_id: str
+    service: str
+    version: str
+    digest: str
+    environment: str | None
+    updated_at: Any
+
+
+def waiting_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
                 base: str = DASHBOARD_PATH) -> WaitingRow:
     """A release at a gate, from its ledger row and (when known) its live custom status."""
     custom = custom if isinstance(custom, Mapping) else {}
@@ -447,10 +459,10 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
     release_id = text(shown.get("releaseId"), 300)
     waiting = None
     if isinstance(custom.get("waitingFor"), Mapping) and runtime in ("Running", "Pending", ""):
-        record_like = _RowLike(release_id, text(shown.get("service"), 80),
+        record_like = RowLike(release_id, text(shown.get("service"), 80),
                                text(shown.get("version"), 128), text(shown.get("digest"), 100),
                                shown.get("environment"), shown.get("updatedAt"))
-        waiting = waiting_row(record_like, custom, now, base)  # type: ignore[arg-type]
+        waiting = waiting_row(record_like, custom, now, base)
     evidence = custom.get("evidence") if isinstance(custom.get("evidence"), Mapping) else {}
     return ReleaseDetail(
         generated_at=now, refresh=refresh, release_id=release_id,
@@ -468,18 +480,6 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
         timeline=tuple(entry for entry in (_timeline_entry(e) for e in _list(
             shown.get("timeline"))) if entry is not None),
         overview_link=base)
-
-
-@dataclass(frozen=True)
-class _RowLike:
-    """The fields of a ledger row that `waiting_row` reads, from the API's JSON view."""
-
-    release_id: str
-    service: str
-    version: str
-    digest: str
-    environment: str | None
-    updated_at: Any
 
 
 def _stage_row(environment: str, stage: Mapping[str, Any]) -> StageRow:
