@@ -351,7 +351,7 @@ async def ledger_anatomy(connection_string: str, table_endpoint: str,
 
 async def _anatomy(connection_string: str, table_endpoint: str, calls: int
                    ) -> dict[str, tuple[float, float]]:
-    from shared.ledger.aio import AsyncLedger
+    from shared.ledger.aio import AsyncLedger, close_clients
     from shared.ledger.records import EventRecord
     from shared.ledger.store import Ledger
 
@@ -409,7 +409,7 @@ async def _anatomy(connection_string: str, table_endpoint: str, calls: int
             figures[name] = ((time.perf_counter() - wall) / calls * 1000,
                              (time.process_time() - cpu) / calls * 1000)
     connection.close()
-    await ledger.client.close()
+    await close_clients()
     return figures
 
 
@@ -554,6 +554,7 @@ async def settle(host: Any, expected: int) -> tuple[int, float]:
 async def run(root: Path, pool: ProcessPoolExecutor, connection_string: str,
               table_endpoint: str) -> tuple[Results, Profiled | None]:
     from devhost.host import Host
+    from shared.ledger.aio import close_clients
 
     policy = root / "policy.yaml"
     policy.write_text(POLICY)
@@ -599,6 +600,7 @@ async def run(root: Path, pool: ProcessPoolExecutor, connection_string: str,
             await bare_host.stop()
     finally:
         await ours_host.stop()
+        await close_clients()
     if profiled is not None:
         profiled.anatomy = await ledger_anatomy(connection_string, table_endpoint)
     return results, profiled

@@ -247,6 +247,15 @@ class AsyncLedger:
         return table
 
 
+async def close_clients() -> None:
+    """Close the running loop's aio clients (a host or test ending); later calls make new ones."""
+    loop = asyncio.get_running_loop()
+    for key in [key for key, (owner, _) in _ledgers.items() if owner is loop]:
+        del _ledgers[key]
+    for key in [key for key, (owner, _) in _clients.items() if owner is loop]:
+        await _clients.pop(key)[1].close()
+
+
 def _transient(error: AzureError) -> bool:
     if isinstance(error, ServiceRequestError | ServiceResponseError):
         return True
@@ -292,4 +301,4 @@ def _transport() -> AioHttpTransport:
                             read_timeout=READ_TIMEOUT)
 
 
-__all__ = ["UNMATCHED", "AsyncLedger"]
+__all__ = ["UNMATCHED", "AsyncLedger", "close_clients"]

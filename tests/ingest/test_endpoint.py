@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from devhost.host import Host
 from sandbox.azurite import Azurite
+from shared.ledger.aio import close_clients
 from shared.ledger.store import Ledger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,6 +147,7 @@ def scenario(test: Callable[[Stack], Awaitable[None]]) -> Callable[..., None]:
                     await test(Stack(host, stack_env, http))
             finally:
                 await host.stop()
+                await close_clients()
 
         asyncio.run(main())
 

@@ -17,7 +17,7 @@ from azure.data.tables.aio import TableServiceClient
 
 from sandbox.azurite import ACCOUNT_KEY, Azurite
 from shared.ledger import EventRecord, Ledger, LedgerError, ReleaseRecord, StageState
-from shared.ledger.aio import AsyncLedger
+from shared.ledger.aio import AsyncLedger, close_clients
 
 T = TypeVar("T")
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -259,6 +259,7 @@ def test_storage_down_is_a_ledger_error_without_the_key(tmp_path: Path) -> None:
             with pytest.raises(LedgerError) as caught:
                 await call
             errors.append(caught.value)
+        await close_clients()
         return errors
 
     errors = asyncio.run(calls())
@@ -271,3 +272,4 @@ def test_storage_down_is_a_ledger_error_without_the_key(tmp_path: Path) -> None:
 
 async def _record(ledger: Ledger, record: EventRecord) -> None:
     await AsyncLedger.of(ledger).record_event(record)
+    await close_clients()
