@@ -334,3 +334,27 @@ def test_a_decision_not_yet_taken_answers_202_and_still_counts(
         assert done["output"]["reason"] == f"rejected by {ANN}: not today"
 
     stack.serve(scenario)
+
+
+def test_a_superseded_release_shows_its_links_as_closed(stack: ReleaseStack) -> None:
+    digest = stack.push("v5.0.0")
+
+    async def scenario(run: Released) -> None:
+        release = start(run, "v5.0.0", digest, pushed_by=None)
+        status = await run.at_gate(release)
+        (link,) = status["customStatus"]["waitingFor"]["approvalLinks"]
+        run.raise_event(release, "superseded", {"version": "v5.0.1"})
+        done = await run.finished(release)
+        assert done["output"]["outcome"] == "Superseded", done
+        async with aiohttp.ClientSession() as http:
+            web = Web(http, run.host.base_url)
+            code, html, _ = await web.get(path_of(link["url"]))
+            assert code == 410 and "This approval is closed" in html
+            assert "this gate is closed: Superseded (superseded by v5.0.1)" in html.replace(
+                "This gate", "this gate")
+            code, answer = await web.post_json(path_of(link["url"]), {"decision": "approve"})
+        assert code == 410 and answer["error"] == ("this gate is closed: Superseded"
+                                                   " (superseded by v5.0.1)")
+        assert ApprovalBook.beside(stack.ledger).uses(release, "prod") == []
+
+    stack.serve(scenario)
