@@ -65,7 +65,7 @@ def check_approval(request: dict) -> dict:
     use = ApprovalUse(use_key=use_key(decision["nonce"], identity), event_id=decision["eventId"],
                       decision=decision["decision"], by=decision["approver"],
                       at=_moment(decision.get("at")), comment=comment, counted=allowed,
-                      reason=None if allowed else why)
+                      reason=why)
     stored = ApprovalBook.beside(app_ledger()).insert(request["releaseId"],
                                                      request["environment"], use)
     if stored.event_id != use.event_id:
