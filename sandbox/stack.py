@@ -157,7 +157,8 @@ class Stack(Managed):
 
     def stop(self) -> None:
         """Stop every started part, newest first; idempotent, never raises for one part."""
-        (self.data_dir / FACTS_FILE).unlink(missing_ok=True)
+        if self.facts is not None:  # ours; never another stack's
+            (self.data_dir / FACTS_FILE).unlink(missing_ok=True)
         while self._parts:
             name, stop = self._parts.pop()
             try:
