@@ -11,10 +11,12 @@ by a second Host: the baseline of /work/shared/notes/benchmarks.md. Outcomes in 
 are counted (exactly half `started`, half `duplicate` expected), and the new releases must all
 reach their gate. CPU is read per process (and per thread of this one) from /proc.
 
-When an aim is missed, further passes with fresh digests time each stage in-process (handler,
-ledger calls and their wait for a pool thread, Durable client calls), profile the event loop
-and the pool threads with cProfile, and time single ledger calls with nothing else running,
-to show where the time goes. Prints figures and aims, asserts nothing, and ends with one
+Also prints the ceiling the server's CPU per delivery sets (one event loop, one core) and,
+by Little's law, the throughput the p99 aim needs at CONCURRENCY in flight. When an aim is
+missed, further passes with fresh digests time each stage in-process (handler, async ledger
+calls, Durable client calls, activities), profile the event loop (by component too) and any
+pool threads with cProfile, and time single ledger calls with nothing else running, to show
+where the time goes. Prints figures and aims, asserts nothing, and ends with one
 `ingest: key=value ...` summary line. Does not cover Event Grid deliveries, supersede, or the
 releases after their gate.
 """
@@ -676,6 +678,14 @@ def report(r: Results) -> None:
         if seconds > 0))
     print(f"releases at their gate {r.gate_s:.1f} s after the load: {r.gate_reached} of"
           f" {n // 2} (their orchestrations run during the load, in the same process)")
+    per_delivery = ours.server_cpu_s / n * 1000
+    p99_aim = AIM_RATIO_P99 * bare.load.percentile_ms(99)
+    needed = CONCURRENCY / (p99_aim / 1000)
+    print(f"ceiling: {per_delivery:.2f} ms of server CPU per delivery, on the one core its event"
+          f" loop can use, allows at most {1000 / per_delivery:.0f} deliveries/s")
+    print(f"Little's law at {CONCURRENCY} in flight: latency = {CONCURRENCY} / throughput, so a"
+          f" p99 of {p99_aim:.1f} ms (2x bare) needs more than {needed:.0f} deliveries/s,"
+          f" i.e. under {1000 / needed:.2f} ms of server CPU per delivery")
     print()
     print_aims(aims(r))
     print()

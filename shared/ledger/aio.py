@@ -30,7 +30,6 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from .errors import LedgerError
 from .records import (
-    UNMATCHED,
     EnvironmentState,
     EventRecord,
     ReleaseRecord,
@@ -301,4 +300,4 @@ def _transport() -> AioHttpTransport:
                             read_timeout=READ_TIMEOUT)
 
 
-__all__ = ["UNMATCHED", "AsyncLedger", "close_clients"]
+__all__ = ["AsyncLedger", "close_clients"]

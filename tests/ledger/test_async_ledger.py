@@ -273,3 +273,19 @@ def test_storage_down_is_a_ledger_error_without_the_key(tmp_path: Path) -> None:
 async def _record(ledger: Ledger, record: EventRecord) -> None:
     await AsyncLedger.of(ledger).record_event(record)
     await close_clients()
+
+
+def test_identity_based_settings_give_an_async_client_on_the_same_endpoint() -> None:
+    async def build() -> tuple[str, str]:
+        ledger = Ledger.from_app_settings({"AzureWebJobsStorage__accountName": "prodacct",
+                                           "AzureWebJobsStorage__clientId": "cid"})
+        async_ledger = AsyncLedger.of(ledger)
+        assert AsyncLedger.of(ledger) is async_ledger  # one per ledger and loop
+        url = async_ledger.client.url
+        credential = type(async_ledger.client.credential).__name__
+        await close_clients()
+        return url, credential
+
+    url, credential = asyncio.run(build())
+    assert url.startswith("https://prodacct.table.core.windows.net")
+    assert credential == "DefaultAzureCredential"
