@@ -1,4 +1,5 @@
-"""The dashboard's HTTP functions called directly: an unusable ledger is a 503 page.
+"""The dashboard's HTTP functions called directly: an unusable ledger is a 503 page, a
+task hub that does not answer a message.
 
 The Durable client is never reached on these paths (the ledger is read first), so none
 is passed; everything else is the real trigger, renderer and settings handling.
@@ -13,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 import pytest
 
-from triggers.dashboard import dashboard
+from triggers.dashboard import dashboard, live_statuses
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -50,3 +51,30 @@ def test_a_bad_query_is_refused_before_anything_is_read(no_ledger: None) -> None
     assert response.status_code == 400
     assert json.loads(response.get_body()) == {
         "error": "refresh must be 0 (never) or whole seconds from 5 to 3600, not '1'"}
+
+
+class TaskHubDown:
+    """A Durable client whose task hub does not answer (the network boundary)."""
+
+    async def get_status(self, instance_id: str) -> None:
+        raise ConnectionError("task hub unreachable")
+
+
+class TaskHubUp:
+    async def get_status(self, instance_id: str) -> object:
+        class Status:
+            custom_status = json.dumps({"waitingFor": {"environment": "prod"}})
+
+        return Status() if instance_id == "known" else None
+
+
+def test_live_status_of_waiting_releases_or_a_message_when_durable_is_down() -> None:
+    messages: list[str] = []
+    assert asyncio.run(live_statuses(TaskHubDown(), ["a", "b"], messages)) == {}
+    (message,) = messages
+    assert "live status of waiting releases is unavailable" in message
+
+    messages = []
+    statuses = asyncio.run(live_statuses(TaskHubUp(), ["known", "gone"], messages))
+    assert statuses == {"known": {"waitingFor": {"environment": "prod"}}, "gone": None}
+    assert messages == []

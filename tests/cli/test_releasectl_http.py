@@ -1,0 +1,130 @@
+"""`releasectl` at the HTTP boundary: where the function key goes, and odd answers.
+
+A recording server on loopback stands in for the app (and for another host named by an
+approval link), so the test sees exactly which headers each request carried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import pytest
+from aiohttp import web
+
+from sandbox.threaded import ThreadedServer
+from tests.cli.cli_runner import ctl, one_error_line
+
+KEY = "function-key-s3cret"
+
+
+class Recorder(ThreadedServer):
+    """Answers each request with the next canned (status, body, delay) and records it."""
+
+    thread_name = "releasectl-recorder"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.answers: list[tuple[int, str, float]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        self.requests.append((request.method, str(request.rel_url), dict(request.headers),
+                              await request.read()))
+        status, body, delay = self.answers.pop(0) if self.answers else (200, "[]", 0.0)
+        await asyncio.sleep(delay)
+        return web.Response(status=status, text=body,
+                            content_type="application/json" if body[:1] in "[{" else
+                            "text/plain")
+
+
+@pytest.fixture
+def app() -> Iterator[Recorder]:
+    with Recorder() as server:
+        yield server
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[Recorder]:
+    with Recorder() as server:
+        yield server
+
+
+def test_the_key_goes_to_the_api_and_never_to_another_host(app: Recorder,
+                                                           elsewhere: Recorder) -> None:
+    code, _, err = ctl("list", "--service", "delivery", "--key", KEY, url=app.url)
+    assert (code, err) == (0, "")
+    (method, path, headers, _), = app.requests
+    assert (method, path) == ("GET", "/api/releases?service=delivery")
+    assert headers["x-functions-key"] == KEY
+
+    verdict = {"releaseId": "delivery-1", "environment": "prod", "decision": "approve",
+               "counted": True, "outcome": "Approved", "reason": None, "by": "ann"}
+    elsewhere.answers.append((200, json.dumps(verdict), 0.0))
+    link = f"{elsewhere.url}/api/releases/delivery-1/approvals/prod?token=abc.def"
+    code, out, err = ctl("approve", link, "--comment", "ok", "--key", KEY, url=app.url)
+    assert (code, err) == (0, ""), out
+    assert out.startswith("Approve by ann counted for delivery-1 in prod: Approved")
+    (method, path, headers, body), = elsewhere.requests
+    assert (method, path) == ("POST", "/api/releases/delivery-1/approvals/prod?token=abc.def")
+    assert "x-functions-key" not in {name.lower() for name in headers}
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"decision": "approve", "comment": "ok"}
+
+    app.answers.append((200, json.dumps(verdict), 0.0))
+    code, _, _ = ctl("approve", "delivery-1", "--token", "abc.def", "--environment", "prod",
+                     "--key", KEY, url=app.url)
+    assert code == 0
+    assert app.requests[-1][1] == "/api/releases/delivery-1/approvals/prod?token=abc.def"
+    assert app.requests[-1][2]["x-functions-key"] == KEY
+
+
+@pytest.mark.parametrize("status, body, words", [
+    (502, "upstream sad", "HTTP 502 Bad Gateway"),
+    (401, "", "HTTP 401 Unauthorized: the API wants a function key (--key or RELEASE_API_KEY)"
+          " or a signed-in identity"),
+    (409, json.dumps({"error": "operation rollback:delivery:prod:1 is still running in prod;"
+                               " wait for it to finish"}),
+     "operation rollback:delivery:prod:1 is still running in prod; wait for it to finish"),
+])
+def test_failures_are_exit_1_with_one_line(app: Recorder, status: int, body: str,
+                                           words: str) -> None:
+    app.answers.append((status, body, 0.0))
+    code, out, err = ctl("rollback", "delivery-1", "-e", "prod", "-r", "why", "--key", KEY,
+                         url=app.url)
+    assert code == 1 and out == ""
+    assert one_error_line(err) == words
+    assert KEY not in err
+    assert json.loads(app.requests[0][3]) == {"environment": "prod", "reason": "why"}
+
+
+def test_a_decision_not_counted_and_one_not_yet_taken(app: Recorder) -> None:
+    refused = {"releaseId": "delivery-1", "environment": "prod", "decision": "approve",
+               "counted": False, "outcome": "Refused", "by": "bob",
+               "reason": "bob is not an approver of prod",
+               "error": "bob is not an approver of prod"}
+    app.answers.append((409, json.dumps(refused), 0.0))
+    code, out, err = ctl("approve", f"{app.url}/api/releases/delivery-1/approvals/prod?token=t")
+    assert (code, out) == (1, "")
+    assert one_error_line(err) == "bob is not an approver of prod"
+
+    pending = {"releaseId": "delivery-1", "environment": "prod", "decision": "reject",
+               "counted": False, "outcome": "Pending",
+               "reason": "submitted; the release has not taken it yet"}
+    app.answers.append((202, json.dumps(pending), 0.0))
+    code, out, err = ctl("reject", "--link", f"{app.url}/api/releases/delivery-1/approvals/"
+                                             "prod?token=t")
+    assert (code, err) == (0, "")
+    assert "the release has not taken it yet" in out
+
+
+def test_a_slow_api_is_unreachable_exit_3(app: Recorder) -> None:
+    app.answers.append((200, "[]", 5.0))
+    code, out, err = ctl("list", "--timeout", "0.3", url=app.url)
+    assert (code, out) == (3, "")
+    assert one_error_line(err) == f"cannot reach the release API at {app.url}: timed out"
