@@ -1,8 +1,8 @@
 """The dashboard's HTTP functions called directly: an unusable ledger is a 503 page, a
 task hub that does not answer a message.
 
-The Durable client is never reached on these paths (the ledger is read first), so none
-is passed; everything else is the real trigger, renderer and settings handling.
+The ledger tests pass no Durable client (the ledger is read first); the live-status test
+uses stand-in clients at the network boundary. The rest is the real trigger and renderer.
 """
 
 from __future__ import annotations
