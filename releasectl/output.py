@@ -46,6 +46,16 @@ class Output:
             self.console.file.write(json.dumps({"error": line}) + "\n")
         self.errors.print(Text(f"releasectl: error: {line}"))
 
+    def show(self, renderable: Any) -> None:
+        """A table: as rich draws it on a terminal; piped, without the cells' trailing pad."""
+        if self.console.is_terminal:
+            self.console.print(renderable)
+            return
+        with self.console.capture() as captured:
+            self.console.print(renderable)
+        self.console.file.write("".join(line.rstrip() + "\n"
+                                        for line in captured.get().splitlines()))
+
     def line(self, message: str) -> None:
         """One line as is: never folded, so a link stays whole and clickable."""
         self.console.print(Text(message), soft_wrap=True)
@@ -65,7 +75,7 @@ class Output:
             table.add_row(row.get("releaseId", ""), row.get("service") or "",
                           row.get("version") or "", state(row.get("state")), where,
                           when(row.get("createdAt")), row.get("reason") or "")
-        self.console.print(table)
+        self.show(table)
 
     def release(self, shown: Mapping[str, Any]) -> None:
         durable = shown.get("durable") or {}
@@ -84,7 +94,7 @@ class Output:
                 ("Durable", durable.get("runtimeStatus"))):
             if value:
                 summary.add_row(label, value)
-        self.console.print(summary)
+        self.show(summary)
         waiting = custom.get("waitingFor") if isinstance(custom.get("waitingFor"), dict) \
             else None
         if waiting and durable.get("runtimeStatus") in ("Running", "Pending"):
@@ -98,7 +108,7 @@ class Output:
             for environment, stage in stages.items():
                 table.add_row(environment, state(stage.get("state")), when(stage.get("started")),
                               when(stage.get("finished")), stage.get("detail") or "")
-            self.console.print(table)
+            self.show(table)
         timeline = shown.get("timeline") or []
         if timeline:
             table = Table(title="Timeline", title_justify="left", box=None,
@@ -108,7 +118,7 @@ class Output:
             for entry in timeline:
                 table.add_row(when(entry.get("at")), entry.get("source") or "",
                               entry.get("environment") or "", entry.get("what") or "")
-            self.console.print(table)
+            self.show(table)
 
     def gate(self, waiting: Mapping[str, Any]) -> None:
         approvals = waiting.get("approvals") or []

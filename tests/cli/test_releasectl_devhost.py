@@ -45,6 +45,7 @@ def test_list_and_show_as_tables_and_json(stack: DashboardStack) -> None:
     code, out, err = ctl("list", url=stack.url)
     assert (code, err) == (0, "")
     lines = out.splitlines()
+    assert all(line == line.rstrip() for line in lines)  # piped: no trailing cell padding
     assert lines[0].split() == ["RELEASE", "SERVICE", "VERSION", "STATE", "WHERE", "CREATED",
                                 "REASON"]
     assert [line.split()[0] for line in lines[1:4]] == [waiting, V2, V1]
