@@ -166,6 +166,7 @@ class Stack(Managed):
             except Exception as error:  # keep stopping the others
                 print(f"stopping {name} failed: {error}", file=sys.stderr)
         self.facts = None
+        self._azurite = self._kube = self._registry = self._devhost = None
 
     @property
     def kube(self) -> KubeSimulator | None:

@@ -82,9 +82,10 @@ def test_a_restart_keeps_releases_deployments_and_crash_rules(tmp_path: Path) ->
         with pytest.raises(StackError, match="a stack already runs from"):
             Stack(tmp_path, ANY_PORT).start()
         pushed = push_version(stack.facts, "delivery", "1.0.0")
+        # One at a time: two releases deploying QA at once may finish in either order.
+        wait_until(lambda: (get_json(stack.facts.release_url(pushed.release_id))[1] or {})
+                   .get("state") == "WaitingForApproval", 120, "1.0.0 at the gate")
         crashing = push_version(stack.facts, "delivery", "1.1.0", crash_in="prod")
-        wait_until(lambda: get_json(stack.facts.release_url(pushed.release_id))[1],
-                   120, "the release")
         qa_image = f"{stack.facts.registry_host}/delivery@{crashing.digest}"
         wait_until(lambda: _image(stack, "qa") == qa_image, 120, "QA runs 1.1.0")
     with Stack(tmp_path, ANY_PORT) as again:
