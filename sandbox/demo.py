@@ -217,8 +217,10 @@ def custom_status(view: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def waiting_at_gate(view: dict[str, Any] | None) -> bool:
+    """The orchestration waits (custom status) and the ledger says so (the page reads it)."""
     custom = custom_status(view)
-    return custom.get("step") == "approval" and bool(custom.get("waitingFor"))
+    return (custom.get("step") == "approval" and bool(custom.get("waitingFor"))
+            and (view or {}).get("state") == "WaitingForApproval")
 
 
 def finished(view: dict[str, Any] | None) -> bool:

@@ -55,10 +55,10 @@ def test_a_pushed_version_passes_qa_and_waits_for_approval(stack: Stack) -> None
     release_id = released_id(result)
     assert f"{facts.app_url}/api/releases/{release_id}" in result.stdout
     view = wait_until(lambda: (v := release(facts, release_id))
-                      and custom(v).get("step") == "approval" and v, RELEASE_SECONDS,
+                      and v["state"] == "WaitingForApproval" and v, RELEASE_SECONDS,
                       f"{release_id} waiting at the gate")
     waiting = custom(view)["waitingFor"]
-    assert view["state"] == "WaitingForApproval" and waiting["environment"] == "prod"
+    assert custom(view)["step"] == "approval" and waiting["environment"] == "prod"
     assert [link["approver"] for link in waiting["approvalLinks"]] == [
         "release-manager@example.com"]
     assert waiting["approvalLinks"][0]["url"].startswith(
