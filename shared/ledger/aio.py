@@ -10,9 +10,10 @@ the same `LedgerError`s as in `store`. Does not create or read approvals.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -58,6 +59,7 @@ TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 # Keyed by the loop's id (with the loop, to drop entries of closed loops).
 _clients: dict[tuple[Any, ...], tuple[asyncio.AbstractEventLoop, TableServiceClient]] = {}
 _ledgers: dict[tuple[int, int], tuple[asyncio.AbstractEventLoop, AsyncLedger]] = {}
+_closers: dict[int, AsyncGenerator[None, None]] = {}  # by id of the client each one closes
 
 
 class AsyncLedger:
@@ -252,7 +254,11 @@ async def close_clients() -> None:
     for key in [key for key, (owner, _) in _ledgers.items() if owner is loop]:
         del _ledgers[key]
     for key in [key for key, (owner, _) in _clients.items() if owner is loop]:
-        await _clients.pop(key)[1].close()
+        client = _clients.pop(key)[1]
+        generator = _closers.pop(id(client), None)
+        if generator is not None:
+            await generator.aclose()
+        await client.close()
 
 
 def _transient(error: AzureError) -> bool:
@@ -282,14 +288,38 @@ def _client(ledger: Ledger, loop: asyncio.AbstractEventLoop) -> TableServiceClie
         credential = DefaultAzureCredential(managed_identity_client_id=client_id)
         client = TableServiceClient(where, credential=credential, **options)
     _clients[key] = (loop, client)
+    _close_with_loop(loop, client)
     return client
+
+
+def _close_with_loop(loop: asyncio.AbstractEventLoop, client: TableServiceClient) -> None:
+    """Close `client` when its loop shuts down, not at garbage collection (which warns).
+
+    A loop finalises the async generators started on it before it closes (`asyncio.run`
+    does), so a started generator whose `finally` closes the client is a shutdown hook.
+    """
+    async def closer() -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.close()
+
+    generator = closer()
+    _closers[id(client)] = generator  # the loop holds only a weak reference to it
+
+    async def start() -> None:
+        with contextlib.suppress(StopAsyncIteration):  # closed before it started
+            await generator.__anext__()
+
+    loop.create_task(start())
 
 
 def _forget_closed_loops() -> None:
     """Drop the clients and ledgers of event loops that have ended (tests run many)."""
-    for cache in (_clients, _ledgers):
-        for key in [key for key, (loop, _) in cache.items() if loop.is_closed()]:
-            del cache[key]
+    for key in [key for key, (loop, _) in _ledgers.items() if loop.is_closed()]:
+        del _ledgers[key]
+    for key in [key for key, (loop, _) in _clients.items() if loop.is_closed()]:
+        _closers.pop(id(_clients.pop(key)[1]), None)
 
 
 def _transport() -> AioHttpTransport:
