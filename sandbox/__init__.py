@@ -1,5 +1,6 @@
-"""The local stack: throwaway TLS, an OCI registry, image building/pushing and a fault proxy.
+"""The local stand-ins: Azurite, an OCI registry over throwaway TLS, image building and
+pushing, a Kubernetes API simulator, a Key Vault fake, a Teams sink, headless Chromium, a
+fault proxy, and the stack `make run` and `make demo` start from them.
 
-Stand-ins for cloud services used by tests, benchmarks and (later) `make run`. No business
-logic lives here.
+Used by tests, benchmarks and `make run`; never deployed. No business logic lives here.
 """
