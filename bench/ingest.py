@@ -441,8 +441,9 @@ def profile_report(p: Profiled) -> None:
                      f"{median(p.busy.in_thread[name]):.1f}" if name in p.busy.in_thread else "",
                      f"{sum(samples) / p.deliveries:.1f}"))
     table(rows)
-    print(f"to_thread pool: {p.pool_threads} threads (asyncio's default, min(32, CPUs + 4)),"
-          f" shared by the ledger calls and app_policy of {CONCURRENCY} requests in flight")
+    print(f"to_thread pool: {p.pool_threads} threads started (asyncio's default); the ledger"
+          " calls run on the event loop, a thread only reloads a changed policy file; sync"
+          " activities (request_approval) run in devhost's activity pool")
     print()
     if p.anatomy:
         rows = [(f"one call at a time, nothing else running ({ANATOMY_CALLS} calls)", "wall ms",
