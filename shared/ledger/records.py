@@ -3,6 +3,9 @@
 Keys are encoded so that any id or name is a valid PartitionKey/RowKey (`/ \\ # ?`, control
 characters and `%` are percent-encoded; a leading `_` too, so `_unmatched` stays reserved).
 Entities also carry the raw values, which is what records are read back from.
+A release row is written whole (`ReleaseRecord.to_entity`, stages as JSON) or merged one step
+at a time without a read (`progress_entity`, stages as `Stage_<env>_…` columns);
+`ReleaseRecord.from_entity` reads either and both.
 Times are stored as UTC; a naive datetime is taken to be UTC.
 """
 

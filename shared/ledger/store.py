@@ -4,6 +4,8 @@ Four tables named `<prefix>Events`, `<prefix>Digests`, `<prefix>Releases` and
 `<prefix>Environments`, created on first use. Every write is an idempotent upsert keyed by
 event id, release id or service+environment; the one exception is `claim_digest`, an insert
 whose conflict is the answer. One `TableServiceClient` per storage account and process.
+What runs once per delivery or release step (ingestion, `record_release`) uses the async
+side of the same ledger, `aio.AsyncLedger`, on the event loop instead.
 Azure errors become `LedgerError`s naming operation and table; entity contents and
 connection strings are never logged or put in messages.
 """
