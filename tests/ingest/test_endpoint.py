@@ -340,3 +340,19 @@ async def test_the_native_event_grid_trigger_starts_a_release(s: Stack) -> None:
     assert (event.event_id, event.source, event.outcome) == ("eg-1", "event-grid", "started")
     status = await s.until(event.release_id, "Running", custom="approval")
     assert status["input"]["image"]["pushedBy"] == "ci-bot"  # the event's actor.name
+
+
+@scenario
+async def test_a_claim_whose_start_was_lost_is_repaired_by_the_next_delivery(s: Stack) -> None:
+    """A crash between the digest claim and the Durable start: the redelivery starts it."""
+    lost = digest(4242)
+    release_id = "delivery-" + lost.removeprefix("sha256:")[:16]
+    assert s.ledger.claim_digest("delivery", lost, release_id, "v3.0.0", "crashed-delivery")
+    assert await s.status(release_id) is None
+    code, body, _ = await s.post(acr_push("redelivered", "v3.0.0", lost))
+    assert code == 202 and body["events"][0]["outcome"] == "started"
+    await s.until(release_id, "Running", custom="approval")
+    code, body, _ = await s.post(acr_push("again", "v3.0.0", lost))
+    assert code == 200 and body["events"][0]["outcome"] == "duplicate"
+    engine = s.host.engine
+    assert engine is not None and len(engine.query(prefix=release_id)) == 1
