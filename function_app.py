@@ -7,7 +7,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities import approvals as approval_steps
-from activities import deploy, hello, ledger, registry
+from activities import deploy, hello, ledger, registry, turns
 from activities import operations as operation_steps
 from orchestrations import hello_sequence, operations, release
 from shared.secrets.references import log_unresolved_references
@@ -23,7 +23,7 @@ BLUEPRINTS = (
     dashboard.bp, approval_pages.bp,
     hello_sequence.bp, release.bp, operations.bp,  # orchestrations
     hello.bp, registry.bp, deploy.bp, ledger.bp, operation_steps.bp,  # activities
-    approval_steps.bp,
+    approval_steps.bp, turns.bp,
 )
 
 for blueprint in BLUEPRINTS:

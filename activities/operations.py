@@ -1,5 +1,4 @@
-"""`mark_release_stage`: an operation's mark on a release's row in the ledger;
-`running_operation_in`: which manual operation is deploying in an environment right now.
+"""`mark_release_stage`: an operation's mark on a release's row in the ledger.
 
 A rollback marks the release it took out of an environment RolledBack there and the one it
 put back Healthy; a redeploy marks the release it deployed. Only that one stage (and the
@@ -15,7 +14,6 @@ import azure.durable_functions as df
 
 from shared.ingest.context import app_ledger
 from shared.ledger.records import StageState, utc
-from shared.releases.operations import running_operation
 
 bp = df.Blueprint()
 
@@ -35,10 +33,3 @@ def mark_release_stage(request: dict) -> dict:
         detail=request.get("detail"))}
     ledger.upsert_release(replace(row, stages=stages, updated_at=max(at, row.updated_at)))
     return {"releaseId": row.release_id, "updated": True}
-
-
-@bp.activity_trigger(input_name="request")
-def running_operation_in(request: dict) -> dict:
-    """`{"operation": id}` of a rollback or redeploy deploying in the environment, else None."""
-    rows = app_ledger().releases(request["service"], state="Running")
-    return {"operation": running_operation(rows, request["service"], request["environment"])}

@@ -23,7 +23,7 @@ bp = df.Blueprint()
 # Ledger writes: every failure there is worth another try.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
 ROLLOUT_CHECK_SECONDS = 20
-OPERATION_POLL = timedelta(seconds=30)
+TURN_POLL = timedelta(seconds=30)
 SUPERSEDED = "superseded"
 
 
@@ -44,11 +44,11 @@ def release(context: df.DurableOrchestrationContext):
             if stage.promotion:
                 journal.step(stage, "promote")
                 yield from attempt(context, "promote_image", plan.promotion_request(stage))
-            busy = yield from wait_for_operations(context, plan, stage, journal)
-            if busy:
-                return (yield from journal.finish("Failed", stage, busy))
             journal.step(stage, "deploy")
-            yield journal.record("Running", stage, stage_state="Deploying")
+            yield journal.record("Running", stage, stage_state="Deploying")  # claims the stage
+            refused = yield from wait_for_turn(context, plan, stage, journal)
+            if refused:
+                return (yield from journal.finish(refused["outcome"], stage, refused["reason"]))
             result = yield context.call_sub_orchestrator(
                 "deploy_environment", plan.deploy_request(stage),
                 f"{plan.release_id}:{stage.name}")
@@ -141,28 +141,34 @@ def notify(context: df.DurableOrchestrationContext, request: dict[str, Any],
     return sent.get("notice")
 
 
-def wait_for_operations(context: df.DurableOrchestrationContext, plan: ReleasePlan,
-                        stage: Stage, journal: Journal) -> Generator[Any, Any, str | None]:
-    """Wait while a manual rollback or redeploy deploys here; why not to deploy, if it never ends.
+def wait_for_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
+                  journal: Journal) -> Generator[Any, Any, dict[str, str] | None]:
+    """Wait while an earlier release or operation deploys here; why not to deploy at all.
 
-    Bounded by twice the stage's rollout timeout, so a stale ledger row cannot hold a release
-    forever."""
+    A newer version already running here supersedes this release. The wait is bounded by
+    twice the stage's rollout timeout, so a stale ledger row cannot hold a release forever."""
     give_up = context.current_utc_datetime + 2 * stage.rollout_timeout
     announced = None
     while True:
-        found = yield from attempt(context, "running_operation_in",
-                                   {"service": plan.service, "environment": stage.name})
-        operation = found["operation"]
-        if operation is None:
+        turn = yield from attempt(context, "deploy_turn", {
+            "service": plan.service, "environment": stage.name, "releaseId": plan.release_id,
+            "version": plan.version})
+        first = turn["waitFor"]
+        if first is None and turn["newer"]:
+            newer = turn["newer"]["version"]
+            return {"outcome": "Superseded", "reason": f"superseded by {newer}, which already"
+                    f" runs in {stage.name}; an older version is not deployed over it"}
+        if first is None:
             return None
         if context.current_utc_datetime >= give_up:
-            return (f"{operation} was still deploying in {stage.name} at {give_up.isoformat()};"
-                    " this release deployed nothing there: redeploy it when that is done")
-        if operation != announced:
-            announced = operation
-            journal.step(stage, "waiting", {"kind": "operation", "operation": operation,
+            return {"outcome": "Failed", "reason": f"{first} was still deploying in {stage.name}"
+                    f" at {give_up.isoformat()}; this release deployed nothing there:"
+                    " redeploy it when that is done"}
+        if first != announced:
+            announced = first
+            journal.step(stage, "waiting", {"kind": "turn", "behind": first,
                                             "until": give_up.isoformat()})
-        yield context.create_timer(context.current_utc_datetime + OPERATION_POLL)
+        yield context.create_timer(context.current_utc_datetime + TURN_POLL)
 
 
 @bp.orchestration_trigger(context_name="context")

@@ -9,22 +9,17 @@ is the answer "already used". Does not decide whether a use counts: see activiti
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableServiceClient
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient
 
 from .errors import LedgerError
 from .records import table_key, utc
+from .side_tables import SideTable
 from .store import Ledger
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-_ready: set[tuple[str, str]] = set()
 
 
 def use_key(nonce: str, identity: str) -> str:
@@ -58,17 +53,10 @@ class ApprovalUse:
                    reason=entity.get("Reason"))
 
 
-class ApprovalBook:
+class ApprovalBook(SideTable):
     """Reads and inserts approval uses next to a ledger."""
 
-    def __init__(self, client: TableServiceClient, prefix: str, endpoint: str) -> None:
-        self.client = client
-        self.table = f"{prefix}Approvals"
-        self.endpoint = endpoint
-
-    @classmethod
-    def beside(cls, ledger: Ledger) -> ApprovalBook:
-        return cls(ledger.client, ledger.prefix, ledger.endpoint)
+    name = "Approvals"
 
     @classmethod
     def from_app_settings(cls) -> ApprovalBook:
@@ -119,28 +107,6 @@ class ApprovalBook:
             raise LedgerError(f"ledger: approval use at {release_id}/{environment} vanished",
                               operation="record approval use", table=self.table)
         return existing
-
-    def _call(self, operation: str, action: Callable[[TableClient], T]) -> T:
-        for attempt in (1, 2):
-            table = self.client.get_table_client(self.table)
-            try:
-                if (self.endpoint, self.table) not in _ready:
-                    try:
-                        table.create_table()
-                    except ResourceExistsError:
-                        pass
-                    _ready.add((self.endpoint, self.table))
-                return action(table)
-            except AzureError as error:
-                if attempt == 1 and getattr(error, "error_code", None) == "TableNotFound":
-                    _ready.discard((self.endpoint, self.table))
-                    continue
-                first = (str(getattr(error, "message", None) or error).splitlines() or [""])[0]
-                raise LedgerError(f"ledger: {operation} on table {self.table} at"
-                                  f" {self.endpoint} failed: {type(error).__name__}:"
-                                  f" {first[:200]}", operation=operation,
-                                  table=self.table) from error
-        raise AssertionError("unreachable")
 
 
 def _partition(release_id: str) -> str:

@@ -47,17 +47,6 @@ def operation_number(instance_id: str, service: str, environment: str) -> int | 
     return None
 
 
-def running_operation(rows: Iterable[ReleaseRecord], service: str,
-                      environment: str) -> str | None:
-    """The id of an operation the ledger shows deploying in this environment, if any."""
-    for row in rows:
-        stage = row.stages.get(environment)
-        if row.state == "Running" and operation_number(row.release_id, service, environment) \
-                is not None and stage is not None and stage.state == "Deploying":
-            return row.release_id
-    return None
-
-
 def next_operation_number(ids: Iterable[str], service: str, environment: str) -> int:
     """One more than the highest n used in this environment by any kind, or 1.
 

@@ -19,7 +19,6 @@ from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
-from shared.ledger.records import ReleaseRecord, StageState
 
 ANN, BOB = "ann@example.com", "bob@example.com"
 TWO_APPROVERS = ("        gate: {approvers: {users: [ann@example.com, bob@example.com]},"
@@ -159,50 +158,3 @@ def test_without_a_signing_key_the_release_fails_at_the_gate_and_says_why(
 
     stack.serve(scenario)
 
-
-def operation_row(stack: ReleaseStack, state: str, at: datetime) -> ReleaseRecord:
-    return ReleaseRecord(release_id=f"rollback:{SERVICE}:prod:1", service=SERVICE,
-                         version="v0.9.0", digest=fake_digest("old"), state=state,
-                         created_at=at, updated_at=at, environment="prod", step="rollback",
-                         stages={"prod": StageState("Deploying", started=at)})
-
-
-def test_a_release_waits_while_a_manual_operation_deploys_there(stack: ReleaseStack) -> None:
-    digest = stack.push("v1.0.0")
-
-    async def scenario(run: Released) -> None:
-        stack.ledger.upsert_release(operation_row(stack, "Running", run.clock.now()))
-        release = run.start("v1.0.0", digest)
-        await run.at_gate(release)
-        run.approve(release)
-        status = await run.until(release, lambda s: (s["customStatus"]["waitingFor"] or {})
-                                 .get("kind") == "operation", step=0)
-        assert status["customStatus"]["waitingFor"]["operation"] == f"rollback:{SERVICE}:prod:1"
-        assert stack.writes("prod") == 0
-        stack.ledger.upsert_release(operation_row(stack, "Completed", run.clock.now()))
-        run.clock.advance(31)
-        done = await run.finished(release)
-        assert outcome(done) == "Completed", done
-        assert stack.image("prod") == stack.image_in("prod", digest)
-
-    stack.serve(scenario)
-
-
-def test_an_operation_that_never_ends_fails_the_release_without_touching_prod(
-        stack: ReleaseStack) -> None:
-    digest = stack.push("v1.0.0")
-
-    async def scenario(run: Released) -> None:
-        stack.ledger.upsert_release(operation_row(stack, "Running", run.clock.now()))
-        release = run.start("v1.0.0", digest)
-        await run.at_gate(release)
-        run.approve(release)
-        await run.until(release, lambda s: (s["customStatus"]["waitingFor"] or {})
-                        .get("kind") == "operation", step=0)
-        done = await run.finished(release, step=60)
-        assert done["output"]["outcome"] == "Failed"
-        assert done["output"]["reason"].startswith(
-            f"rollback:{SERVICE}:prod:1 was still deploying in prod at ")
-        assert stack.writes("prod") == 0
-
-    stack.serve(scenario)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +15,6 @@ from shared.releases.operations import (
     operation_kind,
     operation_number,
     previous_good,
-    running_operation,
     was_deployed,
 )
 from shared.releases.plan import Stage
@@ -78,18 +76,6 @@ class TestPreviousGood:
         v2 = row("d-2", 2, prod=("Healthy", 2))
         v3 = row("d-3", 3)
         assert previous_good([v3, v2, v1], "prod", v3) == v2
-
-
-def test_running_operation_is_an_operation_deploying_in_that_environment() -> None:
-    op = replace(row("rollback:delivery:prod:2", 1, prod=("Deploying", None)), state="Running")
-    assert running_operation([op], "delivery", "prod") == "rollback:delivery:prod:2"
-    assert running_operation([op], "delivery", "qa") is None
-    assert running_operation([replace(op, state="Completed")], "delivery", "prod") is None
-    release = replace(row("d-1", 1, prod=("Deploying", None)), state="Running")
-    assert running_operation([release], "delivery", "prod") is None  # a release, not an op
-    other = replace(row("redeploy:billing:prod:1", 1, prod=("Deploying", None)),
-                    state="Running")
-    assert running_operation([other], "delivery", "prod") is None
 
 
 def test_was_deployed() -> None:

@@ -1,0 +1,39 @@
+"""Whose turn it is to deploy in an environment, and whether a newer version is already there.
+
+One release at a time deploys in an environment: it holds the environment's turn (an
+entry in the ledger's Turns table, taken atomically) while its stage there is `Deploying`;
+a holder whose stage moved on (healthy, rolled back, superseded, or it ended) holds nothing.
+Manual operations do not take turns, but a release never deploys while one deploys there.
+An older version is not deployed over a newer one. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared.ledger.records import ReleaseRecord
+from shared.policy.versions import version_key
+from shared.releases.operations import operation_kind
+
+DEPLOYING = "Deploying"
+
+
+def deploying(row: ReleaseRecord | None, environment: str) -> bool:
+    """Whether this release (or operation) is deploying in `environment` right now."""
+    stage = row.stages.get(environment) if row is not None else None
+    return row is not None and row.state == "Running" and stage is not None \
+        and stage.state == DEPLOYING
+
+
+def operation_deploying(rows: Iterable[ReleaseRecord], environment: str) -> str | None:
+    """A manual rollback or redeploy deploying in `environment`, if any."""
+    for row in rows:
+        if operation_kind(row.release_id) != "release" and deploying(row, environment):
+            return row.release_id
+    return None
+
+
+def is_older(version: str, running: str | None) -> bool:
+    """Whether `version` precedes the version running now (tags that are not versions never do)."""
+    mine, theirs = version_key(version), version_key(running) if running else None
+    return mine is not None and theirs is not None and mine < theirs
