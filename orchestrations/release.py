@@ -58,7 +58,9 @@ def release(context: df.DurableOrchestrationContext):
             if result["healthy"]:
                 deployed.append((stage, result["snapshot"]))
                 journal.evidence[stage.name] = result.get("evidence")
-                yield journal.record("Running", stage, stage_state="Healthy", stage_finished=True)
+                if stage != plan.stages[-1]:  # the last one is recorded with the outcome
+                    yield journal.record("Running", stage, stage_state="Healthy",
+                                         stage_finished=True)
                 continue
             reason = result["reason"]
             if stage.rollback.get("onFailure") == "environmentAndEarlier":
@@ -70,7 +72,7 @@ def release(context: df.DurableOrchestrationContext):
                               outcome=outcome, reason=reason)
         return (yield from journal.finish(outcome, stage, reason))
 
-    return (yield from journal.finish("Completed"))
+    return (yield from journal.finish("Completed", healthy=plan.stages[-1]))
 
 
 def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
@@ -82,7 +84,10 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
     opened = context.current_utc_datetime
     deadline = opened + rules.deadline
     request = plan.approval_request(stage, deadline, journal.evidence_before(stage))
-    links = yield from attempt(context, "request_approval", request)
+    journal.step(stage, "approval")
+    links, _ = yield context.task_all([  # sign the links and say so in the ledger at once
+        context.call_activity("request_approval", request),
+        journal.record("WaitingForApproval", stage, stage_state="WaitingForApproval")])
     tally, number, reminders = Tally(rules.required), 1, 0
     note = links.get("notice")
 
@@ -93,8 +98,7 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
                 "reminders": reminders, "approvalPage": links.get("approvalPage"),
                 "approvalLinks": links.get("approvalLinks") or []}
 
-    journal.step(stage, "approval", waiting(), detail=note)
-    yield journal.record("WaitingForApproval", stage, stage_state="WaitingForApproval")
+    journal.step(stage, "approval", waiting(), detail=note, replace=True)
     while True:
         decision = context.wait_for_external_event(decision_event(stage.name, number))
         superseded = context.wait_for_external_event(SUPERSEDED)
@@ -298,11 +302,14 @@ class Journal:
         return None
 
     def step(self, stage: Stage | None, step: str, waiting: dict | None = None, *,
-             detail: str | None = None) -> None:
+             detail: str | None = None, replace: bool = False) -> None:
+        """Say what the release does now; `replace` amends the last history entry instead."""
         self.status.update(environment=stage.name if stage else None, step=step,
                            waitingFor=waiting)
         entry = {"at": self.context.current_utc_datetime.isoformat(),
                  "environment": self.status["environment"], "step": step}
+        if replace and self.status["history"]:
+            self.status["history"].pop()
         self.status["history"].append({**entry, "detail": detail} if detail else entry)
         self.context.set_custom_status(self.status)
 
@@ -314,13 +321,17 @@ class Journal:
         record.update(stageState=stage_state, stageFinished=stage_finished)
         return self.context.call_activity_with_retry("record_release", RETRY, record)
 
-    def finish(self, outcome: str, stage: Stage | None = None,
-               reason: str | None = None) -> Generator[Any, Any, dict[str, Any]]:
+    def finish(self, outcome: str, stage: Stage | None = None, reason: str | None = None, *,
+               healthy: Stage | None = None) -> Generator[Any, Any, dict[str, Any]]:
+        """Record the outcome; `healthy` names a stage that ends healthy with it."""
         self.step(stage, outcome)
         self.status.update(outcome=outcome, reason=reason)
         self.context.set_custom_status(self.status)
-        yield self.record(outcome, stage, reason, stage_state=outcome if stage else None,
-                          stage_finished=True)
+        if stage is not None:
+            yield self.record(outcome, stage, reason, stage_state=outcome, stage_finished=True)
+        else:
+            yield self.record(outcome, healthy, reason, stage_finished=True,
+                              stage_state="Healthy" if healthy else None)
         return {"releaseId": self.plan.release_id, "outcome": outcome,
                 "environment": stage.name if stage else None, "reason": reason}
 

@@ -51,7 +51,7 @@ def test_list_and_show_with_filters_404_and_400(serve: Serve) -> None:
         assert {k: first[k] for k in ("kind", "service", "version", "digest", "state",
                                       "environment")} == {
             "kind": "release", "service": SERVICE, "version": "v1.0.0", "digest": digest1,
-            "state": "Completed", "environment": None}
+            "state": "Completed", "environment": "prod"}
         assert {"step", "reason", "createdAt", "updatedAt"} <= set(first)
         assert first["statusUri"] == s.url(f"/api/releases/{v1}")
 
