@@ -1,16 +1,18 @@
-"""`deploy_turn`: whether a release may deploy in an environment now, taking its turn if so.
+"""`claim_stage`: mark a release `Deploying` in an environment and take the environment's turn.
 
-The rules are in shared/releases/turns.py, the atomic turn in shared/ledger/turns.py. Safe
-to repeat: a release that already holds the turn keeps it.
+Claim first, then the turn: whoever finds this release holding the turn also finds it
+deploying. The rules are in shared/releases/turns.py, the atomic turn in
+shared/ledger/turns.py. Safe to repeat: a release that already holds the turn keeps it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import azure.durable_functions as df
 
-from shared.ingest.context import app_ledger
+from shared.ingest.context import app_async_ledger, app_ledger
 from shared.ledger.turns import DeployTurns
 from shared.releases.turns import deploying, is_older, operation_deploying
 
@@ -19,11 +21,19 @@ TAKE_ATTEMPTS = 3
 
 
 @bp.activity_trigger(input_name="request")
-def deploy_turn(request: dict) -> dict:
-    """Take the environment's turn for the release: `waitFor` names who deploys there first;
-    `newer` what runs there when it is a newer version than the release's."""
+async def claim_stage(request: dict) -> dict:
+    """Record the release's step (`record`, as `record_release` takes it), then its turn:
+    `waitFor` names who deploys there first; `newer` what runs there when it is a newer
+    version than the release's."""
+    record = request["record"]
+    await app_async_ledger().record_progress(record)
+    return await asyncio.to_thread(take_turn, record["service"], record["environment"],
+                                   record["releaseId"], request["version"])
+
+
+def take_turn(service: str, environment: str, me: str, version: str) -> dict:
+    """Wait for an operation deploying there, or the turn's live holder; else hold the turn."""
     ledger = app_ledger()
-    service, environment, me = request["service"], request["environment"], request["releaseId"]
     operation = operation_deploying(ledger.releases(service, state="Running"), environment)
     if operation is not None:
         return {"waitFor": operation, "newer": None}
@@ -44,7 +54,7 @@ def deploy_turn(request: dict) -> dict:
     running = ledger.get_release(current.release_id, service=service) \
         if current is not None and current.release_id != me else None
     newer = None
-    if running is not None and is_older(request["version"], running.version):
+    if running is not None and is_older(version, running.version):
         newer = {"releaseId": running.release_id, "version": running.version}
     return {"waitFor": None, "newer": newer}
 

@@ -35,44 +35,49 @@ def release(context: df.DurableOrchestrationContext):
 
     for stage in plan.stages:
         gate = None
-        try:
-            if stage.gate:
-                gate = yield from wait_for_approval(context, plan, stage, journal)
-                if gate["outcome"] != "Approved":
-                    return (yield from journal.finish(gate["outcome"], stage, gate["reason"]))
-                journal.step(stage, "approved", detail=gate["reason"])  # by whom, and why
-            if stage.promotion:
-                journal.step(stage, "promote")
-                yield from attempt(context, "promote_image", plan.promotion_request(stage))
-            journal.step(stage, "deploy")
-            yield journal.record("Running", stage, stage_state="Deploying")  # claims the stage
-            refused = yield from wait_for_turn(context, plan, stage, journal)
-            if refused:
-                return (yield from journal.finish(refused["outcome"], stage, refused["reason"]))
-            result = yield context.call_sub_orchestrator(
-                "deploy_environment", plan.deploy_request(stage),
-                f"{plan.release_id}:{stage.name}")
-        except Exception as failure:
-            outcome, reason = "Failed", _reason(failure)
-        else:
-            if result["healthy"]:
-                deployed.append((stage, result["snapshot"]))
-                journal.evidence[stage.name] = result.get("evidence")
-                if stage != plan.stages[-1]:  # the last one is recorded with the outcome
-                    yield journal.record("Running", stage, stage_state="Healthy",
-                                         stage_finished=True)
-                continue
-            reason = result["reason"]
-            if stage.rollback.get("onFailure") == "environmentAndEarlier":
-                problems = yield from roll_back_earlier(context, plan, deployed)
-                reason = "; ".join([reason, *problems])
-            outcome = "RolledBack" if result["rolledBack"] else "Failed"
+        if stage.gate:
+            gate = yield from wait_for_approval(context, plan, stage, journal)
+            if gate["outcome"] != "Approved":
+                return (yield from journal.finish(gate["outcome"], stage, gate["reason"]))
+            journal.step(stage, "approved", detail=gate["reason"])  # by whom, and why
+        result = yield from deliver(context, plan, stage, journal, gate)
+        if result["healthy"]:
+            deployed.append((stage, result["snapshot"]))
+            journal.evidence[stage.name] = result.get("evidence")
+            if stage != plan.stages[-1]:  # the last one is recorded with the outcome
+                yield journal.record("Running", stage, stage_state="Healthy", stage_finished=True)
+            continue
+        reason = result["reason"]
+        if "rolledBack" in result and stage.rollback.get("onFailure") == "environmentAndEarlier":
+            problems = yield from roll_back_earlier(context, plan, deployed)
+            reason = "; ".join([reason, *problems])
         if gate:  # the approvers hear how it ended
-            yield from notify(context, gate["request"], gate["links"], kind="outcome",
-                              outcome=outcome, reason=reason)
-        return (yield from journal.finish(outcome, stage, reason))
+            yield from notify(context, {**gate["card"], "outcome": result["outcome"],
+                                        "by": None, "reason": reason})
+        return (yield from journal.finish(result["outcome"], stage, reason))
 
     return (yield from journal.finish("Completed", healthy=plan.stages[-1]))
+
+
+def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
+            journal: Journal, gate: dict | None) -> Generator[Any, Any, dict[str, Any]]:
+    """Promote, take the environment's turn, deploy; `deploy_environment`'s result, or why not."""
+    try:
+        if stage.promotion:
+            journal.step(stage, "promote")
+            yield from attempt(context, "promote_image", plan.promotion_request(stage))
+        journal.step(stage, "deploy")
+        approved = [context.call_activity("notify_gate", gate["card"])] if gate else []
+        refused = yield from take_turn(context, plan, stage, journal, approved)
+        if refused:
+            return {"healthy": False, **refused}
+        result = yield context.call_sub_orchestrator(
+            "deploy_environment", plan.deploy_request(stage), f"{plan.release_id}:{stage.name}")
+    except Exception as failure:
+        return {"healthy": False, "outcome": "Failed", "reason": _reason(failure)}
+    if result["healthy"]:
+        return result
+    return {**result, "outcome": "RolledBack" if result["rolledBack"] else "Failed"}
 
 
 def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
@@ -84,12 +89,7 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
     opened = context.current_utc_datetime
     deadline = opened + rules.deadline
     request = plan.approval_request(stage, deadline, journal.evidence_before(stage))
-    journal.step(stage, "approval")
-    links, _ = yield context.task_all([  # sign the links and say so in the ledger at once
-        context.call_activity("request_approval", request),
-        journal.record("WaitingForApproval", stage, stage_state="WaitingForApproval")])
-    tally, number, reminders = Tally(rules.required), 1, 0
-    note = links.get("notice")
+    tally, number, reminders, links = Tally(rules.required), 1, 0, {}
 
     def waiting() -> dict[str, Any]:
         return {"kind": "approval", "environment": stage.name,
@@ -98,7 +98,14 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
                 "reminders": reminders, "approvalPage": links.get("approvalPage"),
                 "approvalLinks": links.get("approvalLinks") or []}
 
-    journal.step(stage, "approval", waiting(), detail=note, replace=True)
+    try:
+        links, _ = yield context.task_all([  # sign the links and say so in the ledger at once
+            context.call_activity("request_approval", request),
+            journal.record("WaitingForApproval", stage, stage_state="WaitingForApproval",
+                           step="approval")])
+    except Exception as failure:
+        return {"outcome": "Failed", "reason": _reason(failure)}
+    journal.step(stage, "approval", waiting(), detail=links.get("notice"))
     while True:
         decision = context.wait_for_external_event(decision_event(stage.name, number))
         superseded = context.wait_for_external_event(SUPERSEDED)
@@ -106,9 +113,9 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
         winner = yield context.task_any([decision, superseded, timer])
         if winner == timer and context.current_utc_datetime < deadline:
             reminders += 1
-            sent = yield from notify(context, request, links, kind="reminder", number=reminders,
-                                     total=rules.reminders,
-                                     escalatedTo=rules.escalated_to(reminders))
+            sent = yield from notify(context, {
+                **request, "links": links, "kind": "reminder", "number": reminders,
+                "total": rules.reminders, "escalatedTo": rules.escalated_to(reminders)})
             journal.step(stage, "approval", waiting(), detail=sent)
             continue
         if winner != timer:
@@ -130,34 +137,40 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
         else:
             outcome, reason = "Expired", f"no decision by {deadline.isoformat()}"
             by, comment = None, None
-        yield from notify(context, request, links, kind="outcome", outcome=outcome, by=by,
-                          reason=comment)
-        return {"outcome": outcome, "reason": reason, "links": links, "request": request}
+        card = {**request, "links": links, "kind": "outcome", "outcome": outcome, "by": by,
+                "reason": comment}
+        if outcome != "Approved":  # an approval is told as the stage is claimed
+            yield from notify(context, card)
+        return {"outcome": outcome, "reason": reason, "links": links, "request": request,
+                "card": card}
 
 
-def notify(context: df.DurableOrchestrationContext, request: dict[str, Any],
-           links: dict[str, Any], **card: Any) -> Generator[Any, Any, str | None]:
+def notify(context: df.DurableOrchestrationContext,
+           card: dict[str, Any]) -> Generator[Any, Any, str | None]:
     """Post a reminder or outcome card; what went wrong, if anything (never raises)."""
     try:
-        sent = yield context.call_activity("notify_gate", {**request, "links": links, **card})
+        sent = yield context.call_activity("notify_gate", card)
     except Exception as error:
         return f"Teams card not posted: {_reason(error)}"
     return sent.get("notice")
 
 
-def wait_for_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
-                  journal: Journal) -> Generator[Any, Any, dict[str, str] | None]:
-    """Wait while an earlier release or operation deploys here; why not to deploy at all.
+def take_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
+              journal: Journal, along: list[Any]) -> Generator[Any, Any, dict[str, str] | None]:
+    """Claim the stage (`Deploying`) and the environment's turn, waiting while an earlier
+    release or operation deploys there; why not to deploy at all, if so.
 
     A newer version already running here supersedes this release. The wait is bounded by
-    twice the stage's rollout timeout, so a stale ledger row cannot hold a release forever."""
+    twice the stage's rollout timeout, so a stale ledger row cannot hold a release forever.
+    `along` are tasks to run with the first claim (they must not fail)."""
     give_up = context.current_utc_datetime + 2 * stage.rollout_timeout
+    claim = {"record": journal.progress("Running", stage, stage_state="Deploying"),
+             "version": plan.version}
     announced = None
     while True:
-        turn = yield from attempt(context, "deploy_turn", {
-            "service": plan.service, "environment": stage.name, "releaseId": plan.release_id,
-            "version": plan.version})
-        first = turn["waitFor"]
+        turn, *_ = yield context.task_all(
+            [context.call_activity_with_retry("claim_stage", RETRY, claim), *along])
+        along, first = [], turn["waitFor"]
         if first is None and turn["newer"]:
             newer = turn["newer"]["version"]
             return {"outcome": "Superseded", "reason": f"superseded by {newer}, which already"
@@ -302,24 +315,29 @@ class Journal:
         return None
 
     def step(self, stage: Stage | None, step: str, waiting: dict | None = None, *,
-             detail: str | None = None, replace: bool = False) -> None:
-        """Say what the release does now; `replace` amends the last history entry instead."""
+             detail: str | None = None) -> None:
+        """Say what the release does now, and add it to the history."""
         self.status.update(environment=stage.name if stage else None, step=step,
                            waitingFor=waiting)
         entry = {"at": self.context.current_utc_datetime.isoformat(),
                  "environment": self.status["environment"], "step": step}
-        if replace and self.status["history"]:
-            self.status["history"].pop()
         self.status["history"].append({**entry, "detail": detail} if detail else entry)
         self.context.set_custom_status(self.status)
 
-    def record(self, state: str, stage: Stage | None = None, reason: str | None = None, *,
-               stage_state: str | None = None, stage_finished: bool = False) -> Any:
+    def progress(self, state: str, stage: Stage | None = None, reason: str | None = None, *,
+                 stage_state: str | None = None, stage_finished: bool = False,
+                 step: str | None = None) -> dict:
+        """`record_release`'s input for the release's row now (at `step`, else the current)."""
         record = self.plan.release_record(state, self.context.current_utc_datetime,
                                           environment=stage.name if stage else None,
-                                          step=self.status["step"], reason=reason)
+                                          step=step or self.status["step"], reason=reason)
         record.update(stageState=stage_state, stageFinished=stage_finished)
-        return self.context.call_activity_with_retry("record_release", RETRY, record)
+        return record
+
+    def record(self, state: str, stage: Stage | None = None, reason: str | None = None,
+               **stage_fields: Any) -> Any:
+        return self.context.call_activity_with_retry(
+            "record_release", RETRY, self.progress(state, stage, reason, **stage_fields))
 
     def finish(self, outcome: str, stage: Stage | None = None, reason: str | None = None, *,
                healthy: Stage | None = None) -> Generator[Any, Any, dict[str, Any]]:
