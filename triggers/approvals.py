@@ -62,6 +62,8 @@ from shared.approvals.tokens import (
 )
 from shared.ledger import LedgerError
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
+from shared.timefmt import as_utc
+from triggers.durable_adapter import decoded
 
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
@@ -231,11 +233,11 @@ class Desk:
         if len(token) > MAX_TOKEN_LENGTH:
             raise Problem("invalid", str(TokenInvalid()))
         status = await self.client.get_status(release_id, show_input=True)
-        data = _json(status.input_) if status else None
+        data = decoded(status.input_) if status else None
         if not status or status.name != "release" or not isinstance(data, dict):
             raise Problem("not-found", f"there is no release {release_id}")
         image = data.get("image") if isinstance(data.get("image"), dict) else {}
-        custom = _json(status.custom_status)
+        custom = decoded(status.custom_status)
         custom = custom if isinstance(custom, dict) else {}
         grant = self.verified(token, release_id, environment, image.get("digest") or "",
                               decision)
@@ -394,7 +396,7 @@ class Desk:
     async def still_waiting(self, gate: OpenGate) -> dict[str, Any] | Problem:
         """The gate's `waitingFor` now, or the Problem saying it closed."""
         status = await self.client.get_status(gate.release_id)
-        custom = _json(status.custom_status) if status else None
+        custom = decoded(status.custom_status) if status else None
         try:
             return await self.waiting(status, custom if isinstance(custom, dict) else {},
                                       gate.release_id, gate.environment)
@@ -441,13 +443,13 @@ def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None
     """The page's facts, picked field by field (nothing from the policy's secrets)."""
     custom, waiting = gate.custom, gate.waiting
     evidence = custom.get("evidence") if isinstance(custom.get("evidence"), dict) else {}
-    approvals = tuple(Approval(str(a.get("by")), _moment(a.get("at")))
+    approvals = tuple(Approval(str(a.get("by")), as_utc(a.get("at")))
                       for a in waiting.get("approvals") or () if isinstance(a, dict))
     return GateView(
         release_id=gate.release_id, service=str(custom.get("service") or "?"),
         version=str(custom.get("version") or gate.image.get("tag") or "?"),
         digest=gate.grant.digest, environment=gate.environment, approver=gate.who.name,
-        approver_source=gate.who.source, deadline=_moment(waiting.get("deadline")),
+        approver_source=gate.who.source, deadline=as_utc(waiting.get("deadline")),
         required_approvals=int(waiting.get("requiredApprovals") or 1), approvals=approvals,
         running_now=running_now,
         evidence=tuple((str(env), str(text)) for env, text in evidence.items() if text),
@@ -486,23 +488,3 @@ def _gate_spec(data: Mapping[str, Any], environment: str) -> dict[str, Any]:
         if isinstance(stage, dict) and stage.get("name") == environment:
             return stage.get("gate") if isinstance(stage.get("gate"), dict) else {}
     return {}
-
-
-def _json(value: Any) -> Any:
-    """Durable hands JSON values back decoded, or as JSON text when it was encoded twice."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _moment(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -16,7 +16,6 @@ releases: no setting, secret or policy snapshot is shown (see `shared/dashboard`
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from shared.dashboard.render import style_source
 from shared.ingest.context import app_ledger, app_policy
 from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.policy.errors import PolicyError
+from triggers.durable_adapter import decoded
 from triggers.releases import Refused, ReleaseView, origin
 from triggers.responses import json_response
 
@@ -196,16 +196,6 @@ async def live_statuses(client: df.DurableOrchestrationClient, instance_ids: lis
                         "links are missing until it does.")
     return {i: r for i, r in zip(instance_ids, results, strict=True)
             if not isinstance(r, BaseException)}
-
-
-def decoded(value: Any) -> Any:
-    """Durable hands custom status back decoded, or as JSON text when it was encoded twice."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
 
 # Requests and responses ------------------------------------------------------------------

@@ -1,7 +1,13 @@
-"""The Durable client as ingestion and the reconciler use it (`shared.ingest.service.Durable`)."""
+"""The Durable client as the triggers use it.
+
+`ClientDurable` is the client as ingestion and the reconciler use it
+(`shared.ingest.service.Durable`); `decoded` reads the JSON values (input, output, custom
+status) that the client hands back. Starts, raises and reads only what it is asked to.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import azure.durable_functions as df
@@ -27,3 +33,13 @@ class ClientDurable:
 
     async def raise_event(self, instance_id: str, event: str, payload: Any) -> None:
         await self._client.raise_event(instance_id, event, payload)
+
+
+def decoded(value: Any) -> Any:
+    """A value Durable handed back: decoded already, or JSON text when it was encoded twice."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value

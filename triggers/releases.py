@@ -25,7 +25,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -51,6 +51,8 @@ from shared.releases.operations import (
     was_deployed,
 )
 from shared.releases.plan import ReleasePlan, Stage
+from shared.timefmt import as_utc
+from triggers.durable_adapter import decoded
 from triggers.orchestrators import parse_json_body
 from triggers.responses import error_response, json_response
 
@@ -257,7 +259,7 @@ class ReleaseView:
             events = [e for e in await asyncio.to_thread(ledger.events, row.service,
                                                          limit=SERVICE_EVENTS)
                       if e.release_id == release_id]
-        custom = _json(status.custom_status) if status is not None else None
+        custom = decoded(status.custom_status) if status is not None else None
         shown = row.to_dict() if row is not None else pending_row(release_id, status, custom)
         return {**shown, "kind": operation_kind(release_id),
                 "statusUri": status_uri(base, release_id),
@@ -281,7 +283,7 @@ def timeline(row: ReleaseRecord | None, custom: Any, events: list[Any]) -> list[
     entries: list[tuple[datetime, dict[str, Any]]] = []
 
     def add(at: Any, source: str, environment: str | None, what: str) -> None:
-        moment = _moment(at)
+        moment = as_utc(at)
         if moment is not None:
             entries.append((moment, {"at": moment.isoformat(), "source": source,
                                      "environment": environment, "what": what}))
@@ -308,7 +310,7 @@ def durable_view(status: Any, custom: Any) -> dict[str, Any] | None:
         return None
     return {"name": status.name,
             "runtimeStatus": status.runtime_status.value if status.runtime_status else None,
-            "customStatus": custom, "output": _json(status.output),
+            "customStatus": custom, "output": decoded(status.output),
             "createdTime": _iso(status.created_time),
             "lastUpdatedTime": _iso(status.last_updated_time)}
 
@@ -492,33 +494,12 @@ async def release_input(client: df.DurableOrchestrationClient,
                         release_id: str) -> dict[str, Any] | None:
     """The release orchestration's input (the policy snapshot), None once purged."""
     status = await durable_status(client, release_id, show_input=True)
-    data = _json(status.input_) if status is not None else None
+    data = decoded(status.input_) if status is not None else None
     if not isinstance(data, dict) or not isinstance(data.get("policy"), dict):
         return None
     return data
 
 
-def _json(value: Any) -> Any:
-    """Durable hands JSON values back decoded, or as JSON text when it was encoded twice."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _iso(value: Any) -> str | None:
-    moment = _moment(value)
+    moment = as_utc(value)
     return moment.isoformat() if moment is not None else None
-
-
-def _moment(value: Any) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

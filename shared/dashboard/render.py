@@ -15,7 +15,9 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from .view import Overview, ReleaseDetail, moment
+from shared.timefmt import as_utc
+
+from .view import Overview, ReleaseDetail
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STYLESHEET = (TEMPLATES / "dashboard.css").read_text(encoding="utf-8")
@@ -40,7 +42,7 @@ def environment() -> jinja2.Environment:
 
 def utc(value: datetime | str | None) -> str:
     """`2026-11-22 06:00:05 UTC`, or an empty string."""
-    at = moment(value)
+    at = as_utc(value)
     return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else ""
 
 

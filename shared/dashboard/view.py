@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from shared.ledger.records import ACTIVE_STATES, EnvironmentState, ReleaseRecord
 from shared.releases.operations import operation_kind
+from shared.timefmt import as_utc
 
 DEFAULT_REFRESH = 30
 DASHBOARD_PATH = "/api/dashboard"
@@ -63,18 +64,6 @@ def relative(moment: datetime | None, now: datetime) -> str:
     if abs(seconds) < 1:
         return "now"
     return f"in {span(seconds)}" if seconds > 0 else f"{span(-seconds)} ago"
-
-
-def moment(value: Any) -> datetime | None:
-    """An ISO text or datetime as an aware UTC datetime; None for anything else."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def text(value: Any, limit: int = MAX_TEXT) -> str:
@@ -300,7 +289,7 @@ def build_overview(
     holds the Durable custom status of waiting releases; `known` has releases by id, for
     the versions of what runs where.
     """
-    now = moment(now) or now
+    now = as_utc(now) or now
     services = _service_rows(now, policy_services, environment_states, recent, waiting,
                              known, base)
     columns: list[str] = []
@@ -343,7 +332,7 @@ def _deployed(deployment: Any, known: Mapping[str, ReleaseRecord], now: datetime
     if deployment is None:
         return None
     record = known.get(deployment.release_id)
-    since = moment(deployment.since) or now
+    since = as_utc(deployment.since) or now
     return DeployedView(release_id=deployment.release_id,
                         version=record.version if record is not None else "",
                         digest=short_digest(deployment.digest), since=since,
@@ -359,7 +348,7 @@ def _since(moment_: datetime, now: datetime) -> str:
 def recent_row(record: ReleaseRecord, now: datetime, base: str = DASHBOARD_PATH) -> RecentRow:
     """A ledger row with its duration: until its last update when final, until now if not."""
     active = record.state in ACTIVE_STATES
-    created, updated = moment(record.created_at) or now, moment(record.updated_at) or now
+    created, updated = as_utc(record.created_at) or now, as_utc(record.updated_at) or now
     seconds = max(0, int(((now if active else updated) - created).total_seconds()))
     return RecentRow(
         release_id=record.release_id, kind=operation_kind(record.release_id),
@@ -391,11 +380,11 @@ def waiting_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
     waiting = waiting if isinstance(waiting, Mapping) and waiting.get("kind") in (
         "approval", None) else {}
     environment = text(waiting.get("environment") or record.environment or "", 80)
-    deadline = moment(waiting.get("deadline"))
+    deadline = as_utc(waiting.get("deadline"))
     return WaitingRow(
         release_id=record.release_id, service=record.service, version=record.version,
         digest=short_digest(record.digest), environment=environment,
-        waiting_since=_gate_opened(custom.get("history"), environment) or moment(
+        waiting_since=_gate_opened(custom.get("history"), environment) or as_utc(
             record.updated_at),
         deadline=deadline, deadline_text=relative(deadline, now),
         overdue=deadline is not None and deadline <= now,
@@ -425,7 +414,7 @@ def _gate_opened(history: Any, environment: str) -> datetime | None:
     for entry in _list(history):
         if isinstance(entry, Mapping) and entry.get("step") == "approval" and \
                 entry.get("environment") == environment:
-            return moment(entry.get("at"))
+            return as_utc(entry.get("at"))
     return None
 
 
@@ -444,14 +433,14 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
                          refresh: int = DEFAULT_REFRESH,
                          base: str = DASHBOARD_PATH) -> ReleaseDetail:
     """The release page from `GET /api/releases/{id}`'s view (row, timeline, Durable status)."""
-    now = moment(now) or now
+    now = as_utc(now) or now
     durable = shown.get("durable") if isinstance(shown.get("durable"), Mapping) else {}
     custom = durable.get("customStatus") if isinstance(durable.get("customStatus"),
                                                        Mapping) else {}
     runtime = text(durable.get("runtimeStatus"), 40)
     state = text(shown.get("state"), 40)
     active = state in ACTIVE_STATES
-    created, updated = moment(shown.get("createdAt")), moment(shown.get("updatedAt"))
+    created, updated = as_utc(shown.get("createdAt")), as_utc(shown.get("updatedAt"))
     duration = ""
     if created is not None:
         end = now if active else (updated or now)
@@ -483,7 +472,7 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
 
 
 def _stage_row(environment: str, stage: Mapping[str, Any]) -> StageRow:
-    started, finished = moment(stage.get("started")), moment(stage.get("finished"))
+    started, finished = as_utc(stage.get("started")), as_utc(stage.get("finished"))
     duration = span((finished - started).total_seconds()) if started and finished else ""
     return StageRow(environment=text(environment, 80), state=text(stage.get("state"), 40),
                     started=started, finished=finished, duration_text=duration,
@@ -491,7 +480,7 @@ def _stage_row(environment: str, stage: Mapping[str, Any]) -> StageRow:
 
 
 def _timeline_entry(entry: Any) -> TimelineEntry | None:
-    if not isinstance(entry, Mapping) or (at := moment(entry.get("at"))) is None:
+    if not isinstance(entry, Mapping) or (at := as_utc(entry.get("at"))) is None:
         return None
     return TimelineEntry(at=at, source=text(entry.get("source"), 40),
                          environment=text(entry.get("environment"), 80),
