@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import azure.functions as func
 from shared.dashboard import (
     DEFAULT_REFRESH,
     Overview,
+    ReleaseDetail,
     build_overview,
     build_release_detail,
     render_message,
@@ -40,7 +41,7 @@ from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.policy.errors import PolicyError
 from triggers.durable_adapter import decoded
 from triggers.releases import Refused, ReleaseView, origin
-from triggers.responses import json_response
+from triggers.responses import error_response, html_response, json_response
 
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
@@ -70,20 +71,14 @@ async def dashboard(req: func.HttpRequest,
                     client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """The dashboard: what runs where, what waits for a decision, what happened lately."""
     try:
-        as_json = wants_json(req)
-        refresh, limit = parse_refresh(req.params), parse_limit(req.params)
-        check_parameters(req.params, OVERVIEW_PARAMETERS)
+        as_json, refresh, limit = read_query(req, OVERVIEW_PARAMETERS)
     except BadQuery as bad:
         return message_response(400, "Bad request", str(bad), req)
     try:
         view = await overview(client, refresh, limit)
     except LedgerError as error:
-        log.error("dashboard: %s", error)
-        return message_response(503, "Ledger unavailable", f"ledger unavailable: {error}", req,
-                                refresh=refresh)
-    if as_json:
-        return json_response(view.to_dict())
-    return html_response(render_overview(view))
+        return ledger_unavailable(error, req, refresh)
+    return page_or_json(view, as_json, render_overview)
 
 
 @bp.route(route="dashboard/releases/{releaseId}", methods=["GET"])
@@ -92,9 +87,7 @@ async def dashboard_release(req: func.HttpRequest,
                             client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """One release's page: row, stages, gate and timeline."""
     try:
-        as_json = wants_json(req)
-        refresh = parse_refresh(req.params)
-        check_parameters(req.params, RELEASE_PARAMETERS)
+        as_json, refresh, _ = read_query(req, RELEASE_PARAMETERS)
     except BadQuery as bad:
         return message_response(400, "Bad request", str(bad), req)
     try:
@@ -104,13 +97,9 @@ async def dashboard_release(req: func.HttpRequest,
         return message_response(refused.status, "Not found" if refused.status == 404
                                 else "Refused", refused.reason, req)
     except LedgerError as error:
-        log.error("dashboard: %s", error)
-        return message_response(503, "Ledger unavailable", f"ledger unavailable: {error}", req,
-                                refresh=refresh)
+        return ledger_unavailable(error, req, refresh)
     view = build_release_detail(shown, now=datetime.now(UTC), refresh=refresh)
-    if as_json:
-        return json_response(view.to_dict())
-    return html_response(render_release(view))
+    return page_or_json(view, as_json, render_release)
 
 
 # Reading ---------------------------------------------------------------------------------
@@ -200,6 +189,15 @@ async def live_statuses(client: df.DurableOrchestrationClient, instance_ids: lis
 
 # Requests and responses ------------------------------------------------------------------
 
+def read_query(req: func.HttpRequest, allowed: tuple[str, ...]) -> tuple[bool, int, int]:
+    """(as JSON, refresh, limit) of a page's query; BadQuery names the first thing wrong."""
+    as_json = wants_json(req)
+    refresh = parse_refresh(req.params)
+    limit = parse_limit(req.params) if "limit" in allowed else DEFAULT_RECENT
+    check_parameters(req.params, allowed)
+    return as_json, refresh, limit
+
+
 def wants_json(req: func.HttpRequest) -> bool:
     """`format=json`, or an Accept header that names JSON and not HTML."""
     chosen = (req.params.get("format") or "").strip().lower()
@@ -239,9 +237,20 @@ def check_parameters(params: Mapping[str, str], allowed: tuple[str, ...]) -> Non
                        f"{', '.join(allowed)}")
 
 
-def html_response(body: str, status_code: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(body, status_code=status_code, mimetype="text/html",
-                             charset="utf-8", headers=dict(HEADERS))
+def page_or_json(view: Overview | ReleaseDetail, as_json: bool,
+                 render: Callable[[Any], str]) -> func.HttpResponse:
+    """The view as JSON, or rendered as a page with the dashboard's headers."""
+    if as_json:
+        return json_response(view.to_dict())
+    return html_response(render(view), headers=HEADERS)
+
+
+def ledger_unavailable(error: LedgerError, req: func.HttpRequest,
+                       refresh: int) -> func.HttpResponse:
+    """503 (logged): the page keeps refreshing, so it recovers on its own."""
+    log.error("dashboard: %s", error)
+    return message_response(503, "Ledger unavailable", f"ledger unavailable: {error}", req,
+                            refresh=refresh)
 
 
 def message_response(status_code: int, title: str, message: str, req: func.HttpRequest, *,
@@ -253,5 +262,5 @@ def message_response(status_code: int, title: str, message: str, req: func.HttpR
     except BadQuery:
         as_json = False
     if as_json:
-        return json_response({"error": line}, status_code)
-    return html_response(render_message(title, line, refresh=refresh), status_code)
+        return error_response(status_code, line)
+    return html_response(render_message(title, line, refresh=refresh), status_code, HEADERS)
