@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -64,6 +63,8 @@ from shared.ledger import LedgerError
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
 from shared.timefmt import as_utc
 from triggers.durable_adapter import decoded
+from triggers.identifiers import INSTANCE_ID, NAME
+from triggers.responses import html_response, json_response
 
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
@@ -73,9 +74,8 @@ POLL_SECONDS = 0.1
 STATUS_EVERY = 5          # re-read the release's status every this many polls
 ANSWER_WITHIN = 10.0      # seconds to wait for the release to take a decision
 MAX_BODY = 16 * 1024
-RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,255}")
-ENVIRONMENT = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
 DECISIONS = ("approve", "reject")
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 # The routes ------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ class Desk:
         """The gate this request may decide at; Problem (nothing changed) otherwise."""
         release_id = req.route_params.get("releaseId", "")
         environment = req.route_params.get("environment", "")
-        if not RELEASE_ID.fullmatch(release_id) or not ENVIRONMENT.fullmatch(environment):
+        if not INSTANCE_ID.fullmatch(release_id) or not NAME.fullmatch(environment):
             raise Problem("not-found", "no such release or environment")
         token = req.params.get("token") or ""
         if not token:
@@ -472,14 +472,13 @@ def already(use: ApprovalUse) -> str:
 
 
 def html(status: int, page: str, headers: Mapping[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(page, status_code=status, mimetype="text/html", charset="utf-8",
-                             headers={**SECURITY_HEADERS, "Content-Type": HTML_TYPE,
-                                      **(headers or {})})
+    """The approval page with its security headers (and any extra ones)."""
+    return html_response(page, status, {**SECURITY_HEADERS, "Content-Type": HTML_TYPE,
+                                        **(headers or {})})
 
 
 def json_answer(status: int, body: Any) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json",
-                             headers={"Cache-Control": "no-store"})
+    return json_response(body, status, NO_STORE)
 
 
 def _gate_spec(data: Mapping[str, Any], environment: str) -> dict[str, Any]:

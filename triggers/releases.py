@@ -20,9 +20,7 @@ stays in the orchestration input.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -53,6 +51,7 @@ from shared.releases.operations import (
 from shared.releases.plan import ReleasePlan, Stage
 from shared.timefmt import as_utc
 from triggers.durable_adapter import decoded
+from triggers.identifiers import INSTANCE_ID, NAME
 from triggers.orchestrators import parse_json_body
 from triggers.responses import error_response, json_response
 
@@ -68,8 +67,6 @@ MAX_BODY = 64 * 1024
 MAX_REASON = 500
 SERVICE_RELEASES = 10_000   # rows of one service read to find the previous good release
 SERVICE_EVENTS = 1_000      # events of one service read for a release's timeline
-NAME = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
-INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,255}")
 SHOWN_ORCHESTRATIONS = frozenset({"release", *ORCHESTRATORS.values()})
 ACTIVE = frozenset({OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running,
                     OrchestrationRuntimeStatus.ContinuedAsNew,
@@ -402,9 +399,7 @@ class Operations:
                 "release": op.release.to_dict(),
                 "replaces": op.replaces.to_dict() if op.replaces else None,
                 "policy": op.policy, "statusUri": uri}
-        return func.HttpResponse(json.dumps(body), status_code=202,
-                                 mimetype="application/json",
-                                 headers={"Location": uri, "Retry-After": "5"})
+        return json_response(body, 202, {"Location": uri, "Retry-After": "5"})
 
     async def release(self, release_id: str) -> ReleaseRecord:
         if not INSTANCE_ID.fullmatch(release_id):
