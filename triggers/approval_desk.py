@@ -1,0 +1,358 @@
+"""The approval desk: checks a link and a person against a release's gate, hands over decisions.
+
+`Desk.open` checks the link (signature under any active key, bound to this release,
+environment and the release's digest, unexpired, scope), that the release waits at this
+gate, who decides (App Service Authentication's principal, or the approver the link names)
+and that they may (the gate's users and groups, never the pusher), and that this person has
+not used this link before; a `Problem` (nothing changed) otherwise. `Desk.decide` raises the
+decision event on the name the release waits for and reads the verdict that the release's
+`check_approval` records in the approval book.
+Does not read requests or write answers (triggers/approvals.py), and does not count
+approvals or end the gate: the orchestration does (orchestrations/release.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from shared.approvals import keys
+from shared.approvals.decisions import decision_data
+from shared.approvals.identity import IdentityError, Principal, may_approve, principal_from_headers
+from shared.approvals.page import (
+    Approval,
+    GateView,
+    Problem,
+    RunningNow,
+    Verdict,
+    when,
+)
+from shared.approvals.tokens import (
+    MAX_TOKEN_LENGTH,
+    Grant,
+    Keyring,
+    TokenExpired,
+    TokenInvalid,
+    TokenMismatch,
+    TokenScope,
+    verify,
+)
+from shared.ledger import LedgerError
+from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
+from shared.timefmt import as_utc
+from triggers.durable_adapter import decoded
+from triggers.identifiers import INSTANCE_ID, NAME
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.1
+STATUS_EVERY = 5          # re-read the release's status every this many polls
+DECISIONS = ("approve", "reject")
+
+
+# The gate ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Who:
+    """Who decides: the name to show, every identifier (the first keys their use), groups."""
+
+    name: str
+    identities: tuple[str, ...]
+    groups: tuple[str, ...]
+    source: str
+    principal: Principal
+
+
+@dataclass(frozen=True)
+class OpenGate:
+    """A verified link to a gate that waits, and the person who may decide there."""
+
+    release_id: str
+    environment: str
+    grant: Grant
+    who: Who
+    use_key: str
+    waiting: dict[str, Any]
+    custom: dict[str, Any]
+    image: dict[str, Any]
+    pushed_by: str | None
+
+
+class Desk:
+    """Checks links and people against a release's gate, and hands decisions to it."""
+
+    def __init__(self, client: df.DurableOrchestrationClient) -> None:
+        self.client = client
+        try:
+            self.keyring: Keyring = keys.app_keyring()
+            self.mode = keys.identity_mode()
+        except keys.ApprovalConfigError as error:
+            log.error("approval page: %s", error)
+            raise Problem("unavailable", "approvals are not configured on this app") from None
+        try:
+            self.book = ApprovalBook.from_app_settings()
+        except LedgerError as error:
+            log.error("approval page: %s", error)
+            raise Problem("unavailable", "the approval book is not configured") from None
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    async def open(self, req: func.HttpRequest, decision: str | None = None) -> OpenGate:
+        """The gate this request may decide at; Problem (nothing changed) otherwise."""
+        release_id = req.route_params.get("releaseId", "")
+        environment = req.route_params.get("environment", "")
+        if not INSTANCE_ID.fullmatch(release_id) or not NAME.fullmatch(environment):
+            raise Problem("not-found", "no such release or environment")
+        token = req.params.get("token") or ""
+        if not token:
+            raise Problem("invalid", "this address has no approval token; open the whole link"
+                                     " from the approval request")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise Problem("invalid", str(TokenInvalid()))
+        status = await self.client.get_status(release_id, show_input=True)
+        data = decoded(status.input_) if status else None
+        if not status or status.name != "release" or not isinstance(data, dict):
+            raise Problem("not-found", f"there is no release {release_id}")
+        image = data.get("image") if isinstance(data.get("image"), dict) else {}
+        custom = decoded(status.custom_status)
+        custom = custom if isinstance(custom, dict) else {}
+        grant = self.verified(token, release_id, environment, image.get("digest") or "",
+                              decision)
+        who = self.who(req.headers, grant)
+        key = use_key(grant.nonce, who.identities[0])
+        used = await self.book_call(self.book.find, release_id, environment, key)
+        if used is not None:  # before the gate's state: a replay hears who decided, and when
+            raise Problem("used", already(used))
+        waiting = await self.waiting(status, custom, release_id, environment)
+        pushed_by = image.get("pushedBy") or custom.get("pushedBy")
+        gate_spec = _gate_spec(data, environment)
+        approvers = gate_spec.get("approvers") or {}
+        allowed, reason = may_approve(
+            who.principal, users=approvers.get("users") or (), groups=approvers.get("groups") or (),
+            pusher=pushed_by, environment=environment)
+        if not allowed:
+            raise Problem("forbidden", reason)
+        return OpenGate(release_id, environment, grant, who, key, waiting, custom, image,
+                        pushed_by)
+
+    def verified(self, token: str, release_id: str, environment: str, digest: str,
+                 decision: str | None) -> Grant:
+        """The link's grant for `decision` (any decision its scope allows, for the page)."""
+        now = self.now()
+        try:
+            for attempt in ([decision] if decision else list(DECISIONS)):
+                try:
+                    return verify(self.keyring, token, now=now, release_id=release_id,
+                                  environment=environment, digest=digest, decision=attempt)
+                except TokenScope:
+                    if decision or attempt == DECISIONS[-1]:
+                        raise
+        except TokenInvalid as error:
+            raise Problem("invalid", str(error)) from None
+        except TokenMismatch as error:
+            raise Problem("mismatch", str(error)) from None
+        except TokenExpired as error:
+            raise Problem("expired", str(error)) from None
+        except TokenScope as error:
+            raise Problem("scope", str(error)) from None
+        raise AssertionError("unreachable")
+
+    async def waiting(self, status: Any, custom: dict[str, Any], release_id: str,
+                      environment: str) -> dict[str, Any]:
+        """The release's `waitingFor` at this gate; Problem closed / not waiting otherwise."""
+        waiting = custom.get("waitingFor") if isinstance(custom.get("waitingFor"), dict) else {}
+        runtime = getattr(status, "runtime_status", None)
+        running = getattr(runtime, "value", runtime) == "Running"
+        if running and custom.get("step") == "approval" and waiting.get("kind") == "approval" \
+                and (waiting.get("environment") or custom.get("environment")) == environment \
+                and waiting.get("event"):
+            return waiting
+        uses = await self.book_call(self.book.uses, release_id, environment)
+        decided = next((u for u in uses if u.counted and u.decision == "reject"), None) \
+            or next((u for u in uses if u.counted), None)
+        if decided is not None:
+            verb = "approved" if decided.decision == "approve" else "rejected"
+            raise Problem("closed", f"this gate is closed: {verb} by {decided.by} at"
+                                    f" {when(decided.at)}")
+        outcome, reason = custom.get("outcome"), custom.get("reason")
+        if outcome and custom.get("environment") == environment:
+            raise Problem("closed", f"this gate is closed: {outcome}"
+                                    + (f" ({reason})" if reason else ""))
+        if not running:
+            raise Problem("closed", f"release {release_id} has ended"
+                                    + (f": {outcome}" if outcome else ""))
+        step = custom.get("step") or "starting"
+        where = f" in {custom['environment']}" if custom.get("environment") else ""
+        raise Problem("not-waiting", f"release {release_id} is not waiting for approval in"
+                                     f" {environment} (now: {step}{where}); try again when"
+                                     " it does")
+
+    def who(self, headers: Mapping[str, str], grant: Grant) -> Who:
+        """The person deciding, by identity mode."""
+        if self.mode == "token":
+            if not grant.approver:
+                raise Problem("forbidden", "this link names no approver, and this app identifies"
+                                           " approvers by their link (APPROVAL_IDENTITY=token)")
+            name = grant.approver.strip()
+            return Who(name, (name.casefold(),), (), "named in this link", Principal.local(name))
+        try:
+            principal = principal_from_headers(headers)
+        except IdentityError as error:
+            raise Problem("bad-request", str(error)) from None
+        if principal is None:
+            raise Problem("unauthenticated", "sign in to approve: this app takes the approver"
+                                             " from App Service Authentication, and this"
+                                             " request carries no signed-in user")
+        known = principal.identifiers()
+        if grant.approver and grant.approver.strip().casefold() not in known:
+            raise Problem("forbidden", f"this link was sent to {grant.approver}; you are"
+                                       f" signed in as {principal.name}")
+        first = (principal.object_id or principal.name).strip().casefold()
+        identities = (first, *sorted(known - {first}))
+        return Who(principal.name, identities, tuple(sorted(principal.groups)), "signed in",
+                   principal)
+
+    async def view(self, gate: OpenGate, intent: str | None) -> GateView:
+        """What the decision page shows; what runs there now comes from the ledger."""
+        return gate_view(gate, intent, await self.running_now(gate))
+
+    async def running_now(self, gate: OpenGate) -> RunningNow | None:
+        from shared.ingest.context import app_ledger
+
+        service = gate.custom.get("service")
+        if not service:
+            return None
+        try:
+            ledger = app_ledger()
+            state = await asyncio.to_thread(ledger.environment_state, service, gate.environment)
+            current = state.current
+            if current is None:
+                return None
+            row = await asyncio.to_thread(ledger.get_release, current.release_id,
+                                          service=service)
+        except LedgerError as error:
+            log.warning("approval page: what runs in %s is unknown: %s", gate.environment, error)
+            return None
+        return RunningNow(current.release_id, current.digest, row.version if row else None,
+                          current.since)
+
+    async def decide(self, gate: OpenGate, decision: str, comment: str | None, via: str,
+                     within: float) -> Verdict:
+        """Raise the decision on the event the gate waits for; its verdict, or Pending when
+        the release has not taken it within `within` seconds."""
+        event_id = uuid.uuid4().hex
+        at = self.now()
+        data = decision_event(gate, decision, comment, event_id, at, via)
+        event = gate.waiting["event"]
+        await self.client.raise_event(gate.release_id, event, data)
+        log.info("approval: %s %s in %s by %s (event %s)", decision, gate.release_id,
+                 gate.environment, gate.who.name, event)
+        deadline = time.monotonic() + within
+        polls = 0
+        while time.monotonic() < deadline:
+            await asyncio.sleep(POLL_SECONDS)
+            polls += 1
+            # The gate's state is read before the book: when it moved on (or closed) and our
+            # row is still missing, the release never took our event.
+            now_waiting: dict[str, Any] | Problem | None = None
+            if polls % STATUS_EVERY == 0:
+                now_waiting = await self.still_waiting(gate)
+            row = await self.book_call(self.book.find, gate.release_id, gate.environment,
+                                       gate.use_key)
+            if row is not None:
+                if row.event_id != event_id:
+                    raise Problem("used", already(row))
+                return await self.verdict(gate, row)
+            if isinstance(now_waiting, Problem):
+                raise now_waiting
+            if now_waiting is not None and now_waiting["event"] != event:
+                event = now_waiting["event"]
+                await self.client.raise_event(gate.release_id, event, data)
+        return Verdict(decision, False, "Pending", "submitted; the release has not taken it yet",
+                       gate.who.name, at, comment)
+
+    async def still_waiting(self, gate: OpenGate) -> dict[str, Any] | Problem:
+        """The gate's `waitingFor` now, or the Problem saying it closed."""
+        status = await self.client.get_status(gate.release_id)
+        custom = decoded(status.custom_status) if status else None
+        try:
+            return await self.waiting(status, custom if isinstance(custom, dict) else {},
+                                      gate.release_id, gate.environment)
+        except Problem as closed:
+            return closed
+
+    async def verdict(self, gate: OpenGate, row: ApprovalUse) -> Verdict:
+        """The check's verdict on our decision, and where the gate stands after it."""
+        base = {"decision": row.decision, "counted": row.counted, "by": row.by, "at": row.at,
+                "comment": row.comment}
+        if not row.counted:
+            return Verdict(**base, outcome="Refused", reason=row.reason)
+        if row.decision == "reject":
+            return Verdict(**base, outcome="Rejected", reason=row.reason)
+        uses = await self.book_call(self.book.uses, gate.release_id, gate.environment)
+        people = {u.use_key.partition(":")[2] for u in uses
+                  if u.counted and u.decision == "approve"}
+        required = int(gate.waiting.get("requiredApprovals") or 1)
+        if len(people) >= required:
+            return Verdict(**base, outcome="Approved", reason=row.reason)
+        return Verdict(**base, outcome="Waiting",
+                       reason=f"{len(people)} of {required} approvals; waiting for"
+                              f" {required - len(people)} more")
+
+    async def book_call(self, method: Any, *args: Any) -> Any:
+        try:
+            return await asyncio.to_thread(method, *args)
+        except LedgerError as error:
+            log.error("approval page: %s", error)
+            raise Problem("unavailable", "the approval book cannot be read right now") from None
+
+
+# Pure parts -------------------------------------------------------------------------------
+
+def decision_event(gate: OpenGate, decision: str, comment: str | None, event_id: str,
+                   at: datetime, via: str) -> dict[str, Any]:
+    """The decision event's data (see the approval contract, section 4)."""
+    return decision_data(decision=decision, approver=gate.who.name,
+                         identities=gate.who.identities, nonce=gate.grant.nonce, at=at,
+                         event_id=event_id, via=via, groups=gate.who.groups, comment=comment)
+
+
+def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None) -> GateView:
+    """The page's facts, picked field by field (nothing from the policy's secrets)."""
+    custom, waiting = gate.custom, gate.waiting
+    evidence = custom.get("evidence") if isinstance(custom.get("evidence"), dict) else {}
+    approvals = tuple(Approval(str(a.get("by")), as_utc(a.get("at")))
+                      for a in waiting.get("approvals") or () if isinstance(a, dict))
+    return GateView(
+        release_id=gate.release_id, service=str(custom.get("service") or "?"),
+        version=str(custom.get("version") or gate.image.get("tag") or "?"),
+        digest=gate.grant.digest, environment=gate.environment, approver=gate.who.name,
+        approver_source=gate.who.source, deadline=as_utc(waiting.get("deadline")),
+        required_approvals=int(waiting.get("requiredApprovals") or 1), approvals=approvals,
+        running_now=running_now,
+        evidence=tuple((str(env), str(text)) for env, text in evidence.items() if text),
+        pushed_by=gate.pushed_by, scope=gate.grant.scope,
+        link_expires_at=gate.grant.expires_at, intent=intent)
+
+
+def already(use: ApprovalUse) -> str:
+    return f"already decided by {use.by} at {when(use.at)}"
+
+
+def _gate_spec(data: Mapping[str, Any], environment: str) -> dict[str, Any]:
+    policy = data.get("policy") if isinstance(data.get("policy"), dict) else {}
+    for stage in policy.get("environments") or ():
+        if isinstance(stage, dict) and stage.get("name") == environment:
+            return stage.get("gate") if isinstance(stage.get("gate"), dict) else {}
+    return {}
