@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -65,20 +65,23 @@ class BadQuery(ValueError):
     """A query parameter we cannot use; the message is one line."""
 
 
+class Query(NamedTuple):
+    """A page's query: JSON or HTML, seconds between refreshes, how many recent rows."""
+
+    as_json: bool
+    refresh: int
+    limit: int
+
+
 @bp.route(route="dashboard", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 async def dashboard(req: func.HttpRequest,
                     client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """The dashboard: what runs where, what waits for a decision, what happened lately."""
-    try:
-        as_json, refresh, limit = read_query(req, OVERVIEW_PARAMETERS)
-    except BadQuery as bad:
-        return message_response(400, "Bad request", str(bad), req)
-    try:
-        view = await overview(client, refresh, limit)
-    except LedgerError as error:
-        return ledger_unavailable(error, req, refresh)
-    return page_or_json(view, as_json, render_overview)
+    async def view(query: Query) -> Overview:
+        return await overview(client, query.refresh, query.limit)
+
+    return await answering(req, OVERVIEW_PARAMETERS, view, render_overview)
 
 
 @bp.route(route="dashboard/releases/{releaseId}", methods=["GET"])
@@ -86,20 +89,35 @@ async def dashboard(req: func.HttpRequest,
 async def dashboard_release(req: func.HttpRequest,
                             client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """One release's page: row, stages, gate and timeline."""
+    async def view(query: Query) -> ReleaseDetail:
+        shown = await ReleaseView(client).show(req.route_params.get("releaseId", ""),
+                                               origin(req))
+        return build_release_detail(shown, now=datetime.now(UTC), refresh=query.refresh)
+
+    return await answering(req, RELEASE_PARAMETERS, view, render_release)
+
+
+async def answering(req: func.HttpRequest, allowed: tuple[str, ...],
+                    view: Callable[[Query], Awaitable[Overview | ReleaseDetail]],
+                    render: Callable[[Any], str]) -> func.HttpResponse:
+    """The view as a page or JSON; a bad query, an unknown release or the ledger's outage
+    as a one-line message instead."""
     try:
-        as_json, refresh, _ = read_query(req, RELEASE_PARAMETERS)
+        query = read_query(req, allowed)
     except BadQuery as bad:
         return message_response(400, "Bad request", str(bad), req)
     try:
-        shown = await ReleaseView(client).show(req.route_params.get("releaseId", ""),
-                                               origin(req))
+        shown = await view(query)
     except Refused as refused:
         return message_response(refused.status, "Not found" if refused.status == 404
                                 else "Refused", refused.reason, req)
     except LedgerError as error:
-        return ledger_unavailable(error, req, refresh)
-    view = build_release_detail(shown, now=datetime.now(UTC), refresh=refresh)
-    return page_or_json(view, as_json, render_release)
+        log.error("dashboard: %s", error)
+        return message_response(503, "Ledger unavailable", f"ledger unavailable: {error}", req,
+                                refresh=query.refresh)
+    if query.as_json:
+        return json_response(shown.to_dict())
+    return html_response(render(shown), headers=HEADERS)
 
 
 # Reading ---------------------------------------------------------------------------------
@@ -189,13 +207,13 @@ async def live_statuses(client: df.DurableOrchestrationClient, instance_ids: lis
 
 # Requests and responses ------------------------------------------------------------------
 
-def read_query(req: func.HttpRequest, allowed: tuple[str, ...]) -> tuple[bool, int, int]:
-    """(as JSON, refresh, limit) of a page's query; BadQuery names the first thing wrong."""
+def read_query(req: func.HttpRequest, allowed: tuple[str, ...]) -> Query:
+    """A page's query; BadQuery names the first thing wrong."""
     as_json = wants_json(req)
     refresh = parse_refresh(req.params)
     limit = parse_limit(req.params) if "limit" in allowed else DEFAULT_RECENT
     check_parameters(req.params, allowed)
-    return as_json, refresh, limit
+    return Query(as_json, refresh, limit)
 
 
 def wants_json(req: func.HttpRequest) -> bool:
@@ -235,22 +253,6 @@ def check_parameters(params: Mapping[str, str], allowed: tuple[str, ...]) -> Non
     if unknown:
         raise BadQuery(f"unknown query parameter {unknown[0][:40]!r}; expected "
                        f"{', '.join(allowed)}")
-
-
-def page_or_json(view: Overview | ReleaseDetail, as_json: bool,
-                 render: Callable[[Any], str]) -> func.HttpResponse:
-    """The view as JSON, or rendered as a page with the dashboard's headers."""
-    if as_json:
-        return json_response(view.to_dict())
-    return html_response(render(view), headers=HEADERS)
-
-
-def ledger_unavailable(error: LedgerError, req: func.HttpRequest,
-                       refresh: int) -> func.HttpResponse:
-    """503 (logged): the page keeps refreshing, so it recovers on its own."""
-    log.error("dashboard: %s", error)
-    return message_response(503, "Ledger unavailable", f"ledger unavailable: {error}", req,
-                            refresh=refresh)
 
 
 def message_response(status_code: int, title: str, message: str, req: func.HttpRequest, *,
