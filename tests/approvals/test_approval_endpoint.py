@@ -44,7 +44,7 @@ def stack(tmp_path: Path, tls_files: TlsFiles, registry: LocalRegistry, azurite:
 
 def with_gate(stack: ReleaseStack, gate: str) -> None:
     """Rewrite the stack's policy with this production gate."""
-    stack.policy(checks=[], gate=f"        gate: {gate}\n")
+    stack.policy(checks=[], gate=gate)
 
 
 def start(run: Released, tag: str, digest: str, pushed_by: str | None) -> str:

@@ -17,10 +17,11 @@ import pytest
 from sandbox.azurite import Azurite
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.server import KubeSimulator
+from sandbox.policy_text import APPROVER
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 from tests.cli.cli_runner import ctl, one_error_line
-from tests.dashboard.dashboard_stack import APPROVER, DashboardStack, dashboard_stack
+from tests.dashboard.dashboard_stack import DashboardStack, dashboard_stack
 
 
 @pytest.fixture

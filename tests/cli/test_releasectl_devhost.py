@@ -18,11 +18,11 @@ from devhost.testing import REPO, free_port
 from sandbox.azurite import Azurite
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.server import KubeSimulator
+from sandbox.policy_text import APPROVER
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 from tests.cli.cli_runner import ctl, one_error_line
 from tests.dashboard.dashboard_stack import (
-    APPROVER,
     SERVICE,
     V1,
     V2,

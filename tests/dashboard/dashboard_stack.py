@@ -26,14 +26,13 @@ from sandbox.azurite import Azurite
 from sandbox.images import build_image, push
 from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
+from sandbox.policy_text import GATE_WITH_REMINDERS, SERVICE, qa_then_prod
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 from shared.ledger import Ledger, ReleaseRecord, StageState
 
-SERVICE = "delivery"
 TOKEN = "dashboard-webhook-token"
 SIGNING_KEY = "dashboard-approval-signing-key-" + "k" * 32
-APPROVER = "ann@example.com"
 OLD_IMAGE = "sandbox.example/delivery@sha256:" + "0" * 64
 V1_DIGEST = "sha256:" + hashlib.sha256(b"delivery v1.0.0").hexdigest()
 V2_DIGEST = "sha256:" + hashlib.sha256(b"delivery v1.0.1").hexdigest()
@@ -42,29 +41,9 @@ V2 = f"{SERVICE}-{V2_DIGEST[7:23]}"
 
 
 def policy(registry: LocalRegistry, tls: TlsFiles, repository: str) -> str:
-    environment = """\
-      - name: {name}
-        target:
-          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
-          namespace: {name}
-          deployment: delivery
-          container: app
-        rolloutTimeout: 2m
-"""
-    return f"""\
-version: 1
-registries:
-  local: {{url: "{registry.endpoint}", auth: anonymous, caBundle: "{tls.ca}"}}
-services:
-  {SERVICE}:
-    registry: local
-    repository: {repository}
-    tags: {{semver: ">=1.0.0"}}
-    environments:
-{environment.format(name="qa")}{environment.format(name="prod")}\
-        gate: {{approvers: {{users: [{APPROVER}]}}, deadline: 72h, reminderInterval: 24h}}
-        promotion: {{namespace: prod/}}
-"""
+    """QA, then production behind Ann's gate (3-day deadline, daily reminders)."""
+    return qa_then_prod(registry.endpoint, tls.ca, repository, gate=GATE_WITH_REMINDERS,
+                        rollout_timeout="2m")
 
 
 class DashboardStack:

@@ -20,9 +20,10 @@ from sandbox.azurite import Azurite
 from sandbox.browser import screenshot_if_requested
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.server import KubeSimulator
+from sandbox.policy_text import APPROVER
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
-from tests.dashboard.dashboard_stack import APPROVER, DashboardStack, dashboard_stack
+from tests.dashboard.dashboard_stack import DashboardStack, dashboard_stack
 
 REFRESH = 5  # the shortest the dashboard allows
 

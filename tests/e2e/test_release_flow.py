@@ -23,6 +23,7 @@ from sandbox.images import build_image, push
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
+from sandbox.policy_text import GATE_WITH_REMINDERS, qa_then_prod
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 from sandbox.tools import free_port
@@ -32,32 +33,6 @@ from shared.registry.client import RegistryClient, RegistryEndpoint
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-webhook-token"
 MGMT = "/runtime/webhooks/durabletask"
-
-
-def policy(registry: LocalRegistry, tls: TlsFiles) -> str:
-    environment = """\
-      - name: {name}
-        target:
-          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
-          namespace: {name}
-          deployment: delivery
-          container: app
-        rolloutTimeout: 2m
-"""
-    return f"""\
-version: 1
-registries:
-  local: {{url: "{registry.endpoint}", auth: anonymous, caBundle: "{tls.ca}"}}
-services:
-  delivery:
-    registry: local
-    repository: delivery
-    tags: {{semver: ">=1.0.0"}}
-    environments:
-{environment.format(name="qa")}{environment.format(name="prod")}\
-        gate: {{approvers: {{users: [ann@example.com]}}, deadline: 72h, reminderInterval: 24h}}
-        promotion: {{namespace: prod/}}
-"""
 
 
 class Flow:
@@ -114,7 +89,9 @@ def test_push_to_production_then_a_crashing_version_is_rolled_back(
     registry = LocalRegistry(tmp_path / "registry", tls_files,
                              notify_url=f"http://127.0.0.1:{port}/api/registry/events",
                              notify_headers={"Authorization": f"Bearer {TOKEN}"}).start()
-    (tmp_path / "policy.yaml").write_text(policy(registry, tls_files))
+    (tmp_path / "policy.yaml").write_text(qa_then_prod(
+        registry.endpoint, tls_files.ca, "delivery", gate=GATE_WITH_REMINDERS,
+        rollout_timeout="2m"))
     prefix = "e" + uuid.uuid4().hex[:10]
     for name, value in {"AzureWebJobsStorage": azurite.connection_string,
                         "LEDGER_TABLE_PREFIX": prefix,

@@ -30,6 +30,7 @@ from sandbox.azurite import Azurite
 from sandbox.images import build_image, push
 from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
+from sandbox.policy_text import APPROVER, SERVICE, qa_then_prod
 from sandbox.registry import LocalRegistry
 from sandbox.teams_sink import TeamsSink
 from sandbox.tls import TlsFiles
@@ -42,21 +43,11 @@ from shared.policy.loader import parse_policy
 
 REPO = Path(__file__).resolve().parents[2]
 MGMT = "/runtime/webhooks/durabletask"
-SERVICE = "delivery"
 OLD_IMAGE = "sandbox.example/delivery@sha256:" + "0" * 64
-APPROVER = "ann@example.com"
 T = TypeVar("T")
 
-ENVIRONMENT = """\
-      - name: {name}
-        target:
-          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
-          namespace: {name}
-          deployment: delivery
-          container: app
-"""
-PROD_GATE = ("        gate: {approvers: {users: [ann@example.com]}, deadline: 72h,"
-             " reminderInterval: 24h, teamsWebhookSecret: teams-webhook}\n")
+PROD_GATE = (f"{{approvers: {{users: [{APPROVER}]}}, deadline: 72h, reminderInterval: 24h,"
+             " teamsWebhookSecret: teams-webhook}")
 
 
 def fake_digest(seed: str) -> str:
@@ -159,19 +150,10 @@ class ReleaseStack:
             f" headers: {{Authorization: probe-token}}, withinSeconds: 1, intervalSeconds: 0.2,"
             f" attemptTimeoutSeconds: 1}}\n"
             for url in checks)
-        text = f"""\
-version: 1
-registries:
-  local: {{url: "{self.registry_endpoint}", auth: anonymous, caBundle: "{self.tls.ca}"}}
-services:
-  {SERVICE}:
-    registry: local
-    repository: {self.repository}
-    tags: {{semver: ">=1.0.0"}}
-    environments:
-{ENVIRONMENT.format(name="qa")}{qa_extra}{ENVIRONMENT.format(name="prod")}{gate}\
-        promotion: {{namespace: prod/}}
-{"        checks:" + chr(10) + check_lines if checks else ""}{prod_extra}"""
+        text = qa_then_prod(self.registry_endpoint, self.tls.ca, self.repository, gate=gate,
+                            qa_extra=qa_extra,
+                            prod_extra=("        checks:\n" + check_lines if checks else "")
+                            + prod_extra)
         (self.tmp_path / "policy.yaml").write_text(text)
         self.service = parse_policy(text, source="policy.yaml").service(SERVICE)
 

@@ -24,6 +24,7 @@ from sandbox.azurite import Azurite
 from sandbox.images import build_image, push
 from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
+from sandbox.policy_text import qa_then_prod
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 from shared.approvals.decisions import decision_data
@@ -32,35 +33,8 @@ from shared.ledger.store import Ledger
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "releases-api-webhook-token"
 MGMT = "/runtime/webhooks/durabletask"
-SERVICE = "delivery"
 OLD_IMAGE = "sandbox.example/delivery@sha256:" + "0" * 64
 CHANGE_CAUSE = "kubernetes.io/change-cause"
-
-
-def policy(registry: LocalRegistry, tls: TlsFiles, repository: str) -> str:
-    environment = """\
-      - name: {name}
-        target:
-          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
-          namespace: {name}
-          deployment: delivery
-          container: app
-        rolloutTimeout: 2m
-"""
-    return f"""\
-version: 1
-registries:
-  local: {{url: "{registry.endpoint}", auth: anonymous, caBundle: "{tls.ca}"}}
-services:
-  {SERVICE}:
-    registry: local
-    repository: {repository}
-    tags: {{semver: ">=1.0.0"}}
-    environments:
-{environment.format(name="qa")}{environment.format(name="prod")}\
-        gate: {{approvers: {{users: [ann@example.com]}}, deadline: 72h}}
-        promotion: {{namespace: prod/}}
-"""
 
 
 class Stack:
@@ -174,7 +148,8 @@ def run_scenario(tmp_path: Path, registry: LocalRegistry, tls: TlsFiles, azurite
     """Configure the app for a fresh ledger and repository, serve it, run `scenario`."""
     repository = "ops-" + uuid.uuid4().hex[:10]
     prefix = "r" + uuid.uuid4().hex[:10]
-    (tmp_path / "policy.yaml").write_text(policy(registry, tls, repository))
+    (tmp_path / "policy.yaml").write_text(qa_then_prod(registry.endpoint, tls.ca, repository,
+                                                       rollout_timeout="2m"))
     for name, value in {"AzureWebJobsStorage": azurite.connection_string,
                         "LEDGER_TABLE_PREFIX": prefix,
                         "RELEASE_POLICY_FILE": str(tmp_path / "policy.yaml"),

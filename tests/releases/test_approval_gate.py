@@ -21,10 +21,10 @@ from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 
 ANN, BOB = "ann@example.com", "bob@example.com"
-TWO_APPROVERS = ("        gate: {approvers: {users: [ann@example.com, bob@example.com]},"
+TWO_APPROVERS = ("{approvers: {users: [ann@example.com, bob@example.com]},"
                  " requiredApprovals: 2, deadline: 72h, reminderInterval: 24h,"
                  " escalation: {group: release-leads, afterReminders: 2},"
-                 " teamsWebhookSecret: teams-webhook}\n")
+                 " teamsWebhookSecret: teams-webhook}")
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from release_stack import ADMIN_TOKEN, SERVICE, Stack, run_scenario
+from release_stack import ADMIN_TOKEN, Stack, run_scenario
 
 from sandbox.azurite import Azurite
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.server import KubeSimulator
+from sandbox.policy_text import SERVICE
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 

@@ -1,0 +1,53 @@
+"""The release policy YAML the test stacks run: `delivery` through QA, a gate, prod/, production.
+
+`qa_then_prod` writes it for one repository of a local registry: two environments on the
+`sandbox` cluster (namespace and deployment named after them and the service), production's
+gate and its promotion to `prod/`; callers choose the gate and add lines per environment.
+Does not parse or check the text (parse_policy does), nor write the policy `make run` uses
+(see stack_policy.py, which has defaults, local secrets and rollback).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SERVICE = "delivery"
+APPROVER = "ann@example.com"
+# Production's gate as a flow mapping: Ann approves within three days (the second: reminded
+# daily).
+GATE = f"{{approvers: {{users: [{APPROVER}]}}, deadline: 72h}}"
+GATE_WITH_REMINDERS = (f"{{approvers: {{users: [{APPROVER}]}}, deadline: 72h,"
+                       " reminderInterval: 24h}")
+
+
+def qa_then_prod(registry_url: str, ca_file: Path | str, repository: str, *, gate: str = GATE,
+                 rollout_timeout: str | None = None, qa_extra: str = "",
+                 prod_extra: str = "") -> str:
+    """The policy YAML; `gate` is production's gate as a flow mapping, the extras are whole
+    lines (8-space indent) added to QA and, after the promotion, to production."""
+    return f"""\
+version: 1
+registries:
+  local: {{url: "{registry_url}", auth: anonymous, caBundle: "{ca_file}"}}
+services:
+  {SERVICE}:
+    registry: local
+    repository: {repository}
+    tags: {{semver: ">=1.0.0"}}
+    environments:
+{_environment("qa", rollout_timeout)}{qa_extra}{_environment("prod", rollout_timeout)}\
+        gate: {gate}
+        promotion: {{namespace: prod/}}
+{prod_extra}"""
+
+
+def _environment(name: str, rollout_timeout: str | None) -> str:
+    timeout = f"        rolloutTimeout: {rollout_timeout}\n" if rollout_timeout else ""
+    return f"""\
+      - name: {name}
+        target:
+          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
+          namespace: {name}
+          deployment: {SERVICE}
+          container: app
+{timeout}"""
