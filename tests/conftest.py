@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 # One local registry (with its TLS files and fault proxy) and one Azurite for the whole run.
-# Browser tests get `browser` / `browser_page` (headless Chromium via Playwright).
+# Browser tests get `browser` / `browser_page` (headless Chromium via Playwright); any test
+# `kube` (a Kubernetes API simulator) and `dashboard_app` (the app in a devhost subprocess).
 pytest_plugins = ["sandbox.pytest_fixtures", "sandbox.azurite_fixtures",
-                  "sandbox.browser_fixtures"]
+                  "sandbox.browser_fixtures", "sandbox.kube.pytest_fixtures",
+                  "tests.dashboard.dashboard_fixtures"]
 
 
 @pytest.fixture

@@ -8,27 +8,11 @@ a finished gate are refused with the page's one-line reason (exit 1).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
-from sandbox.azurite import Azurite
-from sandbox.kube.pytest_fixtures import *  # noqa: F403
-from sandbox.kube.server import KubeSimulator
 from sandbox.policy_text import APPROVER
-from sandbox.registry import LocalRegistry
-from sandbox.tls import TlsFiles
 from tests.cli.cli_runner import ctl, one_error_line
-from tests.dashboard.dashboard_stack import DashboardStack, dashboard_stack
-
-
-@pytest.fixture
-def stack(tmp_path: Path, registry: LocalRegistry, tls_files: TlsFiles, azurite: Azurite,
-          kube: KubeSimulator) -> Iterator[DashboardStack]:
-    with dashboard_stack(tmp_path, registry, tls_files, azurite, kube) as running:
-        yield running
+from tests.dashboard.dashboard_stack import DashboardStack
 
 
 def approval_link(stack: DashboardStack, release_id: str) -> str:
@@ -41,42 +25,43 @@ def approval_link(stack: DashboardStack, release_id: str) -> str:
     return link
 
 
-def test_approve_with_release_and_token_then_the_link_is_spent(stack: DashboardStack) -> None:
-    release, _ = stack.waiting_release("v1.0.2")
-    link = approval_link(stack, release)
+def test_approve_with_release_and_token_then_the_link_is_spent(
+        dashboard_app: DashboardStack) -> None:
+    release, _ = dashboard_app.waiting_release("v1.0.2")
+    link = approval_link(dashboard_app, release)
     token = parse_qs(urlsplit(link).query)["token"][0]
 
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-    code, out, err = ctl("approve", release, "--token", forged, url=stack.url)
+    code, out, err = ctl("approve", release, "--token", forged, url=dashboard_app.url)
     assert code == 1 and out == ""
     assert forged not in err and token not in err
     one_error_line(err)
 
     code, out, err = ctl("approve", release, "--token", token, "--comment", "QA looks good",
-                         url=stack.url)
+                         url=dashboard_app.url)
     assert (code, err) == (0, ""), out
     assert out.startswith(f"Approve by {APPROVER} counted for {release} in prod: Approved")
-    done = stack.until(release, lambda s: s["runtimeStatus"] != "Running", 90)
+    done = dashboard_app.until(release, lambda s: s["runtimeStatus"] != "Running", 90)
     assert done["output"]["outcome"] == "Completed", done
 
-    code, out, err = ctl("approve", link, "--json", url=stack.url)
+    code, out, err = ctl("approve", link, "--json", url=dashboard_app.url)
     assert code == 1
     reason = one_error_line(err)
     assert json.loads(out)["error"] == reason
     assert token not in err + out
 
 
-def test_reject_with_the_link_ends_the_release(stack: DashboardStack) -> None:
-    release, _ = stack.waiting_release("v1.0.2")
-    link = approval_link(stack, release)
+def test_reject_with_the_link_ends_the_release(dashboard_app: DashboardStack) -> None:
+    release, _ = dashboard_app.waiting_release("v1.0.2")
+    link = approval_link(dashboard_app, release)
     code, out, err = ctl("reject", "--link", link, "--comment", "not this week", "--json",
-                         url=stack.url)
+                         url=dashboard_app.url)
     assert (code, err) == (0, ""), out
     verdict = json.loads(out)
     assert (verdict["releaseId"], verdict["environment"], verdict["decision"],
             verdict["counted"], verdict["outcome"], verdict["by"]) == (
         release, "prod", "reject", True, "Rejected", APPROVER)
-    done = stack.until(release, lambda s: s["runtimeStatus"] != "Running", 60)
+    done = dashboard_app.until(release, lambda s: s["runtimeStatus"] != "Running", 60)
     assert done["output"]["outcome"] == "Rejected", done
-    row = stack.until_ledger(release, lambda r: r.state == "Rejected")
+    row = dashboard_app.until_ledger(release, lambda r: r.state == "Rejected")
     assert row.environment == "prod"

@@ -9,40 +9,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from devhost.testing import REPO, free_port
-from sandbox.azurite import Azurite
-from sandbox.kube.pytest_fixtures import *  # noqa: F403
-from sandbox.kube.server import KubeSimulator
 from sandbox.policy_text import APPROVER
-from sandbox.registry import LocalRegistry
-from sandbox.tls import TlsFiles
 from tests.cli.cli_runner import ctl, one_error_line
 from tests.dashboard.dashboard_stack import (
     SERVICE,
     V1,
     V2,
     DashboardStack,
-    dashboard_stack,
 )
 
 
-@pytest.fixture
-def stack(tmp_path: Path, registry: LocalRegistry, tls_files: TlsFiles, azurite: Azurite,
-          kube: KubeSimulator) -> Iterator[DashboardStack]:
-    with dashboard_stack(tmp_path, registry, tls_files, azurite, kube) as running:
-        running.seed_history()
-        yield running
+def test_list_and_show_as_tables_and_json(seeded_dashboard: DashboardStack) -> None:
+    waiting, digest = seeded_dashboard.waiting_release("v1.0.2")
 
-
-def test_list_and_show_as_tables_and_json(stack: DashboardStack) -> None:
-    waiting, digest = stack.waiting_release("v1.0.2")
-
-    code, out, err = ctl("list", url=stack.url)
+    code, out, err = ctl("list", url=seeded_dashboard.url)
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert all(line == line.rstrip() for line in lines)  # piped: no trailing cell padding
@@ -53,20 +35,20 @@ def test_list_and_show_as_tables_and_json(stack: DashboardStack) -> None:
     assert "RolledBack" in lines[2] and "CrashLoopBackOff" in lines[2]
 
     code, out, _ = ctl("list", "--service", SERVICE, "--state", "waitingforapproval", "--json",
-                       url=stack.url)
+                       url=seeded_dashboard.url)
     assert code == 0
     (row,) = json.loads(out)
     assert (row["releaseId"], row["digest"], row["state"]) == (waiting, digest,
                                                                 "WaitingForApproval")
 
-    code, out, _ = ctl("show", waiting, url=stack.url)
+    code, out, _ = ctl("show", waiting, url=seeded_dashboard.url)
     assert code == 0
     assert f"Release      {waiting}" in out and "WaitingForApproval" in out
     assert "Waiting at the prod gate until" in out and "(0 of 1 approvals, 0 reminders)" in out
     assert "Timeline" in out and "qa" in out and "Healthy" in out
 
     shown_text = out
-    code, out, _ = ctl("--json", "show", waiting, url=stack.url)
+    code, out, _ = ctl("--json", "show", waiting, url=seeded_dashboard.url)
     shown = json.loads(out)
     assert code == 0 and shown["releaseId"] == waiting
     gate = shown["durable"]["customStatus"]["waitingFor"]
@@ -75,8 +57,8 @@ def test_list_and_show_as_tables_and_json(stack: DashboardStack) -> None:
     assert f"  approval page for {APPROVER}: {link['url']}" in shown_text.splitlines()
 
 
-def test_refusals_exit_1_with_the_api_reason(stack: DashboardStack) -> None:
-    waiting, _ = stack.waiting_release("v1.0.2")
+def test_refusals_exit_1_with_the_api_reason(seeded_dashboard: DashboardStack) -> None:
+    waiting, _ = seeded_dashboard.waiting_release("v1.0.2")
     cases = [
         (("show", f"{SERVICE}-0000000000000000"),
          f"no release or operation '{SERVICE}-0000000000000000'"),
@@ -91,28 +73,29 @@ def test_refusals_exit_1_with_the_api_reason(stack: DashboardStack) -> None:
                                               "Completed)"),
     ]
     for argv, words in cases:
-        code, out, err = ctl(*argv, url=stack.url)
+        code, out, err = ctl(*argv, url=seeded_dashboard.url)
         assert code == 1, (argv, out, err)
         assert words in one_error_line(err), (argv, err)
         assert out == ""
-        code, out, err = ctl(*argv, "--json", url=stack.url)
+        code, out, err = ctl(*argv, "--json", url=seeded_dashboard.url)
         assert code == 1 and words in json.loads(out)["error"], (argv, out)
     assert "t0k3n" not in err
 
 
-def test_redeploy_starts_an_operation(stack: DashboardStack) -> None:
+def test_redeploy_starts_an_operation(seeded_dashboard: DashboardStack) -> None:
     code, out, err = ctl("redeploy", V1, "--environment", "qa", "--reason", "match prod",
-                         url=stack.url)
+                         url=seeded_dashboard.url)
     assert (code, err) == (0, ""), out
     operation = f"redeploy:{SERVICE}:qa:1"
     assert out.startswith(f"Started {operation}: redeploy of {SERVICE} in qa (v1.0.0 → "
                           "v1.0.0) by anonymous")
     assert f"releasectl show {operation}" in out
-    done = stack.until(operation, lambda s: s["runtimeStatus"] not in ("Pending", "Running"))
+    done = seeded_dashboard.until(operation,
+                                  lambda s: s["runtimeStatus"] not in ("Pending", "Running"))
     assert done["output"]["outcome"] == "Completed", done
-    code, out, _ = ctl("show", operation, "--json", url=stack.url)
+    code, out, _ = ctl("show", operation, "--json", url=seeded_dashboard.url)
     assert code == 0 and json.loads(out)["kind"] == "redeploy"
-    page = stack.get(f"/api/dashboard/releases/{operation}")  # an id with colons
+    page = seeded_dashboard.get(f"/api/dashboard/releases/{operation}")  # an id with colons
     assert page.status_code == 200 and "delivery v1.0.0 (redeploy)" in page.text
 
 
@@ -142,10 +125,10 @@ def test_unreachable_api_exits_3() -> None:
     assert "s3cret-key" not in out
 
 
-def test_python_dash_m_entry_point(stack: DashboardStack) -> None:
+def test_python_dash_m_entry_point(seeded_dashboard: DashboardStack) -> None:
     run = subprocess.run([sys.executable, "-m", "releasectl", "list", "--json"], cwd=REPO,
                          capture_output=True, text=True, timeout=60,
-                         env={"RELEASE_API_URL": stack.url, "PATH": "/usr/bin:/bin"})
+                         env={"RELEASE_API_URL": seeded_dashboard.url, "PATH": "/usr/bin:/bin"})
     assert run.returncode == 0, run.stderr
     assert [row["releaseId"] for row in json.loads(run.stdout)] == [V2, V1]
     run = subprocess.run([sys.executable, "-m", "releasectl", "show"], cwd=REPO,

@@ -10,39 +10,22 @@ dashboard-release.png.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from playwright.sync_api import Page, expect
 
-from sandbox.azurite import Azurite
 from sandbox.browser import screenshot_if_requested
-from sandbox.kube.pytest_fixtures import *  # noqa: F403
-from sandbox.kube.server import KubeSimulator
 from sandbox.policy_text import APPROVER
-from sandbox.registry import LocalRegistry
-from sandbox.tls import TlsFiles
-from tests.dashboard.dashboard_stack import DashboardStack, dashboard_stack
+from tests.dashboard.dashboard_stack import DashboardStack
 
 REFRESH = 5  # the shortest the dashboard allows
 
 
-@pytest.fixture
-def stack(tmp_path: Path, registry: LocalRegistry, tls_files: TlsFiles, azurite: Azurite,
-          kube: KubeSimulator) -> Iterator[DashboardStack]:
-    with dashboard_stack(tmp_path, registry, tls_files, azurite, kube) as running:
-        running.seed_history()
-        yield running
-
-
-def test_pending_approval_then_new_production_version(stack: DashboardStack,
+def test_pending_approval_then_new_production_version(seeded_dashboard: DashboardStack,
                                                       browser_page: Page) -> None:
     page = browser_page
     page.set_default_timeout(60_000)
-    waiting, digest = stack.waiting_release("v1.0.2")
+    waiting, digest = seeded_dashboard.waiting_release("v1.0.2")
 
-    page.goto(f"{stack.url}/api/dashboard?refresh={REFRESH}")
+    page.goto(f"{seeded_dashboard.url}/api/dashboard?refresh={REFRESH}")
     expect(page).to_have_title("Releases")
     gate = page.locator("#waiting tbody tr")
     expect(gate).to_have_count(1)
@@ -72,7 +55,7 @@ def test_pending_approval_then_new_production_version(stack: DashboardStack,
     expect(facts).to_contain_text(waiting)
     expect(facts.locator("tr", has_text="By")).to_contain_text(APPROVER)
 
-    page.goto(f"{stack.url}/api/dashboard?refresh={REFRESH}")
+    page.goto(f"{seeded_dashboard.url}/api/dashboard?refresh={REFRESH}")
     # The page reloads itself until the release has finished (promotion, rollout, checks).
     latest = page.locator("#recent tbody tr").first
     expect(latest).to_contain_text("delivery v1.0.2")
@@ -81,4 +64,4 @@ def test_pending_approval_then_new_production_version(stack: DashboardStack,
     expect(production).to_contain_text(digest[:19])
     expect(production).to_contain_text("last good release")
     expect(page.locator("#waiting")).to_contain_text("Nothing waits at a gate.")
-    assert stack.ledger.get_release(waiting, service="delivery").state == "Completed"
+    assert seeded_dashboard.ledger.get_release(waiting, service="delivery").state == "Completed"

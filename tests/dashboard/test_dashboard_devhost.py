@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from sandbox.azurite import Azurite
-from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
@@ -30,26 +29,19 @@ from tests.dashboard.dashboard_stack import (
 from tests.dashboard.test_dashboard_view import Text
 
 
-@pytest.fixture
-def stack(tmp_path: Path, registry: LocalRegistry, tls_files: TlsFiles, azurite: Azurite,
-          kube: KubeSimulator) -> Iterator[DashboardStack]:
-    with dashboard_stack(tmp_path, registry, tls_files, azurite, kube) as running:
-        yield running
-
-
 def test_dashboard_shows_what_runs_what_waits_and_recent_releases(
-        stack: DashboardStack) -> None:
-    stack.seed_history()
-    waiting, digest = stack.waiting_release("v1.0.2")
+        dashboard_app: DashboardStack) -> None:
+    dashboard_app.seed_history()
+    waiting, digest = dashboard_app.waiting_release("v1.0.2")
 
-    page = stack.get("/api/dashboard")
+    page = dashboard_app.get("/api/dashboard")
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert page.headers["Cache-Control"] == "no-store"
     assert "script-src" not in page.headers["Content-Security-Policy"]
     html = Text(page.text)
     assert html.refresh == "30" and html.scripts == 0
 
-    data = stack.get("/api/dashboard", headers={"Accept": "application/json"}).json()
+    data = dashboard_app.get("/api/dashboard", headers={"Accept": "application/json"}).json()
     (service,) = data["services"]
     assert service["service"] == SERVICE and data["environments"] == ["qa", "prod"]
     cells = {cell["environment"]: cell for cell in service["cells"]}
@@ -76,13 +68,13 @@ def test_dashboard_shows_what_runs_what_waits_and_recent_releases(
         assert TOKEN not in shown and SIGNING_KEY not in shown
         assert "kubeconfig" not in shown.lower() and "sandbox-admin-token" not in shown
 
-    same = stack.get("/api/dashboard?format=json&refresh=0&limit=1").json()
+    same = dashboard_app.get("/api/dashboard?format=json&refresh=0&limit=1").json()
     assert same["refresh"] == 0 and [r["releaseId"] for r in same["recent"]] == [waiting]
 
 
-def test_release_page_shows_its_timeline_and_gate(stack: DashboardStack) -> None:
-    waiting, _ = stack.waiting_release("v1.0.2")
-    page = stack.get(f"/api/dashboard/releases/{waiting}")
+def test_release_page_shows_its_timeline_and_gate(dashboard_app: DashboardStack) -> None:
+    waiting, _ = dashboard_app.waiting_release("v1.0.2")
+    page = dashboard_app.get(f"/api/dashboard/releases/{waiting}")
     assert page.status_code == 200
     html = Text(page.text)
     assert "delivery v1.0.2 WaitingForApproval" in html.text
@@ -90,28 +82,29 @@ def test_release_page_shows_its_timeline_and_gate(stack: DashboardStack) -> None
     assert "registry" in html.text and "stage Healthy" in html.text  # QA passed
     assert html.refresh == "30"
 
-    data = stack.get(f"/api/dashboard/releases/{waiting}?format=json").json()
+    data = dashboard_app.get(f"/api/dashboard/releases/{waiting}?format=json").json()
     assert data["waiting"]["environment"] == "prod" and data["runtimeStatus"] == "Running"
     sources = [entry["source"] for entry in data["timeline"]]
     assert sources[0] == "registry" and "orchestration" in sources and "ledger" in sources
     assert [(s["environment"], s["state"]) for s in data["stages"]][0] == ("qa", "Healthy")
 
-    missing = stack.get(f"/api/dashboard/releases/{SERVICE}-0000000000000000")
+    missing = dashboard_app.get(f"/api/dashboard/releases/{SERVICE}-0000000000000000")
     assert missing.status_code == 404
     assert f"no release or operation '{SERVICE}-0000000000000000'" in Text(missing.text).text
-    as_json = stack.get(f"/api/dashboard/releases/{SERVICE}-0000000000000000?format=json")
+    as_json = dashboard_app.get(f"/api/dashboard/releases/{SERVICE}-0000000000000000?format=json")
     assert as_json.status_code == 404 and set(as_json.json()) == {"error"}
 
 
-def test_bad_queries_are_400_with_one_line(stack: DashboardStack) -> None:
+def test_bad_queries_are_400_with_one_line(dashboard_app: DashboardStack) -> None:
     for query, words in [("refresh=2", "refresh must be 0 (never)"),
                          ("refresh=abc", "refresh must be"), ("limit=0", "limit must be"),
                          ("format=xml", "format must be one of html, json"),
                          ("colour=red", "unknown query parameter 'colour'")]:
-        answer = stack.get(f"/api/dashboard?{query}")
+        answer = dashboard_app.get(f"/api/dashboard?{query}")
         assert answer.status_code == 400, query
         assert words in Text(answer.text).text, (query, answer.text)
-        answer = stack.get(f"/api/dashboard?{query}", headers={"Accept": "application/json"})
+        answer = dashboard_app.get(f"/api/dashboard?{query}",
+                                   headers={"Accept": "application/json"})
         if "format" not in query:
             assert answer.status_code == 400 and words in answer.json()["error"]
 
