@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from devhost.testing import MGMT, REPO, DevhostProcess
+from devhost.testing import REPO, DevhostProcess
 from sandbox.azurite import Azurite
 from sandbox.images import build_image, push
 from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
@@ -87,20 +87,10 @@ class DashboardStack:
         self.until_ledger(release_id, lambda row: row.state == "WaitingForApproval")
         return release_id, digest
 
-    def status(self, instance_id: str) -> dict[str, Any] | None:
-        answer = self.http.get(f"{self.url}{MGMT}/instances/{instance_id}", timeout=30)
-        return answer.json() if answer.text.strip() else None
-
     def until(self, instance_id: str, predicate: Callable[[dict], bool],
               seconds: float = 60) -> dict[str, Any]:
-        status = None
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            status = self.status(instance_id)
-            if status and predicate(status):
-                return status
-            time.sleep(0.05)
-        raise AssertionError(f"{instance_id}: condition not met; last status {status}")
+        """Poll the Durable status until `predicate` holds (AssertionError after `seconds`)."""
+        return self.app.until(instance_id, predicate, timeout=seconds)
 
     def until_ledger(self, release_id: str, predicate: Callable[[ReleaseRecord], bool],
                      seconds: float = 30) -> ReleaseRecord:
