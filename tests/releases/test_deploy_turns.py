@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from release_rig import SERVICE, Released, ReleaseStack, fake_digest, outcome
@@ -32,16 +33,24 @@ def operation_row(stack: ReleaseStack, state: str, at: datetime) -> ReleaseRecor
                          stages={"prod": StageState("Deploying", started=at)})
 
 
+async def approved_behind_an_operation(run: Released,
+                                       digest: str) -> tuple[str, dict[str, Any]]:
+    """A manual rollback deploying prod (its ledger row), then v1.0.0 started and approved;
+    (release id, its status once it waits for prod's turn)."""
+    run.stack.ledger.upsert_release(operation_row(run.stack, "Running", run.clock.now()))
+    release = run.start("v1.0.0", digest)
+    await run.at_gate(release)
+    run.approve(release)
+    status = await run.until(release, lambda s: (s["customStatus"]["waitingFor"] or {})
+                             .get("kind") == "turn", step=0)
+    return release, status
+
+
 def test_a_release_waits_while_a_manual_operation_deploys_there(stack: ReleaseStack) -> None:
     digest = stack.push("v1.0.0")
 
     async def scenario(run: Released) -> None:
-        stack.ledger.upsert_release(operation_row(stack, "Running", run.clock.now()))
-        release = run.start("v1.0.0", digest)
-        await run.at_gate(release)
-        run.approve(release)
-        status = await run.until(release, lambda s: (s["customStatus"]["waitingFor"] or {})
-                                 .get("kind") == "turn", step=0)
+        release, status = await approved_behind_an_operation(run, digest)
         assert status["customStatus"]["waitingFor"]["behind"] == f"rollback:{SERVICE}:prod:1"
         assert stack.writes("prod") == 0
         stack.ledger.upsert_release(operation_row(stack, "Completed", run.clock.now()))
@@ -58,12 +67,7 @@ def test_an_operation_that_never_ends_fails_the_release_without_touching_prod(
     digest = stack.push("v1.0.0")
 
     async def scenario(run: Released) -> None:
-        stack.ledger.upsert_release(operation_row(stack, "Running", run.clock.now()))
-        release = run.start("v1.0.0", digest)
-        await run.at_gate(release)
-        run.approve(release)
-        await run.until(release, lambda s: (s["customStatus"]["waitingFor"] or {})
-                        .get("kind") == "turn", step=0)
+        release, _ = await approved_behind_an_operation(run, digest)
         done = await run.finished(release, step=60)
         assert done["output"]["outcome"] == "Failed"
         assert done["output"]["reason"].startswith(
@@ -71,7 +75,6 @@ def test_an_operation_that_never_ends_fails_the_release_without_touching_prod(
         assert stack.writes("prod") == 0
 
     stack.serve(scenario)
-
 
 
 def test_an_older_version_is_not_deployed_over_a_newer_one(stack: ReleaseStack) -> None:
