@@ -47,19 +47,19 @@ def with_gate(stack: ReleaseStack, gate: str) -> None:
     stack.policy(checks=[], gate=gate)
 
 
-def start(run: Released, tag: str, digest: str, pushed_by: str | None) -> str:
-    """Start a release as ingestion does, with the registry's `pushedBy`."""
-    instance_id, payload = run.stack.release_request(tag, digest, run.clock.now())
-    data = json.loads(payload)
-    if pushed_by:
-        data["image"]["pushedBy"] = pushed_by
-    run.engine.start_new("release", instance_id, json.dumps(data))
-    return instance_id
-
-
 def path_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}"
+
+
+async def links_at_gate(run: Released, tag: str, digest: str,
+                        pushed_by: str | None = None) -> tuple[str, dict[str, str]]:
+    """Start a release of `tag` and wait at production's gate; (release id, each approver's
+    link as a path)."""
+    release = run.start(tag, digest, pushed_by)
+    status = await run.at_gate(release)
+    return release, {link["approver"]: path_of(link["url"])
+                     for link in status["customStatus"]["waitingFor"]["approvalLinks"]}
 
 
 def token_of(path: str) -> str:
@@ -116,10 +116,7 @@ def test_links_refused_for_every_reason_change_nothing_then_one_approval_counts_
     digest = stack.push("v1.0.0")
 
     async def scenario(run: Released) -> None:
-        release = start(run, "v1.0.0", digest, pushed_by=BOB)
-        status = await run.at_gate(release)
-        links = {link["approver"]: path_of(link["url"])
-                 for link in status["customStatus"]["waitingFor"]["approvalLinks"]}
+        release, links = await links_at_gate(run, "v1.0.0", digest, pushed_by=BOB)
         ann, bob = links[ANN], links[BOB]
         keyring = keys.app_keyring()
         expires = datetime.now(UTC) + timedelta(hours=1)
@@ -230,7 +227,7 @@ def test_app_service_sign_in_decides_by_user_and_group_never_the_pusher(
     digest = stack.push("v2.0.0")
 
     async def scenario(run: Released) -> None:
-        release = start(run, "v2.0.0", digest, pushed_by=CAROL)
+        release = run.start("v2.0.0", digest, pushed_by=CAROL)
         status = await run.at_gate(release)
         waiting = status["customStatus"]["waitingFor"]
         assert waiting["approvalLinks"] == []
@@ -284,10 +281,7 @@ def test_two_approvers_at_once_both_count_and_a_slow_answer_is_202(
     digest = stack.push("v3.0.0")
 
     async def scenario(run: Released) -> None:
-        release = start(run, "v3.0.0", digest, pushed_by=None)
-        status = await run.at_gate(release)
-        links = {link["approver"]: path_of(link["url"])
-                 for link in status["customStatus"]["waitingFor"]["approvalLinks"]}
+        release, links = await links_at_gate(run, "v3.0.0", digest)
         async with aiohttp.ClientSession() as http:
             web = Web(http, run.host.base_url)
             # Both raise on approval:prod:1; the release takes one, and the other is raised
@@ -319,13 +313,12 @@ def test_a_decision_not_yet_taken_answers_202_and_still_counts(
     digest = stack.push("v4.0.0")
 
     async def scenario(run: Released) -> None:
-        release = start(run, "v4.0.0", digest, pushed_by=None)
-        status = await run.at_gate(release)
-        (link,) = status["customStatus"]["waitingFor"]["approvalLinks"]
+        release, links = await links_at_gate(run, "v4.0.0", digest)
+        assert list(links) == [ANN]
         monkeypatch.setattr(approval_pages, "ANSWER_WITHIN", 0.0)
         async with aiohttp.ClientSession() as http:
             code, answer = await Web(http, run.host.base_url).post_json(
-                path_of(link["url"]), {"decision": "reject", "comment": "not today"})
+                links[ANN], {"decision": "reject", "comment": "not today"})
         assert code == 202, answer
         assert (answer["outcome"], answer["counted"]) == ("Pending", False)
         assert answer["reason"] == "submitted; the release has not taken it yet"
@@ -340,19 +333,18 @@ def test_a_superseded_release_shows_its_links_as_closed(stack: ReleaseStack) -> 
     digest = stack.push("v5.0.0")
 
     async def scenario(run: Released) -> None:
-        release = start(run, "v5.0.0", digest, pushed_by=None)
-        status = await run.at_gate(release)
-        (link,) = status["customStatus"]["waitingFor"]["approvalLinks"]
+        release, links = await links_at_gate(run, "v5.0.0", digest)
+        assert list(links) == [ANN]
         run.raise_event(release, "superseded", {"version": "v5.0.1"})
         done = await run.finished(release)
         assert done["output"]["outcome"] == "Superseded", done
         async with aiohttp.ClientSession() as http:
             web = Web(http, run.host.base_url)
-            code, html, _ = await web.get(path_of(link["url"]))
+            code, html, _ = await web.get(links[ANN])
             assert code == 410 and "This approval is closed" in html
             assert "this gate is closed: Superseded (superseded by v5.0.1)" in html.replace(
                 "This gate", "this gate")
-            code, answer = await web.post_json(path_of(link["url"]), {"decision": "approve"})
+            code, answer = await web.post_json(links[ANN], {"decision": "approve"})
         assert code == 410 and answer["error"] == ("this gate is closed: Superseded"
                                                    " (superseded by v5.0.1)")
         assert ApprovalBook.beside(stack.ledger).uses(release, "prod") == []
