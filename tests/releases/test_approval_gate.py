@@ -8,29 +8,16 @@ approval book in Azurite before it counts.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from release_rig import SERVICE, Released, ReleaseStack, fake_digest, outcome
-
-from sandbox.azurite import Azurite
-from sandbox.kube.pytest_fixtures import *  # noqa: F403
-from sandbox.kube.server import KubeSimulator
-from sandbox.registry import LocalRegistry
-from sandbox.tls import TlsFiles
 
 ANN, BOB = "ann@example.com", "bob@example.com"
 TWO_APPROVERS = ("{approvers: {users: [ann@example.com, bob@example.com]},"
                  " requiredApprovals: 2, deadline: 72h, reminderInterval: 24h,"
                  " escalation: {group: release-leads, afterReminders: 2},"
                  " teamsWebhookSecret: teams-webhook}")
-
-
-@pytest.fixture
-def stack(tmp_path: Path, tls_files: TlsFiles, registry: LocalRegistry, azurite: Azurite,
-          kube: KubeSimulator, monkeypatch: pytest.MonkeyPatch) -> ReleaseStack:
-    return ReleaseStack(tmp_path, tls_files, registry, azurite, kube, monkeypatch)
 
 
 def headlines(stack: ReleaseStack) -> list[str]:

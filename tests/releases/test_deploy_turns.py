@@ -6,24 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from release_rig import SERVICE, Released, ReleaseStack, fake_digest, outcome
 
-from sandbox.azurite import Azurite
-from sandbox.kube.pytest_fixtures import *  # noqa: F403
-from sandbox.kube.server import KubeSimulator
-from sandbox.registry import LocalRegistry
-from sandbox.tls import TlsFiles
 from shared.ledger.records import ReleaseRecord, StageState
-
-
-@pytest.fixture
-def stack(tmp_path: Path, tls_files: TlsFiles, registry: LocalRegistry, azurite: Azurite,
-          kube: KubeSimulator, monkeypatch: pytest.MonkeyPatch) -> ReleaseStack:
-    return ReleaseStack(tmp_path, tls_files, registry, azurite, kube, monkeypatch)
 
 
 def operation_row(stack: ReleaseStack, state: str, at: datetime) -> ReleaseRecord:

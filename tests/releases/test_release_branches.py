@@ -35,20 +35,9 @@ from release_rig import (
 )
 
 from devhost.durable.engine import InstanceGone
-from sandbox.azurite import Azurite
 from sandbox.faults import FaultProxy
-from sandbox.kube.pytest_fixtures import *  # noqa: F403
-from sandbox.kube.server import KubeSimulator
-from sandbox.registry import LocalRegistry
-from sandbox.tls import TlsFiles
 
 MGMT = "/runtime/webhooks/durabletask"
-
-
-@pytest.fixture
-def stack(tmp_path: Path, tls_files: TlsFiles, registry: LocalRegistry, azurite: Azurite,
-          kube: KubeSimulator, monkeypatch: pytest.MonkeyPatch) -> ReleaseStack:
-    return ReleaseStack(tmp_path, tls_files, registry, azurite, kube, monkeypatch)
 
 
 def test_approved_release_goes_to_production(stack: ReleaseStack) -> None:
