@@ -1,6 +1,6 @@
 """The release policy YAML the test stacks run: `delivery` through QA, a gate, prod/, production.
 
-`qa_then_prod` writes it for one repository of a local registry: two environments on the
+`qa_then_prod` gives the text for one repository of a local registry: two environments on the
 `sandbox` cluster (namespace and deployment named after them and the service), production's
 gate and its promotion to `prod/`; callers choose the gate and add lines per environment.
 Does not parse or check the text (parse_policy does), nor write the policy `make run` uses
@@ -13,8 +13,8 @@ from pathlib import Path
 
 SERVICE = "delivery"
 APPROVER = "ann@example.com"
-# Production's gate as a flow mapping: Ann approves within three days (the second: reminded
-# daily).
+# Production's gate as a flow mapping: Ann approves within three days; the second one also
+# reminds her daily.
 GATE = f"{{approvers: {{users: [{APPROVER}]}}, deadline: 72h}}"
 GATE_WITH_REMINDERS = (f"{{approvers: {{users: [{APPROVER}]}}, deadline: 72h,"
                        " reminderInterval: 24h}")
