@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,23 @@ def command_line(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
     except OSError:
         return ""
+
+
+def stop_tree(process: subprocess.Popen[bytes], others: Iterable[int] = ()) -> None:
+    """After a failed test: stop `process` (SIGTERM, then SIGKILL) and every process below it
+    or in `others`, so a stack that never became healthy leaves nothing running."""
+    left = set(descendants(process.pid)) | set(others)
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for pid in left:
+        if running(pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def running(pid: int) -> bool:

@@ -19,6 +19,7 @@ from tests.sandbox.stack_helpers import (
     get_json,
     python_env,
     running,
+    stop_tree,
     wait_until,
 )
 
@@ -55,9 +56,7 @@ def test_run_reaches_healthy_and_a_signal_stops_every_part(tmp_path: Path,
         process.send_signal(signum)
         assert process.wait(STOP_SECONDS) == 0, _tail(output)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_tree(process)
     left = {pid: command for pid, command in parts.items() if running(pid)}
     assert left == {}, f"processes left behind: {left}"
     assert not (data / FACTS_FILE).exists() and running_stack(data) is None
@@ -90,10 +89,9 @@ def test_the_next_start_ends_what_a_killed_run_left_behind(tmp_path: Path) -> No
         killed.kill()  # no cleanup at all: its parts keep running
         killed.wait()
         assert orphans and all(running(pid) for pid in orphans)
-    finally:
-        if killed.poll() is None:
-            killed.kill()
-            killed.wait()
+    except BaseException:
+        stop_tree(killed)
+        raise
     output = tmp_path / "second.out"
     with output.open("wb") as out:
         second = subprocess.Popen(command, cwd=REPO, env=python_env(),
@@ -106,6 +104,4 @@ def test_the_next_start_ends_what_a_killed_run_left_behind(tmp_path: Path) -> No
         second.send_signal(signal.SIGINT)
         assert second.wait(STOP_SECONDS) == 0
     finally:
-        if second.poll() is None:
-            second.kill()
-            second.wait()
+        stop_tree(second, orphans)
