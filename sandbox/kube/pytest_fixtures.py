@@ -1,9 +1,10 @@
 """pytest fixtures for the Kubernetes simulator: TLS simulators per test and real clients for them.
 
-Load them in a test module with `from sandbox.kube.pytest_fixtures import *  # noqa: F403`.
-They use the session `tls_files` fixture that tests/conftest.py loads. Simulators start with a
-frozen clock (`START`, moved only by `advance()`), rollouts that finish at once, and two tokens:
-`ADMIN_TOKEN` for every namespace and `QA_TOKEN` for the `qa` namespace only.
+tests/conftest.py loads them for every test; elsewhere load them with
+`from sandbox.kube.pytest_fixtures import *  # noqa: F403`. They use the session `tls_files`
+fixture that tests/conftest.py loads. Simulators start with a frozen clock (`START`, moved
+only by `advance()`), rollouts that finish at once, and two tokens: `ADMIN_TOKEN` for every
+namespace and `QA_TOKEN` for the `qa` namespace only.
 """
 
 from __future__ import annotations
