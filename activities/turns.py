@@ -28,13 +28,15 @@ async def claim_stage(request: dict) -> dict:
     record = request["record"]
     await app_async_ledger().record_progress(record)
     return await asyncio.to_thread(take_turn, record["service"], record["environment"],
-                                   record["releaseId"], request["version"])
+                                   record["releaseId"], request["version"],
+                                   bool(request.get("olderAllowed")))
 
 
-def take_turn(service: str, environment: str, me: str, version: str) -> dict:
+def take_turn(service: str, environment: str, me: str, version: str,
+              older_allowed: bool = False) -> dict:
     """Wait for an operation deploying there, or the turn's live holder; else hold the turn."""
     ledger = app_ledger()
-    operation = operation_deploying(ledger.releases(service, state="Running"), environment)
+    operation = operation_deploying(ledger.releases(service, state="Running"), environment, me)
     if operation is not None:
         return {"waitFor": operation, "newer": None}
     turns = DeployTurns.beside(ledger)
@@ -52,7 +54,7 @@ def take_turn(service: str, environment: str, me: str, version: str) -> dict:
                             f" {TAKE_ATTEMPTS} times while {me} tried to take it")
     current = ledger.environment_state(service, environment).current
     running = ledger.get_release(current.release_id, service=service) \
-        if current is not None and current.release_id != me else None
+        if current is not None and current.release_id != me and not older_allowed else None
     newer = None
     if running is not None and is_older(version, running.version):
         newer = {"releaseId": running.release_id, "version": running.version}

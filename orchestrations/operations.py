@@ -23,7 +23,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.release import RETRY, Journal, attempt, restore, watch_rollout
+from orchestrations.release import RETRY, Journal, attempt, restore, take_turn, watch_rollout
 from shared.releases.operations import Deployed, Operation, one_line
 
 bp = df.Blueprint()
@@ -53,7 +53,10 @@ def rollback_environment(context: df.DurableOrchestrationContext):
     op = Operation.from_input(context.get_input())
     journal = start_journal(context, op)
     stage = op.stage
-    yield journal.record("Running", stage, op.describe(), stage_state="Deploying")
+    refused = yield from take_turn(context, op.plan(), stage, journal, [],
+                                   reason=op.describe(), older_allowed=True)
+    if refused:
+        return (yield from journal.finish("Failed", stage, refused["reason"]))
 
     try:
         snapshot = yield from attempt(context, "snapshot_deployment", op.cluster())
@@ -117,7 +120,10 @@ def redeploy_environment(context: df.DurableOrchestrationContext):
     op = Operation.from_input(context.get_input())
     journal = start_journal(context, op)
     stage = op.stage
-    yield journal.record("Running", stage, op.describe(), stage_state="Deploying")
+    refused = yield from take_turn(context, op.plan(), stage, journal, [],
+                                   reason=op.describe(), older_allowed=True)
+    if refused:
+        return (yield from journal.finish("Failed", stage, refused["reason"]))
     journal.step(stage, "deploy")
     try:
         result = yield context.call_sub_orchestrator(

@@ -156,16 +156,18 @@ def notify(context: df.DurableOrchestrationContext,
 
 
 def take_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
-              journal: Journal, along: list[Any]) -> Generator[Any, Any, dict[str, str] | None]:
+              journal: Journal, along: list[Any], *, reason: str | None = None,
+              older_allowed: bool = False) -> Generator[Any, Any, dict[str, str] | None]:
     """Claim the stage (`Deploying`) and the environment's turn, waiting while an earlier
     release or operation deploys there; why not to deploy at all, if so.
 
-    A newer version already running here supersedes this release. The wait is bounded by
-    twice the stage's rollout timeout, so a stale ledger row cannot hold a release forever.
-    `along` are tasks to run with the first claim (they must not fail)."""
+    A newer version already running here supersedes this release (unless `older_allowed`:
+    a rollback). The wait is bounded by twice the stage's rollout timeout, so a stale ledger
+    row cannot hold it forever. `along` are tasks to run with the first claim (they must not
+    fail)."""
     give_up = context.current_utc_datetime + 2 * stage.rollout_timeout
-    claim = {"record": journal.progress("Running", stage, stage_state="Deploying"),
-             "version": plan.version}
+    claim = {"record": journal.progress("Running", stage, reason, stage_state="Deploying"),
+             "version": plan.version, "olderAllowed": older_allowed}
     announced = None
     while True:
         turn, *_ = yield context.task_all(

@@ -3,8 +3,9 @@
 One release at a time deploys in an environment: it holds the environment's turn (an
 entry in the ledger's Turns table, taken atomically) while its stage there is `Deploying`;
 a holder whose stage moved on (healthy, rolled back, superseded, or it ended) holds nothing.
-Manual operations do not take turns, but a release never deploys while one deploys there.
-An older version is not deployed over a newer one. Pure.
+Manual rollbacks and redeploys take turns too (and may put an older version back); nothing
+deploys while one of them deploys there. A release never deploys an older version over a
+newer one. Pure.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ def deploying(row: ReleaseRecord | None, environment: str) -> bool:
         and stage.state == DEPLOYING
 
 
-def operation_deploying(rows: Iterable[ReleaseRecord], environment: str) -> str | None:
-    """A manual rollback or redeploy deploying in `environment`, if any."""
+def operation_deploying(rows: Iterable[ReleaseRecord], environment: str,
+                        me: str | None = None) -> str | None:
+    """A manual rollback or redeploy (other than `me`) deploying in `environment`, if any."""
     for row in rows:
-        if operation_kind(row.release_id) != "release" and deploying(row, environment):
+        if row.release_id != me and operation_kind(row.release_id) != "release" \
+                and deploying(row, environment):
             return row.release_id
     return None
 

@@ -33,6 +33,7 @@ def test_operation_deploying_ignores_releases_and_other_environments() -> None:
     assert operation_deploying(rows, "prod") is None
     rows.append(row("rollback:delivery:prod:3"))
     assert operation_deploying(rows, "prod") == "rollback:delivery:prod:3"
+    assert operation_deploying(rows, "prod", me="rollback:delivery:prod:3") is None
 
 
 @pytest.mark.parametrize(("version", "running", "older"), [
