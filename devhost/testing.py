@@ -6,6 +6,7 @@ SIGKILL at any moment, `start()` it again on the same port and data directory.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -21,6 +22,26 @@ from typing import Any
 
 MGMT = "/runtime/webhooks/durabletask"
 REPO = Path(__file__).resolve().parent.parent
+
+
+async def instance_status(http: Any, base_url: str, instance_id: str) -> dict[str, Any] | None:
+    """An instance's Durable status over HTTP with an aiohttp session; None when unknown."""
+    async with http.get(f"{base_url.rstrip('/')}{MGMT}/instances/{instance_id}") as response:
+        text = await response.text()
+        return json.loads(text) if text else None
+
+
+async def until_instance(http: Any, base_url: str, instance_id: str,
+                         predicate: Callable[[dict[str, Any]], bool],
+                         seconds: float = 60) -> dict[str, Any]:
+    """Poll the status every 50 ms until `predicate` holds; AssertionError after `seconds`."""
+    status = None
+    for _ in range(int(seconds / 0.05)):
+        status = await instance_status(http, base_url, instance_id)
+        if status and predicate(status):
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{instance_id}: condition not met; last status {status}")
 
 
 def free_port() -> int:

@@ -45,6 +45,14 @@ def mark_stage(context: df.DurableOrchestrationContext, op: Operation, release: 
         "at": context.current_utc_datetime.isoformat()})
 
 
+def claim_turn(context: df.DurableOrchestrationContext, op: Operation,
+               journal: Journal) -> Generator[Any, Any, str | None]:
+    """Take the environment's deploy turn (an older version may go back); why not, if never."""
+    refused = yield from take_turn(context, op.plan(), op.stage, journal, [],
+                                   reason=op.describe(), older_allowed=True)
+    return refused["reason"] if refused else None
+
+
 # The orchestrations ----------------------------------------------------------------------
 
 @bp.orchestration_trigger(context_name="context")
@@ -53,10 +61,9 @@ def rollback_environment(context: df.DurableOrchestrationContext):
     op = Operation.from_input(context.get_input())
     journal = start_journal(context, op)
     stage = op.stage
-    refused = yield from take_turn(context, op.plan(), stage, journal, [],
-                                   reason=op.describe(), older_allowed=True)
+    refused = yield from claim_turn(context, op, journal)
     if refused:
-        return (yield from journal.finish("Failed", stage, refused["reason"]))
+        return (yield from journal.finish("Failed", stage, refused))
 
     try:
         snapshot = yield from attempt(context, "snapshot_deployment", op.cluster())
@@ -120,10 +127,9 @@ def redeploy_environment(context: df.DurableOrchestrationContext):
     op = Operation.from_input(context.get_input())
     journal = start_journal(context, op)
     stage = op.stage
-    refused = yield from take_turn(context, op.plan(), stage, journal, [],
-                                   reason=op.describe(), older_allowed=True)
+    refused = yield from claim_turn(context, op, journal)
     if refused:
-        return (yield from journal.finish("Failed", stage, refused["reason"]))
+        return (yield from journal.finish("Failed", stage, refused))
     journal.step(stage, "deploy")
     try:
         result = yield context.call_sub_orchestrator(

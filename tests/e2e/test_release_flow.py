@@ -8,7 +8,6 @@ settings. v1 goes all the way; v2 crashes in production and is rolled back to v1
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ import aiohttp
 import pytest
 
 from devhost.host import Host
+from devhost.testing import instance_status, until_instance
 from sandbox.azurite import Azurite
 from sandbox.images import build_image, push
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
@@ -46,19 +46,12 @@ class Flow:
         return push(layout, self.registry, "delivery", tag)
 
     async def status(self, instance_id: str) -> dict[str, Any] | None:
-        async with self.http.get(f"{self.host.base_url}{MGMT}/instances/{instance_id}") as r:
-            text = await r.text()
-            return json.loads(text) if text else None
+        return await instance_status(self.http, self.host.base_url, instance_id)
 
     async def until(self, instance_id: str, predicate: Callable[[dict], bool],
                     seconds: float = 60) -> dict[str, Any]:
-        status = None
-        for _ in range(int(seconds / 0.05)):
-            status = await self.status(instance_id)
-            if status and predicate(status):
-                return status
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{instance_id}: condition not met; last status {status}")
+        return await until_instance(self.http, self.host.base_url, instance_id, predicate,
+                                    seconds)
 
     async def approve(self, instance_id: str) -> None:
         """Approve through ann's personal link, as a script would: JSON to the approval page."""

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from devhost.host import Host
+from devhost.testing import instance_status, until_instance
 from sandbox.azurite import Azurite
 from sandbox.images import build_image, push
 from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
@@ -102,19 +103,12 @@ class Stack:
         return release_id, digest
 
     async def status(self, instance_id: str) -> dict[str, Any] | None:
-        async with self.http.get(self.url(f"{MGMT}/instances/{instance_id}")) as response:
-            text = await response.text()
-            return json.loads(text) if text else None
+        return await instance_status(self.http, self.host.base_url, instance_id)
 
     async def until(self, instance_id: str, predicate: Callable[[dict], bool],
                     seconds: float = 60) -> dict[str, Any]:
-        status = None
-        for _ in range(int(seconds / 0.05)):
-            status = await self.status(instance_id)
-            if status and predicate(status):
-                return status
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{instance_id}: condition not met; last status {status}")
+        return await until_instance(self.http, self.host.base_url, instance_id, predicate,
+                                    seconds)
 
     async def finished(self, instance_id: str) -> dict[str, Any]:
         """The operation's Durable status once it ended (its ledger row is then final too)."""
