@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import azure.durable_functions as df
 
@@ -18,6 +19,7 @@ class ClientDurable:
 
     def __init__(self, client: df.DurableOrchestrationClient) -> None:
         self._client = client
+        self.scope = _hub_scope(client)
 
     async def exists(self, instance_id: str) -> bool:
         return bool(await self._client.get_status(instance_id))
@@ -33,6 +35,13 @@ class ClientDurable:
 
     async def raise_event(self, instance_id: str, event: str, payload: Any) -> None:
         await self._client.raise_event(instance_id, event, payload)
+
+
+def _hub_scope(client: df.DurableOrchestrationClient) -> str:
+    """The host and task hub this client works on (its management key left out)."""
+    url = urlsplit(client.create_http_management_payload("")["statusQueryGetUri"])
+    hub = parse_qs(url.query).get("taskHub", [""])[0]
+    return f"{url.netloc}{url.path}?taskHub={hub}"
 
 
 def decoded(value: Any) -> Any:

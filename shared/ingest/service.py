@@ -4,6 +4,7 @@ The durable instance id is the release id (service + digest), so the durable
 backend itself refuses a second instance; the ledger's digest claim decides
 which delivery is reported as `started` and which as `duplicate`. A claim whose
 start was lost (a crash between the two) is repaired by the next delivery.
+A release this process already saw exist needs neither (`known.py`).
 Every event is recorded with its outcome, whatever it is.
 """
 
@@ -19,6 +20,7 @@ from shared.ledger.aio import AsyncLedger
 from shared.ledger.records import EventRecord
 
 from .decisions import Decision, decide
+from .known import KNOWN_RELEASES, KnownReleases
 from .payloads import RegistryEvent
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ SUPERSEDABLE_STATES = ("Running", "WaitingForApproval")
 
 class Durable(Protocol):
     """What ingestion needs of the Durable client (async, as the SDK's client is)."""
+
+    scope: str  # which task hub: releases known to exist are remembered per hub
 
     async def exists(self, instance_id: str) -> bool: ...
 
@@ -59,10 +63,13 @@ class Ingestor:
     """Turns registry events into releases, given the policy, the ledger (its async side,
     `shared.ledger.aio.AsyncLedger`: no thread per call) and Durable."""
 
-    def __init__(self, policy: Any, ledger: AsyncLedger, durable: Durable) -> None:
+    def __init__(self, policy: Any, ledger: AsyncLedger, durable: Durable,
+                 known: KnownReleases = KNOWN_RELEASES) -> None:
         self.policy = policy
         self.ledger = ledger
         self.durable = durable
+        self.known = known
+        self._scope = (ledger.ledger.endpoint, ledger.ledger.prefix, durable.scope)
 
     async def ingest(self, event: RegistryEvent, received_at: datetime | None = None
                      ) -> EventOutcome:
@@ -76,6 +83,9 @@ class Ingestor:
         service = self.policy.service(decision.service)
         release_id = decision.release_id
         assert release_id is not None and event.digest and event.tag
+        known = (*self._scope, release_id)
+        if known in self.known:
+            return await self._duplicate(event, received_at, service.name, release_id)
         claimed = await self.ledger.claim_digest(service.name, event.digest, release_id,
                                                  event.tag, event.event_id)
         started = False
@@ -84,13 +94,18 @@ class Ingestor:
             started = await self.durable.start(RELEASE_ORCHESTRATOR, release_id,
                                                release_input(service, event, release_id,
                                                              received_at))
+        self.known.add(known)  # started now, or found: it exists either way
         if claimed or started:
             await self._supersede(service, event.tag, release_id)
             return await self._record(event, received_at, "started", decision.reason,
                                       service.name, release_id)
+        return await self._duplicate(event, received_at, service.name, release_id)
+
+    async def _duplicate(self, event: RegistryEvent, received_at: datetime, service: str,
+                         release_id: str) -> EventOutcome:
         return await self._record(event, received_at, "duplicate",
                                   f"release {release_id} already exists for {event.digest}",
-                                  service.name, release_id)
+                                  service, release_id)
 
     async def _older_than_production(self, event: RegistryEvent,
                                      decision: Decision) -> Decision:

@@ -356,3 +356,24 @@ async def test_a_claim_whose_start_was_lost_is_repaired_by_the_next_delivery(s: 
     assert code == 200 and body["events"][0]["outcome"] == "duplicate"
     engine = s.host.engine
     assert engine is not None and len(engine.query(prefix=release_id)) == 1
+
+
+@scenario
+async def test_a_redelivery_of_a_release_this_process_started_needs_no_claim(s: Stack) -> None:
+    """The process remembers the releases it saw exist: their redeliveries skip the claim."""
+    pushed = digest(5151)
+    code, body, _ = await s.post(acr_push("first", "v5.1.0", pushed))
+    assert code == 202 and body["events"][0]["outcome"] == "started"
+    release_id = body["events"][0]["releaseId"]
+    claims = s.ledger.client.get_table_client(s.ledger.digests_table)
+    claims.delete_entity("delivery", pushed)  # had the redelivery claimed, the row would be back
+
+    code, body, _ = await s.post(acr_push("second", "v5.1.0", pushed))
+    assert code == 200
+    assert body["events"][0] | {"statusUri": None} == {
+        "eventId": "second", "outcome": "duplicate", "service": "delivery",
+        "releaseId": release_id, "reason": f"release {release_id} already exists for {pushed}",
+        "statusUri": None}
+    assert s.ledger.digest_claim("delivery", pushed) is None
+    assert {e.event_id: e.outcome for e in s.ledger.events(service="delivery")} == {
+        "first": "started", "second": "duplicate"}
