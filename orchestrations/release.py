@@ -132,7 +132,7 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
             outcome, reason = tally.outcome, tally.reason
             by, comment = verdict["by"], verdict.get("comment")
         elif winner == superseded:
-            newer = _decoded(superseded.result).get("version") or "a newer release"
+            newer = _newer_push(plan, _decoded(superseded.result))
             outcome, reason, by, comment = "Superseded", f"superseded by {newer}", newer, None
         else:
             outcome, reason = "Expired", f"no decision by {deadline.isoformat()}"
@@ -354,6 +354,14 @@ class Journal:
                               stage_state="Healthy" if healthy else None)
         return {"releaseId": self.plan.release_id, "outcome": outcome,
                 "environment": stage.name if stage else None, "reason": reason}
+
+
+def _newer_push(plan: ReleasePlan, data: dict[str, Any]) -> str:
+    """What superseded this release: a newer version, or its own tag pushed again."""
+    version = data.get("version") or "a newer release"
+    if version == plan.version and data.get("digest"):
+        return f"{version} pushed again as {data['digest']}"
+    return version
 
 
 def _decoded(value: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ decided here: the ledger's digest claim is what makes a start happen once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +27,15 @@ class Decision:
     reason: str
     service: str | None = None
     release_id: str | None = None
+
+
+def supersedes(new_tag: str, old_tag: str, version_key: Callable[[str], Any]) -> bool:
+    """Whether a push of `new_tag` supersedes a release of `old_tag` of the same service.
+
+    A higher version does, and so does the same version pushed again (the tag now names
+    another image); without a SemVer version on either side the newer push wins."""
+    new, old = version_key(new_tag), version_key(old_tag)
+    return new is None or old is None or old <= new
 
 
 def release_id(service: str, digest: str) -> str:

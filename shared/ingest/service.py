@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from shared.ledger.aio import AsyncLedger
 from shared.ledger.records import EventRecord
 
-from .decisions import Decision, decide
+from .decisions import Decision, decide, supersedes
 from .known import KNOWN_RELEASES, KnownReleases
 from .payloads import RegistryEvent
 
@@ -96,7 +96,7 @@ class Ingestor:
                                                              received_at))
         self.known.add(known)  # started now, or found: it exists either way
         if claimed or started:
-            await self._supersede(service, event.tag, release_id)
+            await self._supersede(service, event.tag, event.digest, release_id)
             return await self._record(event, received_at, "started", decision.reason,
                                       service.name, release_id)
         return await self._duplicate(event, received_at, service.name, release_id)
@@ -135,17 +135,17 @@ class Ingestor:
         _production_versions[key] = (time.monotonic(), version)
         return version
 
-    async def _supersede(self, service: Any, tag: str, release_id: str) -> None:
+    async def _supersede(self, service: Any, tag: str, digest: str, release_id: str) -> None:
         if not service.supersede_waiting_at_gate:
             return
-        new = service.version_key(tag)
         waiting = await self.ledger.releases(service.name, state=SUPERSEDABLE_STATES)
         for release in waiting:
-            old = service.version_key(release.version)
-            if release.release_id != release_id and (new is None or old is None or old < new):
+            if release.release_id != release_id and supersedes(tag, release.version,
+                                                               service.version_key):
                 try:
                     await self.durable.raise_event(release.release_id, SUPERSEDED_EVENT,
-                                                   {"by": release_id, "version": tag})
+                                                   {"by": release_id, "version": tag,
+                                                    "digest": digest})
                 except Exception as failure:  # it ended meanwhile: nothing left to supersede
                     log.info("release %s not superseded: %s", release.release_id,
                              " ".join(str(failure).split())[:200])

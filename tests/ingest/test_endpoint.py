@@ -279,6 +279,23 @@ async def test_a_newer_version_supersedes_a_release_waiting_at_its_gate(s: Stack
 
 
 @scenario
+async def test_the_same_tag_pushed_again_supersedes_the_release_of_its_old_image(
+        s: Stack) -> None:
+    _, first, _ = await s.post(acr_push("tag-1", "v2.0.0", digest(20)))
+    old_id = first["events"][0]["releaseId"]
+    await s.until(old_id, "Running", custom="approval")
+    code, again, _ = await s.post(acr_push("tag-2", "v2.0.0", digest(21)))  # tag overwritten
+    assert code == 202 and again["events"][0]["outcome"] == "started"
+    new_id = again["events"][0]["releaseId"]
+    assert new_id != old_id
+
+    status = await s.until(old_id, "Completed")
+    assert status["output"]["outcome"] == "Superseded"
+    assert status["output"]["reason"] == f"superseded by v2.0.0 pushed again as {digest(21)}"
+    assert (await s.until(new_id, "Running", custom="approval"))["runtimeStatus"] == "Running"
+
+
+@scenario
 async def test_malformed_bodies_get_400_and_a_broken_policy_503(s: Stack) -> None:
     code, body, _ = await s.post(b'{"events": {}}')
     assert (code, body) == (400, {"error": "'events' must be an array"})
