@@ -12,7 +12,15 @@ from activities import operations as operation_steps
 from orchestrations import hello_sequence, operations, release
 from shared.secrets.references import log_unresolved_references
 from triggers import approvals as approval_pages
-from triggers import dashboard, health, orchestrators, reconciler, registry_events, releases
+from triggers import (
+    dashboard,
+    failure_decisions,
+    health,
+    orchestrators,
+    reconciler,
+    registry_events,
+    releases,
+)
 
 log_unresolved_references()
 
@@ -20,7 +28,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 BLUEPRINTS = (
     health.bp, orchestrators.bp, registry_events.bp, reconciler.bp, releases.bp,  # triggers
-    dashboard.bp, approval_pages.bp,
+    dashboard.bp, approval_pages.bp, failure_decisions.bp,
     hello_sequence.bp, release.bp, operations.bp,  # orchestrations
     hello.bp, registry.bp, deploy.bp, ledger.bp, operation_steps.bp,  # activities
     approval_steps.bp, turns.bp,

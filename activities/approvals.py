@@ -37,12 +37,17 @@ def request_approval(request: dict) -> dict:
 
 @bp.activity_trigger(input_name="request")
 def notify_gate(request: dict) -> dict:
-    """Post a `reminder` or an `outcome` card of a gate; failures come back as a notice."""
+    """Post a gate's `reminder`, `outcome` or `paused` (failed deployment) card; failures
+    come back as a notice."""
     try:
         card = release_card(request, request["links"])
         if request["kind"] == "reminder":
             message = teams.reminder_card(card, request["number"],
                                           request.get("escalatedTo"), total=request["total"])
+        elif request["kind"] == "paused":
+            message = teams.paused_card(card, request["releaseId"], request["failure"],
+                                        datetime.fromisoformat(request["pauseDeadline"]),
+                                        request["onDeadline"])
         else:
             message = teams.outcome_card(card, request["outcome"], request.get("by"),
                                          request.get("reason"))

@@ -17,6 +17,7 @@ import azure.durable_functions as df
 
 from shared.approvals.gate import GateRules, Tally, decision_event
 from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay
+from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 from shared.releases.plan import ReleasePlan, Stage, cluster_request
 
 bp = df.Blueprint()
@@ -48,7 +49,8 @@ def release(context: df.DurableOrchestrationContext):
                 yield journal.record("Running", stage, stage_state="Healthy", stage_finished=True)
             continue
         reason = result["reason"]
-        if "rolledBack" in result and stage.rollback.get("onFailure") == "environmentAndEarlier":
+        if "rolledBack" in result and not result.get("kept") \
+                and stage.rollback.get("onFailure") == "environmentAndEarlier":
             problems = yield from roll_back_earlier(context, plan, deployed)
             reason = "; ".join([reason, *problems])
         if gate:  # the approvers hear how it ended
@@ -73,6 +75,8 @@ def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: S
             return {"healthy": False, **refused}
         result = yield context.call_sub_orchestrator(
             "deploy_environment", plan.deploy_request(stage), f"{plan.release_id}:{stage.name}")
+        if result.get("paused"):
+            result = yield from settle_failure(context, plan, stage, journal, gate, result)
     except Exception as failure:
         return {"healthy": False, "outcome": "Failed", "reason": _reason(failure)}
     if result["healthy"]:
@@ -143,6 +147,59 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
             yield from notify(context, card)
         return {"outcome": outcome, "reason": reason, "links": links, "request": request,
                 "card": card}
+
+
+def settle_failure(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
+                   journal: Journal, gate: dict | None,
+                   failed: dict[str, Any]) -> Generator[Any, Any, dict[str, Any]]:
+    """A failed deployment waits for a person to roll it back or keep it (the environment
+    stays this release's turn meanwhile); without a choice by the deadline, `onFailure`."""
+    rules = PauseRules.of(stage.rollback)
+    assert rules is not None
+    deadline = context.current_utc_datetime + rules.deadline
+    failure, number = failed["reason"], 1
+
+    def waiting() -> dict[str, Any]:
+        return {"kind": "failure", "environment": stage.name,
+                "event": failure_event(stage.name, number), "deadline": deadline.isoformat(),
+                "failure": failure, "onDeadline": rules.on_deadline}
+
+    journal.step(stage, "paused", waiting(), detail=failure)
+    yield journal.record("Running", stage, failure, stage_state="Deploying", step="paused")
+    if gate:  # the environment's approvers hear of it
+        notice = yield from notify(context, {
+            **gate["card"], "kind": "paused", "failure": failure,
+            "pauseDeadline": deadline.isoformat(), "onDeadline": rules.on_deadline})
+        if notice:
+            journal.step(stage, "paused", waiting(), detail=notice)
+    timer = context.create_timer(deadline)
+    while True:
+        event = context.wait_for_external_event(failure_event(stage.name, number))
+        winner = yield context.task_any([event, timer])
+        if winner == timer:
+            choice = on_deadline(rules)
+            break
+        number += 1
+        read = read_choice(_decoded(event.result))
+        if isinstance(read, Choice):
+            timer.cancel()
+            choice = read
+            break
+        journal.step(stage, "paused", waiting(), detail=f"decision not taken: {read}")
+    settled = f"{failure}; {choice.describe(deadline)}"
+    if choice.choice == "keep":
+        journal.step(stage, "kept", detail=choice.describe(deadline))
+        yield context.call_activity_with_retry("record_deployment", RETRY, {
+            "service": plan.service, "environment": stage.name, "releaseId": plan.release_id,
+            "digest": plan.digest, "image": plan.image_in(stage), "good": False,
+            "at": context.current_utc_datetime.isoformat()})
+        return {**failed, "paused": False, "kept": True, "reason": settled}
+    journal.step(stage, "rolling back", detail=choice.describe(deadline))
+    restored = yield from restore(context, lambda **fields: cluster_request(stage, **fields),
+                                  failed["snapshot"], failure,
+                                  context.current_utc_datetime + stage.rollout_timeout)
+    return {**failed, "paused": False, "rolledBack": restored is None,
+            "reason": settled if restored is None else f"{settled}; {restored}"}
 
 
 def notify(context: df.DurableOrchestrationContext,
@@ -225,7 +282,14 @@ def deploy_environment(context: df.DurableOrchestrationContext):
             "digest": job["digest"], "image": job["image"], "good": True,
             "at": context.current_utc_datetime.isoformat()})
         return {"healthy": True, "snapshot": snapshot, "evidence": evidence}
+    if PauseRules.of(stage.rollback):  # the release asks a person first
+        return {"healthy": False, "rolledBack": False, "paused": True, "reason": failure,
+                "snapshot": snapshot}
     if stage.rollback.get("onFailure") == "none":
+        yield context.call_activity_with_retry("record_deployment", RETRY, {
+            "service": job["service"], "environment": stage.name, "releaseId": job["releaseId"],
+            "digest": job["digest"], "image": job["image"], "good": False,
+            "at": context.current_utc_datetime.isoformat()})
         return {"healthy": False, "rolledBack": False, "reason": failure, "snapshot": snapshot}
     restored = yield from restore(context, cluster, snapshot, failure,
                                   context.current_utc_datetime + stage.rollout_timeout)

@@ -90,6 +90,13 @@ class Api:
             body["reason"] = reason
         return self.call("POST", f"{self.base}{release_path(release_id)}/{kind}", json=body)
 
+    def resolve(self, release_id: str, environment: str, decision: str,
+                reason: str) -> dict[str, Any]:
+        """Roll back or keep a failed deployment that waits for a person."""
+        return self.call("POST", f"{self.base}{release_path(release_id)}/resolve",
+                         json={"environment": environment, "decision": decision,
+                               "reason": reason})
+
     def decide(self, link: str, decision: str, comment: str | None) -> tuple[int, dict]:
         """POST the decision to an approval page link; (status, body), 409 included."""
         body: dict[str, Any] = {"decision": decision}

@@ -83,6 +83,19 @@ def parser() -> Parser:
         sub.add_argument("--environment", "-e", required=True)
         sub.add_argument("--reason", "-r", required=True, help="recorded with the operation")
         sub.set_defaults(run=run_operation, kind=kind)
+
+    resolve = commands.add_parser(
+        "resolve", parents=[common],
+        help="roll back or keep a failed deployment that waits for a person")
+    resolve.add_argument("release_id", metavar="RELEASE_ID")
+    resolve.add_argument("--environment", "-e", required=True)
+    choice = resolve.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--rollback", dest="decision", action="store_const", const="rollback",
+                        help="restore what ran before, now")
+    choice.add_argument("--keep", dest="decision", action="store_const", const="keep",
+                        help="leave the failed version running (the release ends Failed)")
+    resolve.add_argument("--reason", "-r", required=True, help="recorded with the decision")
+    resolve.set_defaults(run=run_resolve)
     return main
 
 
@@ -132,6 +145,12 @@ def run_show(args: argparse.Namespace, api: Api, output: Output) -> int:
 def run_operation(args: argparse.Namespace, api: Api, output: Output) -> int:
     body = api.operation(args.kind, args.release_id, args.environment, args.reason)
     output.data(body) if output.as_json else output.started(body)
+    return EXIT_OK
+
+
+def run_resolve(args: argparse.Namespace, api: Api, output: Output) -> int:
+    body = api.resolve(args.release_id, args.environment, args.decision, args.reason)
+    output.data(body) if output.as_json else output.resolved(body)
     return EXIT_OK
 
 

@@ -98,7 +98,7 @@ class Output:
         waiting = custom.get("waitingFor") if isinstance(custom.get("waitingFor"), dict) \
             else None
         if waiting and durable.get("runtimeStatus") in ("Running", "Pending"):
-            self.gate(waiting)
+            self.waiting(waiting)
         stages = shown.get("stages") or {}
         if stages:
             table = Table(title="Environments", title_justify="left", box=None,
@@ -119,6 +119,26 @@ class Output:
                 table.add_row(when(entry.get("at")), entry.get("source") or "",
                               entry.get("environment") or "", entry.get("what") or "")
             self.show(table)
+
+    def waiting(self, waiting: Mapping[str, Any]) -> None:
+        """What a running release waits for: a gate, its turn, or a person's choice."""
+        kind, where = waiting.get("kind"), waiting.get("environment") or "?"
+        if kind == "failure":
+            self.line(f"Failed deployment in {where} waits for a decision until "
+                      f"{when(waiting.get('deadline')) or 'no deadline known'} (then: "
+                      f"{waiting.get('onDeadline') or '?'}): {waiting.get('failure') or ''}")
+            self.line(f"  decide: releasectl resolve RELEASE_ID -e {where} --rollback|--keep "
+                      "-r REASON")
+        elif kind == "turn":
+            self.line(f"Waiting for its turn in {where} behind {waiting.get('behind') or '?'}"
+                      f" until {when(waiting.get('until')) or 'no deadline known'}")
+        else:
+            self.gate(waiting)
+
+    def resolved(self, body: Mapping[str, Any]) -> None:
+        self.line(f"Passed on: {body.get('decision')} of the failed deployment of "
+                  f"{body.get('releaseId')} in {body.get('environment')}, by {body.get('by')};"
+                  f" follow it with: releasectl show {body.get('releaseId')}")
 
     def gate(self, waiting: Mapping[str, Any]) -> None:
         approvals = waiting.get("approvals") or []

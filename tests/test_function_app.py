@@ -60,6 +60,7 @@ class TestRegistration:
             "registry_events",
             "release",
             "request_approval",
+            "resolve_failure",
             "resolve_image",
             "rollback_deployment",
             "rollback_environment",
@@ -76,6 +77,7 @@ class TestRegistration:
         functions = functions_by_name()
         assert functions["health"].get_trigger().route == "health"
         assert functions["start_orchestration"].get_trigger().route == "orchestrators/{name}"
+        assert functions["resolve_failure"].get_trigger().route == "releases/{releaseId}/resolve"
 
     def test_http_startable_names_are_registered_orchestrators(self) -> None:
         orchestrators = {

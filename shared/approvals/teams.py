@@ -148,6 +148,28 @@ def outcome_card(release: ReleaseCard | Mapping[str, Any], outcome: str,
     return _message(body, [])
 
 
+def paused_card(release: ReleaseCard | Mapping[str, Any], release_id: str, failure: str,
+                pause_deadline: datetime, on_deadline: str, *,
+                now: datetime | None = None) -> dict[str, Any]:
+    """A failed deployment waiting for a person: what failed, until when, and what then."""
+    card = ReleaseCard.from_value(release)
+    if on_deadline not in ("rollback", "keep"):
+        raise ValueError(f"on_deadline {on_deadline!r} is not rollback or keep")
+    then = "it is rolled back" if on_deadline == "rollback" else "it stays in place"
+    body = [_title(f"Deployment failed: {_text(card.service)} {_text(card.version)} in "
+                   f"{_text(card.environment)}"),
+            {"type": "TextBlock", "text": _text(failure, COMMENT_LIMIT), "wrap": True,
+             "weight": "Bolder", "color": "Attention"},
+            _note(f"Waiting for a person to roll it back or keep it until "
+                  f"{format_deadline(pause_deadline, now)}; without a decision {then}.",
+                  attention=True),
+            _note(f"Decide with: releasectl resolve {_text(release_id)} "
+                  f"--environment {_text(card.environment)} --rollback (or --keep) "
+                  "--reason …"),
+            _facts(card, None, with_deadline=False)]
+    return _message(body, [])
+
+
 def format_deadline(deadline: datetime, now: datetime | None = None) -> str:
     """`2024-05-03 14:00 UTC (in 3 days)`; without `now`, only the UTC time."""
     when = _utc(deadline)

@@ -15,6 +15,7 @@ from shared.approvals.teams import (
     encode_message,
     format_deadline,
     outcome_card,
+    paused_card,
     reminder_card,
 )
 
@@ -188,3 +189,22 @@ def test_deadline_is_utc_with_a_relative_hint(delta: timedelta, relative: str) -
 def test_deadline_in_another_zone_is_shown_in_utc() -> None:
     berlin = DEADLINE.astimezone(timezone(timedelta(hours=2)))
     assert format_deadline(berlin) == "2024-05-04 09:30 UTC"
+
+
+def test_paused_card_says_what_failed_until_when_and_what_then_without_buttons() -> None:
+    until = NOW + timedelta(hours=2)
+    card = content(paused_card(release(), "delivery-9f2c1a2b3c4d5e6f",
+                               "rollout failed: *CrashLoopBackOff* [pod](http://x)", until,
+                               "rollback", now=NOW))
+    said = texts(card)
+    assert card["body"][0]["text"] == "Deployment failed: delivery v1.4.2 in prod"
+    assert "rollout failed: CrashLoopBackOff pod http://x" in said  # plain text only
+    assert "until 2024-05-01 11:30 UTC (in 2 hours); without a decision it is rolled back" \
+        in said
+    assert "releasectl resolve delivery-9f2c1a2b3c4d5e6f --environment prod" in said
+    assert "actions" not in card
+    assert "Deadline" not in facts(card)  # the gate's deadline is over; the pause has its own
+    kept = texts(content(paused_card(release(), "r1", "x", until, "keep", now=NOW)))
+    assert "without a decision it stays in place" in kept
+    with pytest.raises(ValueError, match="on_deadline 'retry'"):
+        paused_card(release(), "r1", "x", until, "retry")

@@ -128,3 +128,40 @@ def test_a_slow_api_is_unreachable_exit_3(app: Recorder) -> None:
     code, out, err = ctl("list", "--timeout", "0.3", url=app.url)
     assert (code, out) == (3, "")
     assert one_error_line(err) == f"cannot reach the release API at {app.url}: timed out"
+
+
+def test_resolve_passes_the_choice_and_show_says_what_the_release_waits_for(
+        app: Recorder) -> None:
+    passed = {"releaseId": "delivery-1", "environment": "prod", "decision": "keep",
+              "by": "oncall@example.com", "reason": "looking live",
+              "statusUri": f"{app.url}/api/releases/delivery-1"}
+    app.answers.append((202, json.dumps(passed), 0.0))
+    code, out, err = ctl("resolve", "delivery-1", "-e", "prod", "--keep", "-r", "looking live",
+                         url=app.url)
+    assert (code, err) == (0, "")
+    assert out.startswith("Passed on: keep of the failed deployment of delivery-1 in prod, by"
+                          " oncall@example.com")
+    (method, path, _, body), = app.requests
+    assert (method, path) == ("POST", "/api/releases/delivery-1/resolve")
+    assert json.loads(body) == {"environment": "prod", "decision": "keep",
+                                "reason": "looking live"}
+
+    shown = {"releaseId": "delivery-1", "service": "delivery", "state": "Running",
+             "durable": {"runtimeStatus": "Running", "customStatus": {"waitingFor": {
+                 "kind": "failure", "environment": "prod", "deadline": "2026-11-22T10:00:00Z",
+                 "onDeadline": "rollback", "failure": "rollout failed: CrashLoopBackOff"}}}}
+    app.answers.append((200, json.dumps(shown), 0.0))
+    code, out, err = ctl("show", "delivery-1", url=app.url)
+    assert (code, err) == (0, "")
+    assert "Failed deployment in prod waits for a decision until" in out
+    assert "(then: rollback): rollout failed: CrashLoopBackOff" in " ".join(out.split())
+    assert "releasectl resolve RELEASE_ID -e prod --rollback|--keep -r REASON" in out
+
+
+def test_resolve_needs_one_choice_and_a_reason(app: Recorder) -> None:
+    for argv in (("resolve", "delivery-1", "-e", "prod", "-r", "why"),
+                 ("resolve", "delivery-1", "-e", "prod", "--keep", "--rollback", "-r", "why"),
+                 ("resolve", "delivery-1", "-e", "prod", "--keep")):
+        code, out, _ = ctl(*argv, url=app.url)
+        assert (code, out) == (2, "")
+    assert app.requests == []
