@@ -436,6 +436,8 @@ def test_without_rollback_a_failed_environment_is_left_as_it_is(stack: ReleaseSt
         assert "CrashLoopBackOff" in done["output"]["reason"]
         assert stack.image("qa") == stack.image_in("qa", digest)
         assert stack.writes("qa") == 1
+        state = stack.ledger.environment_state(SERVICE, "qa")  # what runs there, not good
+        assert state.current.release_id == release and state.last_good is None
 
     stack.serve(scenario)
 
