@@ -236,7 +236,7 @@ class Engine:
     async def _dispatch(self) -> None:
         while True:
             try:
-                busy = self._dispatch_once()
+                busy = await self._dispatch_once()
             except Exception:  # e.g. a locked or full disk: keep the host up, try again
                 log.exception("durable dispatcher error; retrying in 1 s")
                 await asyncio.sleep(1)
@@ -246,13 +246,19 @@ class Engine:
             else:
                 await self._idle(self.store.next_due(self.clock.now().timestamp()))
 
-    def _dispatch_once(self) -> bool:
-        """Run every due episode and start queued activities; True when episodes ran."""
+    async def _dispatch_once(self) -> bool:
+        """Run every due episode and start queued activities; True when episodes ran.
+
+        Yields to the event loop after each episode, so HTTP requests and activity results
+        are served between episodes instead of after the whole batch."""
         self._wake.clear()
         now = self.clock.now()
         ready = self.store.ready_instances(now.timestamp(), self._batch)
         for instance_id in ready:
             self._run_episode_safely(instance_id, now)
+            await asyncio.sleep(0)
+            if self._stopping:
+                return False
         self._start_activities()
         return bool(ready)
 
