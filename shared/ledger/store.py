@@ -17,7 +17,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from azure.core.credentials import AzureNamedKeyCredential
@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 100
+RECENT_WINDOW = timedelta(days=30)  # `releases` reads this far back first
 # Time-outs in seconds for one request; the SDK's retry policy wraps them.
 CONNECTION_TIMEOUT = 10
 READ_TIMEOUT = 30
@@ -233,7 +234,11 @@ class Ledger:
         self, service: str | None = None, *, state: str | Iterable[str] | None = None,
         limit: int = DEFAULT_LIMIT,
     ) -> list[ReleaseRecord]:
-        """Newest first (by creation), optionally of one service and in one or more states."""
+        """Newest first (by creation), optionally of one service and in one or more states.
+
+        Reads the rows of the last RECENT_WINDOW first, and the whole table only when those
+        are fewer than `limit`: a ledger with years of releases is not read whole for a page.
+        """
         clauses, parameters = [], {}
         if service is not None:
             clauses.append("PartitionKey eq @service")
@@ -244,9 +249,16 @@ class Ledger:
             # The SDK substitutes @names in space-separated words: keep parentheses apart.
             clauses.append("( " + " or ".join(f"State eq @{name}" for name in names) + " )")
             parameters.update(zip(names, states, strict=True))
-        entities = self._query(self.releases_table, "list releases", " and ".join(clauses),
-                               parameters)
-        records = [ReleaseRecord.from_entity(entity) for entity in entities]
+        since = datetime.now(UTC) - RECENT_WINDOW
+        # A row whose first write was lost has no CreatedAt; it was created before its update.
+        recent = "( CreatedAt ge @since or UpdatedAt ge @since )"
+        entities = self._query(self.releases_table, "list releases",
+                               " and ".join([*clauses, recent]), {**parameters, "since": since})
+        records = [r for r in map(ReleaseRecord.from_entity, entities) if r.created_at >= since]
+        if len(records) < limit:
+            entities = self._query(self.releases_table, "list releases", " and ".join(clauses),
+                                   parameters)
+            records = [ReleaseRecord.from_entity(entity) for entity in entities]
         records.sort(key=lambda record: (record.created_at, record.release_id), reverse=True)
         return records[:limit]
 

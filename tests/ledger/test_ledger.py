@@ -161,6 +161,26 @@ def test_releases_by_service_and_state_newest_first(ledger: Ledger) -> None:
     assert ledger.releases("nobody") == []
 
 
+def test_newest_releases_read_recent_rows_first_and_all_rows_when_too_few(
+        ledger: Ledger) -> None:
+    """Rows from the last 30 days answer a page; older ones are read only to fill it."""
+    now = int((datetime.now(UTC) - T0).total_seconds() // 60)  # minutes after T0
+    long_ago = now - 60 * 24 * 60
+    for n in range(3):
+        ledger.upsert_release(release(f"old{n}", minutes=long_ago + n))
+        ledger.upsert_release(release(f"new{n}", minutes=now - 10 + n))
+    lost_first_write = release("lost", minutes=now)  # a row with no CreatedAt: the merge only
+    table = ledger.client.get_table_client(ledger.releases_table)
+    entity = lost_first_write.to_entity()
+    del entity["CreatedAt"]
+    table.upsert_entity(entity)
+    ids = lambda records: [r.release_id for r in records]  # noqa: E731
+    assert ids(ledger.releases(limit=3)) == ["lost", "new2", "new1"]
+    assert ids(ledger.releases(limit=5)) == ["lost", "new2", "new1", "new0", "old2"]
+    assert ids(ledger.releases("delivery", state="Running", limit=100)) == [
+        "lost", "new2", "new1", "new0", "old2", "old1", "old0"]
+
+
 # Environments --------------------------------------------------------------------------------
 
 def test_current_and_last_good_per_environment(ledger: Ledger) -> None:
