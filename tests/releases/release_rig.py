@@ -260,6 +260,15 @@ class Released:
         self.engine.start_new("release", instance_id, payload)
         return instance_id
 
+    async def completed(self, tag: str, digest: str) -> str:
+        """Start a release, approve it at its gate and see it complete; its id."""
+        release = self.start(tag, digest)
+        await self.at_gate(release)
+        self.approve(release)
+        done = await self.finished(release)
+        assert outcome(done) == "Completed", done
+        return release
+
     def raise_event(self, instance_id: str, name: str, data: Any) -> None:
         self.engine.raise_event(instance_id, name, json.dumps(data))
 

@@ -88,8 +88,8 @@ def test_two_releases_at_once_deploy_one_after_the_other_and_the_newer_stays(
 
     async def scenario(run: Released) -> None:
         ids = [run.start("v2.1.0", newer), run.start("v2.0.0", older)]
-        ends = await asyncio.gather(*(run.until(i, lambda s: s["runtimeStatus"] != "Running"
-                                                or s["customStatus"]["step"] == "approval")
+        ends = await asyncio.gather(*(run.until(i, lambda s: s["runtimeStatus"] not in (
+            "Pending", "Running") or (s["customStatus"] or {}).get("step") == "approval")
                                       for i in ids))
         assert stack.image("qa") == stack.image_in("qa", newer)
         steps = {i: e["customStatus"]["step"] for i, e in zip(ids, ends, strict=True)}

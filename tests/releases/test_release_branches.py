@@ -397,11 +397,7 @@ def test_production_failure_rolls_back_earlier_environments_when_the_policy_says
     stack.kube.set_image_behaviour(f"prod/{stack.repository}@{bad}", "crash")  # prod only
 
     async def scenario(run: Released) -> None:
-        first = run.start("v1.0.0", good)
-        await run.at_gate(first)
-        run.approve(first)
-        assert outcome(await run.finished(first)) == "Completed"
-
+        first = await run.completed("v1.0.0", good)
         second = run.start("v2.0.0", bad)
         await run.at_gate(second)
         assert stack.image("qa") == stack.image_in("qa", bad)
