@@ -2,15 +2,16 @@
 
 - `GET /api/dashboard?refresh=&limit=&format=`: services × environments (what runs, since
   when, the last good release), releases waiting at a gate (deadline, reminders, approval
-  page links) and the most recent releases and operations.
+  page links), failed deployments waiting for a person (`rollback.pauseForHuman`) and the
+  most recent releases and operations.
 - `GET /api/dashboard/releases/{releaseId}?refresh=&format=`: one release's page: its
   stages, its gate and its timeline.
 
 JSON when `format=json` or when the client accepts JSON but not HTML. Pages refresh every
 `refresh` seconds (default 30, 0 for never). A missing or invalid policy, or an unreachable
 Durable store, is a message on the page; an unreachable ledger a 503 page. Reads only the
-ledger, the policy's service and environment names and the custom status of waiting
-releases: no setting, secret or policy snapshot is shown (see `shared/dashboard`).
+ledger, the policy's service and environment names and the custom status of waiting and
+paused releases: no setting, secret or policy snapshot is shown (see `shared/dashboard`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ FORMATS = ("html", "json")
 MIN_REFRESH, MAX_REFRESH = 5, 3600
 DEFAULT_RECENT, MAX_RECENT = 25, 200
 MAX_WAITING = 50   # waiting releases whose live status is read per page
+PAUSED_STEP = "paused"  # a failed deployment waiting for a person (`rollback.pauseForHuman`)
 HEADERS = {
     "Cache-Control": "no-store",  # approval links carry tokens
     "X-Content-Type-Options": "nosniff",
@@ -128,9 +130,11 @@ async def overview(client: df.DurableOrchestrationClient, refresh: int,
     messages: list[str] = []
     policy_services = await asyncio.to_thread(read_policy_services, messages)
     ledger = app_ledger()
-    recent, waiting = await asyncio.gather(
+    recent, waiting, running = await asyncio.gather(
         asyncio.to_thread(ledger.releases, limit=limit),
-        asyncio.to_thread(ledger.releases, state="WaitingForApproval", limit=MAX_WAITING))
+        asyncio.to_thread(ledger.releases, state="WaitingForApproval", limit=MAX_WAITING),
+        asyncio.to_thread(ledger.releases, state="Running", limit=MAX_WAITING))
+    paused = [row for row in running if row.step == PAUSED_STEP]
     names = list(policy_services or {})
     for row in [*waiting, *recent]:
         if row.service not in names:
@@ -140,11 +144,12 @@ async def overview(client: df.DurableOrchestrationClient, refresh: int,
     environment_states = dict(zip(names, states, strict=True))
     known = await asyncio.to_thread(releases_running, ledger, environment_states,
                                     [*recent, *waiting])
-    statuses = await live_statuses(client, [row.release_id for row in waiting], messages)
+    statuses = await live_statuses(client, [row.release_id for row in [*waiting, *paused]],
+                                   messages)
     return build_overview(now=datetime.now(UTC), policy_services=policy_services,
                           environment_states=environment_states, recent=recent,
                           waiting=waiting, statuses=statuses, known=known, refresh=refresh,
-                          messages=messages)
+                          messages=messages, paused=paused)
 
 
 def read_policy_services(messages: list[str]) -> dict[str, list[str]] | None:

@@ -185,6 +185,24 @@ class WaitingRow:
 
 
 @dataclass(frozen=True)
+class PausedRow:
+    """A failed deployment waiting for a person to roll it back or keep it."""
+
+    release_id: str
+    service: str
+    version: str
+    digest: str
+    environment: str
+    failure: str
+    deadline: datetime | None
+    deadline_text: str
+    overdue: bool
+    on_deadline: str
+    command: str
+    link: str
+
+
+@dataclass(frozen=True)
 class RecentRow:
     """A release or operation from the ledger, with how long it took (or has taken so far)."""
 
@@ -217,6 +235,7 @@ class Overview:
     services: tuple[ServiceRow, ...]
     waiting: tuple[WaitingRow, ...]
     recent: tuple[RecentRow, ...]
+    paused: tuple[PausedRow, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return plain(self)
@@ -281,13 +300,15 @@ def build_overview(
     recent: Sequence[ReleaseRecord], waiting: Sequence[ReleaseRecord],
     statuses: Mapping[str, Any], known: Mapping[str, ReleaseRecord],
     refresh: int = DEFAULT_REFRESH, messages: Sequence[str] = (), base: str = DASHBOARD_PATH,
+    paused: Sequence[ReleaseRecord] = (),
 ) -> Overview:
     """The page from what the trigger read.
 
     `policy_services` maps each service of the policy to its environments in order (None
     when the policy could not be read: services then come from the ledger); `statuses`
-    holds the Durable custom status of waiting releases; `known` has releases by id, for
-    the versions of what runs where.
+    holds the Durable custom status of waiting and paused releases; `known` has releases
+    by id, for the versions of what runs where; `paused` are failed deployments waiting
+    for a person.
     """
     now = as_utc(now) or now
     services = _service_rows(now, policy_services, environment_states, recent, waiting,
@@ -299,7 +320,8 @@ def build_overview(
         generated_at=now, refresh=refresh, messages=tuple(text(m, 1000) for m in messages),
         environments=tuple(columns), services=services,
         waiting=tuple(waiting_row(r, statuses.get(r.release_id), now, base) for r in waiting),
-        recent=tuple(recent_row(r, now, base) for r in recent))
+        recent=tuple(recent_row(r, now, base) for r in recent),
+        paused=tuple(paused_row(r, statuses.get(r.release_id), now, base) for r in paused))
 
 
 def _service_rows(now: datetime, policy_services: Mapping[str, Sequence[str]] | None,
@@ -393,6 +415,27 @@ def waiting_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
         approvals=tuple(Approval(by=text(a.get("by"), 200), at=text(a.get("at"), 40))
                         for a in _list(waiting.get("approvals")) if isinstance(a, Mapping)),
         links=approval_links(waiting), live=bool(waiting),
+        link=details_link(record.release_id, base))
+
+
+def paused_row(record: ReleaseRecord, custom: Any, now: datetime,
+               base: str = DASHBOARD_PATH) -> PausedRow:
+    """A failed deployment waiting for a person, from its ledger row and live custom status."""
+    custom = custom if isinstance(custom, Mapping) else {}
+    waiting = custom.get("waitingFor")
+    waiting = waiting if isinstance(waiting, Mapping) and waiting.get("kind") == "failure" \
+        else {}
+    environment = text(waiting.get("environment") or record.environment or "", 80)
+    deadline = as_utc(waiting.get("deadline"))
+    return PausedRow(
+        release_id=record.release_id, service=record.service, version=record.version,
+        digest=short_digest(record.digest), environment=environment,
+        failure=text(waiting.get("failure") or record.reason),
+        deadline=deadline, deadline_text=relative(deadline, now),
+        overdue=deadline is not None and deadline <= now,
+        on_deadline=text(waiting.get("onDeadline"), 20),
+        command=f"releasectl resolve {record.release_id} -e {environment} --rollback|--keep"
+                " -r REASON",
         link=details_link(record.release_id, base))
 
 

@@ -311,3 +311,32 @@ def test_the_inline_stylesheet_is_the_one_the_csp_hash_allows() -> None:
 def test_message_page() -> None:
     page = Text(render_message("Not found", "no release 'x<b>'"))
     assert "no release 'x<b>'" in page.text and page.refresh is None
+
+
+def test_a_failed_deployment_waiting_for_a_person_says_what_failed_and_how_to_decide() -> None:
+    paused = release("delivery-dddddddddddddddd", "v1.0.3", D3, "Running", 5,
+                     environment="prod", step="paused",
+                     reason="rollout failed: <b>CrashLoopBackOff</b>")
+    status = {"step": "paused", "environment": "prod", "waitingFor": {
+        "kind": "failure", "environment": "prod", "event": "failure:prod:1",
+        "deadline": (NOW + timedelta(minutes=90)).isoformat(), "onDeadline": "rollback",
+        "failure": "rollout failed: <b>CrashLoopBackOff</b>", "kubeconfig": SECRET}}
+    view = overview(recent=[paused, V1], paused=[paused],
+                    statuses={V3.release_id: WAITING_STATUS, paused.release_id: status})
+    (row,) = view.paused
+    assert (row.environment, row.on_deadline, row.deadline_text) == ("prod", "rollback",
+                                                                     "in 1 h 30 min")
+    assert row.command == ("releasectl resolve delivery-dddddddddddddddd -e prod "
+                           "--rollback|--keep -r REASON")
+    html = render_overview(view)
+    page = Text(html)
+    assert "Failed deployments: roll back or keep" in page.text
+    assert "rollout failed: <b>CrashLoopBackOff</b>" in page.text  # shown as text, escaped
+    assert "<b>" not in html and SECRET not in html
+    assert "/api/dashboard/releases/delivery-dddddddddddddddd" in page.links
+    assert view.to_dict()["paused"][0]["onDeadline"] == "rollback"
+    without = Text(render_overview(overview()))
+    assert "Failed deployments" not in without.text
+    stale = overview(paused=[paused], statuses={})  # no live status: the ledger's reason
+    assert stale.paused[0].failure == "rollout failed: <b>CrashLoopBackOff</b>"
+    assert stale.paused[0].deadline is None
