@@ -285,6 +285,7 @@ class ReleaseDetail:
     waiting: WaitingRow | None
     timeline: tuple[TimelineEntry, ...]
     overview_link: str
+    paused: PausedRow | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = plain(self)
@@ -384,7 +385,8 @@ def recent_row(record: ReleaseRecord, now: datetime, base: str = DASHBOARD_PATH)
 
 @dataclass(frozen=True)
 class RowLike:
-    """The fields of a ledger row that `waiting_row` reads (from the API's JSON view)."""
+    """The fields of a ledger row that `waiting_row` and `paused_row` read (from the API's
+    JSON view)."""
 
     release_id: str
     service: str
@@ -392,6 +394,7 @@ class RowLike:
     digest: str
     environment: str | None
     updated_at: Any
+    reason: str | None = None
 
 
 def waiting_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
@@ -418,7 +421,7 @@ def waiting_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
         link=details_link(record.release_id, base))
 
 
-def paused_row(record: ReleaseRecord, custom: Any, now: datetime,
+def paused_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
                base: str = DASHBOARD_PATH) -> PausedRow:
     """A failed deployment waiting for a person, from its ledger row and live custom status."""
     custom = custom if isinstance(custom, Mapping) else {}
@@ -489,12 +492,17 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
         end = now if active else (updated or now)
         duration = span((end - created).total_seconds()) + (" so far" if active else "")
     release_id = text(shown.get("releaseId"), 300)
-    waiting = None
-    if isinstance(custom.get("waitingFor"), Mapping) and runtime in ("Running", "Pending", ""):
+    waiting = paused = None
+    waits = custom.get("waitingFor")
+    if isinstance(waits, Mapping) and runtime in ("Running", "Pending", ""):
         record_like = RowLike(release_id, text(shown.get("service"), 80),
                                text(shown.get("version"), 128), text(shown.get("digest"), 100),
-                               shown.get("environment"), shown.get("updatedAt"))
-        waiting = waiting_row(record_like, custom, now, base)
+                               shown.get("environment"), shown.get("updatedAt"),
+                               shown.get("reason"))
+        if waits.get("kind") == "failure":
+            paused = paused_row(record_like, custom, now, base)
+        elif waits.get("kind") in ("approval", None):
+            waiting = waiting_row(record_like, custom, now, base)
     evidence = custom.get("evidence") if isinstance(custom.get("evidence"), Mapping) else {}
     return ReleaseDetail(
         generated_at=now, refresh=refresh, release_id=release_id,
@@ -508,7 +516,7 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
         evidence=tuple((text(env, 80), text(line, 500)) for env, line in evidence.items()),
         stages=tuple(_stage_row(env, stage) for env, stage in (
             shown.get("stages") or {}).items() if isinstance(stage, Mapping)),
-        waiting=waiting,
+        waiting=waiting, paused=paused,
         timeline=tuple(entry for entry in (_timeline_entry(e) for e in _list(
             shown.get("timeline"))) if entry is not None),
         overview_link=base)

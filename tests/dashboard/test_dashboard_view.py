@@ -340,3 +340,22 @@ def test_a_failed_deployment_waiting_for_a_person_says_what_failed_and_how_to_de
     stale = overview(paused=[paused], statuses={})  # no live status: the ledger's reason
     assert stale.paused[0].failure == "rollout failed: <b>CrashLoopBackOff</b>"
     assert stale.paused[0].deadline is None
+
+
+def test_release_page_of_a_paused_failure_shows_the_decision_not_a_gate() -> None:
+    custom = {"step": "paused", "environment": "prod", "waitingFor": {
+        "kind": "failure", "environment": "prod", "event": "failure:prod:1",
+        "deadline": (NOW + timedelta(hours=1)).isoformat(), "onDeadline": "keep",
+        "failure": "verification failed: health: 503"}}
+    shown = {**SHOWN, "state": "Running", "step": "paused", "reason": "verification failed",
+             "durable": {"runtimeStatus": "Running", "customStatus": custom}}
+    view = build_release_detail(shown, now=NOW)
+    assert view.waiting is None and view.paused is not None
+    page = Text(render_release(view))
+    assert "Failed deployment: roll back or keep" in page.text
+    assert "verification failed: health: 503" in page.text and "keep" in page.text
+    assert "Waiting for a decision" not in page.text  # no empty gate row
+    turn = {**shown, "durable": {"runtimeStatus": "Running", "customStatus": {
+        "step": "waiting", "waitingFor": {"kind": "turn", "behind": "delivery-x"}}}}
+    turn_view = build_release_detail(turn, now=NOW)
+    assert turn_view.waiting is None and turn_view.paused is None
