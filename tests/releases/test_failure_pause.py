@@ -31,6 +31,16 @@ async def resolve(run: Released, release: str, body: Any) -> tuple[int, Any]:
         return response.status, await response.json(content_type=None)
 
 
+async def ledger_row(stack: ReleaseStack, release: str, wanted: Any) -> Any:
+    """The release's ledger row once `wanted(row)` (its activity writes it after the step)."""
+    for _ in range(200):
+        row = stack.ledger.get_release(release, service=SERVICE)
+        if row is not None and wanted(row):
+            return row
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{release}: ledger row never as wanted: {row}")
+
+
 async def told(stack: ReleaseStack, headline: str) -> dict[str, Any]:
     """The first Teams card whose title starts with `headline` (posted by an activity)."""
     for _ in range(200):
@@ -64,9 +74,8 @@ def test_a_person_rolls_back_a_paused_production_failure(stack: ReleaseStack) ->
         opened = datetime.fromisoformat(status["customStatus"]["history"][-1]["at"])
         assert datetime.fromisoformat(waiting["deadline"]) - opened == timedelta(hours=2)
         assert stack.image("prod") == stack.image_in("prod", bad)  # nothing restored yet
-        row = stack.ledger.get_release(release, service=SERVICE)
-        assert (row.state, row.step, row.stages["prod"].state) == ("Running", "paused",
-                                                                    "Deploying")
+        row = await ledger_row(stack, release, lambda r: r.step == "paused")
+        assert (row.state, row.stages["prod"].state) == ("Running", "Deploying")
         card = (await told(stack, "Deployment failed"))["body"]
         assert card[0]["text"] == f"Deployment failed: {SERVICE} v2.0.0 in prod"
         assert "without a decision it is rolled back" in card[2]["text"]
