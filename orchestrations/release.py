@@ -369,6 +369,8 @@ class Journal:
             "releaseId": plan.release_id, "service": plan.service, "version": plan.version,
             "digest": plan.digest, "pushedBy": plan.pushed_by, "environment": None,
             "step": "starting", "waitingFor": None, "evidence": {}, "history": []}
+        if plan.overwrites:  # the tag was pushed before as another image
+            self.status["overwrites"] = plan.overwrites
         self.evidence: dict[str, str | None] = self.status["evidence"]
         context.set_custom_status(self.status)
 

@@ -36,6 +36,7 @@ from shared.approvals.page import (
     Verdict,
     when,
 )
+from shared.approvals.teams import earlier_image
 from shared.approvals.tokens import (
     MAX_TOKEN_LENGTH,
     Grant,
@@ -342,7 +343,8 @@ def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None
         required_approvals=int(waiting.get("requiredApprovals") or 1), approvals=approvals,
         running_now=running_now,
         evidence=tuple((str(env), str(text)) for env, text in evidence.items() if text),
-        pushed_by=gate.pushed_by, scope=gate.grant.scope,
+        pushed_by=gate.pushed_by, overwrites=earlier_image(gate.image.get("overwrites")),
+        scope=gate.grant.scope,
         link_expires_at=gate.grant.expires_at, intent=intent)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.approvals.keys import ApprovalConfigError, IdentityMode
 from shared.approvals.links import page_url
-from shared.approvals.teams import ApprovalLinks, ReleaseCard
+from shared.approvals.teams import ApprovalLinks, ReleaseCard, earlier_image
 from shared.approvals.tokens import Keyring, issue, new_nonce
 
 
@@ -52,4 +52,5 @@ def release_card(request: Mapping[str, Any], links: Mapping[str, Any]) -> Releas
                             reject=f"{page}&decision=reject", details=page),
         pushed_by=request.get("pushedBy"), evidence=request.get("evidence"),
         reviewers=tuple((link["approver"], link["url"])
-                        for link in links.get("approvalLinks") or ()))
+                        for link in links.get("approvalLinks") or ()),
+        overwrites=earlier_image(request.get("overwrites")))

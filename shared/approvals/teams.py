@@ -55,6 +55,8 @@ class ReleaseCard:
     evidence: str | None = None
     reviewers: tuple[tuple[str, str], ...] = ()
     """(approver, page URL) of personal links, for runs without App Service Authentication."""
+    overwrites: str | None = None
+    """The earlier image of this tag, when it was pushed again as another one."""
 
     @classmethod
     def from_value(cls, value: ReleaseCard | Mapping[str, Any]) -> ReleaseCard:
@@ -79,6 +81,7 @@ class ReleaseCard:
             reviewers=tuple((_required(r, "approver", "release.reviewers"),
                              _required(r, "url", "release.reviewers"))
                             for r in value.get("reviewers") or ()),
+            overwrites=earlier_image(value.get("overwrites")),
         )
         return cls._checked(card)
 
@@ -101,6 +104,10 @@ def approval_request_card(release: ReleaseCard | Mapping[str, Any], *,
             _facts(card, now),
             _note("Approve and Reject open the approval page; nothing is decided until you "
                   "confirm there.")]
+    if card.overwrites:
+        body.insert(1, _note(f"The tag {_text(card.version)} was pushed before as another "
+                             f"image ({_text(card.overwrites)}): check that this is the one "
+                             "you mean.", attention=True))
     return _message(body, _actions(card))
 
 
@@ -170,6 +177,14 @@ def paused_card(release: ReleaseCard | Mapping[str, Any], release_id: str, failu
     return _message(body, [])
 
 
+def earlier_image(overwrites: object) -> str | None:
+    """`sha256:abc… (release, state)` of an `overwrites` record; None without one."""
+    if not isinstance(overwrites, Mapping) or not overwrites.get("digest"):
+        return None
+    where = ", ".join(str(overwrites[k]) for k in ("releaseId", "state") if overwrites.get(k))
+    return short_digest(str(overwrites["digest"])) + (f" ({where})" if where else "")
+
+
 def format_deadline(deadline: datetime, now: datetime | None = None) -> str:
     """`2024-05-03 14:00 UTC (in 3 days)`; without `now`, only the UTC time."""
     when = _utc(deadline)
@@ -231,6 +246,8 @@ def _facts(card: ReleaseCard, now: datetime | None, with_deadline: bool = True
         facts.append(("Pushed by", _text(card.pushed_by)))
     if with_deadline:
         facts.append(("Deadline", format_deadline(card.deadline, now)))
+    if card.overwrites:
+        facts.append(("Tag pushed before as", _text(card.overwrites)))
     if card.evidence:
         facts.append(("Verification", _text(card.evidence, EVIDENCE_LIMIT)))
     return {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in facts]}

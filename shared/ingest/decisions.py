@@ -6,7 +6,7 @@ decided here: the ledger's digest claim is what makes a start happen once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,6 +36,16 @@ def supersedes(new_tag: str, old_tag: str, version_key: Callable[[str], Any]) ->
     another image); without a SemVer version on either side the newer push wins."""
     new, old = version_key(new_tag), version_key(old_tag)
     return new is None or old is None or old <= new
+
+
+def overwritten(releases: Iterable[Any], tag: str, digest: str) -> dict[str, str] | None:
+    """The newest earlier release of this very tag at another digest: the tag was pushed
+    again as another image (`releaseId`, `digest`, `state`); None when it was not."""
+    for release in releases:  # newest first
+        if release.version == tag and release.digest != digest:
+            return {"releaseId": release.release_id, "digest": release.digest,
+                    "state": release.state}
+    return None
 
 
 def release_id(service: str, digest: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from shared.ledger.aio import AsyncLedger
 from shared.ledger.records import EventRecord
 
-from .decisions import Decision, decide, supersedes
+from .decisions import Decision, decide, overwritten, supersedes
 from .known import KNOWN_RELEASES, KnownReleases
 from .payloads import RegistryEvent
 
@@ -88,17 +88,25 @@ class Ingestor:
             return await self._duplicate(event, received_at, service.name, release_id)
         claimed = await self.ledger.claim_digest(service.name, event.digest, release_id,
                                                  event.tag, event.event_id)
-        started = False
+        started, related = False, []
         # A fresh claim starts at once; a lost claim checks that its release really exists.
         if claimed or not await self.durable.exists(release_id):
+            # One read: the releases a newer push may supersede, and this tag's earlier ones.
+            related = await self.ledger.releases(service.name, state=SUPERSEDABLE_STATES,
+                                                 version=event.tag)
+            earlier = overwritten(related, event.tag, event.digest)
             started = await self.durable.start(RELEASE_ORCHESTRATOR, release_id,
                                                release_input(service, event, release_id,
-                                                             received_at))
+                                                             received_at, earlier))
         self.known.add(known)  # started now, or found: it exists either way
         if claimed or started:
-            await self._supersede(service, event.tag, event.digest, release_id)
-            return await self._record(event, received_at, "started", decision.reason,
-                                      service.name, release_id)
+            await self._supersede(service, event.tag, event.digest, release_id, related)
+            reason = decision.reason
+            if earlier := overwritten(related, event.tag, event.digest):
+                reason += (f"; tag {event.tag} was pushed before as {earlier['digest']}"
+                           f" ({earlier['releaseId']}, {earlier['state']})")
+            return await self._record(event, received_at, "started", reason, service.name,
+                                      release_id)
         return await self._duplicate(event, received_at, service.name, release_id)
 
     async def _duplicate(self, event: RegistryEvent, received_at: datetime, service: str,
@@ -135,13 +143,13 @@ class Ingestor:
         _production_versions[key] = (time.monotonic(), version)
         return version
 
-    async def _supersede(self, service: Any, tag: str, digest: str, release_id: str) -> None:
+    async def _supersede(self, service: Any, tag: str, digest: str, release_id: str,
+                         related: list[Any]) -> None:
         if not service.supersede_waiting_at_gate:
             return
-        waiting = await self.ledger.releases(service.name, state=SUPERSEDABLE_STATES)
-        for release in waiting:
-            if release.release_id != release_id and supersedes(tag, release.version,
-                                                               service.version_key):
+        for release in related:
+            if release.state in SUPERSEDABLE_STATES and release.release_id != release_id \
+                    and supersedes(tag, release.version, service.version_key):
                 try:
                     await self.durable.raise_event(release.release_id, SUPERSEDED_EVENT,
                                                    {"by": release_id, "version": tag,
@@ -161,14 +169,18 @@ class Ingestor:
 
 
 def release_input(service: Any, event: RegistryEvent, release_id: str,
-                  received_at: datetime) -> dict[str, Any]:
+                  received_at: datetime, overwrites: dict[str, str] | None = None
+                  ) -> dict[str, Any]:
     """The release orchestration's input: the policy snapshot and the image, by digest (and
-    who pushed it, as `pushedBy`, when the registry said)."""
+    who pushed it, as `pushedBy`, when the registry said; the earlier release of the same
+    tag at another digest, as `overwrites`, when there was one)."""
     host = event.registry or service.registry["url"].split("://")[-1]
     image = {"registry": host, "repository": event.repository, "tag": event.tag,
              "digest": event.digest, "reference": f"{host}/{event.repository}@{event.digest}"}
     if event.actor:
         image["pushedBy"] = event.actor
+    if overwrites:
+        image["overwrites"] = overwrites
     return {"releaseId": release_id, "policy": service.snapshot(), "image": image,
             "trigger": {"eventId": event.event_id, "source": event.source,
                         "receivedAt": received_at.isoformat()}}

@@ -167,15 +167,21 @@ class AsyncLedger:
 
     async def releases(
         self, service: str, *, state: str | Iterable[str] | None = None,
+        version: str | None = None,
     ) -> list[ReleaseRecord]:
-        """The service's releases, optionally in one or more states, newest first."""
+        """The service's releases, newest first: those in one of `state`, or of `version`
+        (either matches; neither given: all of them)."""
         clauses, parameters = ["PartitionKey eq @service"], {
             "service": table_key(service, "service")}
         states = [state] if isinstance(state, str) else list(state or [])
-        if states:
-            names = [f"state{index}" for index in range(len(states))]
-            clauses.append("( " + " or ".join(f"State eq @{name}" for name in names) + " )")
-            parameters.update(zip(names, states, strict=True))
+        names = [f"state{index}" for index in range(len(states))]
+        matches = [f"State eq @{name}" for name in names]
+        parameters.update(zip(names, states, strict=True))
+        if version is not None:
+            matches.append("Version eq @version")
+            parameters["version"] = version
+        if matches:
+            clauses.append("( " + " or ".join(matches) + " )")
         entities = await self._query(self.ledger.releases_table, "list releases",
                                      " and ".join(clauses), parameters)
         records = [ReleaseRecord.from_entity(entity) for entity in entities]

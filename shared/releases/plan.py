@@ -51,6 +51,8 @@ class ReleasePlan:
     source_repository: str
     stages: tuple[Stage, ...]
     pushed_by: str | None = None
+    overwrites: dict[str, str] | None = None
+    """The earlier release of this tag at another digest (`releaseId`, `digest`, `state`)."""
 
     @classmethod
     def from_input(cls, data: dict[str, Any]) -> ReleasePlan:
@@ -59,7 +61,7 @@ class ReleasePlan:
                    version=image["tag"], digest=image["digest"],
                    source_registry=policy["registry"], source_repository=image["repository"],
                    stages=tuple(Stage(env["name"], env) for env in policy["environments"]),
-                   pushed_by=image.get("pushedBy"))
+                   pushed_by=image.get("pushedBy"), overwrites=image.get("overwrites"))
 
     def image_in(self, stage: Stage) -> str:
         """`host/repository@digest` as the stage's cluster pulls it."""
@@ -86,7 +88,8 @@ class ReleasePlan:
         return {"releaseId": self.release_id, "service": self.service, "version": self.version,
                 "digest": self.digest, "environment": stage.name, "gate": stage.gate,
                 "deadline": deadline.isoformat(), "pushedBy": self.pushed_by,
-                "evidence": evidence, "secrets": stage.spec["secrets"]}
+                "evidence": evidence, "secrets": stage.spec["secrets"],
+                "overwrites": self.overwrites}
 
     def restored_deployment(self, stage: Stage, snapshot: dict[str, Any],
                             now: datetime) -> dict[str, Any] | None:

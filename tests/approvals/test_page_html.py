@@ -111,6 +111,14 @@ def test_unknown_facts_are_said_so() -> None:
     assert "Approvals 0 of 2 required" in text
 
 
+def test_a_tag_pushed_again_as_another_image_is_pointed_out() -> None:
+    gate = replace(GATE, overwrites="sha256:41aa41aa41aa… (delivery-41aa41aa41aa41aa, Completed)")
+    text = text_of(render_decision(gate, csrf=CSRF, now=NOW))
+    assert ("Tag pushed before as sha256:41aa41aa41aa… (delivery-41aa41aa41aa41aa, Completed)"
+            " : the tag v1.4.2 now names this other image") in text  # the digest in bold
+    assert "Tag pushed before" not in text_of(render_decision(GATE, csrf=CSRF, now=NOW))
+
+
 def test_text_from_pushes_and_people_is_escaped() -> None:
     hostile = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
     gate = replace(GATE, version=hostile, pushed_by=hostile, evidence=(("qa", hostile),),

@@ -208,3 +208,18 @@ def test_paused_card_says_what_failed_until_when_and_what_then_without_buttons()
     assert "without a decision it stays in place" in kept
     with pytest.raises(ValueError, match="on_deadline 'retry'"):
         paused_card(release(), "r1", "x", until, "retry")
+
+
+def test_a_tag_pushed_again_is_pointed_out_on_the_cards() -> None:
+    earlier = {"releaseId": "delivery-41aa41aa41aa41aa", "digest": "sha256:" + "41aa" * 16,
+               "state": "Completed"}
+    card = content(approval_request_card(release(overwrites=earlier), now=NOW))
+    assert facts(card)["Tag pushed before as"] == (
+        "sha256:41aa41aa41aa… delivery-41aa41aa41aa41aa, Completed")
+    assert card["body"][1]["color"] == "Attention"
+    assert card["body"][1]["text"].startswith("The tag v1.4.2 was pushed before as another "
+                                              "image")
+    plain = content(approval_request_card(release(), now=NOW))
+    assert "Tag pushed before as" not in facts(plain)
+    assert "Tag pushed before as" in facts(content(reminder_card(release(overwrites=earlier),
+                                                                 1, now=NOW)))

@@ -289,10 +289,17 @@ async def test_the_same_tag_pushed_again_supersedes_the_release_of_its_old_image
     new_id = again["events"][0]["releaseId"]
     assert new_id != old_id
 
+    assert again["events"][0]["reason"] == (
+        f"delivery v2.0.0; tag v2.0.0 was pushed before as {digest(20)} ({old_id},"
+        " WaitingForApproval)")
+
     status = await s.until(old_id, "Completed")
     assert status["output"]["outcome"] == "Superseded"
     assert status["output"]["reason"] == f"superseded by v2.0.0 pushed again as {digest(21)}"
-    assert (await s.until(new_id, "Running", custom="approval"))["runtimeStatus"] == "Running"
+    new = await s.until(new_id, "Running", custom="approval")
+    earlier = {"releaseId": old_id, "digest": digest(20), "state": "WaitingForApproval"}
+    assert new["input"]["image"]["overwrites"] == earlier
+    assert new["customStatus"]["overwrites"] == earlier
 
 
 @scenario

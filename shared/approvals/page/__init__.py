@@ -131,6 +131,8 @@ class GateView:
     running_now: RunningNow | None = None
     evidence: tuple[tuple[str, str], ...] = ()
     pushed_by: str | None = None
+    overwrites: str | None = None
+    """The earlier image of this tag, when it was pushed again as another one."""
     scope: str = "decide"
     link_expires_at: datetime | None = None
     intent: str | None = None
