@@ -91,8 +91,9 @@ class Ingestor:
         started, related = False, []
         # A fresh claim starts at once; a lost claim checks that its release really exists.
         if claimed or not await self.durable.exists(release_id):
-            # One read: the releases a newer push may supersede, and this tag's earlier ones.
-            related = await self.ledger.releases(service.name, state=SUPERSEDABLE_STATES,
+            # One read: this tag's earlier releases, and those a newer push may supersede.
+            waiting = SUPERSEDABLE_STATES if service.supersede_waiting_at_gate else None
+            related = await self.ledger.releases(service.name, state=waiting,
                                                  version=event.tag)
             earlier = overwritten(related, event.tag, event.digest)
             started = await self.durable.start(RELEASE_ORCHESTRATOR, release_id,
