@@ -88,7 +88,7 @@ class Ingestor:
             return await self._duplicate(event, received_at, service.name, release_id)
         claimed = await self.ledger.claim_digest(service.name, event.digest, release_id,
                                                  event.tag, event.event_id)
-        started, related = False, []
+        started, related, earlier = False, [], None
         # A fresh claim starts at once; a lost claim checks that its release really exists.
         if claimed or not await self.durable.exists(release_id):
             # One read: this tag's earlier releases, and those a newer push may supersede.
@@ -103,7 +103,7 @@ class Ingestor:
         if claimed or started:
             await self._supersede(service, event.tag, event.digest, release_id, related)
             reason = decision.reason
-            if earlier := overwritten(related, event.tag, event.digest):
+            if earlier:
                 reason += (f"; tag {event.tag} was pushed before as {earlier['digest']}"
                            f" ({earlier['releaseId']}, {earlier['state']})")
             return await self._record(event, received_at, "started", reason, service.name,
