@@ -189,10 +189,7 @@ def settle_failure(context: df.DurableOrchestrationContext, plan: ReleasePlan, s
     settled = f"{failure}; {choice.describe(deadline)}"
     if choice.choice == "keep":
         journal.step(stage, "kept", detail=choice.describe(deadline))
-        yield context.call_activity_with_retry("record_deployment", RETRY, {
-            "service": plan.service, "environment": stage.name, "releaseId": plan.release_id,
-            "digest": plan.digest, "image": plan.image_in(stage), "good": False,
-            "at": context.current_utc_datetime.isoformat()})
+        yield record_deployment(context, plan.deploy_request(stage), good=False)
         return {**failed, "paused": False, "kept": True, "reason": settled}
     journal.step(stage, "rolling back", detail=choice.describe(deadline))
     restored = yield from restore(context, lambda **fields: cluster_request(stage, **fields),
@@ -277,24 +274,28 @@ def deploy_environment(context: df.DurableOrchestrationContext):
     except Exception as error:
         failure = _reason(error)
     if failure is None:
-        yield context.call_activity_with_retry("record_deployment", RETRY, {
-            "service": job["service"], "environment": stage.name, "releaseId": job["releaseId"],
-            "digest": job["digest"], "image": job["image"], "good": True,
-            "at": context.current_utc_datetime.isoformat()})
+        yield record_deployment(context, job, good=True)
         return {"healthy": True, "snapshot": snapshot, "evidence": evidence}
     if PauseRules.of(stage.rollback):  # the release asks a person first
         return {"healthy": False, "rolledBack": False, "paused": True, "reason": failure,
                 "snapshot": snapshot}
     if stage.rollback.get("onFailure") == "none":
-        yield context.call_activity_with_retry("record_deployment", RETRY, {
-            "service": job["service"], "environment": stage.name, "releaseId": job["releaseId"],
-            "digest": job["digest"], "image": job["image"], "good": False,
-            "at": context.current_utc_datetime.isoformat()})
+        yield record_deployment(context, job, good=False)  # what runs there, not good
         return {"healthy": False, "rolledBack": False, "reason": failure, "snapshot": snapshot}
     restored = yield from restore(context, cluster, snapshot, failure,
                                   context.current_utc_datetime + stage.rollout_timeout)
     return {"healthy": False, "rolledBack": restored is None, "snapshot": snapshot,
             "reason": failure if restored is None else f"{failure}; {restored}"}
+
+
+def record_deployment(context: df.DurableOrchestrationContext, job: dict[str, Any], *,
+                      good: bool) -> Any:
+    """The ledger's note that the deploy request's image now runs in its environment
+    (and, when `good`, is the environment's last good release)."""
+    return context.call_activity_with_retry("record_deployment", RETRY, {
+        "service": job["service"], "environment": job["stage"]["name"],
+        "releaseId": job["releaseId"], "digest": job["digest"], "image": job["image"],
+        "good": good, "at": context.current_utc_datetime.isoformat()})
 
 
 def watch_rollout(context: df.DurableOrchestrationContext, cluster: Any,
