@@ -16,7 +16,6 @@ the orchestration does (orchestrations/release.py).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -35,6 +34,7 @@ from shared.approvals.page import (
     render_problem,
     render_result,
 )
+from shared.json_input import JsonInputError, read_json
 from triggers.approval_desk import DECISIONS, Desk, OpenGate
 from triggers.responses import html_response, json_response
 
@@ -97,9 +97,9 @@ def read_decision(req: func.HttpRequest, as_json: bool) -> tuple[str, str | None
         raise Problem("bad-request", f"request body is larger than {MAX_BODY} bytes")
     if as_json:
         try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise Problem("bad-request", "request body is not JSON") from None
+            data = read_json(body, limit=MAX_BODY)
+        except JsonInputError as bad:
+            raise Problem("bad-request", str(bad)) from None
         if not isinstance(data, dict) or set(data) - {"decision", "comment"}:
             raise Problem("bad-request", 'body must be {"decision": "approve" | "reject",'
                                          ' "comment": "…"}')

@@ -8,13 +8,14 @@ orchestrations start from registry events, not from this endpoint.
 
 from __future__ import annotations
 
-import json
-
 import azure.durable_functions as df
 import azure.functions as func
 
 from orchestrations import HTTP_STARTABLE
+from shared.json_input import read_json
 from triggers.responses import error_response
+
+MAX_BODY = 64 * 1024
 
 bp = df.Blueprint()
 
@@ -28,24 +29,22 @@ async def start_orchestration(
     name = req.route_params.get("name", "")
     if name not in HTTP_STARTABLE:
         return error_response(404, f"no orchestration named {name!r} can be started over HTTP")
+    body = req.get_body() or b""
+    if len(body) > MAX_BODY:
+        return error_response(413, f"body is larger than {MAX_BODY} bytes")
     try:
-        payload = parse_json_body(req.get_body())
+        payload = parse_json_body(body)
     except ValueError as error:
         return error_response(400, str(error))
     instance_id = await client.start_new(name, client_input=payload)
     return client.create_check_status_response(req, instance_id)
 
 
-def parse_json_body(body: bytes) -> object:
+def parse_json_body(body: bytes, limit: int = MAX_BODY) -> object:
     """Decode a request body as JSON; an empty body means no input (None).
 
-    Raises ValueError with a one-line reason when the body is not UTF-8 JSON.
+    Raises ValueError (`JsonInputError`) with a one-line reason otherwise.
     """
     if not body.strip():
         return None
-    try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError("request body is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"request body is not valid JSON: {error}") from None
+    return read_json(body, limit=limit)

@@ -2,7 +2,9 @@
 
 Accepts ACR webhooks, OCI notification envelopes and Event Grid deliveries (Event
 Grid schema with its validation handshake, CloudEvents with the OPTIONS
-handshake). Answers 401 without detail, 413 over 1 MiB, 400 with a one-line
+handshake). Without the bearer token only Event Grid's handshake is answered: its header
+and a body that is one validation event, nothing else. Answers 401 without detail,
+413 over 1 MiB, 400 with a one-line
 reason for malformed bodies, 503 while the policy file is invalid (so Event Grid
 retries), 202 when a release started and 200 otherwise, with each event's outcome.
 """
@@ -16,14 +18,13 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.ingest.context import app_async_ledger, app_policy_async, authorized
-from shared.ingest.payloads import PayloadError, parse_body, parse_event_grid_event
+from shared.ingest.payloads import MAX_BODY, PayloadError, parse_body, parse_event_grid_event
 from shared.ingest.service import EventOutcome, Ingestor
 from shared.policy.errors import PolicyError
 from triggers.durable_adapter import ClientDurable
 from triggers.releases import origin, status_uri
 from triggers.responses import error_response, json_response
 
-MAX_BODY = 1024 * 1024
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
 
@@ -38,15 +39,17 @@ async def registry_events(req: func.HttpRequest,
     body = req.get_body() or b""
     if len(body) > MAX_BODY:
         return error_response(413, f"body is larger than {MAX_BODY} bytes")
-    validation = req.headers.get("aeg-event-type", "").lower() == "subscriptionvalidation"
-    if not validation and not authorized(req.headers.get("Authorization")):
+    token = authorized(req.headers.get("Authorization"))
+    if not token and not _validation_header(req):
         return func.HttpResponse(status_code=401)
     try:
         delivery = parse_body(body)
     except PayloadError as bad:
-        return error_response(400, str(bad))
+        return error_response(400, str(bad)) if token else func.HttpResponse(status_code=401)
     if delivery.validation_code is not None:
         return json_response({"validationResponse": delivery.validation_code})
+    if not token:  # a handshake header on anything but the handshake's own body
+        return func.HttpResponse(status_code=401)
     try:
         ingestor = Ingestor(await app_policy_async(), app_async_ledger(),
                             ClientDurable(client))
@@ -81,6 +84,11 @@ def _with_link(outcome: EventOutcome, base: str) -> dict[str, Any]:
     if outcome.release_id:
         shown["statusUri"] = status_uri(base, outcome.release_id)
     return shown
+
+
+def _validation_header(req: func.HttpRequest) -> bool:
+    """Event Grid's handshake header: the one case a body is read without the token."""
+    return req.headers.get("aeg-event-type", "").strip().lower() == "subscriptionvalidation"
 
 
 def _cloud_events_handshake(req: func.HttpRequest) -> func.HttpResponse:

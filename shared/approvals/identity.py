@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from shared.json_input import JsonInputError, read_json
 
 PRINCIPAL_HEADER: Final = "x-ms-client-principal"
 NAME_HEADER: Final = "x-ms-client-principal-name"
@@ -158,9 +159,9 @@ def _decode(encoded: str) -> dict[str, Any]:
         raise IdentityError("X-MS-CLIENT-PRINCIPAL is not base64; expected base64 of the"
                             " principal JSON set by App Service Authentication") from None
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise IdentityError("X-MS-CLIENT-PRINCIPAL does not decode to JSON; expected"
+        body = read_json(raw, limit=MAX_PRINCIPAL_HEADER, what="X-MS-CLIENT-PRINCIPAL")
+    except JsonInputError as bad:
+        raise IdentityError(f"{bad}; expected base64 of"
                             ' {"auth_typ", "name_typ", "role_typ", "claims": [...]}') from None
     if not isinstance(body, dict):
         raise IdentityError(f"X-MS-CLIENT-PRINCIPAL decodes to a JSON {type(body).__name__},"

@@ -8,10 +8,11 @@ with a one-line reason; nothing is guessed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from shared.json_input import JsonInputError, read_json
 
 ACR_EVENT_TYPES = {
     "Microsoft.ContainerRegistry.ImagePushed": "push",
@@ -21,6 +22,7 @@ ACR_EVENT_TYPES = {
 }
 VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
 MAX_EVENTS = 1000
+MAX_BODY = 1024 * 1024
 
 
 class PayloadError(ValueError):
@@ -61,9 +63,9 @@ class Delivery:
 def parse_body(body: bytes, *, event_type_header: str | None = None) -> Delivery:
     """Parse a webhook body of any accepted shape."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as bad:
-        raise PayloadError(f"body is not JSON: {str(bad).splitlines()[0][:120]}") from None
+        document = read_json(body, limit=MAX_BODY, what="body")
+    except JsonInputError as bad:
+        raise PayloadError(str(bad)) from None
     if isinstance(document, list):
         return _parse_list(document)
     if not isinstance(document, dict):
@@ -99,6 +101,9 @@ def _parse_list(items: list[Any]) -> Delivery:
             continue
         event_type = item.get("eventType")
         if event_type == VALIDATION_EVENT:
+            if len(items) != 1:
+                raise PayloadError("a subscription validation event must be the delivery's"
+                                   " only event")
             code = _object(item.get("data"), "data").get("validationCode")
             return Delivery(validation_code=_text(code, "data.validationCode"))
         if not isinstance(event_type, str):

@@ -80,8 +80,8 @@ def test_unknown_event_grid_types_are_kept_as_unhandled() -> None:
 
 
 @pytest.mark.parametrize("body, reason", [
-    (b"", "body is not JSON"),
-    (b"\xff\xfe", "body is not JSON"),
+    (b"", "body is not valid JSON"),
+    (b"\xff\xfe", "body is not UTF-8 text"),
     (b"42", "must be a JSON object or array"),
     (b'{"action": "push"}', "id must be a non-empty string"),
     (b'{"id": "1", "action": "push"}', "target must be a JSON object"),
