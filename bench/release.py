@@ -727,11 +727,13 @@ def report_concurrent(c: Concurrent, mid: Release) -> float:
 
 def report(pushes: list[Push], releases: list[Release], c: Concurrent) -> str:
     qa_p95, prod_p95 = report_pushes(pushes)
+    qa_first = pushes[0].push_to_qa_ms
     mid = report_alone(releases)
     floor_s = report_concurrent(c, mid)
     aims = [
-        (f"push -> first QA write < {AIM_PUSH_TO_QA_MS:.0f} ms: p95 {qa_p95:.0f} ms",
-         qa_p95 < AIM_PUSH_TO_QA_MS),
+        (f"push -> first QA write < {AIM_PUSH_TO_QA_MS:.0f} ms, the host's first release"
+         f" included: first {qa_first:.0f} ms, p95 {qa_p95:.0f} ms",
+         max(qa_first, qa_p95) < AIM_PUSH_TO_QA_MS),
         (f"approval -> first prod write < {AIM_APPROVAL_TO_PROD_MS:.0f} ms: p95"
          f" {prod_p95:.0f} ms", prod_p95 < AIM_APPROVAL_TO_PROD_MS),
         (f"orchestration overhead < {AIM_OVERHEAD_MS:.0f} ms per release:"
@@ -746,7 +748,7 @@ def report(pushes: list[Push], releases: list[Release], c: Concurrent) -> str:
     to_qa = [p.push_to_qa_ms for p in pushes]
     to_prod = [p.approval_to_prod_ms for p in pushes]
     return ("release: "
-            f"push_to_qa_first_ms={to_qa[0]:.0f} push_to_qa_p50_ms={percentile(to_qa, 0.5):.0f}"
+            f"push_to_qa_first_ms={qa_first:.0f} push_to_qa_p50_ms={percentile(to_qa, 0.5):.0f}"
             f" push_to_qa_p95_ms={qa_p95:.0f}"
             f" approval_to_prod_p50_ms={percentile(to_prod, 0.5):.0f}"
             f" approval_to_prod_p95_ms={prod_p95:.0f}"
