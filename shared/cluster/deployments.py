@@ -16,6 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
+
+# By module, not as `client.AppsV1Api`: the package loads those lazily, with every model they
+# name (about 0.5 s), which would land on the first release's first deploy instead of on the
+# worker's start, where importing the app belongs.
+from kubernetes.client.api.apps_v1_api import AppsV1Api
+from kubernetes.client.api.core_v1_api import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
@@ -92,8 +98,8 @@ class Deployments:
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._api = api_client
-        self._apps = client.AppsV1Api(api_client)
-        self._core = client.CoreV1Api(api_client)
+        self._apps = AppsV1Api(api_client)
+        self._core = CoreV1Api(api_client)
         self._poll_interval = poll_interval
         self._clock = clock
         self._sleep = sleep
