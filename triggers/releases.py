@@ -11,7 +11,8 @@
 
 An operation starts only when it can: 404/400/409 with a one-line reason and nothing
 started otherwise, 202 with the operation's links when started. The operator is
-`X-MS-CLIENT-PRINCIPAL-NAME` (set by App Service Authentication), else `anonymous`.
+`X-MS-CLIENT-PRINCIPAL-NAME` while App Service Authentication is on (which sets it), else
+`anonymous`: without it the header is anyone's to send, and it is ignored.
 Links point at this API, never at the Durable management API (its URLs carry the host's
 system key in Azure). Nothing secret is shown: the policy snapshot, which names secrets,
 stays in the orchestration input.
@@ -31,6 +32,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
+from shared.approvals.keys import app_service_auth
 from shared.ingest.context import app_ledger, app_policy
 from shared.ledger import RELEASE_STATES, LedgerError, ReleaseRecord
 from shared.policy.errors import PolicyError
@@ -210,9 +212,18 @@ def request_body(body: bytes, required: tuple[str, ...],
     return parsed
 
 
-def operator(headers: Mapping[str, str]) -> str:
-    """Who asks: App Service Authentication's principal name, else `anonymous`."""
-    return one_line(headers.get(PRINCIPAL_HEADER) or "", 256) or ANONYMOUS
+def operator(headers: Mapping[str, str], settings: Mapping[str, str] | None = None) -> str:
+    """Who asks: App Service Authentication's principal name, else `anonymous`.
+
+    The header is read only while App Service Authentication is on (it then strips the
+    header from requests and sets it itself); otherwise anyone could name anyone."""
+    lookup = {key.lower(): value for key, value in headers.items()}
+    if not app_service_auth(settings):
+        if any(key.startswith("x-ms-client-principal") for key in lookup):
+            log.warning("sign-in headers ignored: App Service Authentication is off"
+                        " (WEBSITE_AUTH_ENABLED is not true); the operator is %s", ANONYMOUS)
+        return ANONYMOUS
+    return one_line(lookup.get(PRINCIPAL_HEADER.lower()) or "", 256) or ANONYMOUS
 
 
 def origin(req: func.HttpRequest) -> str:
