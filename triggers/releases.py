@@ -8,6 +8,9 @@
   environment back from this release (what runs there now) to the previous good one.
 - `POST /api/releases/{releaseId}/redeploy` `{"environment", "reason"?}`: deploy this past
   release's image (by digest, from the environment's repository) there again.
+- `POST /api/releases/{releaseId}/retry` `{"reason"?}` (or no body): run a `Failed` release
+  again from its first environment, same id, under today's policy (shared/releases/retry.py
+  says when it may); its timeline records who, when and why.
 
 An operation starts only when it can: 404/400/409 with a one-line reason and nothing
 started otherwise, 202 with the operation's links when started. The operator is
@@ -24,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -51,6 +54,7 @@ from shared.releases.operations import (
     was_deployed,
 )
 from shared.releases.plan import ReleasePlan, Stage
+from shared.releases.retry import ended_as, policy_refusal, retry_input, retry_refusal
 from shared.timefmt import as_utc
 from triggers.durable_adapter import decoded
 from triggers.identifiers import INSTANCE_ID, NAME
@@ -70,6 +74,7 @@ MAX_REASON = 500
 SERVICE_RELEASES = 10_000   # rows of one service read to find the previous good release
 SERVICE_EVENTS = 1_000      # events of one service read for a release's timeline
 SHOWN_ORCHESTRATIONS = frozenset({"release", *ORCHESTRATORS.values()})
+RETRIED = "retried"  # the history step of a retry (orchestrations/release.py Journal)
 ACTIVE = frozenset({OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running,
                     OrchestrationRuntimeStatus.ContinuedAsNew,
                     OrchestrationRuntimeStatus.Suspended})
@@ -139,6 +144,21 @@ async def start_redeploy(req: func.HttpRequest,
                                        body["environment"], body.get("reason", ""),
                                        operator(req.headers))
         return await operations.start(op, origin(req))
+
+    return await answering(answer)
+
+
+@bp.route(route="releases/{releaseId}/retry", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def retry_release(req: func.HttpRequest,
+                        client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Run a release that failed (for reasons outside its image) again, under the same id."""
+    async def answer() -> func.HttpResponse:
+        raw = req.get_body() or b""
+        body = request_body(raw, required=(), optional=("reason",)) if raw.strip() else {}
+        return await Retries(client).start(req.route_params.get("releaseId", ""),
+                                           body.get("reason", ""), operator(req.headers),
+                                           origin(req))
 
     return await answering(answer)
 
@@ -303,7 +323,10 @@ def timeline(row: ReleaseRecord | None, custom: Any, events: list[Any]) -> list[
     history = custom.get("history") if isinstance(custom, dict) else None
     for step in history if isinstance(history, list) else []:
         if isinstance(step, dict):
-            add(step.get("at"), "orchestration", step.get("environment"), str(step.get("step")))
+            what = str(step.get("step"))
+            if what == RETRIED and step.get("detail"):  # who, when and why
+                what = str(step["detail"])
+            add(step.get("at"), "orchestration", step.get("environment"), what)
     for environment, stage in (row.stages if row is not None else {}).items():
         add(stage.started, "ledger", environment, "stage started")
         if stage.finished is not None:
@@ -478,6 +501,61 @@ class Operations:
                     raise Refused(409, f"{row.release_id} is deploying to {environment} right "
                                        "now; wait for it to finish")
         return ids
+
+
+class Retries:
+    """Decides whether a failed release may run again, builds the run's input, starts it."""
+
+    def __init__(self, client: df.DurableOrchestrationClient) -> None:
+        self.client = client
+        self.ledger = app_ledger()
+
+    async def start(self, release_id: str, reason: str, by: str,
+                    base: str) -> func.HttpResponse:
+        release = await Operations(self.client).release(release_id)
+        status = await durable_status(self.client, release.release_id, show_input=True)
+        previous = decoded(status.input_) if status is not None else None
+        output = decoded(status.output) if status is not None else None
+        runtime = status.runtime_status.value if status is not None and \
+            status.runtime_status is not None else None
+        outcome = output.get("outcome") if isinstance(output, dict) else None
+        policy = await asyncio.to_thread(app_policy)
+        service = policy.services.get(release.service)
+        rows = await asyncio.to_thread(self.ledger.releases, release.service,
+                                       limit=SERVICE_RELEASES)
+        refusal = retry_refusal(release, runtime, outcome, rows,
+                                service.version_key if service else lambda _tag: None)
+        if refusal is None and not (isinstance(previous, dict)
+                                    and isinstance(previous.get("image"), dict)):
+            refusal = (f"{release_id} has no orchestration input any more (its history was "
+                       "purged), so who pushed its image is unknown; it is not run again")
+        if refusal is None and service is None:
+            refusal = f"the release policy has no service {release.service} any more"
+        if refusal is None:
+            refusal = policy_refusal(service, previous["image"])
+        if refusal is not None:
+            raise Refused(409, refusal)
+        after = output if isinstance(output, dict) and output.get("outcome") else {
+            "outcome": ended_as(release.state, runtime, outcome),
+            "environment": release.environment, "reason": release.reason}
+        data = retry_input(previous, service.snapshot(), by=by, reason=reason,
+                           at=datetime.now(UTC), after=after)
+        try:
+            await self.client.start_new("release", release.release_id, data)
+        except Exception:  # the SDK raises a bare Exception; a concurrent retry is a 409
+            again = await durable_status(self.client, release.release_id)
+            if again is not None and again.runtime_status in ACTIVE:
+                raise Refused(409, f"{release_id} was just retried by another request") \
+                    from None
+            raise
+        number = data["retries"][-1]["number"]
+        log.info("%s retried (%d) by %s: %s", release.release_id, number, by, reason or "-")
+        uri = status_uri(base, release.release_id)
+        return json_response({"releaseId": release.release_id, "retry": number, "by": by,
+                              "reason": reason or None, "after": data["retries"][-1]["after"],
+                              "policy": {"source": policy.source, "sha256": policy.sha256},
+                              "statusUri": uri},
+                             202, {"Location": uri, "Retry-After": "5"})
 
 
 def stage_of(plan: ReleasePlan, environment: str) -> Stage:
