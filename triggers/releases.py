@@ -17,7 +17,8 @@ started otherwise, 202 with the operation's links when started. The operator is
 `X-MS-CLIENT-PRINCIPAL-NAME` while App Service Authentication is on (which sets it), else
 `anonymous`: without it the header is anyone's to send, and it is ignored.
 Links point at this API, never at the Durable management API (its URLs carry the host's
-system key in Azure). Nothing secret is shown: the policy snapshot, which names secrets,
+system key in Azure); answers that carry links (a release's approval links above all) are
+`Cache-Control: no-store`. Nothing secret is shown: the policy snapshot, which names secrets,
 stays in the orchestration input.
 """
 
@@ -75,6 +76,8 @@ SERVICE_RELEASES = 10_000   # rows of one service read to find the previous good
 SERVICE_EVENTS = 1_000      # events of one service read for a release's timeline
 SHOWN_ORCHESTRATIONS = frozenset({"release", *ORCHESTRATORS.values()})
 RETRIED = "retried"  # the history step of a retry (orchestrations/release.py Journal)
+# Answers with links, approval links (tokens) above all: never kept by a cache or proxy.
+NO_STORE = {"Cache-Control": "no-store"}
 ACTIVE = frozenset({OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running,
                     OrchestrationRuntimeStatus.ContinuedAsNew,
                     OrchestrationRuntimeStatus.Suspended})
@@ -98,7 +101,7 @@ async def list_releases(req: func.HttpRequest) -> func.HttpResponse:
         service, states, limit = list_filters(req.params)
         rows = await asyncio.to_thread(app_ledger().releases, service, state=states or None,
                                        limit=limit)
-        return json_response([summary(row, origin(req)) for row in rows])
+        return json_response([summary(row, origin(req)) for row in rows], 200, NO_STORE)
 
     return await answering(answer)
 
@@ -111,7 +114,7 @@ async def show_release(req: func.HttpRequest,
     async def answer() -> func.HttpResponse:
         view = ReleaseView(client)
         return json_response(await view.show(req.route_params.get("releaseId", ""),
-                                             origin(req)))
+                                             origin(req)), 200, NO_STORE)
 
     return await answering(answer)
 
@@ -433,7 +436,7 @@ class Operations:
                 "release": op.release.to_dict(),
                 "replaces": op.replaces.to_dict() if op.replaces else None,
                 "policy": op.policy, "statusUri": uri}
-        return json_response(body, 202, {"Location": uri, "Retry-After": "5"})
+        return json_response(body, 202, {"Location": uri, "Retry-After": "5", **NO_STORE})
 
     async def release(self, release_id: str) -> ReleaseRecord:
         if not INSTANCE_ID.fullmatch(release_id):
@@ -555,7 +558,7 @@ class Retries:
                               "reason": reason or None, "after": data["retries"][-1]["after"],
                               "policy": {"source": policy.source, "sha256": policy.sha256},
                               "statusUri": uri},
-                             202, {"Location": uri, "Retry-After": "5"})
+                             202, {"Location": uri, "Retry-After": "5", **NO_STORE})
 
 
 def stage_of(plan: ReleasePlan, environment: str) -> Stage:

@@ -25,8 +25,23 @@ async def post(run: Released, path: str, body: Any = None,
 
 
 async def get(run: Released, path: str) -> tuple[int, Any]:
+    code, body, _ = await get_with_headers(run, path)
+    return code, body
+
+
+async def get_with_headers(run: Released, path: str) -> tuple[int, Any, Any]:
     async with aiohttp.ClientSession() as http, http.get(run.host.base_url + path) as response:
-        return response.status, await response.json(content_type=None)
+        return response.status, await response.json(content_type=None), response.headers
+
+
+async def links_are_never_cached(run: Released, release: str) -> None:
+    """Every JSON answer that shows the gate's approval links says `no-store`."""
+    for path in (f"/api/releases/{release}", "/api/dashboard?format=json",
+                 f"/api/dashboard/releases/{release}?format=json", "/api/releases"):
+        code, body, headers = await get_with_headers(run, path)
+        assert (code, headers.get("Cache-Control")) == (200, "no-store"), (path, headers)
+        if path != "/api/releases":  # the list shows status links only
+            assert "/approvals/prod?token=" in str(body), (path, body)
 
 
 def test_a_release_failed_by_a_missing_setting_runs_again_once_it_is_set(
@@ -65,6 +80,7 @@ def test_a_release_failed_by_a_missing_setting_runs_again_once_it_is_set(
         assert code == 409 and again["error"].startswith(f"{release} is running"), again
 
         await run.at_gate(release)
+        await links_are_never_cached(run, release)
         run.approve(release)
         done = await run.finished(release)
         assert outcome(done) == "Completed", done
