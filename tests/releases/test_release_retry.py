@@ -124,3 +124,41 @@ def test_a_release_a_person_rolled_back_is_not_run_again(stack: ReleaseStack) ->
         assert stack.image("qa") == stack.image_in("qa", good)
 
     stack.serve(scenario)
+
+
+def test_a_release_that_failed_in_production_runs_through_every_environment_again(
+        stack: ReleaseStack) -> None:
+    """Production's cluster secret was missing after QA and the approval: the retry starts
+    the same instance id again, and its sub-orchestrations (`<id>:qa`) too."""
+    stack.monkeypatch.delenv("SECRETS__PROD__KUBECONFIG")
+    digest = stack.push("v1.0.0")
+
+    async def scenario(run: Released) -> None:
+        release = run.start("v1.0.0", digest)
+        await run.at_gate(release)
+        run.approve(release)
+        failed = await run.finished(release)
+        assert outcome(failed) == "Failed" and failed["output"]["environment"] == "prod"
+        assert "SECRETS__PROD__KUBECONFIG is not set" in failed["output"]["reason"]
+        qa_writes = stack.writes("qa")
+
+        stack.monkeypatch.setenv("SECRETS__PROD__KUBECONFIG", stack.settings[
+            "SECRETS__QA__KUBECONFIG"])
+        code, body, _ = await post(run, f"/api/releases/{release}/retry")
+        assert code == 202, body
+        assert (body["retry"], body["by"], body["reason"]) == (1, "anonymous", None)
+        assert body["after"] == {"outcome": "Failed", "environment": "prod",
+                                 "reason": failed["output"]["reason"]}
+        await run.at_gate(release)
+        assert run.status(f"{release}:qa")["runtimeStatus"] == "Completed"
+        run.approve(release)
+        done = await run.finished(release)
+        assert outcome(done) == "Completed", done
+        assert stack.image("prod") == stack.image_in("prod", digest)
+        assert stack.writes("qa") == qa_writes  # the same image was already there
+        history = done["customStatus"]["history"]
+        assert history[0]["step"] == "retried"
+        assert history[0]["detail"].startswith("retry 1 by anonymous (after Failed: ")
+        run.assert_no_secrets_anywhere()
+
+    stack.serve(scenario)
