@@ -34,8 +34,8 @@ def retry_refusal(release: ReleaseRecord, runtime: str | None, outcome: str | No
     purged); `others` the service's releases (operations' rows are skipped)."""
     rid = release.release_id
     if runtime in ACTIVE_RUNTIMES:
-        where = " ".join(part for part in (release.environment, release.step) if part)
-        return f"{rid} is running ({where or runtime}); it can be retried once it has failed"
+        return (f"{rid} is running (Durable status {runtime}); it can be retried once it has"
+                " ended Failed")
     ended = ended_as(release.state, runtime, outcome)
     if ended == "Completed":
         return f"{rid} completed; there is nothing to retry"

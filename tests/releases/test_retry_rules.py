@@ -49,7 +49,8 @@ def test_a_failed_release_may_run_again() -> None:
 @pytest.mark.parametrize("runtime", ["Pending", "Running", "Suspended", "ContinuedAsNew"])
 def test_not_while_it_runs(runtime: str) -> None:
     assert refusal(runtime=runtime, outcome=None) == (
-        "delivery-1 is running (prod Failed); it can be retried once it has failed")
+        f"delivery-1 is running (Durable status {runtime}); it can be retried once it has"
+        " ended Failed")
 
 
 @pytest.mark.parametrize(("state", "runtime", "outcome", "words"), [
