@@ -1,6 +1,7 @@
 """The Function App: one `DFApp` that registers every blueprint; no logic of its own.
 
-At start-up it reports app settings whose Key Vault reference did not resolve.
+At start-up it reports app settings whose Key Vault reference did not resolve, and approval
+settings the policy's gates cannot work with (both as configuration errors, names only).
 """
 
 import azure.durable_functions as df
@@ -10,6 +11,7 @@ from activities import approvals as approval_steps
 from activities import deploy, hello, ledger, registry, turns
 from activities import operations as operation_steps
 from orchestrations import hello_sequence, operations, release
+from shared.approvals.readiness import log_app_problems
 from shared.secrets.references import log_unresolved_references
 from triggers import approvals as approval_pages
 from triggers import (
@@ -23,6 +25,7 @@ from triggers import (
 )
 
 log_unresolved_references()
+log_app_problems()
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 

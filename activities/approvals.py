@@ -1,4 +1,5 @@
-"""Approval gate activities: open a gate (sign links, post the card), check a decision, notify.
+"""Approval gate activities: check the settings before a release starts, open a gate (sign
+links, post the card), check a decision, notify.
 
 `request_approval` fails only when links cannot be signed (settings); Teams posts never fail
 a release: a failed post comes back as a `notice`. `check_approval` records every use of a
@@ -25,6 +26,15 @@ from shared.secrets.sources import for_spec
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
 COMMENT_LIMIT = 500
+
+
+@bp.activity_trigger(input_name="request")
+def check_approval_settings(request: dict) -> dict:
+    """What keeps the release's gates (`{"service", "gates": {env: gate}}`) from opening or
+    deciding: `{"problems": [one line each, naming the setting, never its value]}`."""
+    gates = {f"{request['service']}/{environment}": gate
+             for environment, gate in request["gates"].items()}
+    return {"problems": [problem.message for problem in keys.problems(gates=gates)]}
 
 
 @bp.activity_trigger(input_name="request")

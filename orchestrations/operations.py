@@ -25,6 +25,7 @@ import azure.durable_functions as df
 
 from orchestrations.release import RETRY, Journal, attempt, restore, take_turn, watch_rollout
 from shared.releases.operations import Deployed, Operation, one_line
+from shared.releases.retry import ROLLED_BACK_BY
 
 bp = df.Blueprint()
 
@@ -89,7 +90,7 @@ def rollback_environment(context: df.DurableOrchestrationContext):
         "at": context.current_utc_datetime.isoformat()})
     if op.replaces is not None and op.replaces.release_id != op.release.release_id:
         yield mark_stage(context, op, op.replaces, "RolledBack",
-                         f"rolled back by {op.by} ({op.operation_id}): {op.reason}")
+                         f"{ROLLED_BACK_BY}{op.by} ({op.operation_id}): {op.reason}")
     yield mark_stage(context, op, op.release, "Healthy",
                      f"restored by {op.by} ({op.operation_id})")
     return (yield from journal.finish("Completed", stage, op.describe()))

@@ -1,9 +1,9 @@
 """The release: each environment of the plan in order, gated, promoted, deployed, verified.
 
-`release` reads as the business process; waiting at a gate lives in
-`wait_for_approval`, deploying one environment (with its automatic rollback) in
-the `deploy_environment` sub-orchestration. Deterministic: time comes from the
-context, every input from the plan taken at ingestion.
+`release` reads as the business process; the checks before the first environment live in
+`preflight`, waiting at a gate in `wait_for_approval`, deploying one environment (with its
+automatic rollback) in the `deploy_environment` sub-orchestration. Deterministic: time
+comes from the context, every input from the plan taken at ingestion (or at a retry).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import azure.durable_functions as df
 from shared.approvals.gate import GateRules, Tally, decision_event
 from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
-from shared.releases.plan import ReleasePlan, Stage, cluster_request
+from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
 
 bp = df.Blueprint()
 # Ledger writes: every failure there is worth another try.
@@ -32,6 +32,9 @@ SUPERSEDED = "superseded"
 def release(context: df.DurableOrchestrationContext):
     plan = ReleasePlan.from_input(context.get_input())
     journal = Journal(context, plan)  # the first stage's step writes the ledger row
+    unusable = yield from preflight(context, plan)
+    if unusable:
+        return (yield from journal.finish("Failed", reason=unusable))
     deployed: list[tuple[Stage, dict]] = []
 
     for stage in plan.stages:
@@ -59,6 +62,26 @@ def release(context: df.DurableOrchestrationContext):
         return (yield from journal.finish(result["outcome"], stage, reason))
 
     return (yield from journal.finish("Completed", healthy=plan.stages[-1]))
+
+
+def preflight(context: df.DurableOrchestrationContext,
+              plan: ReleasePlan) -> Generator[Any, Any, str | None]:
+    """Why the release cannot get through, found before anything is deployed; None if not.
+
+    Runs only the checks the input names: a history recorded before a check existed has
+    none there, so it replays as it was recorded."""
+    if APPROVAL_SETTINGS not in plan.preflight or not plan.gates:
+        return None
+    try:
+        found = yield context.call_activity("check_approval_settings", {
+            "service": plan.service, "gates": plan.gates})
+    except Exception as failure:
+        return f"nothing deployed: the approval settings could not be checked: {_reason(failure)}"
+    problems = found.get("problems") or []
+    if not problems:
+        return None
+    return _reason("nothing deployed: the approval gates of this release cannot work: "
+                   + "; ".join(problems))
 
 
 def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
@@ -372,6 +395,9 @@ class Journal:
             "step": "starting", "waitingFor": None, "evidence": {}, "history": []}
         if plan.overwrites:  # the tag was pushed before as another image
             self.status["overwrites"] = plan.overwrites
+        for retry in plan.retries:  # what started this run again: who, when, why
+            self.status["history"].append({"at": retry.get("at"), "environment": None,
+                                           "step": "retried", "detail": describe_retry(retry)})
         self.evidence: dict[str, str | None] = self.status["evidence"]
         context.set_custom_status(self.status)
 
@@ -421,6 +447,15 @@ class Journal:
                               stage_state="Healthy" if healthy else None)
         return {"releaseId": self.plan.release_id, "outcome": outcome,
                 "environment": stage.name if stage else None, "reason": reason}
+
+
+def describe_retry(retry: dict[str, Any]) -> str:
+    """`retry 1 by ann@example.com: setting fixed (after Failed: …)`, for the history."""
+    after = retry.get("after") or {}
+    ended = f" (after {after.get('outcome') or 'Failed'}" + (
+        f": {after['reason']})" if after.get("reason") else ")")
+    why = f": {retry['reason']}" if retry.get("reason") else ""
+    return _reason(f"retry {retry.get('number') or ''} by {retry.get('by')}{why}{ended}")
 
 
 def _newer_push(plan: ReleasePlan, data: dict[str, Any]) -> str:

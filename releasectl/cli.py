@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from releasectl import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
-from releasectl.api import Api, ApiError, BadTarget, Unreachable, approval_url
+from releasectl.api import Api, ApiError, BadTarget, Unreachable, approval_url, release_path
 from releasectl.output import Output
 
 URL_ENV, KEY_ENV = "RELEASE_API_URL", "RELEASE_API_KEY"
@@ -96,6 +96,13 @@ def parser() -> Parser:
                         help="leave the failed version running (the release ends Failed)")
     resolve.add_argument("--reason", "-r", required=True, help="recorded with the decision")
     resolve.set_defaults(run=run_resolve)
+
+    retry = commands.add_parser(
+        "retry", parents=[common],
+        help="run a Failed release again from its first environment (same release id)")
+    retry.add_argument("release_id", metavar="RELEASE_ID")
+    retry.add_argument("--reason", "-r", help="why, recorded in its timeline")
+    retry.set_defaults(run=run_retry)
     return main
 
 
@@ -151,6 +158,13 @@ def run_operation(args: argparse.Namespace, api: Api, output: Output) -> int:
 def run_resolve(args: argparse.Namespace, api: Api, output: Output) -> int:
     body = api.resolve(args.release_id, args.environment, args.decision, args.reason)
     output.data(body) if output.as_json else output.resolved(body)
+    return EXIT_OK
+
+
+def run_retry(args: argparse.Namespace, api: Api, output: Output) -> int:
+    body = {"reason": args.reason} if args.reason is not None else None
+    answer = api.call("POST", f"{api.base}{release_path(args.release_id)}/retry", json=body)
+    output.data(answer) if output.as_json else output.retried(answer)
     return EXIT_OK
 
 

@@ -140,6 +140,13 @@ class Output:
                   f"{body.get('releaseId')} in {body.get('environment')}, by {body.get('by')};"
                   f" follow it with: releasectl show {body.get('releaseId')}")
 
+    def retried(self, body: Mapping[str, Any]) -> None:
+        after = body.get("after") or {}
+        why = f": {body['reason']}" if body.get("reason") else ""
+        self.line(f"Retrying {body.get('releaseId')} (retry {body.get('retry')}, after "
+                  f"{after.get('outcome') or 'Failed'}) by {body.get('by')}{why}")
+        self.line(f"Follow it: releasectl show {body.get('releaseId')}")
+
     def gate(self, waiting: Mapping[str, Any]) -> None:
         approvals = waiting.get("approvals") or []
         required = waiting.get("requiredApprovals")

@@ -4,9 +4,10 @@
 environment and the release's digest, unexpired, scope), that the release waits at this
 gate, who decides (App Service Authentication's principal, or the approver the link names)
 and that they may (the gate's users and groups, never the pusher), and that this person has
-not used this link before; a `Problem` (nothing changed) otherwise. `Desk.decide` raises the
-decision event on the name the release waits for and reads the verdict that the release's
-`check_approval` records in the approval book.
+not used this link before; a `Problem` (nothing changed) otherwise. A desk that would take
+the principal from headers while App Service Authentication is off refuses every request.
+`Desk.decide` raises the decision event on the name the release waits for and reads the
+verdict that the release's `check_approval` records in the approval book.
 Does not read requests or write answers (triggers/approvals.py), and does not count
 approvals or end the gate: the orchestration does (orchestrations/release.py).
 """
@@ -94,8 +95,15 @@ class Desk:
     def __init__(self, client: df.DurableOrchestrationClient) -> None:
         self.client = client
         try:
-            self.keyring: Keyring = keys.app_keyring()
             self.mode = keys.identity_mode()
+        except keys.SignInNotEnforced as error:  # sign-in headers anyone could send
+            log.error("approval page: %s", error)
+            raise Problem("forbidden", f"approvals are refused here: {error}") from None
+        except keys.ApprovalConfigError as error:
+            log.error("approval page: %s", error)
+            raise Problem("unavailable", "approvals are not configured on this app") from None
+        try:
+            self.keyring: Keyring = keys.app_keyring()
         except keys.ApprovalConfigError as error:
             log.error("approval page: %s", error)
             raise Problem("unavailable", "approvals are not configured on this app") from None

@@ -117,8 +117,8 @@ async def answering(req: func.HttpRequest, allowed: tuple[str, ...],
         log.error("dashboard: %s", error)
         return message_response(503, "Ledger unavailable", f"ledger unavailable: {error}", req,
                                 refresh=query.refresh)
-    if query.as_json:
-        return json_response(shown.to_dict())
+    if query.as_json:  # approval links too: never cached
+        return json_response(shown.to_dict(), 200, {"Cache-Control": "no-store"})
     return html_response(render(shown), headers=HEADERS)
 
 

@@ -21,6 +21,7 @@ from triggers.durable_adapter import decoded
 from triggers.identifiers import INSTANCE_ID
 from triggers.releases import (
     ACTIVE,
+    NO_STORE,
     Refused,
     answering,
     durable_status,
@@ -53,7 +54,7 @@ async def resolve_failure(req: func.HttpRequest,
         return json_response({"releaseId": release_id, "environment": body["environment"],
                               "decision": body["decision"], "by": by,
                               "reason": body["reason"], "statusUri": uri},
-                             202, {"Location": uri})
+                             202, {"Location": uri, **NO_STORE})
 
     return await answering(answer)
 

@@ -8,12 +8,17 @@
   environment back from this release (what runs there now) to the previous good one.
 - `POST /api/releases/{releaseId}/redeploy` `{"environment", "reason"?}`: deploy this past
   release's image (by digest, from the environment's repository) there again.
+- `POST /api/releases/{releaseId}/retry` `{"reason"?}` (or no body): run a `Failed` release
+  again from its first environment, same id, under today's policy (shared/releases/retry.py
+  says when it may); its timeline records who, when and why.
 
 An operation starts only when it can: 404/400/409 with a one-line reason and nothing
 started otherwise, 202 with the operation's links when started. The operator is
-`X-MS-CLIENT-PRINCIPAL-NAME` (set by App Service Authentication), else `anonymous`.
+`X-MS-CLIENT-PRINCIPAL-NAME` while App Service Authentication is on (which sets it), else
+`anonymous`: without it the header is anyone's to send, and it is ignored.
 Links point at this API, never at the Durable management API (its URLs carry the host's
-system key in Azure). Nothing secret is shown: the policy snapshot, which names secrets,
+system key in Azure); answers that carry links (a release's approval links above all) are
+`Cache-Control: no-store`. Nothing secret is shown: the policy snapshot, which names secrets,
 stays in the orchestration input.
 """
 
@@ -23,7 +28,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -31,6 +36,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
+from shared.approvals.keys import app_service_auth
 from shared.ingest.context import app_ledger, app_policy
 from shared.ledger import RELEASE_STATES, LedgerError, ReleaseRecord
 from shared.policy.errors import PolicyError
@@ -49,6 +55,7 @@ from shared.releases.operations import (
     was_deployed,
 )
 from shared.releases.plan import ReleasePlan, Stage
+from shared.releases.retry import ended_as, policy_refusal, retry_input, retry_refusal
 from shared.timefmt import as_utc
 from triggers.durable_adapter import decoded
 from triggers.identifiers import INSTANCE_ID, NAME
@@ -68,6 +75,9 @@ MAX_REASON = 500
 SERVICE_RELEASES = 10_000   # rows of one service read to find the previous good release
 SERVICE_EVENTS = 1_000      # events of one service read for a release's timeline
 SHOWN_ORCHESTRATIONS = frozenset({"release", *ORCHESTRATORS.values()})
+RETRIED = "retried"  # the history step of a retry (orchestrations/release.py Journal)
+# Answers with links, approval links (tokens) above all: never kept by a cache or proxy.
+NO_STORE = {"Cache-Control": "no-store"}
 ACTIVE = frozenset({OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running,
                     OrchestrationRuntimeStatus.ContinuedAsNew,
                     OrchestrationRuntimeStatus.Suspended})
@@ -91,7 +101,7 @@ async def list_releases(req: func.HttpRequest) -> func.HttpResponse:
         service, states, limit = list_filters(req.params)
         rows = await asyncio.to_thread(app_ledger().releases, service, state=states or None,
                                        limit=limit)
-        return json_response([summary(row, origin(req)) for row in rows])
+        return json_response([summary(row, origin(req)) for row in rows], 200, NO_STORE)
 
     return await answering(answer)
 
@@ -104,7 +114,7 @@ async def show_release(req: func.HttpRequest,
     async def answer() -> func.HttpResponse:
         view = ReleaseView(client)
         return json_response(await view.show(req.route_params.get("releaseId", ""),
-                                             origin(req)))
+                                             origin(req)), 200, NO_STORE)
 
     return await answering(answer)
 
@@ -137,6 +147,21 @@ async def start_redeploy(req: func.HttpRequest,
                                        body["environment"], body.get("reason", ""),
                                        operator(req.headers))
         return await operations.start(op, origin(req))
+
+    return await answering(answer)
+
+
+@bp.route(route="releases/{releaseId}/retry", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def retry_release(req: func.HttpRequest,
+                        client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Run a release that failed (for reasons outside its image) again, under the same id."""
+    async def answer() -> func.HttpResponse:
+        raw = req.get_body() or b""
+        body = request_body(raw, required=(), optional=("reason",)) if raw.strip() else {}
+        return await Retries(client).start(req.route_params.get("releaseId", ""),
+                                           body.get("reason", ""), operator(req.headers),
+                                           origin(req))
 
     return await answering(answer)
 
@@ -210,9 +235,18 @@ def request_body(body: bytes, required: tuple[str, ...],
     return parsed
 
 
-def operator(headers: Mapping[str, str]) -> str:
-    """Who asks: App Service Authentication's principal name, else `anonymous`."""
-    return one_line(headers.get(PRINCIPAL_HEADER) or "", 256) or ANONYMOUS
+def operator(headers: Mapping[str, str], settings: Mapping[str, str] | None = None) -> str:
+    """Who asks: App Service Authentication's principal name, else `anonymous`.
+
+    The header is read only while App Service Authentication is on (it then strips the
+    header from requests and sets it itself); otherwise anyone could name anyone."""
+    lookup = {key.lower(): value for key, value in headers.items()}
+    if not app_service_auth(settings):
+        if any(key.startswith("x-ms-client-principal") for key in lookup):
+            log.warning("sign-in headers ignored: App Service Authentication is off"
+                        " (WEBSITE_AUTH_ENABLED is not true); the operator is %s", ANONYMOUS)
+        return ANONYMOUS
+    return one_line(lookup.get(PRINCIPAL_HEADER.lower()) or "", 256) or ANONYMOUS
 
 
 def origin(req: func.HttpRequest) -> str:
@@ -292,7 +326,10 @@ def timeline(row: ReleaseRecord | None, custom: Any, events: list[Any]) -> list[
     history = custom.get("history") if isinstance(custom, dict) else None
     for step in history if isinstance(history, list) else []:
         if isinstance(step, dict):
-            add(step.get("at"), "orchestration", step.get("environment"), str(step.get("step")))
+            what = str(step.get("step"))
+            if what == RETRIED and step.get("detail"):  # who, when and why
+                what = str(step["detail"])
+            add(step.get("at"), "orchestration", step.get("environment"), what)
     for environment, stage in (row.stages if row is not None else {}).items():
         add(stage.started, "ledger", environment, "stage started")
         if stage.finished is not None:
@@ -399,7 +436,7 @@ class Operations:
                 "release": op.release.to_dict(),
                 "replaces": op.replaces.to_dict() if op.replaces else None,
                 "policy": op.policy, "statusUri": uri}
-        return json_response(body, 202, {"Location": uri, "Retry-After": "5"})
+        return json_response(body, 202, {"Location": uri, "Retry-After": "5", **NO_STORE})
 
     async def release(self, release_id: str) -> ReleaseRecord:
         if not INSTANCE_ID.fullmatch(release_id):
@@ -467,6 +504,61 @@ class Operations:
                     raise Refused(409, f"{row.release_id} is deploying to {environment} right "
                                        "now; wait for it to finish")
         return ids
+
+
+class Retries:
+    """Decides whether a failed release may run again, builds the run's input, starts it."""
+
+    def __init__(self, client: df.DurableOrchestrationClient) -> None:
+        self.client = client
+        self.ledger = app_ledger()
+
+    async def start(self, release_id: str, reason: str, by: str,
+                    base: str) -> func.HttpResponse:
+        release = await Operations(self.client).release(release_id)
+        status = await durable_status(self.client, release.release_id, show_input=True)
+        previous = decoded(status.input_) if status is not None else None
+        output = decoded(status.output) if status is not None else None
+        runtime = status.runtime_status.value if status is not None and \
+            status.runtime_status is not None else None
+        outcome = output.get("outcome") if isinstance(output, dict) else None
+        policy = await asyncio.to_thread(app_policy)
+        service = policy.services.get(release.service)
+        rows = await asyncio.to_thread(self.ledger.releases, release.service,
+                                       limit=SERVICE_RELEASES)
+        refusal = retry_refusal(release, runtime, outcome, rows,
+                                service.version_key if service else lambda _tag: None)
+        if refusal is None and not (isinstance(previous, dict)
+                                    and isinstance(previous.get("image"), dict)):
+            refusal = (f"{release_id} has no orchestration input any more (its history was "
+                       "purged), so who pushed its image is unknown; it is not run again")
+        if refusal is None and service is None:
+            refusal = f"the release policy has no service {release.service} any more"
+        if refusal is None:
+            refusal = policy_refusal(service, previous["image"])
+        if refusal is not None:
+            raise Refused(409, refusal)
+        after = output if isinstance(output, dict) and output.get("outcome") else {
+            "outcome": ended_as(release.state, runtime, outcome),
+            "environment": release.environment, "reason": release.reason}
+        data = retry_input(previous, service.snapshot(), by=by, reason=reason,
+                           at=datetime.now(UTC), after=after)
+        try:
+            await self.client.start_new("release", release.release_id, data)
+        except Exception:  # the SDK raises a bare Exception; a concurrent retry is a 409
+            again = await durable_status(self.client, release.release_id)
+            if again is not None and again.runtime_status in ACTIVE:
+                raise Refused(409, f"{release_id} was just retried by another request") \
+                    from None
+            raise
+        number = data["retries"][-1]["number"]
+        log.info("%s retried (%d) by %s: %s", release.release_id, number, by, reason or "-")
+        uri = status_uri(base, release.release_id)
+        return json_response({"releaseId": release.release_id, "retry": number, "by": by,
+                              "reason": reason or None, "after": data["retries"][-1]["after"],
+                              "policy": {"source": policy.source, "sha256": policy.sha256},
+                              "statusUri": uri},
+                             202, {"Location": uri, "Retry-After": "5", **NO_STORE})
 
 
 def stage_of(plan: ReleasePlan, environment: str) -> Stage:

@@ -5,14 +5,15 @@ claims) and `X-MS-CLIENT-PRINCIPAL-NAME` / `-ID`. App Service strips these heade
 incoming requests and sets them itself, so they are trustworthy only when App Service
 Authentication is on; without it (local runs) the approver is the one named in the token,
 `Principal.local(name)`. `may_approve` applies the gate's users and groups and separation of
-duties (never the pusher). Pure: does not call Microsoft Graph, so group-overage principals
-(too many groups for the token) match by user only.
+duties (never the pusher, matched by `same_person`). Pure: does not call Microsoft Graph, so
+group-overage principals (too many groups for the token) match by user only.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -35,6 +36,7 @@ _OID_CLAIMS: Final = ("oid", "http://schemas.microsoft.com/identity/claims/objec
 _ROLE_CLAIMS: Final = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
 _GROUP_CLAIMS: Final = ("groups",)
 _OVERAGE_CLAIMS: Final = ("hasgroups", "_claim_names")
+_OBJECT_ID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class IdentityError(ValueError):
@@ -110,17 +112,19 @@ def may_approve(principal_or_name: Principal | str, *, users: Iterable[str],
                 environment: str | None = None) -> tuple[bool, str]:
     """Whether this person may approve, and a sentence saying why, for the card and the ledger.
 
-    Users match name, UPN, e-mail or object id; groups match group ids (or names, when the
-    tenant emits them); all case-insensitively. The pusher never may, even when listed.
+    Users match name, UPN, e-mail or object id exactly; groups match group ids (or names,
+    when the tenant emits them); all case-insensitively. The pusher never may, even when
+    listed, and matches more loosely (`same_person`): refusing is the safe side.
     """
     principal = (Principal.local(principal_or_name) if isinstance(principal_or_name, str)
                  else principal_or_name)
     who = principal.name
     where = f" of {environment}" if environment else ""
     known = principal.identifiers()
-    if pusher and _fold(pusher) in known:
-        return False, (f"{who} pushed the image; the person who pushed the image may not"
-                       " approve it")
+    if pusher and same_person(pusher, known):
+        alias = "" if _fold(pusher) == _fold(who) else f" (as {' '.join(pusher.split())})"
+        return False, (f"{who} pushed the image{alias}; the person who pushed the image may"
+                       " not approve it")
     user_list = [user for user in users if isinstance(user, str) and user.strip()]
     group_list = [group for group in groups if isinstance(group, str) and group.strip()]
     if not user_list and not group_list:
@@ -138,6 +142,38 @@ def may_approve(principal_or_name: Principal | str, *, users: Iterable[str],
         reason += (" (their sign-in lists too many groups to check membership; add them by"
                    " name to the gate's users)")
     return False, reason
+
+
+def same_person(pusher: str, identifiers: Iterable[str]) -> bool:
+    """Whether the name the registry gave for the pusher is one of these identifiers.
+
+    Case-insensitive. An e-mail address (or UPN) also matches a bare name equal to its local
+    part, either way round: `ann` pushed, `ann@example.com` approves, or the reverse. Two
+    addresses match only whole (`ann@contoso.com` is not `ann@example.com`: the principal
+    carries its own aliases). Object ids match object ids only, never a local part.
+    """
+    pushed = _fold(pusher)
+    if not pushed:
+        return False
+    for identifier in (_fold(value) for value in identifiers):
+        if identifier == pushed:
+            return True
+        if is_object_id(identifier) or is_object_id(pushed):
+            continue
+        if local_part(identifier) == pushed or local_part(pushed) == identifier:
+            return True
+    return False
+
+
+def local_part(name: str) -> str | None:
+    """`ann` of `ann@example.com` (casefolded); None for a name that is not an address."""
+    local, at, domain = _fold(name).rpartition("@")
+    return local if at and local and domain and "@" not in local else None
+
+
+def is_object_id(name: str) -> bool:
+    """Whether `name` is an Entra object id (a GUID)."""
+    return _OBJECT_ID.fullmatch(_fold(name)) is not None
 
 
 def _fold(value: str) -> str:

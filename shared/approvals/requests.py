@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from shared.approvals.keys import ApprovalConfigError, IdentityMode
+from shared.approvals.keys import IdentityMode, named_approvers
 from shared.approvals.links import page_url
 from shared.approvals.teams import ApprovalLinks, ReleaseCard, earlier_image
 from shared.approvals.tokens import Keyring, issue, new_nonce
@@ -30,13 +30,7 @@ def gate_links(keyring: Keyring, base: str, mode: IdentityMode, request: Mapping
 
     if mode == "appservice":
         return {"approvalPage": url(None), "approvalLinks": []}
-    users = [u.strip() for u in (request["gate"].get("approvers") or {}).get("users") or ()
-             if isinstance(u, str) and u.strip()]
-    if not users:
-        raise ApprovalConfigError(
-            f"the gate of {request['environment']} names only groups, and without App Service"
-            " Authentication a link must name its approver: list users in the gate, or turn"
-            " on App Service Authentication (APPROVAL_IDENTITY=appservice)")
+    users = named_approvers(request["environment"], request["gate"])
     return {"approvalPage": None,
             "approvalLinks": [{"approver": user, "url": url(user)} for user in users]}
 

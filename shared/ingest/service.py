@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from shared.ledger.aio import AsyncLedger
 from shared.ledger.records import EventRecord
+from shared.releases.plan import PREFLIGHT
 
 from .decisions import Decision, decide, overwritten, supersedes
 from .known import KNOWN_RELEASES, KnownReleases
@@ -174,7 +175,8 @@ def release_input(service: Any, event: RegistryEvent, release_id: str,
                   ) -> dict[str, Any]:
     """The release orchestration's input: the policy snapshot and the image, by digest (and
     who pushed it, as `pushedBy`, when the registry said; the earlier release of the same
-    tag at another digest, as `overwrites`, when there was one)."""
+    tag at another digest, as `overwrites`, when there was one), and the checks to run
+    before its first environment (`preflight`)."""
     host = event.registry or service.registry["url"].split("://")[-1]
     image = {"registry": host, "repository": event.repository, "tag": event.tag,
              "digest": event.digest, "reference": f"{host}/{event.repository}@{event.digest}"}
@@ -184,4 +186,5 @@ def release_input(service: Any, event: RegistryEvent, release_id: str,
         image["overwrites"] = overwrites
     return {"releaseId": release_id, "policy": service.snapshot(), "image": image,
             "trigger": {"eventId": event.event_id, "source": event.source,
-                        "receivedAt": received_at.isoformat()}}
+                        "receivedAt": received_at.isoformat()},
+            "preflight": list(PREFLIGHT)}

@@ -3,6 +3,9 @@
 Built from the orchestration input only (never from the live policy), so replay
 sees the same plan however the policy file changes. Builds the plain-JSON
 requests of the activities; carries secret *names* and specs, never values.
+The input also says which checks run before the first environment (`preflight`: inputs
+written before a check existed do not name it, so their histories replay unchanged) and
+the retries that started this run again (`retries`: who, when, why).
 """
 
 from __future__ import annotations
@@ -13,6 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared.cluster.rollout import DIGEST, RELEASE_ID
+
+APPROVAL_SETTINGS = "approvalSettings"
+"""Preflight check: the app's approval settings can open and decide the plan's gates."""
+PREFLIGHT = (APPROVAL_SETTINGS,)
+"""The checks a release started now runs before its first environment (ingestion and retry
+put them in the input)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class ReleasePlan:
     pushed_by: str | None = None
     overwrites: dict[str, str] | None = None
     """The earlier release of this tag at another digest (`releaseId`, `digest`, `state`)."""
+    preflight: tuple[str, ...] = ()
+    retries: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_input(cls, data: dict[str, Any]) -> ReleasePlan:
@@ -61,7 +72,14 @@ class ReleasePlan:
                    version=image["tag"], digest=image["digest"],
                    source_registry=policy["registry"], source_repository=image["repository"],
                    stages=tuple(Stage(env["name"], env) for env in policy["environments"]),
-                   pushed_by=image.get("pushedBy"), overwrites=image.get("overwrites"))
+                   pushed_by=image.get("pushedBy"), overwrites=image.get("overwrites"),
+                   preflight=tuple(data.get("preflight") or ()),
+                   retries=tuple(data.get("retries") or ()))
+
+    @property
+    def gates(self) -> dict[str, dict[str, Any]]:
+        """Environment name → gate spec, for the stages with a gate."""
+        return {stage.name: stage.gate for stage in self.stages if stage.gate}
 
     def image_in(self, stage: Stage) -> str:
         """`host/repository@digest` as the stage's cluster pulls it."""

@@ -222,6 +222,7 @@ def test_links_refused_for_every_reason_change_nothing_then_one_approval_counts_
 def test_app_service_sign_in_decides_by_user_and_group_never_the_pusher(
         stack: ReleaseStack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APPROVAL_IDENTITY", "appservice")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")
     with_gate(stack, f"{{approvers: {{users: [{ANN}], groups: [{MANAGERS}]}},"
                                   " requiredApprovals: 2, deadline: 72h}")
     digest = stack.push("v2.0.0")
@@ -248,7 +249,20 @@ def test_app_service_sign_in_decides_by_user_and_group_never_the_pusher(
             headers = {"X-MS-CLIENT-PRINCIPAL": "not base64!"}
             code, answer = await web.post_json(link, {"decision": "approve"}, headers)
             assert code == 400 and "X-MS-CLIENT-PRINCIPAL" in answer["error"]
+            # With App Service Authentication off, anyone could send Erin's headers: refused.
+            monkeypatch.delenv("WEBSITE_AUTH_ENABLED")
+            code, answer = await web.post_json(link, {"decision": "approve"}, erin)
+            assert code == 403, answer
+            assert answer["error"] == (
+                "approvals are refused here: APPROVAL_IDENTITY is appservice but App Service"
+                " Authentication is off (WEBSITE_AUTH_ENABLED is not true), so anyone could send"
+                " the sign-in headers: turn on App Service Authentication, or set"
+                " APPROVAL_IDENTITY=token")
+            code, html, _ = await web.get(link, headers=erin)
+            assert code == 403 and "App Service Authentication is off" in html
+            assert "You decide as" not in html
             nothing_happened(run, release)
+            monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")
 
             code, html, _ = await web.get(link, headers=erin)
             assert code == 200 and "You decide as <strong>erin@example.com</strong>" in html
@@ -317,8 +331,11 @@ def test_a_decision_not_yet_taken_answers_202_and_still_counts(
         assert list(links) == [ANN]
         monkeypatch.setattr(approval_pages, "ANSWER_WITHIN", 0.0)
         async with aiohttp.ClientSession() as http:
-            code, answer = await Web(http, run.host.base_url).post_json(
-                links[ANN], {"decision": "reject", "comment": "not today"})
+            web = Web(http, run.host.base_url)
+            code, html, _ = await web.get(links[ANN])  # the registry named no pusher
+            assert code == 200 and "Pushed by</th><td>unknown (the registry did not say)" in html
+            code, answer = await web.post_json(links[ANN], {"decision": "reject",
+                                                            "comment": "not today"})
         assert code == 202, answer
         assert (answer["outcome"], answer["counted"]) == ("Pending", False)
         assert answer["reason"] == "submitted; the release has not taken it yet"
@@ -348,5 +365,32 @@ def test_a_superseded_release_shows_its_links_as_closed(stack: ReleaseStack) -> 
         assert code == 410 and answer["error"] == ("this gate is closed: Superseded"
                                                    " (superseded by v5.0.1)")
         assert ApprovalBook.beside(stack.ledger).uses(release, "prod") == []
+
+    stack.serve(scenario)
+
+
+def test_the_pusher_is_refused_under_another_form_of_their_name(stack: ReleaseStack) -> None:
+    """Pushed as `Release-Manager`, the link for release-manager@example.com may not decide."""
+    manager = "release-manager@example.com"
+    with_gate(stack, f"{{approvers: {{users: [{manager}, {ANN}]}}, deadline: 72h}}")
+    digest = stack.push("v6.0.0")
+
+    async def scenario(run: Released) -> None:
+        release, links = await links_at_gate(run, "v6.0.0", digest, pushed_by="Release-Manager")
+        async with aiohttp.ClientSession() as http:
+            web = Web(http, run.host.base_url)
+            refusal = (f"{manager} pushed the image (as Release-Manager); the person who pushed"
+                       " the image may not approve it")
+            code, answer = await web.post_json(links[manager], {"decision": "approve"})
+            assert (code, answer["error"]) == (403, refusal)
+            code, html, _ = await web.get(links[manager])
+            assert code == 403 and refusal in html.replace("&#39;", "'")
+            nothing_happened(run, release)
+            code, html, _ = await web.get(links[ANN])  # someone else may, and sees who pushed
+            assert code == 200 and "Pushed by</th><td>Release-Manager" in html
+            code, answer = await web.post_json(links[ANN], {"decision": "approve"})
+            assert code == 200 and answer["outcome"] == "Approved", answer
+        done = await run.finished(release)
+        assert done["output"]["outcome"] == "Completed", done
 
     stack.serve(scenario)

@@ -67,6 +67,65 @@ def test_identity_mode_follows_app_service_authentication_unless_set() -> None:
         == "token"
     with pytest.raises(keys.ApprovalConfigError, match="APPROVAL_IDENTITY must be one of"):
         keys.identity_mode({"APPROVAL_IDENTITY": "anyone"})
+    assert keys.identity_mode({"WEBSITE_AUTH_ENABLED": "true",
+                               "APPROVAL_IDENTITY": "AppService"}) == "appservice"
+
+
+@pytest.mark.parametrize("enabled", [None, "", "false", "False", "1", "yes"])
+def test_sign_in_headers_are_not_trusted_without_app_service_authentication(
+        enabled: str | None) -> None:
+    settings = {"APPROVAL_IDENTITY": "appservice"}
+    if enabled is not None:
+        settings["WEBSITE_AUTH_ENABLED"] = enabled
+    assert not keys.app_service_auth(settings)
+    with pytest.raises(keys.SignInNotEnforced) as refused:
+        keys.identity_mode(settings)
+    assert refused.value.setting == "APPROVAL_IDENTITY"
+    assert str(refused.value) == (
+        "APPROVAL_IDENTITY is appservice but App Service Authentication is off"
+        " (WEBSITE_AUTH_ENABLED is not true), so anyone could send the sign-in headers: turn"
+        " on App Service Authentication, or set APPROVAL_IDENTITY=token")
+
+
+GOOD = {"APPROVAL_SIGNING_KEY": KEY, "APPROVAL_BASE_URL": "https://release.example.com"}
+GATES = {"delivery/prod": REQUEST["gate"]}
+
+
+def test_no_problems_with_good_settings_in_either_mode() -> None:
+    assert keys.problems(GOOD, GATES) == []
+    assert keys.problems({**GOOD, "WEBSITE_AUTH_ENABLED": "true"},
+                         {"delivery/prod": {"approvers": {"groups": ["ops"]}}}) == []
+
+
+@pytest.mark.parametrize(("settings", "setting", "words"), [
+    ({}, "APPROVAL_SIGNING_KEY", "APPROVAL_SIGNING_KEY is not set"),
+    ({**GOOD, "APPROVAL_SIGNING_KEY": "tiny-secret"}, "APPROVAL_SIGNING_KEY", "too short"),
+    ({**GOOD, "APPROVAL_SIGNING_KEY_PREVIOUS": "tiny-secret"}, "APPROVAL_SIGNING_KEY_PREVIOUS",
+     "too short"),
+    ({**GOOD, "APPROVAL_BASE_URL": "ftp://tiny-secret"}, "APPROVAL_BASE_URL", "http(s)"),
+    ({"APPROVAL_SIGNING_KEY": KEY}, "APPROVAL_BASE_URL", "is not set"),
+    ({**GOOD, "APPROVAL_IDENTITY": "appservice"}, "APPROVAL_IDENTITY",
+     "App Service Authentication is off"),
+    ({**GOOD, "APPROVAL_IDENTITY": "tiny-secret"}, "APPROVAL_IDENTITY", "must be one of"),
+])
+def test_each_problem_names_its_setting_never_a_value(settings: dict, setting: str,
+                                                      words: str) -> None:
+    found = keys.problems(settings, GATES)
+    assert [p.setting for p in found][:1] == [setting], found
+    assert words in found[0].message
+    assert "tiny-secret" not in repr(found) and KEY not in repr(found)
+
+
+def test_what_is_checked_depends_on_the_gates() -> None:
+    only_groups = {"delivery/prod": {"approvers": {"users": [], "groups": ["ops"]}}}
+    (problem,) = keys.problems(GOOD, only_groups)
+    assert problem.setting == "APPROVAL_IDENTITY"
+    assert problem.message.startswith("the gate of delivery/prod names only groups")
+    assert keys.problems({}, {}) == []  # no gate: no key needed
+    assert [p.setting for p in keys.problems({"APPROVAL_IDENTITY": "appservice"}, {})] == \
+        ["APPROVAL_IDENTITY"]  # a sign-in that is not enforced is refused anyway
+    assert [p.setting for p in keys.problems({}, None)] == [  # gates unknown: every setting
+        "APPROVAL_SIGNING_KEY", "APPROVAL_BASE_URL"]
 
 
 def test_page_url_quotes_every_part() -> None:

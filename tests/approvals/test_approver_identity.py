@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from shared.approvals.identity import IdentityError, Principal, may_approve, principal_from_headers
+from shared.approvals.identity import (
+    IdentityError,
+    Principal,
+    is_object_id,
+    local_part,
+    may_approve,
+    principal_from_headers,
+    same_person,
+)
 
 ANN_OID = "11111111-2222-3333-4444-555555555555"
 RELEASERS = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -187,9 +195,70 @@ def test_pusher_never_approves_even_when_listed(pusher: str) -> None:
     assert "the person who pushed the image may not approve it" in reason
 
 
-@pytest.mark.parametrize("pusher", [None, "", "bob@example.com", "ann"])
+@pytest.mark.parametrize("pusher", [None, "", "  ", "bob@example.com", "anne", "ann@contoso.com",
+                                    "ann.smith@contoso.com", "example.com", "@example.com"])
 def test_other_or_unknown_pusher_does_not_block(pusher: str | None) -> None:
     assert may_approve(ANN, users=["ann@example.com"], groups=[], pusher=pusher)[0]
+
+
+# --- separation of duties: who counts as the pusher ------------------------------------------
+
+@pytest.mark.parametrize(("pusher", "approver"), [
+    ("release-manager", "release-manager@example.com"),       # the issue's case
+    ("Release-Manager", "release-manager@EXAMPLE.com"),       # case-insensitively
+    ("ann@example.com", "ann"),                               # the reverse
+    (" ANN@Example.com ", "ann@example.com"),
+    ("ann", "ann"),
+    (ANN_OID.upper(), ANN_OID),                               # object ids match object ids
+])
+def test_same_person(pusher: str, approver: str) -> None:
+    assert same_person(pusher, [approver])
+    allowed, reason = may_approve(approver, users=[approver], groups=[], pusher=pusher)
+    assert not allowed
+    assert reason.startswith(f"{approver} pushed the image")
+
+
+@pytest.mark.parametrize(("pusher", "approver"), [
+    ("ann@contoso.com", "ann@example.com"),     # two addresses match only whole
+    ("ann", "anne@example.com"),
+    ("ann", "bob"),
+    ("", "ann"),
+    ("   ", "ann@example.com"),
+    ("ann", "@ann"),                            # not an address: no local part
+    (ANN_OID, f"{ANN_OID}@example.com"),        # an object id is never a local part …
+    ("11111111", f"{ANN_OID}"),                 # … nor a piece of one
+])
+def test_not_the_same_person(pusher: str, approver: str) -> None:
+    assert not same_person(pusher, [approver])
+
+
+def test_a_bare_pusher_matches_any_alias_the_principal_carries() -> None:
+    """UPN and e-mail are different addresses of one person: either local part matches."""
+    upn_and_mail = Principal(name="Ann Smith", object_id=ANN_OID, provider="aad",
+                             aliases=frozenset({"asmith@contoso.onmicrosoft.com",
+                                                "ann.smith@example.com"}))
+    for pusher in ("asmith", "ANN.SMITH", "asmith@contoso.onmicrosoft.com", ANN_OID):
+        allowed, reason = may_approve(upn_and_mail, users=["ann.smith@example.com"], groups=[],
+                                      pusher=pusher, environment="prod")
+        assert not allowed, pusher
+        assert reason == (f"Ann Smith pushed the image (as {pusher}); the person who pushed the"
+                          " image may not approve it")
+    assert may_approve(upn_and_mail, users=["ann.smith@example.com"], groups=[],
+                       pusher="ann")[0]
+
+
+def test_the_allow_list_is_not_widened_by_local_parts() -> None:
+    """Refusing the pusher matches loosely; allowing an approver matches exactly."""
+    assert not may_approve("ann@example.com", users=["ann"], groups=[], pusher=None)[0]
+    assert not may_approve("ann", users=["ann@example.com"], groups=[], pusher=None)[0]
+
+
+def test_local_parts_and_object_ids() -> None:
+    assert local_part("Ann.Smith@Example.com") == "ann.smith"
+    assert [local_part(n) for n in ("ann", "@example.com", "ann@", "a@b@c")] == \
+        [None, None, None, None]
+    assert is_object_id(ANN_OID.upper()) and not is_object_id("ann") \
+        and not is_object_id(ANN_OID + "0")
 
 
 def test_local_name_string_is_accepted() -> None:

@@ -165,3 +165,29 @@ def test_resolve_needs_one_choice_and_a_reason(app: Recorder) -> None:
         code, out, _ = ctl(*argv, url=app.url)
         assert (code, out) == (2, "")
     assert app.requests == []
+
+
+def test_retry_posts_the_reason_and_says_how_to_follow(app: Recorder) -> None:
+    started = {"releaseId": "delivery-1", "retry": 2, "by": "ann@example.com",
+               "reason": "signing key set", "after": {"outcome": "Failed"},
+               "statusUri": f"{app.url}/api/releases/delivery-1"}
+    app.answers.append((202, json.dumps(started), 0.0))
+    code, out, err = ctl("retry", "delivery-1", "-r", "signing key set", url=app.url)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "Retrying delivery-1 (retry 2, after Failed) by ann@example.com: signing key set",
+        "Follow it: releasectl show delivery-1"]
+    (method, path, _, body), = app.requests
+    assert (method, path, json.loads(body)) == ("POST", "/api/releases/delivery-1/retry",
+                                                {"reason": "signing key set"})
+
+    app.answers.append((202, json.dumps(started), 0.0))
+    code, out, _ = ctl("retry", "delivery-1", "--json", url=app.url)
+    assert code == 0 and json.loads(out) == started
+    assert app.requests[-1][3] == b""  # no reason, no body
+
+    refused = "delivery-1 completed; there is nothing to retry"
+    app.answers.append((409, json.dumps({"error": refused}), 0.0))
+    code, out, err = ctl("retry", "delivery-1", url=app.url)
+    assert (code, out) == (1, "")
+    assert one_error_line(err) == refused

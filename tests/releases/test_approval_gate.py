@@ -7,6 +7,7 @@ approval book in Azurite before it counts.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -130,7 +131,7 @@ def test_a_teams_outage_is_recorded_and_the_release_goes_on(stack: ReleaseStack)
     stack.serve(scenario)
 
 
-def test_without_a_signing_key_the_release_fails_at_the_gate_and_says_why(
+def test_without_a_signing_key_the_release_fails_before_deploying_anything(
         stack: ReleaseStack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APPROVAL_SIGNING_KEY")
     digest = fake_digest("no-key")
@@ -139,9 +140,48 @@ def test_without_a_signing_key_the_release_fails_at_the_gate_and_says_why(
         release = run.start("v1.0.0", digest)
         done = await run.finished(release)
         assert done["output"]["outcome"] == "Failed"
+        assert done["output"]["environment"] is None
+        assert done["output"]["reason"].startswith(
+            "nothing deployed: the approval gates of this release cannot work:"
+            " APPROVAL_SIGNING_KEY is not set")
+        assert stack.writes("qa") == 0 and stack.writes("prod") == 0
+        assert run.failed_tasks(release) == []  # a settings problem is an answer, not a crash
+        row = stack.ledger.get_release(release, service=SERVICE)
+        assert (row.state, row.stages) == ("Failed", {})
+        assert "APPROVAL_SIGNING_KEY is not set" in row.reason
+
+    stack.serve(scenario)
+
+
+def test_a_gate_of_groups_only_cannot_open_with_links_that_name_people(
+        stack: ReleaseStack) -> None:
+    stack.policy(checks=[], gate="{approvers: {groups: [release-managers]}, deadline: 72h}")
+
+    async def scenario(run: Released) -> None:
+        release = run.start("v1.0.0", fake_digest("groups-only"))
+        done = await run.finished(release)
+        assert outcome(done) == "Failed", done
+        assert f"the gate of {SERVICE}/prod names only groups" in done["output"]["reason"]
+        assert stack.writes("qa") == 0
+
+    stack.serve(scenario)
+
+
+def test_a_release_started_before_the_check_existed_still_fails_at_the_gate(
+        stack: ReleaseStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its input names no preflight check: the gate's own refusal remains the safety net."""
+    monkeypatch.delenv("APPROVAL_SIGNING_KEY")
+    digest = fake_digest("no-key-old-input")
+
+    async def scenario(run: Released) -> None:
+        release, payload = stack.release_request("v1.0.0", digest, run.clock.now())
+        data = json.loads(payload)
+        del data["preflight"]
+        run.engine.start_new("release", release, json.dumps(data))
+        done = await run.finished(release)
+        assert done["output"]["outcome"] == "Failed"
         assert "APPROVAL_SIGNING_KEY is not set" in done["output"]["reason"]
         assert done["output"]["environment"] == "prod" and stack.writes("prod") == 0
         assert len(run.failed_tasks(release)) == 1  # a settings error is not retried
 
     stack.serve(scenario)
-

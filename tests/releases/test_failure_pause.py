@@ -65,6 +65,7 @@ async def crash_in_prod(stack: ReleaseStack, run: Released) -> tuple[str, str, s
 
 def test_a_person_rolls_back_a_paused_production_failure(stack: ReleaseStack) -> None:
     stack.policy(checks=[], prod_extra=PAUSING)
+    stack.monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")  # so the operator's sign-in counts
 
     async def scenario(run: Released) -> None:
         good, bad, release, status = await crash_in_prod(stack, run)
@@ -99,16 +100,19 @@ def test_a_person_rolls_back_a_paused_production_failure(stack: ReleaseStack) ->
 
 
 def test_a_person_keeps_a_paused_failure_in_place(stack: ReleaseStack) -> None:
+    """Without App Service Authentication the sign-in header names nobody: anyone can send it."""
     stack.policy(checks=[], prod_extra=PAUSING)
+    stack.monkeypatch.delenv("WEBSITE_AUTH_ENABLED", raising=False)
 
     async def scenario(run: Released) -> None:
         good, bad, release, _ = await crash_in_prod(stack, run)
         code, body = await resolve(run, release, {"environment": "prod", "decision": "keep",
                                                   "reason": "investigating live"})
         assert code == 202, body
+        assert body["by"] == "anonymous"
         done = await run.finished(release)
         assert outcome(done) == "Failed", done
-        assert f"kept in place by {ONCALL}: investigating live" in done["output"]["reason"]
+        assert "kept in place by anonymous: investigating live" in done["output"]["reason"]
         assert stack.image("prod") == stack.image_in("prod", bad)
         state = stack.ledger.environment_state(SERVICE, "prod")
         assert state.current.release_id == release  # what runs there, so it can be rolled back

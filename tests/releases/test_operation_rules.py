@@ -157,6 +157,17 @@ class TestRequests:
             request_body(b"", ("environment",))
 
     def test_operator(self) -> None:
-        assert operator({"X-MS-CLIENT-PRINCIPAL-NAME": "ann@example.com"}) == "ann@example.com"
-        assert operator({"X-MS-CLIENT-PRINCIPAL-NAME": "  "}) == "anonymous"
-        assert operator({}) == "anonymous"
+        signed_in = {"WEBSITE_AUTH_ENABLED": "true"}
+        ann = {"X-MS-CLIENT-PRINCIPAL-NAME": "ann@example.com"}
+        assert operator(ann, signed_in) == "ann@example.com"
+        assert operator({"x-ms-client-principal-name": " ann\n@example.com "}, signed_in) \
+            == "ann @example.com"
+        assert operator({"X-MS-CLIENT-PRINCIPAL-NAME": "  "}, signed_in) == "anonymous"
+        assert operator({}, signed_in) == "anonymous"
+
+    @pytest.mark.parametrize("auth", [{}, {"WEBSITE_AUTH_ENABLED": "false"},
+                                      {"WEBSITE_AUTH_ENABLED": ""}])
+    def test_no_operator_from_headers_anyone_can_send(self, auth: dict[str, str]) -> None:
+        headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "ann@example.com",
+                   "X-MS-CLIENT-PRINCIPAL-ID": "11111111-2222-3333-4444-555555555555"}
+        assert operator(headers, auth) == "anonymous"

@@ -100,7 +100,10 @@ def test_list_and_show_with_filters_404_and_400(serve: Serve) -> None:
     serve(scenario)
 
 
-def test_manual_rollback_restores_the_previous_good_digest(serve: Serve) -> None:
+def test_manual_rollback_restores_the_previous_good_digest(
+        serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")  # the sign-in names the operator
+
     async def scenario(s: Stack) -> None:
         v1, digest1 = await s.release("v1.0.0")
         v2, digest2 = await s.release("v2.0.0")
@@ -154,8 +157,10 @@ def test_manual_rollback_restores_the_previous_good_digest(serve: Serve) -> None
                                   body={"environment": "prod", "reason": "and again"})
         assert code == 409 and "no earlier good release" in one_line_error(body)
 
-        # QA still runs v2; rolling QA back goes to v1 there and numbers on per environment
-        code, started = await s.post(f"/api/releases/{v2}/rollback",
+        # QA still runs v2; rolling QA back goes to v1 there and numbers on per environment.
+        # Without App Service Authentication the header is anyone's: it names nobody.
+        monkeypatch.delenv("WEBSITE_AUTH_ENABLED")
+        code, started = await s.post(f"/api/releases/{v2}/rollback", headers=ANN,
                                      body={"environment": "qa", "reason": "match prod"})
         assert code == 202 and started["id"] == f"rollback:{SERVICE}:qa:1"
         assert started["by"] == "anonymous"
@@ -205,7 +210,10 @@ def test_no_earlier_good_release_is_409_and_bad_requests_are_refused(serve: Serv
     serve(scenario)
 
 
-def test_redeploy_of_a_past_release_deploys_its_digest_and_records_it(serve: Serve) -> None:
+def test_redeploy_of_a_past_release_deploys_its_digest_and_records_it(
+        serve: Serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")
+
     async def scenario(s: Stack) -> None:
         v1, digest1 = await s.release("v1.0.0")
         v2, digest2 = await s.release("v2.0.0")

@@ -1,0 +1,48 @@
+"""Whether this app can open its policy's approval gates now: the gates against the settings.
+
+Used when the app starts (a configuration error in the log) and by `/api/health`; a release
+checks the same before its first environment (the `check_approval_settings` activity).
+Problems name settings and environments, never a value. Does not sign or verify anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from shared.approvals.keys import problems
+from shared.policy.errors import PolicyError
+from shared.secrets.references import SettingProblem
+
+log = logging.getLogger(__name__)
+
+
+def policy_gates(policy: Any) -> dict[str, dict[str, Any]]:
+    """`service/environment` → gate spec, for every environment of the policy with a gate."""
+    return {f"{name}/{environment.name}": environment.gate.to_dict()
+            for name, service in policy.services.items()
+            for environment in service.environments if environment.gate is not None}
+
+
+def app_problems(environ: Mapping[str, str] | None = None) -> list[SettingProblem]:
+    """The approval settings' problems for the app's policy; every approval setting is
+    checked when the policy cannot be read (its gates are unknown), none but the sign-in
+    setting when it has no gate."""
+    from shared.ingest.context import app_policy  # the app's cached policy
+
+    environ = os.environ if environ is None else environ
+    try:
+        gates: dict[str, dict[str, Any]] | None = policy_gates(app_policy())
+    except PolicyError:
+        gates = None
+    return problems(environ, gates)
+
+
+def log_app_problems(environ: Mapping[str, str] | None = None) -> list[SettingProblem]:
+    """Log each problem as a configuration error (setting names only); the problems."""
+    found = app_problems(environ)
+    for problem in found:
+        log.error("configuration error: %s", problem.message)
+    return found
