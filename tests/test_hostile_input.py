@@ -183,6 +183,7 @@ JSON_ROUTES: list[tuple[str, dict[str, str]]] = [
     (f"/api/releases/{RELEASE}/rollback", {}),
     (f"/api/releases/{RELEASE}/redeploy", {}),
     (f"/api/releases/{RELEASE}/resolve", {}),
+    (f"/api/releases/{RELEASE}/retry", {}),
     (f"/api/releases/{RELEASE}/approvals/qa?token=x", {}),
 ]
 JSON_VALUES = st.recursive(
