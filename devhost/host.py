@@ -96,7 +96,8 @@ class Host:
                                       extend)
         self._runner = web.AppRunner(self.web_app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        # SO_REUSEADDR: sockets a killed devhost left in TIME-WAIT must not hold the port.
+        await web.TCPSite(self._runner, self.host, self.port, reuse_address=True).start()
         self.port = int(self._runner.addresses[0][1])
         if self.engine is not None:
             engine = self.engine

@@ -425,7 +425,14 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
 
 
 def port_free(port: int) -> bool:
+    """Whether no live listener holds 127.0.0.1:`port`.
+
+    The probe binds with SO_REUSEADDR, as every listener of the stack does, so sockets a
+    killed run left in TIME-WAIT do not make the port look taken (SO_REUSEPORT would let two
+    live listeners share it: not wanted).
+    """
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
