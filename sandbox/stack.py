@@ -5,7 +5,8 @@ free or configured: Azurite, a throwaway TLS certificate, the Kubernetes API sim
 `qa` and `prod` namespaces each running a sample `delivery` Deployment, the Teams sink
 (cards printed), the OCI registry (its push notifications go to the app's webhook with the
 webhook token) and the app in a devhost subprocess with a generated policy and local
-secrets. `stop()` stops them all, newest first. Everything lives under one data directory:
+secrets. `stop()` stops them all, newest first. Everything lives under one data directory
+(0700; files holding a secret 0600):
 ports are kept for the next start, the simulator's Deployments are saved on stop and
 restored on start, and `stack.json` says how to reach a running stack (no secrets) until it
 stops. `find_stack(data_dir)` reads it for other commands. Does not print or parse command
@@ -47,7 +48,7 @@ from sandbox.stack_policy import (
 )
 from sandbox.teams_sink import TeamsSink
 from sandbox.tls import make_throwaway_cert
-from sandbox.tools import Managed, free_port, log_tail, stop_process
+from sandbox.tools import Managed, free_port, log_tail, private_dir, private_log, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 FACTS_FILE = "stack.json"
@@ -60,6 +61,8 @@ DEVHOST_STOP_GRACE = 15.0
 ROLLOUT_SECONDS = 2.0
 # What older `make run` versions left in a data directory: wiping it is safe too.
 KNOWN_ENTRIES = {"azurite", "devhost", "webhook-token"}
+# Folders of the data directory that hold secrets (0700, like the data directory itself).
+PRIVATE_FOLDERS = ("kube", "tls", "registry", "logs")
 # The port each part prefers when none is configured and the last run's is taken.
 PREFERRED = {"app": 7071, "registry": 5000, "blob": 10000, "queue": 10001, "table": 10002}
 
@@ -146,7 +149,8 @@ class Stack(Managed):
         if running is not None:
             raise StackError(f"a stack already runs from {self.data_dir} (pid {running.pid}, "
                              f"app {running.app_url}): stop it first (Ctrl-C in its terminal)")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.data_dir, *(self.data_dir / name for name in PRIVATE_FOLDERS)):
+            private_dir(folder)  # they hold tokens, keys or logs that could
         (self.data_dir / MARKER_FILE).touch()
         try:
             self._start_parts()
@@ -263,8 +267,7 @@ class Stack(Managed):
 
     def _start_devhost(self, port: int, settings: dict[str, str]) -> None:
         log_path = self._devhost_log
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log:
+        with private_log(log_path) as log:
             offset = log.tell()
             process = subprocess.Popen(
                 [sys.executable, "-m", "devhost", "start", "--app-dir", str(REPO),
