@@ -125,8 +125,9 @@ class Stack(Managed):
 
     def __init__(self, data_dir: Path, ports: Ports | None = None, *,
                  print_card: Callable[[str], Any] | None = None,
-                 rollout_seconds: float = ROLLOUT_SECONDS) -> None:
+                 rollout_seconds: float = ROLLOUT_SECONDS, log_level: str = "info") -> None:
         self.data_dir = data_dir.resolve()
+        self.log_level = log_level  # devhost's --log-level
         self.ports = ports or Ports()
         self.print_card = print_card
         self.rollout_seconds = rollout_seconds
@@ -271,7 +272,8 @@ class Stack(Managed):
             offset = log.tell()
             process = subprocess.Popen(
                 [sys.executable, "-m", "devhost", "start", "--app-dir", str(REPO),
-                 "--port", str(port), "--data-dir", str(self.data_dir / "devhost")],
+                 "--port", str(port), "--data-dir", str(self.data_dir / "devhost"),
+                 "--log-level", self.log_level],
                 cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, **settings, "PYTHONPATH": str(REPO)},
                 start_new_session=True)  # Ctrl-C reaches us only; we stop it in order

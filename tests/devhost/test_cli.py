@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -104,3 +105,45 @@ def test_bad_arguments_exit_2_with_one_line(apps, tmp_path, monkeypatch, capsys,
     assert exit_.value.code == 2
     assert len(err.strip().splitlines()) == 1, err
     assert message in err
+
+
+def serve_once(args: list[str], path: str, cwd: Path,
+               env: dict[str, str] | None = None) -> tuple[bytes, str]:
+    """Start devhost with `args`, GET `path`, stop it with SIGINT: (body, everything logged)."""
+    process = subprocess.Popen([sys.executable, "-m", "devhost", "start", "--port", "0", *args],
+                               cwd=cwd, env=env or {**os.environ, "PYTHONPATH": str(REPO)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    try:
+        lines = lines_of(process.stderr)
+        url = wait_for_line(lines, r"devhost listening on (http://127\.0\.0\.1:\d+)", seen)[1]
+        with urllib.request.urlopen(f"{url}{path}", timeout=30) as response:
+            body = response.read()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        wait_for_line(lines, r"devhost stopping", seen, timeout=5)
+        time.sleep(0.2)  # the last lines
+        while not lines.empty():
+            seen.append(lines.get())
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return body, "".join(seen)
+
+
+HTTP_LOGGING = "azure.core.pipeline.policies.http_logging_policy"
+
+
+def test_sdk_requests_are_logged_only_at_debug(apps, tmp_path, azurite) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "AzureWebJobsStorage": azurite.connection_string}
+    app = ["--app-dir", str(apps / "storage_app"), "--data-dir", str(tmp_path / "data")]
+    body, quiet = serve_once(app, "/api/tables", tmp_path, env)
+    assert isinstance(json.loads(body), list)
+    assert "devhost.invocations: tables (httpTrigger)" in quiet
+    assert HTTP_LOGGING not in quiet and "Request headers" not in quiet
+
+    body, verbose = serve_once([*app, "--log-level", "debug"], "/api/tables", tmp_path, env)
+    assert isinstance(json.loads(body), list)
+    assert f"INFO {HTTP_LOGGING}: Request URL: 'http://127.0.0.1:{azurite.table_port}" in verbose
+    assert "'Authorization': 'REDACTED'" in verbose and azurite.connection_string not in verbose
