@@ -1,6 +1,8 @@
 """`python -m devhost start`: serve a Function App until SIGINT or SIGTERM.
 
-Logs go to stderr at `--log-level`; the Azure SDKs' loggers
+Runs from any folder: like the Functions host starting its worker, devhost works in
+the app directory (relative paths in app settings resolve against it) and imports
+the app from there. Logs go to stderr at `--log-level`; the Azure SDKs' loggers
 (`azure.*`, which log every HTTP request with its headers at info) stay at warning
 unless the level is debug. Exit codes: 0 after a clean stop, 1 when the app cannot
 start (an import error prints its traceback), 2 for bad arguments or a directory
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -89,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sdk_logger = logging.getLogger(SDK_LOGGERS)
     sdk_level = sdk_logger.level  # restored on return: in-process callers keep their logging
     configure_logging(args.log_level)
-    host = Host(app_dir, port=args.port, data_dir=args.data_dir, host=args.host)
+    data_dir = args.data_dir.resolve() if args.data_dir else None  # against the caller's folder
+    host = Host(app_dir, port=args.port, data_dir=data_dir, host=args.host)
+    caller_dir = os.getcwd()
+    os.chdir(app_dir)  # the Functions host starts its worker in the app's folder
     try:
         asyncio.run(serve(host))
     except AppImportError as error:
@@ -101,5 +107,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"devhost: cannot start: {error}\n")
         return 1
     finally:
+        os.chdir(caller_dir)
         sdk_logger.setLevel(sdk_level)
     return 0
