@@ -1,10 +1,10 @@
 """The devhost Host: loads an app and serves it until stopped; usable in-process.
 
 Start-up order: local settings into the environment, host.json, import and
-index the app, check routes and schedules, build the aiohttp app (with the
-Durable management routes when the app has durable functions), listen, start
-the Durable engine, start timers. `stop()` undoes it in reverse and removes the
-environment variables it set.
+index the app, check routes and schedules, build the aiohttp app (the admin API
+that runs a timer at once, and the Durable management routes when the app has
+durable functions), listen, start the Durable engine, start timers. `stop()`
+undoes it in reverse and removes the environment variables it set.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from devhost.admin import AdminApi
 from devhost.app_loader import (
     ACTIVITY_TRIGGER,
     DURABLE_CLIENT,
@@ -88,7 +89,7 @@ class Host:
                                max_activities=self.settings.max_activities)
         self._http = HttpTriggers(self.index, self.invoker, self.settings.route_prefix)
         self.timers = TimerService(self.index, self.invoker, self.clock, self.data_dir)
-        extend = []
+        extend = [AdminApi(self.index, self.timers).add_routes]
         if self.index.has_durable:
             self.engine = self._make_engine(self.invoker)
             extend.append(self._add_durable_routes)
