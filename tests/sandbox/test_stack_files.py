@@ -42,6 +42,7 @@ def test_settings_hold_every_secret_the_app_reads_and_keep_keys_per_data_dir(
     assert first["APPROVAL_BASE_URL"] == "http://127.0.0.1:7999"
     assert first["SECRETS__PROD__KUBECONFIG"] == "prod-config"
     assert first["SECRETS__PROD__TEAMS_WEBHOOK_URL"] == "http://127.0.0.1:8999/hook"
+    assert first["RECONCILE_SCHEDULE"] == "0 */5 * * * *"  # the app does not start without it
     assert (tmp_path / "approval-signing-key").stat().st_mode & 0o777 == 0o600
     other = app_settings(tmp_path / "other", tmp_path / "policy.yaml", wiring)
     assert other["APPROVAL_SIGNING_KEY"] != first["APPROVAL_SIGNING_KEY"]
