@@ -59,6 +59,7 @@ def _loopback_url(url: str) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs: a zombie (killed, not yet reaped by its parent) does not."""
     if pid <= 0:
         return False
     try:
@@ -67,4 +68,7 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc: trust kill

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,13 +103,19 @@ def test_the_nearest_stack_file_wins(tmp_path: Path, stack_app: Recorder,
     assert (len(stack_app.requests), len(other_app.requests)) == (1, 0)
 
 
-@pytest.mark.parametrize("case", ["stopped stack", "not loopback", "someone else's",
-                                  "not JSON"])
+@pytest.mark.parametrize("case", ["stopped stack", "killed, not reaped", "not loopback",
+                                  "someone else's", "not JSON"])
 def test_a_stack_file_that_cannot_be_trusted_is_ignored(tmp_path: Path, stack_app: Recorder,
                                                         case: str) -> None:
     path = write_facts(tmp_path, stack_app.url, os.getpid())
+    zombie = None
     if case == "stopped stack":
         write_facts(tmp_path, stack_app.url, dead_pid())
+    elif case == "killed, not reaped":
+        zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+        while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.01)
+        write_facts(tmp_path, stack_app.url, zombie.pid)
     elif case == "not loopback":
         write_facts(tmp_path, stack_app.url.replace("127.0.0.1", "192.0.2.7"), os.getpid())
     elif case == "someone else's":
@@ -116,6 +123,8 @@ def test_a_stack_file_that_cannot_be_trusted_is_ignored(tmp_path: Path, stack_ap
     else:
         path.write_text("{not json")
     code, _, err = ctl_in(tmp_path, "list", "--timeout", "2")
+    if zombie is not None:
+        zombie.wait()
     assert stack_app.requests == []
     assert code == 0 or "http://127.0.0.1:7071" in err  # the default, whatever answers there
 
