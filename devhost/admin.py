@@ -35,11 +35,11 @@ log = logging.getLogger("devhost.admin")
 ROUTE = "/admin/functions/{name}"
 MAX_BODY_BYTES = 64 * 1024
 _HOW_TO_RUN = {
-    HTTP_TRIGGER: "it is HTTP-triggered: call its route",
-    EVENT_GRID_TRIGGER: "post the event to /runtime/webhooks/eventgrid?functionName={name}",
-    ORCHESTRATION_TRIGGER: "start orchestrations through a durable client or "
-                           "/runtime/webhooks/durabletask",
-    ACTIVITY_TRIGGER: "activities run only when an orchestration calls them",
+    HTTP_TRIGGER: "HTTP-triggered: call its route",
+    EVENT_GRID_TRIGGER: "Event Grid-triggered: post the event to "
+                        "/runtime/webhooks/eventgrid?functionName={name}",
+    ORCHESTRATION_TRIGGER: "an orchestrator: start it through a durable client",
+    ACTIVITY_TRIGGER: "an activity: it runs when an orchestration calls it",
 }
 
 
@@ -107,7 +107,7 @@ class AdminApi:
 
 
 def _not_runnable(function: FunctionInfo) -> str:
-    how = _HOW_TO_RUN.get(function.trigger_type, "devhost does not serve this trigger")
-    return (f"devhost runs only timer functions through the admin API; {function.name} is a "
-            f"{function.trigger_type or 'function without trigger'}: "
+    how = _HOW_TO_RUN.get(function.trigger_type, f"triggered by "
+                          f"{function.trigger_type or 'nothing'}, which devhost does not serve")
+    return (f"devhost runs only timer functions through the admin API; {function.name} is "
             f"{how.format(name=function.name)}")

@@ -37,7 +37,7 @@ from devhost.eventgrid import EventGridWebhook
 from devhost.http_server import HttpTriggers, create_web_app
 from devhost.invoker import Invoker
 from devhost.settings import HostSettings, apply_values, load_host_settings, load_local_values
-from devhost.timers import TimerService
+from devhost.timers import TimerService, resolved_schedule
 
 log = logging.getLogger("devhost")
 
@@ -139,7 +139,10 @@ class Host:
         if kind == TIMER_TRIGGER and self.timers is not None:
             timer = self.timers.triggers[function.name]
             startup = ", runOnStartup" if timer.run_on_startup else ""
-            return f"timerTrigger '{function.trigger.get('schedule')}'{startup}"
+            declared = str(function.trigger.get("schedule"))
+            resolved = resolved_schedule(declared)
+            shown = declared if resolved == declared.strip() else f"{declared}' = '{resolved}"
+            return f"timerTrigger '{shown}'{startup}"
         if kind in (ORCHESTRATION_TRIGGER, ACTIVITY_TRIGGER):
             return kind
         if kind not in SUPPORTED_TRIGGERS:

@@ -83,8 +83,8 @@ class IntervalSchedule:
         return when + self.interval
 
 
-def parse_schedule(expression: str, settings: Mapping[str, str] | None = None) -> Schedule:
-    """An NCRONTAB or TimeSpan schedule; `%Name%` is looked up in `settings` (os.environ)."""
+def resolved_schedule(expression: str, settings: Mapping[str, str] | None = None) -> str:
+    """The schedule text, a whole `%Name%` replaced by that setting of `settings` (os.environ)."""
     env = os.environ if settings is None else settings
     text = expression.strip()
     setting = _SETTING.fullmatch(text)
@@ -93,6 +93,12 @@ def parse_schedule(expression: str, settings: Mapping[str, str] | None = None) -
             raise ScheduleError(f"schedule refers to app setting '{setting.group(1)}', "
                                 "which is not set")
         text = env[setting.group(1)].strip()
+    return text
+
+
+def parse_schedule(expression: str, settings: Mapping[str, str] | None = None) -> Schedule:
+    """An NCRONTAB or TimeSpan schedule; `%Name%` is looked up in `settings` (os.environ)."""
+    text = resolved_schedule(expression, settings)
     span = _TIMESPAN.fullmatch(text)
     if span:
         days, hours, minutes, seconds = (int(g or 0) for g in span.groups())

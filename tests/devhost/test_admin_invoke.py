@@ -53,8 +53,8 @@ def test_runs_asked_for_never_overlap_a_run_of_the_same_timer(serve) -> None:
     ("/admin/functions/no_such_function", b'{"input": ""}', 404,
      "no function named 'no_such_function'"),
     ("/admin/functions/report", b'{"input": ""}', 400,
-     "devhost runs only timer functions through the admin API; report is a httpTrigger: it "
-     "is HTTP-triggered: call its route"),
+     "devhost runs only timer functions through the admin API; report is HTTP-triggered: "
+     "call its route"),
     ("/admin/functions/every_five_seconds", b"", 400, 'the body must be JSON such as '
      '{"input": ""}'),
     ("/admin/functions/every_five_seconds", b"input=x", 400, 'the body must be JSON such as '
@@ -109,3 +109,18 @@ def test_nested_json_is_refused_without_a_traceback() -> None:
     ("10.0.0.1", False), ("2001:db8::1", False), (None, False), ("not-an-address", False)])
 def test_only_callers_on_this_machine_may_use_it(remote: str | None, local: bool) -> None:
     assert local_caller(remote) is local
+
+
+@pytest.mark.parametrize(("app", "name", "how"), [
+    ("durable_app", "chain", "an orchestrator: start it through a durable client"),
+    ("durable_app", "hello", "an activity: it runs when an orchestration calls it"),
+    ("eventgrid_app", "on_event", "Event Grid-triggered: post the event to "
+                                  "/runtime/webhooks/eventgrid?functionName=on_event"),
+])
+def test_other_kinds_are_told_how_to_run(serve, app: str, name: str, how: str) -> None:
+    async def scenario(host: Host, session):
+        async with session.post(f"/admin/functions/{name}", json={"input": ""}) as response:
+            return response.status, (await response.json())["reason"]
+
+    assert serve(app, scenario) == (400, "devhost runs only timer functions through the "
+                                         f"admin API; {name} is {how}")

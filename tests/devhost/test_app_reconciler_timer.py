@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,8 +52,10 @@ async def first_occurrence(host: Host) -> datetime:
     ("00:00:30", IntervalSchedule(timedelta(seconds=30)), "2026-01-01T00:00:32+00:00"),
 ])
 def test_the_schedule_is_the_app_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         setting: str, schedule: object, first: str) -> None:
+                                         caplog: pytest.LogCaptureFixture, setting: str,
+                                         schedule: object, first: str) -> None:
     monkeypatch.setenv("RECONCILE_SCHEDULE", setting)
+    caplog.set_level(logging.INFO, logger="devhost")
 
     async def main() -> tuple[object, object, datetime]:
         host = await started(tmp_path)
@@ -67,6 +70,7 @@ def test_the_schedule_is_the_app_setting(tmp_path: Path, monkeypatch: pytest.Mon
     declared, parsed, due = asyncio.run(main())
     assert declared == "%RECONCILE_SCHEDULE%"
     assert (parsed, due.isoformat()) == (schedule, first)
+    assert f"  {NAME}: timerTrigger '%RECONCILE_SCHEDULE%' = '{setting}'" in caplog.messages
 
 
 def test_without_the_setting_devhost_refuses_to_start_naming_it(
