@@ -17,6 +17,7 @@ DEB_PACKAGES ?= docker-registry skopeo chromium
 
 # Stamps live inside the directories they describe, so deleting one resets it.
 VENV_STAMP := $(VENV)/.requirements.stamp
+PATH_STAMP := $(VENV)/.project-path.stamp
 NODE_STAMP := node_modules/.package.stamp
 
 .PHONY: help run push demo test lint bench deps deb-packages clean distclean
@@ -31,20 +32,22 @@ help:
 	@echo "make clean  - remove caches and devhost data; distclean also .venv and node_modules"
 
 # The whole product (sandbox/stack.py) with its state in $(DATA_DIR); Ctrl-C stops it.
-# PORT picks the app's port (default 7071 when free); FRESH=1 wipes $(DATA_DIR) first.
+# PORT picks the app's port (default 7071 when free); FRESH=1 wipes $(DATA_DIR) first;
+# LOG_LEVEL=debug adds the Azure SDKs' HTTP requests to the devhost log.
 RUN_DEB_PACKAGES := docker-registry skopeo
-run: $(VENV_STAMP) $(NODE_STAMP)
+run: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP)
 	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES="$(RUN_DEB_PACKAGES)"
-	$(PY) -m sandbox.run --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(FRESH),--fresh)
+	$(PY) -m sandbox.run --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(FRESH),--fresh) \
+	  $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL))
 
 # Into the stack `make run` runs: CRASH_IN=prod makes that version crash in production.
-push: $(VENV_STAMP)
+push: $(VENV_STAMP) $(PATH_STAMP)
 	@test -n "$(SERVICE)" -a -n "$(VERSION)" \
 	  || { echo "usage: make push SERVICE=delivery VERSION=1.0.1 [CRASH_IN=prod]" >&2; exit 2; }
 	$(PY) -m sandbox push $(SERVICE) $(VERSION) --data-dir $(DATA_DIR) $(if $(CRASH_IN),--crash-in $(CRASH_IN))
 
 # Against the stack of $(DATA_DIR) when one runs, else a fresh one of its own.
-demo: $(VENV_STAMP) $(NODE_STAMP)
+demo: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP)
 	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES="$(RUN_DEB_PACKAGES)"
 	$(PY) -m sandbox demo --data-dir $(DATA_DIR)
 
@@ -62,12 +65,20 @@ bench: deps
 	$(PY) bench/ingest.py
 	$(PY) bench/release.py
 
-deps: $(VENV_STAMP) $(NODE_STAMP) deb-packages
+deps: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP) deb-packages
 
 # Create the venv if needed; reinstall only when a requirements file changed.
 $(VENV_STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@touch $@
+
+# The project folder on the venv's sys.path (a .pth file), so `.venv/bin/python -m devhost`
+# (or sandbox, releasectl) works from any folder. The path is relative to site-packages:
+# a venv linked into several checkouts finds each checkout's own code.
+$(PATH_STAMP): | $(VENV_STAMP)
+	$(PY) -c 'import os, sysconfig; site = sysconfig.get_paths()["purelib"]; \
+	  open(os.path.join(site, "release-workflow.pth"), "w").write(os.path.relpath("$(CURDIR)", site) + "\n")'
 	@touch $@
 
 # npm packages go into ./node_modules; install only when missing or package.json changed.

@@ -3,12 +3,15 @@
 `python bench/NAME.py` puts `bench/` first on the import path, where a benchmark file
 would shadow a package of the same name (`bench/devhost.py` vs `devhost`). Importing this
 module drops `bench/` and puts the repository first; benchmarks import it before anything
-of the project.
+of the project. It also sets the app's reconciler schedule (RECONCILE_SCHEDULE) as the
+sample settings have it, unless set: the app does not start without it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,6 +22,8 @@ REPO = BENCH.parent
 
 sys.path[:] = [str(REPO)] + [p for p in sys.path
                              if Path(p or ".").resolve() not in (BENCH, REPO)]
+os.environ.setdefault("RECONCILE_SCHEDULE", json.loads(
+    (REPO / "local.settings.sample.json").read_text("utf-8"))["Values"]["RECONCILE_SCHEDULE"])
 
 
 @contextmanager

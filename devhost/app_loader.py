@@ -96,12 +96,15 @@ class FunctionIndex:
 
 
 def import_app_module(app_dir: Path) -> ModuleType:
-    """Import `app_dir/function_app.py` afresh as module `function_app`."""
+    """Import `app_dir/function_app.py` afresh as module `function_app`, `app_dir` first on
+    sys.path so its modules win over same-named ones elsewhere."""
     path = app_dir / "function_app.py"
     if not path.is_file():
         raise AppLoadError(f"{path} not found: --app-dir must be a Python v2 Function App")
     directory = str(app_dir)
-    if directory not in sys.path:
+    if sys.path[:1] != [directory]:  # the import root, ahead of the caller's folder
+        if directory in sys.path:
+            sys.path.remove(directory)
         sys.path.insert(0, directory)
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     assert spec is not None and spec.loader is not None

@@ -1,8 +1,12 @@
 """`python -m devhost start`: serve a Function App until SIGINT or SIGTERM.
 
-Exit codes: 0 after a clean stop, 1 when the app cannot start (an import error
-prints its traceback), 2 for bad arguments or a directory without
-function_app.py.
+Runs from any folder: like the Functions host starting its worker, devhost works in
+the app directory (relative paths in app settings resolve against it) and imports
+the app from there. Logs go to stderr at `--log-level`; the Azure SDKs' loggers
+(`azure.*`, which log every HTTP request with its headers at info) stay at warning
+unless the level is debug. Exit codes: 0 after a clean stop, 1 when the app cannot
+start (an import error prints its traceback), 2 for bad arguments or a directory
+without function_app.py.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -21,6 +26,8 @@ from devhost.app_loader import AppImportError, AppLoadError
 from devhost.host import Host
 
 log = logging.getLogger("devhost")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+SDK_LOGGERS = "azure"  # the Azure SDKs and the Functions libraries
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,9 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--data-dir", type=Path, default=None,
                        help="durable task hub and timer state (default: APP_DIR/.devhost)")
     start.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    start.add_argument("--log-level", default="INFO",
-                       choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(INFO)")
+    start.add_argument("--log-level", default="info", type=str.lower, choices=LOG_LEVELS,
+                       help="info: devhost, invocations and the app's own logs; debug adds "
+                            "the Azure SDKs' HTTP requests (default: info)")
     return parser
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at `level`; the Azure SDKs' loggers stay at warning or above unless debug."""
+    numeric = logging.getLevelName(level.upper())
+    logging.basicConfig(level=numeric, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger(SDK_LOGGERS).setLevel(
+        logging.NOTSET if numeric <= logging.DEBUG else max(numeric, logging.WARNING))
 
 
 async def serve(host: Host) -> None:
@@ -72,9 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "Python v2 Function App directory")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is out of range 0-65535")
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    host = Host(app_dir, port=args.port, data_dir=args.data_dir, host=args.host)
+    sdk_logger = logging.getLogger(SDK_LOGGERS)
+    sdk_level = sdk_logger.level  # restored on return: in-process callers keep their logging
+    configure_logging(args.log_level)
+    data_dir = args.data_dir.resolve() if args.data_dir else None  # against the caller's folder
+    host = Host(app_dir, port=args.port, data_dir=data_dir, host=args.host)
+    caller_dir = os.getcwd()
+    os.chdir(app_dir)  # the Functions host starts its worker in the app's folder
     try:
         asyncio.run(serve(host))
     except AppImportError as error:
@@ -85,4 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (AppLoadError, ValueError, OSError, RuntimeError) as error:
         sys.stderr.write(f"devhost: cannot start: {error}\n")
         return 1
+    finally:
+        os.chdir(caller_dir)
+        sdk_logger.setLevel(sdk_level)
     return 0

@@ -1,10 +1,10 @@
 """The devhost Host: loads an app and serves it until stopped; usable in-process.
 
 Start-up order: local settings into the environment, host.json, import and
-index the app, check routes and schedules, build the aiohttp app (with the
-Durable management routes when the app has durable functions), listen, start
-the Durable engine, start timers. `stop()` undoes it in reverse and removes the
-environment variables it set.
+index the app, check routes and schedules, build the aiohttp app (the admin API
+that runs a timer at once, and the Durable management routes when the app has
+durable functions), listen, start the Durable engine, start timers. `stop()`
+undoes it in reverse and removes the environment variables it set.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from devhost.admin import AdminApi
 from devhost.app_loader import (
     ACTIVITY_TRIGGER,
     DURABLE_CLIENT,
@@ -36,7 +37,7 @@ from devhost.eventgrid import EventGridWebhook
 from devhost.http_server import HttpTriggers, create_web_app
 from devhost.invoker import Invoker
 from devhost.settings import HostSettings, apply_values, load_host_settings, load_local_values
-from devhost.timers import TimerService
+from devhost.timers import TimerService, resolved_schedule
 
 log = logging.getLogger("devhost")
 
@@ -88,7 +89,7 @@ class Host:
                                max_activities=self.settings.max_activities)
         self._http = HttpTriggers(self.index, self.invoker, self.settings.route_prefix)
         self.timers = TimerService(self.index, self.invoker, self.clock, self.data_dir)
-        extend = []
+        extend = [AdminApi(self.index, self.timers).add_routes]
         if self.index.has_durable:
             self.engine = self._make_engine(self.invoker)
             extend.append(self._add_durable_routes)
@@ -96,7 +97,8 @@ class Host:
                                       extend)
         self._runner = web.AppRunner(self.web_app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        # SO_REUSEADDR: sockets a killed devhost left in TIME-WAIT must not hold the port.
+        await web.TCPSite(self._runner, self.host, self.port, reuse_address=True).start()
         self.port = int(self._runner.addresses[0][1])
         if self.engine is not None:
             engine = self.engine
@@ -137,7 +139,10 @@ class Host:
         if kind == TIMER_TRIGGER and self.timers is not None:
             timer = self.timers.triggers[function.name]
             startup = ", runOnStartup" if timer.run_on_startup else ""
-            return f"timerTrigger '{function.trigger.get('schedule')}'{startup}"
+            declared = str(function.trigger.get("schedule"))
+            resolved = resolved_schedule(declared)
+            shown = declared if resolved == declared.strip() else f"{declared}' = '{resolved}"
+            return f"timerTrigger '{shown}'{startup}"
         if kind in (ORCHESTRATION_TRIGGER, ACTIVITY_TRIGGER):
             return kind
         if kind not in SUPPORTED_TRIGGERS:

@@ -2,10 +2,12 @@
 
 NCRONTAB has six fields (`sec min hour day month day-of-week`) and, as in
 NCrontab, a day must match both day-of-month and day-of-week. `hh:mm:ss` and
-`d.hh:mm:ss` mean a fixed interval; `%Name%` is read from the app settings.
-Times are UTC (WEBSITE_TIME_ZONE is not honoured). Each timer runs one
-invocation at a time; `IsPastDue` is set when an occurrence fires late,
-including one missed while devhost was down (status kept under the data dir).
+`d.hh:mm:ss` mean a fixed interval; a schedule that is `%Name%` as a whole is read
+from the app settings when devhost starts (a setting that is missing is a start-up
+error naming the function and the setting). Times are UTC (WEBSITE_TIME_ZONE is not
+honoured). Each timer runs one invocation at a time, including runs asked for
+through the admin API (`run_now`); `IsPastDue` is set when an occurrence fires
+late, including one missed while devhost was down (status kept under the data dir).
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ class IntervalSchedule:
         return when + self.interval
 
 
-def parse_schedule(expression: str, settings: Mapping[str, str] | None = None) -> Schedule:
-    """An NCRONTAB or TimeSpan schedule; `%Name%` is looked up in `settings` (os.environ)."""
+def resolved_schedule(expression: str, settings: Mapping[str, str] | None = None) -> str:
+    """The schedule text, a whole `%Name%` replaced by that setting of `settings` (os.environ)."""
     env = os.environ if settings is None else settings
     text = expression.strip()
     setting = _SETTING.fullmatch(text)
@@ -91,6 +93,12 @@ def parse_schedule(expression: str, settings: Mapping[str, str] | None = None) -
             raise ScheduleError(f"schedule refers to app setting '{setting.group(1)}', "
                                 "which is not set")
         text = env[setting.group(1)].strip()
+    return text
+
+
+def parse_schedule(expression: str, settings: Mapping[str, str] | None = None) -> Schedule:
+    """An NCRONTAB or TimeSpan schedule; `%Name%` is looked up in `settings` (os.environ)."""
+    text = resolved_schedule(expression, settings)
     span = _TIMESPAN.fullmatch(text)
     if span:
         days, hours, minutes, seconds = (int(g or 0) for g in span.groups())
@@ -125,6 +133,7 @@ class TimerTrigger:
         self.status_path = status_dir / f"{function.name}.json"
         self.run_on_startup = bool(function.trigger.get("runOnStartup", False))
         self.next_occurrence: datetime | None = None
+        self._one_at_a_time = asyncio.Lock()
 
     async def run(self) -> None:
         """Fire on start-up or for a missed occurrence if due, then on every occurrence."""
@@ -145,12 +154,19 @@ class TimerTrigger:
             last = due
             due = self.schedule.next_after(max(self.clock.now(), due))
 
+    async def fire_now(self) -> None:
+        """One run outside the schedule (the admin API's), after any run in progress."""
+        last, _ = self._load_status()
+        await self._fire(past_due=False, last=last,
+                         next_=self.next_occurrence or self.schedule.next_after(self.clock.now()))
+
     async def _fire(self, *, past_due: bool, last: datetime | None, next_: datetime) -> None:
-        request = timer_request(past_due, last, next_, self.clock.now())
-        try:
-            await self.invoker.invoke(self.function, request)
-        except Exception:  # logged with its traceback by logged_invocation; keep the timer going
-            pass
+        async with self._one_at_a_time:
+            request = timer_request(past_due, last, next_, self.clock.now())
+            try:
+                await self.invoker.invoke(self.function, request)
+            except Exception:  # logged with its traceback by logged_invocation; keep going
+                pass
 
     def _load_status(self) -> tuple[datetime | None, datetime | None]:
         try:
@@ -184,15 +200,25 @@ class TimerService:
             self.triggers[function.name] = TimerTrigger(function, schedule, invoker, clock,
                                                         data_dir / "timers")
         self._tasks: list[asyncio.Task[None]] = []
+        self._runs_now: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """Start every timer's loop."""
         self._tasks = [asyncio.create_task(t.run(), name=f"timer:{name}")
                        for name, t in self.triggers.items()]
 
+    def run_now(self, name: str) -> None:
+        """Run timer function `name` once in the background; KeyError if there is none."""
+        task = asyncio.create_task(self.triggers[name].fire_now(), name=f"timer-now:{name}")
+        self._runs_now.add(task)
+        task.add_done_callback(self._runs_now.discard)
+
     async def stop(self) -> None:
-        """Cancel the loops; a running synchronous function finishes in its thread."""
-        for task in self._tasks:
+        """Cancel the loops and runs asked for; a running synchronous function finishes in
+        its thread."""
+        tasks = [*self._tasks, *self._runs_now]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
+        self._runs_now.clear()

@@ -1,8 +1,10 @@
 """The `releasectl` command line: arguments, one function per command, exit codes.
 
 Common options (`--url`, `--key`, `--json`, `--timeout`) go before or after the command.
-The API's base URL defaults to `RELEASE_API_URL`, else http://127.0.0.1:7071; the function
-key to `RELEASE_API_KEY`. Does not print a key or an approval token in any message.
+The API's base URL: `--url`, else `RELEASE_API_URL`, else the running local stack's (the
+nearest `.devhost/stack.json` in this folder or a parent, see local_stack.py), else
+http://127.0.0.1:7071; the function key: `--key`, else `RELEASE_API_KEY`. Does not print a
+key or an approval token in any message.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from releasectl import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
 from releasectl.api import Api, ApiError, BadTarget, Unreachable, approval_url, release_path
+from releasectl.local_stack import running_stack_url
 from releasectl.output import Output
 
 URL_ENV, KEY_ENV = "RELEASE_API_URL", "RELEASE_API_KEY"
@@ -36,7 +40,8 @@ class Parser(argparse.ArgumentParser):
 def parser() -> Parser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", default=argparse.SUPPRESS,
-                        help=f"the app's base URL (default: ${URL_ENV}, else {DEFAULT_URL})")
+                        help=f"the app's base URL (default: ${URL_ENV}, else the running "
+                             f"local stack's, else {DEFAULT_URL})")
     common.add_argument("--key", default=argparse.SUPPRESS,
                         help=f"function key sent as x-functions-key (default: ${KEY_ENV})")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
@@ -46,8 +51,11 @@ def parser() -> Parser:
 
     main = Parser(prog="releasectl", parents=[common],
                   description="Operate releases through the release workflow's HTTP API.",
-                  epilog="Exit codes: 0 done, 1 refused or failed by the API, 2 usage error, "
-                         "3 the API cannot be reached.")
+                  epilog=f"Which API: --url wins, then ${URL_ENV}, then the stack `make run` "
+                         "runs (the nearest .devhost/stack.json in this folder or a parent, "
+                         f"while that stack runs), then {DEFAULT_URL}. Exit codes: 0 done, 1 "
+                         "refused or failed by the API, 2 usage error, 3 the API cannot be "
+                         "reached.")
     commands = main.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
@@ -107,8 +115,8 @@ def parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None, *, out: Any = None, err: Any = None,
-         environ: dict[str, str] | None = None) -> int:
-    """Run one command; the exit code."""
+         environ: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+    """Run one command; the exit code. `cwd`: where to look for a local stack (default: .)."""
     environ = dict(os.environ if environ is None else environ)
     as_json = "--json" in (sys.argv[1:] if argv is None else argv)
     output = Output(as_json, out, err)
@@ -117,7 +125,8 @@ def main(argv: Sequence[str] | None = None, *, out: Any = None, err: Any = None,
         options = {**COMMON, **{name: getattr(args, name) for name in COMMON
                                 if hasattr(args, name)}}
         output.as_json = options["json"]
-        api = Api(options["url"] or environ.get(URL_ENV) or DEFAULT_URL,
+        api = Api(options["url"] or environ.get(URL_ENV)
+                  or running_stack_url(cwd or Path.cwd()) or DEFAULT_URL,
                   key=options["key"] or environ.get(KEY_ENV) or None,
                   timeout=options["timeout"])
         return args.run(args, api, output)

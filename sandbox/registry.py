@@ -2,6 +2,9 @@
 
 Stores images on the filesystem under `data_dir`, so a restart on the same port keeps them.
 Optionally POSTs distribution's notification envelopes to one endpoint. Deletes are enabled.
+The notification headers (a bearer token) stay out of its log: distribution logs each
+endpoint's headers at level info, so it logs at warn (the access log stays), and lines an
+older run logged are blanked at start. Its folder is 0700, its config and log 0600.
 Does not do token auth or anything ACR-specific (`/acr/v1`, webhooks in ACR's format).
 """
 
@@ -9,17 +12,28 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import ssl
 import subprocess
 import time
 from pathlib import Path
 
 from sandbox.tls import TlsFiles
-from sandbox.tools import Managed, free_port, log_tail, require_tool, stop_process
+from sandbox.tools import (
+    Managed,
+    free_port,
+    log_tail,
+    private_dir,
+    private_log,
+    require_tool,
+    stop_process,
+)
 
 START_TIMEOUT = 15.0
 STOP_GRACE = 5.0
 LOG_TAIL_LINES = 20
+# What distribution 2.8 logs at info for each notification endpoint, headers included.
+LOGGED_HEADERS = re.compile(rb"headers=map\[[^\"\n]*\]")
 
 
 class RegistryError(RuntimeError):
@@ -72,12 +86,14 @@ class LocalRegistry(Managed):
         if self.running:
             return self
         binary = require_tool("docker-registry", "docker-registry")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         if self.port == 0:
             self.port = free_port()
-        self.config_path.write_text(json.dumps(self._config(), indent=2))
+        self.config_path.touch(mode=0o600)
         self.config_path.chmod(0o600)
-        with self.log_path.open("ab") as log:
+        self.config_path.write_text(json.dumps(self._config(), indent=2))
+        self._blank_logged_headers()
+        with private_log(self.log_path) as log:
             self._log_offset = log.tell()
             self._process = subprocess.Popen(
                 [binary, "serve", str(self.config_path)],
@@ -104,10 +120,23 @@ class LocalRegistry(Managed):
         """The last lines the registry logged since it was last started."""
         return log_tail(self.log_path, self._log_offset, lines)
 
+    def _blank_logged_headers(self) -> None:
+        """Replace the notification headers an older run logged with `[redacted]`."""
+        try:
+            text = self.log_path.read_bytes()
+        except FileNotFoundError:
+            return
+        blanked = LOGGED_HEADERS.sub(b"headers=[redacted]", text)
+        if blanked != text:
+            with private_log(self.log_path) as log:
+                log.truncate(0)
+                log.write(blanked)
+
     def _config(self) -> dict[str, object]:
         config: dict[str, object] = {
             "version": 0.1,
-            "log": {"level": "info", "fields": {"service": "registry"}},
+            # warn, not info: at info the registry logs each notification endpoint's headers.
+            "log": {"level": "warn", "fields": {"service": "registry"}},
             "storage": {
                 "filesystem": {"rootdirectory": str(self.data_dir / "storage")},
                 "delete": {"enabled": True},

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from devhost.cli import LOG_LEVELS
 from sandbox.azurite import AzuriteError
 from sandbox.registry import RegistryError
 from sandbox.stack import REPO, Ports, Stack, StackError, StackFacts, wipe
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     ports = Ports(app=args.port, registry=args.registry_port, kube=args.kube_port,
                   teams=args.teams_port, control=args.control_port, blob=args.blob_port,
                   queue=args.queue_port, table=args.table_port)
-    stack = Stack(args.data_dir, ports, print_card=lambda line: print(line, flush=True))
+    stack = Stack(args.data_dir, ports, print_card=lambda line: print(line, flush=True),
+                  log_level=args.log_level)
 
     def stopping(signum: int, frame: FrameType | None) -> None:
         raise _Stopping(signal.Signals(signum).name)
@@ -101,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                         help="where all state lives (default: .devhost)")
     parser.add_argument("--fresh", action="store_true", help="wipe the data directory first")
+    parser.add_argument("--log-level", default="info", type=str.lower, choices=LOG_LEVELS,
+                        help="the devhost log's level; debug adds the Azure SDKs' HTTP "
+                             "requests (default: info)")
     ports = "; default: the last run's or the usual one if free, else any free port; 0: any"
     parser.add_argument("--port", type=int, help="the app's port (usually 7071)" + ports)
     parser.add_argument("--registry-port", type=int, help="the OCI registry's port" + ports)

@@ -5,7 +5,8 @@ free or configured: Azurite, a throwaway TLS certificate, the Kubernetes API sim
 `qa` and `prod` namespaces each running a sample `delivery` Deployment, the Teams sink
 (cards printed), the OCI registry (its push notifications go to the app's webhook with the
 webhook token) and the app in a devhost subprocess with a generated policy and local
-secrets. `stop()` stops them all, newest first. Everything lives under one data directory:
+secrets. `stop()` stops them all, newest first. Everything lives under one data directory
+(0700; files holding a secret 0600):
 ports are kept for the next start, the simulator's Deployments are saved on stop and
 restored on start, and `stack.json` says how to reach a running stack (no secrets) until it
 stops. `find_stack(data_dir)` reads it for other commands. Does not print or parse command
@@ -47,7 +48,7 @@ from sandbox.stack_policy import (
 )
 from sandbox.teams_sink import TeamsSink
 from sandbox.tls import make_throwaway_cert
-from sandbox.tools import Managed, free_port, log_tail, stop_process
+from sandbox.tools import Managed, free_port, log_tail, private_dir, private_log, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 FACTS_FILE = "stack.json"
@@ -60,6 +61,8 @@ DEVHOST_STOP_GRACE = 15.0
 ROLLOUT_SECONDS = 2.0
 # What older `make run` versions left in a data directory: wiping it is safe too.
 KNOWN_ENTRIES = {"azurite", "devhost", "webhook-token"}
+# Folders of the data directory that hold secrets (0700, like the data directory itself).
+PRIVATE_FOLDERS = ("kube", "tls", "registry", "logs")
 # The port each part prefers when none is configured and the last run's is taken.
 PREFERRED = {"app": 7071, "registry": 5000, "blob": 10000, "queue": 10001, "table": 10002}
 
@@ -122,8 +125,9 @@ class Stack(Managed):
 
     def __init__(self, data_dir: Path, ports: Ports | None = None, *,
                  print_card: Callable[[str], Any] | None = None,
-                 rollout_seconds: float = ROLLOUT_SECONDS) -> None:
+                 rollout_seconds: float = ROLLOUT_SECONDS, log_level: str = "info") -> None:
         self.data_dir = data_dir.resolve()
+        self.log_level = log_level  # devhost's --log-level
         self.ports = ports or Ports()
         self.print_card = print_card
         self.rollout_seconds = rollout_seconds
@@ -146,7 +150,8 @@ class Stack(Managed):
         if running is not None:
             raise StackError(f"a stack already runs from {self.data_dir} (pid {running.pid}, "
                              f"app {running.app_url}): stop it first (Ctrl-C in its terminal)")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.data_dir, *(self.data_dir / name for name in PRIVATE_FOLDERS)):
+            private_dir(folder)  # they hold tokens, keys or logs that could
         (self.data_dir / MARKER_FILE).touch()
         try:
             self._start_parts()
@@ -263,12 +268,12 @@ class Stack(Managed):
 
     def _start_devhost(self, port: int, settings: dict[str, str]) -> None:
         log_path = self._devhost_log
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log:
+        with private_log(log_path) as log:
             offset = log.tell()
             process = subprocess.Popen(
                 [sys.executable, "-m", "devhost", "start", "--app-dir", str(REPO),
-                 "--port", str(port), "--data-dir", str(self.data_dir / "devhost")],
+                 "--port", str(port), "--data-dir", str(self.data_dir / "devhost"),
+                 "--log-level", self.log_level],
                 cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, **settings, "PYTHONPATH": str(REPO)},
                 start_new_session=True)  # Ctrl-C reaches us only; we stop it in order
@@ -425,7 +430,14 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
 
 
 def port_free(port: int) -> bool:
+    """Whether no live listener holds 127.0.0.1:`port`.
+
+    The probe binds with SO_REUSEADDR, as every listener of the stack does, so sockets a
+    killed run left in TIME-WAIT do not make the port look taken (SO_REUSEPORT would let two
+    live listeners share it: not wanted).
+    """
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -459,10 +471,14 @@ def _command_line(pid: int) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs: a zombie (killed, not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc: trust kill

@@ -3,9 +3,9 @@
 `local_policy` writes the YAML for the sample `delivery` service (QA, then a gate with a
 one-hour deadline, promotion to `prod/` and production) against the stack's registry and
 cluster; `app_settings` gives devhost what the app reads: storage, policy file, webhook
-token, approval settings and the local secrets `SECRETS__<ENV>__<NAME>`. The throwaway
-keys are made once per data directory (mode 0600) and never printed. Does not start
-anything: see stack.py.
+token, approval settings, the reconciler's schedule and the local secrets
+`SECRETS__<ENV>__<NAME>`. The throwaway keys are made once per data directory (mode 0600)
+and never printed. Does not start anything: see stack.py.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ ROLLOUT_TIMEOUT = "2m"
 WEBHOOK_TOKEN_FILE = "webhook-token"
 SIGNING_KEY_FILE = "approval-signing-key"
 CONTROL_TOKEN_FILE = "control-token"
+RECONCILE_SCHEDULE = "0 */5 * * * *"  # the reconciler every 5 minutes, as in the samples
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def app_settings(data_dir: Path, policy_file: Path, wiring: Wiring) -> dict[str,
         "APPROVAL_SIGNING_KEY": stored_secret(data_dir / SIGNING_KEY_FILE, 48),
         "APPROVAL_BASE_URL": wiring.app_url,
         "APPROVAL_IDENTITY": "token",
+        "RECONCILE_SCHEDULE": RECONCILE_SCHEDULE,
     }
     for environment in ENVIRONMENTS:
         prefix = f"SECRETS__{environment.upper()}__"

@@ -1,13 +1,15 @@
-"""Helpers the sandbox servers share: Debian tools, free ports, process and log handling."""
+"""Helpers the sandbox servers share: Debian tools, free ports, process and log handling,
+private files and folders for what may hold a secret."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import BinaryIO, Self
 
 
 class ToolMissingError(RuntimeError):
@@ -30,6 +32,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a folder only its owner can enter (0700), made with its parents if missing."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def private_log(path: Path) -> BinaryIO:
+    """`path` opened for appending, created or narrowed to mode 0600 first."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "ab")
 
 
 def stop_process(process: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:

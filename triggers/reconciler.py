@@ -1,4 +1,9 @@
-"""The reconciler's timer: every 5 minutes, start releases for pushes no webhook delivered."""
+"""The reconciler's timer: start releases for pushes no webhook delivered.
+
+Its schedule is the app setting RECONCILE_SCHEDULE (NCRONTAB, or a TimeSpan such as 00:05:00;
+the samples say every 5 minutes, `0 */5 * * * *`). Without the setting the Functions host
+reports the function in error and devhost refuses to start.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +22,11 @@ from triggers.durable_adapter import ClientDurable
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
 MAX_IMAGES_SETTING = "RECONCILE_MAX_IMAGES"
+SCHEDULE_SETTING = "RECONCILE_SCHEDULE"
+DEFAULT_SCHEDULE = "0 */5 * * * *"  # what the samples set: every 5 minutes
 
 
-@bp.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
+@bp.timer_trigger(schedule=f"%{SCHEDULE_SETTING}%", arg_name="timer", run_on_startup=False)
 @bp.durable_client_input(client_name="client")
 async def reconcile_registries(timer: func.TimerRequest,
                                client: df.DurableOrchestrationClient) -> None:

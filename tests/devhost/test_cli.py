@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import urllib.request
@@ -104,3 +106,120 @@ def test_bad_arguments_exit_2_with_one_line(apps, tmp_path, monkeypatch, capsys,
     assert exit_.value.code == 2
     assert len(err.strip().splitlines()) == 1, err
     assert message in err
+
+
+def serve_once(args: list[str], path: str, cwd: Path,
+               env: dict[str, str] | None = None) -> tuple[bytes, str]:
+    """Start devhost with `args`, GET `path`, stop it with SIGINT: (body, everything logged)."""
+    process = subprocess.Popen([sys.executable, "-m", "devhost", "start", "--port", "0", *args],
+                               cwd=cwd, env=env or {**os.environ, "PYTHONPATH": str(REPO)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    try:
+        lines = lines_of(process.stderr)
+        url = wait_for_line(lines, r"devhost listening on (http://127\.0\.0\.1:\d+)", seen)[1]
+        with urllib.request.urlopen(f"{url}{path}", timeout=30) as response:
+            body = response.read()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        wait_for_line(lines, r"devhost stopping", seen, timeout=5)
+        time.sleep(0.2)  # the last lines
+        while not lines.empty():
+            seen.append(lines.get())
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return body, "".join(seen)
+
+
+HTTP_LOGGING = "azure.core.pipeline.policies.http_logging_policy"
+
+
+def test_sdk_requests_are_logged_only_at_debug(apps, tmp_path, azurite) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "AzureWebJobsStorage": azurite.connection_string}
+    app = ["--app-dir", str(apps / "storage_app"), "--data-dir", str(tmp_path / "data")]
+    body, quiet = serve_once(app, "/api/tables", tmp_path, env)
+    assert isinstance(json.loads(body), list)
+    assert "devhost.invocations: tables (httpTrigger)" in quiet
+    assert HTTP_LOGGING not in quiet and "Request headers" not in quiet
+
+    body, verbose = serve_once([*app, "--log-level", "debug"], "/api/tables", tmp_path, env)
+    assert isinstance(json.loads(body), list)
+    assert f"INFO {HTTP_LOGGING}: Request URL: 'http://127.0.0.1:{azurite.table_port}" in verbose
+    assert "'Authorization': 'REDACTED'" in verbose and azurite.connection_string not in verbose
+
+
+APP_ELSEWHERE = """
+import json
+import os
+from pathlib import Path
+
+import azure.functions as func
+
+import greetings
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="where", methods=["GET"])
+def where(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps({
+        "cwd": os.getcwd(), "module": greetings.__file__,
+        "greeting": Path(os.environ["GREETING_FILE"]).read_text()}))
+
+
+@app.timer_trigger(schedule="0 0 0 1 1 *", arg_name="timer")
+def yearly(timer: func.TimerRequest) -> None:  # keeps its schedule status in the data dir
+    pass
+"""
+
+
+def test_starts_from_any_folder_with_paths_relative_to_the_app(tmp_path) -> None:
+    app, caller = tmp_path / "app", tmp_path / "elsewhere"
+    (app / "data").mkdir(parents=True)
+    caller.mkdir()
+    (app / "function_app.py").write_text(APP_ELSEWHERE)
+    (app / "greetings.py").write_text("WORD = 'hello'\n")
+    (app / "data" / "greeting.txt").write_text("hello from the app folder")
+    (app / "local.settings.json").write_text(json.dumps(
+        {"IsEncrypted": False, "Values": {"GREETING_FILE": "data/greeting.txt"}}))
+    (caller / "greetings.py").write_text("raise ImportError('the caller folder shadowed the app')")
+
+    body, logged = serve_once(["--app-dir", "../app", "--data-dir", "state"], "/api/where",
+                              caller)
+    assert json.loads(body) == {"cwd": str(app), "module": str(app / "greetings.py"),
+                                "greeting": "hello from the app folder"}, logged
+    assert (caller / "state" / "timers" / "yearly.json").is_file()
+    assert not (app / "state").exists()
+
+
+def test_a_venv_made_by_make_runs_devhost_from_any_folder(apps, tmp_path) -> None:
+    """`make` puts the project on the venv's path: no PYTHONPATH, no project folder needed."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(subprocess.run([venv / "bin" / "python", "-c", purelib], check=True,
+                               capture_output=True, text=True).stdout.strip())
+    # The requirements as the project's venv has them (make would pip install them).
+    (site / "requirements.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    (venv / ".requirements.stamp").touch()
+    made = subprocess.run(["make", "-s", "-C", str(REPO), f"VENV={venv}",
+                           f"{venv}/.project-path.stamp"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert (site / "release-workflow.pth").read_text().startswith("../")  # relative to site
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    process = subprocess.Popen(
+        [venv / "bin" / "python", "-m", "devhost", "start", "--app-dir",
+         str(apps / "http_app"), "--port", "0", "--data-dir", "data"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    try:
+        url = wait_for_line(lines_of(process.stderr),
+                            r"devhost listening on (http://127\.0\.0\.1:\d+)", seen)[1]
+        with urllib.request.urlopen(f"{url}/api/hello?name=anywhere", timeout=10) as response:
+            assert response.read() == b"Hello, anywhere"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(20)

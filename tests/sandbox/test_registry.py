@@ -1,9 +1,15 @@
-"""LocalRegistry: serves /v2/ over TLS, keeps images across restarts, fails loudly."""
+"""LocalRegistry: serves /v2/ over TLS, keeps images across restarts, fails loudly, keeps its
+notification headers out of its log."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import socket
+import stat
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,3 +76,38 @@ def test_config_enables_deletes_and_notifications(tmp_path: Path, tls_files: Tls
     assert endpoint["url"] == "http://127.0.0.1:9/events"
     assert endpoint["headers"] == {"Authorization": ["Bearer s3cret"]}
     assert local.config_path.stat().st_mode & 0o077 == 0
+
+
+def test_notification_headers_stay_out_of_its_log(tmp_path: Path, tls_files: TlsFiles) -> None:
+    token = f"Bearer log-test-{secrets.token_hex(12)}"
+    folder = tmp_path / "registry"
+    folder.mkdir()
+    old_log = folder / "registry.log"  # what an older run logged at level info
+    old_log.write_text('level=info msg="configuring endpoint sandbox (http://127.0.0.1:9/x), '
+                       f'timeout=2s, headers=map[Authorization:[{token}]]" service=registry\n')
+    old_log.chmod(0o644)
+    with closed_port() as port:
+        local = LocalRegistry(folder, tls_files, notify_url=f"http://127.0.0.1:{port}/events",
+                              notify_headers={"Authorization": token})
+        with local:
+            upload_blob(local.endpoint, "notify/me", b"an event to deliver", tls_files)
+            # The endpoint refuses: the registry logs the failed delivery (at error).
+            deadline = time.monotonic() + 20
+            while "error posting" not in local.log_path.read_text():
+                assert time.monotonic() < deadline, local.log_tail()
+                time.sleep(0.1)
+    text = local.log_path.read_text()
+    assert token.split()[1] not in text
+    assert "headers=[redacted]" in text and "POST /v2/notify/me/blobs/uploads/" in text
+    assert {name: oct(stat.S_IMODE((folder / name).stat().st_mode))
+            for name in (".", "config.yml", "registry.log")} == {
+        ".": "0o700", "config.yml": "0o600", "registry.log": "0o600"}
+    assert token in local.config_path.read_text()  # where it must be, readable by us only
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port nothing listens on (bound, not listening, so nothing else takes it)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield holder.getsockname()[1]

@@ -3,14 +3,27 @@ what survives a restart (no parts beyond Azurite and the registry for the quick 
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from sandbox.push import push_version
-from sandbox.stack import MARKER_FILE, Ports, Stack, StackError, wipe
+from sandbox.stack import (
+    FACTS_FILE,
+    MARKER_FILE,
+    Ports,
+    Stack,
+    StackError,
+    StackFacts,
+    running_stack,
+    wipe,
+)
 from sandbox.stack_policy import Wiring, app_settings, image_pattern, local_policy
 from shared.policy import parse_policy
 from tests.sandbox.stack_helpers import ANY_PORT, get_json, wait_until
@@ -42,6 +55,7 @@ def test_settings_hold_every_secret_the_app_reads_and_keep_keys_per_data_dir(
     assert first["APPROVAL_BASE_URL"] == "http://127.0.0.1:7999"
     assert first["SECRETS__PROD__KUBECONFIG"] == "prod-config"
     assert first["SECRETS__PROD__TEAMS_WEBHOOK_URL"] == "http://127.0.0.1:8999/hook"
+    assert first["RECONCILE_SCHEDULE"] == "0 */5 * * * *"  # the app does not start without it
     assert (tmp_path / "approval-signing-key").stat().st_mode & 0o777 == 0o600
     other = app_settings(tmp_path / "other", tmp_path / "policy.yaml", wiring)
     assert other["APPROVAL_SIGNING_KEY"] != first["APPROVAL_SIGNING_KEY"]
@@ -102,3 +116,22 @@ def _image(stack: Stack, namespace: str) -> str:
     assert stack.kube is not None
     deployment = stack.kube.get("deployments", namespace, "delivery")
     return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def test_a_killed_stack_not_yet_reaped_is_not_running(tmp_path: Path) -> None:
+    """After `kill -9` the stack's process may linger as a zombie: it runs no stack."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    wait_until(lambda: Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+               == "Z", 10, "the child exited and was not reaped")
+    try:
+        facts = StackFacts(pid=child.pid, data_dir=str(tmp_path), started_at="", app_url="",
+                           dashboard_url="", registry_url="", registry_host="", ca_file="",
+                           kube_url="", teams_url="", control_url="", azurite_ports=[],
+                           policy_file="", webhook_token_file="", control_token_file="",
+                           devhost_log="")
+        (tmp_path / FACTS_FILE).write_text(facts.to_json())
+        assert running_stack(tmp_path) is None
+        (tmp_path / FACTS_FILE).write_text(replace(facts, pid=os.getpid()).to_json())
+        assert running_stack(tmp_path) is not None
+    finally:
+        child.wait()
