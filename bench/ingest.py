@@ -256,8 +256,9 @@ def instrumented(stages: Stages) -> Iterator[None]:
     saved_to_thread, saved_invoke = asyncio.to_thread, Invoker.invoke
     saved_async = {(owner, name, label): getattr(owner, name) for owner, names, label in (
         (ClientDurable, ("exists", "start"), "Durable client {} (HTTP to devhost)"),
-        (AsyncLedger, ("claim_digest", "record_event", "record_progress", "environment_state",
-                       "get_release", "releases"), "AsyncLedger.{} (on the loop)"))
+        (AsyncLedger, ("claim", "mark_started", "record_event", "record_progress",
+                       "environment_state", "get_release", "releases"),
+         "AsyncLedger.{} (on the loop)"))
         for name in names}
 
     async def to_thread(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
@@ -387,7 +388,7 @@ async def _anatomy(connection_string: str, table_endpoint: str, calls: int
         connection.getresponse().read()
 
     actions: dict[str, Callable[[int], Any]] = {
-        "AsyncLedger.record_event (upsert)": lambda i: ledger.record_event(event(i)),
+        "AsyncLedger.record_event (insert)": lambda i: ledger.record_event(event(i)),
         "AsyncLedger.claim_digest, first claim (insert)": lambda i: ledger.claim_digest(
             SERVICE, digest("anatomy", i), "r", "v0", "e"),
         "AsyncLedger.claim_digest, a duplicate (one 409)": lambda i: ledger.claim_digest(

@@ -322,6 +322,8 @@ def timeline(row: ReleaseRecord | None, custom: Any, events: list[Any]) -> list[
     for event in events:
         what = f"{event.action} {event.repository}:{event.tag} via {event.source}: " \
                f"{event.outcome}" + (f" ({event.reason})" if event.reason else "")
+        if event.deliveries > 1:  # the same event id again: counted on its row, outcome kept
+            what += f" (delivered {event.deliveries} times)"
         add(event.received_at, "registry", None, what)
     history = custom.get("history") if isinstance(custom, dict) else None
     for step in history if isinstance(history, list) else []:

@@ -1,9 +1,12 @@
 """Ingestion of registry events: decide, record, start exactly one release, supersede.
 
 The durable instance id is the release id (service + digest), so the durable
-backend itself refuses a second instance; the ledger's digest claim decides
-which delivery is reported as `started` and which as `duplicate`. A claim whose
-start was lost (a crash between the two) is repaired by the next delivery.
+backend itself refuses a second running instance. The ledger's digest claim says
+who starts: its first delivery at once, a later one only when no instance exists
+(a claim whose start was lost in a crash, or a claimer still on its way). Of the
+deliveries whose start created the instance, the first to mark the claim started
+is answered `started`, every other one `duplicate`: exactly one per image, however
+slow the claimer and whatever a backend lets through.
 A release this process already saw exist needs neither (`known.py`).
 Every event is recorded with its outcome, whatever it is.
 """
@@ -87,21 +90,26 @@ class Ingestor:
         known = (*self._scope, release_id)
         if known in self.known:
             return await self._duplicate(event, received_at, service.name, release_id)
-        claimed = await self.ledger.claim_digest(service.name, event.digest, release_id,
-                                                 event.tag, event.event_id)
+        claim = await self.ledger.claim(service.name, event.digest, release_id, event.tag,
+                                        event.event_id)
         started, related, earlier = False, [], None
-        # A fresh claim starts at once; a lost claim checks that its release really exists.
-        if claimed or not await self.durable.exists(release_id):
+        # A fresh claim starts at once; a later delivery only when no instance exists yet.
+        if claim is not None or not await self.durable.exists(release_id):
             # One read: this tag's earlier releases, and those a newer push may supersede.
             waiting = SUPERSEDABLE_STATES if service.supersede_waiting_at_gate else None
             related = await self.ledger.releases(service.name, state=waiting,
                                                  version=event.tag)
             earlier = overwritten(related, event.tag, event.digest)
-            started = await self.durable.start(RELEASE_ORCHESTRATOR, release_id,
-                                               release_input(service, event, release_id,
-                                                             received_at, earlier))
+            # Its row there means another delivery started it, which may have ended since:
+            # a start now would run it again over its history.
+            if all(release.release_id != release_id for release in related):
+                created = await self.durable.start(RELEASE_ORCHESTRATOR, release_id,
+                                                   release_input(service, event, release_id,
+                                                                 received_at, earlier))
+                started = created and await self.ledger.mark_started(
+                    service.name, event.digest, event.event_id, etag=claim)
         self.known.add(known)  # started now, or found: it exists either way
-        if claimed or started:
+        if started:
             await self._supersede(service, event.tag, event.digest, release_id, related)
             reason = decision.reason
             if earlier:

@@ -2,7 +2,8 @@
 
 `AsyncLedger` reads and writes the same tables, keys and entities as `store.Ledger` (which it
 is made from, and which keeps every other call) for what runs once per delivery or release
-step: recording events, claiming digests, reading releases and environments, merging a
+step: recording events (inserted once, redeliveries counted), claiming digests and marking
+which delivery started the claim's release, reading releases and environments, merging a
 release's progress. One aio client per storage account and event loop. Azure errors become
 the same `LedgerError`s as in `store`. Does not create or read approvals.
 """
@@ -17,16 +18,15 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
-    HttpResponseError,
     ResourceExistsError,
+    ResourceModifiedError,
     ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
 from azure.core.pipeline.transport import AioHttpTransport
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from .errors import LedgerError
@@ -35,26 +35,32 @@ from .records import (
     EventRecord,
     ReleaseRecord,
     claim_entity,
+    delivery_tokens,
+    event_entity,
+    event_partition,
     open_entity,
     progress_entity,
+    redelivery_entity,
+    start_mark_entity,
     table_key,
 )
 from .store import (
     CONNECTION_TIMEOUT,
+    ETAG_ATTEMPTS,
     READ_TIMEOUT,
+    WRITE_BACKOFF_S,
+    WRITE_RETRIES,
     Ledger,
     _ready_tables,
     _table_missing,
+    _transient,
+    etag_backoff,
     log,
 )
 
 T = TypeVar("T")
 PROXY_SETTINGS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
                   "all_proxy")
-# A claim's own retries: a conflict after one of them may be our landed first attempt.
-CLAIM_RETRIES = 3
-CLAIM_BACKOFF_S = 0.2
-TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 NO_CONTENT = "return-no-content"  # an insert's echo of the entity is never read: skip it
 
 # Keyed by the loop's id (with the loop, to drop entries of closed loops).
@@ -86,10 +92,64 @@ class AsyncLedger:
     # Events -------------------------------------------------------------------------------
 
     async def record_event(self, event: EventRecord) -> None:
-        """Upsert the event's row: the same event id again leaves one row, the latest outcome."""
-        entity = event.to_entity()
-        await self._call(self.ledger.events_table, f"record event {event.event_id}",
-                         lambda table: table.upsert_entity(entity, mode=UpdateMode.REPLACE))
+        """Insert the event's row once; the same event id again is a redelivery, counted on it.
+
+        One request for a first delivery. The row keeps its first outcome, reason and release
+        (`redelivery_entity`); the count is merged with the row's ETag, so concurrent
+        redeliveries each count exactly once, and a write retried after a lost reply finds
+        its own token on the row instead of counting again.
+        """
+        token = uuid.uuid4().hex
+        table, operation = self.ledger.events_table, f"record event {event.event_id}"
+        step = "insert"
+        failures = 0
+        for attempt in range(ETAG_ATTEMPTS):
+            try:
+                step = await self._event_step(table, operation, event, token, step)
+            except AzureError as error:
+                failures += 1
+                await self._after_failure(table, operation, error, failures)
+                continue
+            if step == "done":
+                return
+            if step == "merge":
+                await asyncio.sleep(etag_backoff(attempt))
+        raise self.ledger._contended(table, operation)
+
+    async def _event_step(self, table: str, operation: str, event: EventRecord, token: str,
+                          step: str) -> str:
+        """One try at the event's row: `done`, or what to do next: `insert` (there is no row)
+        or `merge` (the row changed under our merge: read it and count again)."""
+        if step == "insert":
+            try:
+                await self._call(table, operation,
+                                 lambda client: client.create_entity(
+                                     event_entity(event, token), response_preference=NO_CONTENT),
+                                 passthrough=True)
+                return "done"
+            except ResourceExistsError:
+                pass
+        found = await self._get_entity(table, operation, event_partition(event.service),
+                                       table_key(event.event_id, "event id"), passthrough=True)
+        if found is None:  # deleted since the conflict
+            return "insert"
+        if token in delivery_tokens(found):  # our own write landed; its reply was lost
+            return "done"
+        merged = await self._merge_unchanged(table, operation,
+                                              redelivery_entity(found, event, token),
+                                              str(found.metadata["etag"]))
+        return "done" if merged else "merge"
+
+    async def _after_failure(self, table: str, operation: str, error: AzureError,
+                             failures: int) -> None:
+        """Back off after a transient failure of a tokened write, or raise the LedgerError.
+
+        The write may have landed with its reply lost: the next try's read shows its token.
+        """
+        retries = WRITE_RETRIES if self.retries is None else self.retries
+        if not _transient(error) or failures > retries:
+            raise self.ledger._error(table, operation, error) from error
+        await asyncio.sleep(WRITE_BACKOFF_S * 2 ** (failures - 1))
 
     # Digest claims ------------------------------------------------------------------------
 
@@ -97,7 +157,16 @@ class AsyncLedger:
         self, service: str, digest: str, release_id: str, version: str, event_id: str,
         *, token: str | None = None,
     ) -> bool:
-        """True for the first claim of this digest for this service, False for every later one.
+        """True for the first claim of this digest for this service, False for every later one."""
+        return await self.claim(service, digest, release_id, version, event_id,
+                                token=token) is not None
+
+    async def claim(
+        self, service: str, digest: str, release_id: str, version: str, event_id: str,
+        *, token: str | None = None,
+    ) -> str | None:
+        """The ETag of the claim row when this is the first claim of the digest for the
+        service (what `mark_started` takes), None for every later one.
 
         One insert; a conflict is the answer. Only when an attempt was retried (its reply lost)
         is the row read back: its token tells our own landed attempt from someone else's.
@@ -106,24 +175,59 @@ class AsyncLedger:
         entity = claim_entity(service, digest, release_id, version, event_id,
                               datetime.now(UTC), token)
         table, operation = self.ledger.digests_table, f"claim digest {digest} of {service}"
-        retries = CLAIM_RETRIES if self.retries is None else self.retries
+        retries = WRITE_RETRIES if self.retries is None else self.retries
         for attempt in range(retries + 1):
             try:
-                await self._call(table, operation,
-                                 lambda client: client.create_entity(entity, retry_total=0,
-                                                                  response_preference=NO_CONTENT),
-                                 passthrough=True)
-                return True
+                written = await self._call(
+                    table, operation,
+                    lambda client: client.create_entity(entity, retry_total=0,
+                                                        response_preference=NO_CONTENT),
+                    passthrough=True)
+                return str(written["etag"])
             except ResourceExistsError:
                 if attempt == 0:
-                    return False
+                    return None
                 break
             except AzureError as error:
                 if not _transient(error) or attempt == retries:
                     raise self.ledger._error(table, operation, error) from error
-                await asyncio.sleep(CLAIM_BACKOFF_S * 2 ** attempt)
-        existing = await self._get(table, operation, entity["PartitionKey"], entity["RowKey"])
-        return existing is not None and existing.get("ClaimToken") == token
+                await asyncio.sleep(WRITE_BACKOFF_S * 2 ** attempt)
+        existing = await self._get_entity(table, operation, entity["PartitionKey"],
+                                          entity["RowKey"])
+        if existing is None or existing.get("ClaimToken") != token:
+            return None
+        return str(existing.metadata["etag"])
+
+    async def mark_started(self, service: str, digest: str, event_id: str, *,
+                           etag: str | None = None) -> bool:
+        """Mark the digest's claim as started by this delivery: True for the first delivery
+        that marks it, False for every other (one of them alone may answer `started`).
+
+        A merge conditional on the claim row's ETag (`etag` from `claim` saves reading it);
+        a row changed meanwhile is read again. A claim row that is gone (purged) leaves
+        nobody to compete with: True.
+        """
+        token = uuid.uuid4().hex
+        table, operation = self.ledger.digests_table, f"mark {digest} of {service} started"
+        mark = start_mark_entity(service, digest, event_id, datetime.now(UTC), token)
+        failures = 0
+        for _ in range(ETAG_ATTEMPTS):
+            try:
+                if etag is None:
+                    found = await self._get_entity(table, operation, mark["PartitionKey"],
+                                                   mark["RowKey"], passthrough=True)
+                    if found is None:
+                        return True
+                    if found.get("StartedBy"):
+                        return found.get("StartToken") == token  # ours, if a reply was lost
+                    etag = str(found.metadata["etag"])
+                if await self._merge_unchanged(table, operation, mark, etag):
+                    return True
+            except AzureError as error:
+                failures += 1
+                await self._after_failure(table, operation, error, failures)
+            etag = None  # the row changed (or a reply was lost): read it again
+        raise self.ledger._contended(table, operation)
 
     async def seen_digests(self, service: str) -> set[str]:
         """Every digest claimed for the service: what the reconciler need not start again."""
@@ -204,15 +308,35 @@ class AsyncLedger:
 
     async def _get(self, table: str, operation: str, partition: str,
                    row: str) -> dict[str, Any] | None:
-        async def get(client: TableClient) -> dict[str, Any] | None:
+        found = await self._get_entity(table, operation, partition, row)
+        return None if found is None else dict(found)
+
+    async def _get_entity(self, table: str, operation: str, partition: str, row: str, *,
+                          passthrough: bool = False) -> TableEntity | None:
+        """The row with its metadata (its ETag), or None."""
+        async def get(client: TableClient) -> TableEntity | None:
             try:
-                return dict(await client.get_entity(partition, row))
+                return await client.get_entity(partition, row)
             except ResourceNotFoundError as error:
                 if _table_missing(error):
                     raise
                 return None
 
-        return await self._call(table, operation, get)
+        return await self._call(table, operation, get, passthrough=passthrough)
+
+    async def _merge_unchanged(self, table: str, operation: str, entity: dict[str, Any],
+                               etag: str) -> bool:
+        """Merge `entity` into its row if the row still has `etag`; False when it changed.
+        Other Azure errors pass through as they are."""
+        try:
+            await self._call(table, operation,
+                             lambda client: client.update_entity(
+                                 entity, mode=UpdateMode.MERGE, etag=etag,
+                                 match_condition=MatchConditions.IfNotModified),
+                             passthrough=True)
+            return True
+        except (ResourceModifiedError, ResourceNotFoundError):  # changed, or deleted
+            return False
 
     async def _query(self, table: str, operation: str, query: str,
                      parameters: Mapping[str, Any],
@@ -268,12 +392,6 @@ async def close_clients() -> None:
         if generator is not None:
             await generator.aclose()
         await client.close()
-
-
-def _transient(error: AzureError) -> bool:
-    if isinstance(error, ServiceRequestError | ServiceResponseError):
-        return True
-    return isinstance(error, HttpResponseError) and error.status_code in TRANSIENT_STATUS
 
 
 def _client(ledger: Ledger, loop: asyncio.AbstractEventLoop) -> TableServiceClient:

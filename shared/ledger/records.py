@@ -6,6 +6,8 @@ Entities also carry the raw values, which is what records are read back from.
 A release row is written whole (`ReleaseRecord.to_entity`, stages as JSON) or merged one step
 at a time without a read (`progress_entity`, stages as `Stage_<env>_…` columns);
 `ReleaseRecord.from_entity` reads either and both.
+An event row is inserted once; a redelivery of the same event id merges `redelivery_entity`
+into it (one more delivery, its time), so the row keeps what the event's first delivery did.
 Times are stored as UTC; a naive datetime is taken to be UTC.
 """
 
@@ -26,6 +28,9 @@ RELEASE_STATES = (
 ACTIVE_STATES = ("Running", "WaitingForApproval")
 UNMATCHED = "_unmatched"
 MAX_KEY_CHARS = 512
+# Tokens of the latest writes kept on an event row: a write retried after its reply was lost
+# finds its own token there instead of counting its delivery twice.
+KEPT_DELIVERY_TOKENS = 8
 
 
 def table_key(value: str, what: str) -> str:
@@ -88,12 +93,18 @@ class EventRecord:
     outcome: str
     reason: str = ""
     release_id: str | None = None
+    deliveries: int = 1  # how often this event id arrived; the row keeps the first outcome
+    last_delivered_at: datetime | None = None  # None: `received_at`
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
             raise ValueError(f"event outcome {self.outcome!r} is not one of {', '.join(OUTCOMES)}")
+        if self.deliveries < 1:
+            raise ValueError(f"event deliveries must be at least 1, not {self.deliveries}")
         table_key(self.event_id, "event id")
         object.__setattr__(self, "received_at", utc(self.received_at))
+        object.__setattr__(self, "last_delivered_at", utc(self.last_delivered_at or
+                                                          self.received_at))
 
     def to_entity(self) -> dict[str, Any]:
         return {
@@ -103,17 +114,20 @@ class EventRecord:
             "Action": self.action, "Registry": self.registry, "Repository": self.repository,
             "Tag": self.tag, "Digest": self.digest, "Service": self.service,
             "Outcome": self.outcome, "Reason": self.reason, "ReleaseId": self.release_id,
+            "Deliveries": self.deliveries, "LastDeliveredAt": self.last_delivered_at,
         }
 
     @classmethod
     def from_entity(cls, entity: Mapping[str, Any]) -> EventRecord:
+        """A row as inserted, counted by redeliveries, or written before they were counted."""
         return cls(
             event_id=entity["EventId"], received_at=entity["ReceivedAt"],
             source=entity.get("Source", ""), action=entity.get("Action", ""),
             registry=entity.get("Registry", ""), repository=entity.get("Repository", ""),
             tag=entity.get("Tag"), digest=entity.get("Digest"), service=entity.get("Service"),
             outcome=entity["Outcome"], reason=entity.get("Reason", ""),
-            release_id=entity.get("ReleaseId"),
+            release_id=entity.get("ReleaseId"), deliveries=entity.get("Deliveries") or 1,
+            last_delivered_at=entity.get("LastDeliveredAt"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +137,8 @@ class EventRecord:
             "source": self.source, "action": self.action, "registry": self.registry,
             "repository": self.repository, "tag": self.tag, "digest": self.digest,
             "service": self.service, "outcome": self.outcome, "reason": self.reason,
-            "releaseId": self.release_id,
+            "releaseId": self.release_id, "deliveries": self.deliveries,
+            "lastDeliveredAt": _iso(self.last_delivered_at),
         }
 
     @classmethod
@@ -134,12 +149,48 @@ class EventRecord:
             repository=data["repository"], tag=data.get("tag"), digest=data.get("digest"),
             service=data.get("service"), outcome=data["outcome"],
             reason=data.get("reason") or "", release_id=data.get("releaseId"),
+            deliveries=data.get("deliveries") or 1,
+            last_delivered_at=_from_iso(data.get("lastDeliveredAt")),
         )
+
+
+def event_entity(event: EventRecord, token: str) -> dict[str, Any]:
+    """The event row's first write; `token` lets a retried write recognise its own row."""
+    return {**event.to_entity(), "DeliveryTokens": token}
+
+
+def delivery_tokens(entity: Mapping[str, Any]) -> list[str]:
+    """The tokens of the latest writes to an event row (oldest first)."""
+    return str(entity.get("DeliveryTokens") or "").split()
+
+
+def redelivery_entity(existing: Mapping[str, Any], event: EventRecord,
+                      token: str) -> dict[str, Any]:
+    """What one more delivery of an event merges into its row (read with its ETag).
+
+    The count and the last delivery time change; outcome, reason and release stay the first
+    delivery's, except that a `started` outcome replaces another one: the delivery that
+    started the release can record after a redelivery that overtook it.
+    """
+    before = EventRecord.from_entity(existing)
+    entity: dict[str, Any] = {
+        "PartitionKey": existing["PartitionKey"], "RowKey": existing["RowKey"],
+        "Deliveries": before.deliveries + 1,
+        "LastDeliveredAt": max(before.last_delivered_at or before.received_at,
+                               event.received_at),
+        "DeliveryTokens": " ".join(
+            [*delivery_tokens(existing), token][-KEPT_DELIVERY_TOKENS:]),
+    }
+    if event.outcome == "started" and before.outcome != "started":
+        entity.update(Outcome=event.outcome, Reason=event.reason, ReleaseId=event.release_id,
+                      ReceivedAt=min(before.received_at, event.received_at))
+    return entity
 
 
 @dataclass(frozen=True)
 class DigestClaim:
-    """The first claim of an image digest for a service: which release and event made it."""
+    """The first claim of an image digest for a service: which release and event made it, and
+    which delivery's start of that release was answered `started` (None until one was)."""
 
     service: str
     digest: str
@@ -147,13 +198,14 @@ class DigestClaim:
     version: str
     event_id: str
     claimed_at: datetime
+    started_by: str | None = None
 
     @classmethod
     def from_entity(cls, entity: Mapping[str, Any]) -> DigestClaim:
         return cls(
             service=entity["Service"], digest=entity["Digest"], release_id=entity["ReleaseId"],
             version=entity.get("Version", ""), event_id=entity.get("EventId", ""),
-            claimed_at=utc(entity["ClaimedAt"]),
+            claimed_at=utc(entity["ClaimedAt"]), started_by=entity.get("StartedBy") or None,
         )
 
 
@@ -166,6 +218,16 @@ def claim_entity(
         "PartitionKey": table_key(service, "service"), "RowKey": table_key(digest, "digest"),
         "Service": service, "Digest": digest, "ReleaseId": release_id, "Version": version,
         "EventId": event_id, "ClaimedAt": utc(claimed_at), "ClaimToken": token,
+    }
+
+
+def start_mark_entity(service: str, digest: str, event_id: str, started_at: datetime,
+                      token: str) -> dict[str, Any]:
+    """The columns that mark a claim's release as started by one delivery (merged with the
+    claim row's ETag, so only the first mark lands); `token` tells a retried mark its own."""
+    return {
+        "PartitionKey": table_key(service, "service"), "RowKey": table_key(digest, "digest"),
+        "StartedBy": event_id, "StartedAt": utc(started_at), "StartToken": token,
     }
 
 

@@ -1,9 +1,11 @@
 """The release ledger on Azure Table Storage: events, digest claims, releases, environments.
 
 Four tables named `<prefix>Events`, `<prefix>Digests`, `<prefix>Releases` and
-`<prefix>Environments`, created on first use. Every write is an idempotent upsert keyed by
-event id, release id or service+environment; the one exception is `claim_digest`, an insert
-whose conflict is the answer. One `TableServiceClient` per storage account and process.
+`<prefix>Environments`, created on first use. Writes are idempotent, keyed by event id,
+digest, release id or service+environment. Two are inserts whose conflict means something:
+`claim_digest` (the conflict is the answer) and `record_event` (the conflict is a
+redelivery, counted on the row with its ETag; the row's outcome is never rewritten).
+One `TableServiceClient` per storage account and process.
 What runs once per delivery or release step (ingestion, `record_release`) uses the async
 side of the same ledger, `aio.AsyncLedger`, on the event loop instead.
 Azure errors become `LedgerError`s naming operation and table; entity contents and
@@ -14,21 +16,26 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from azure.core import MatchConditions
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
     ResourceExistsError,
+    ResourceModifiedError,
     ResourceNotFoundError,
     ServiceRequestError,
+    ServiceResponseError,
 )
-from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+from azure.data.tables import TableClient, TableEntity, TableServiceClient, UpdateMode
 
 from .connection import (
     DEFAULT_PREFIX,
@@ -46,8 +53,11 @@ from .records import (
     EventRecord,
     ReleaseRecord,
     claim_entity,
+    delivery_tokens,
     deployment_entity,
+    event_entity,
     event_partition,
+    redelivery_entity,
     table_key,
     utc,
 )
@@ -60,6 +70,16 @@ RECENT_WINDOW = timedelta(days=30)  # `releases` reads this far back first
 # Time-outs in seconds for one request; the SDK's retry policy wraps them.
 CONNECTION_TIMEOUT = 10
 READ_TIMEOUT = 30
+# Our own retries of a write whose reply may be lost (the SDK does not retry POST or PATCH
+# after a lost reply): a token on the row tells whether the first attempt landed.
+WRITE_RETRIES = 3
+WRITE_BACKOFF_S = 0.2
+TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+# A redelivery's count is merged with the row's ETag; when another write changed the row
+# first it reads and tries again, after a jittered back-off that doubles up to the cap.
+ETAG_ATTEMPTS = 20
+ETAG_BACKOFF_S = 0.005
+ETAG_BACKOFF_CAP_S = 0.2
 
 _clients: dict[tuple[str, int | None], TableServiceClient] = {}
 _clients_lock = threading.Lock()
@@ -141,9 +161,60 @@ class Ledger:
     # Events -------------------------------------------------------------------------------
 
     def record_event(self, event: EventRecord) -> None:
-        """Upsert the event's row: the same event id again leaves one row, the latest outcome."""
-        self._call(self.events_table, f"record event {event.event_id}",
-                   lambda table: table.upsert_entity(event.to_entity(), mode=UpdateMode.REPLACE))
+        """Insert the event's row once; the same event id again is a redelivery, counted on it.
+
+        The row keeps its first outcome, reason and release (`redelivery_entity`); the count
+        is merged with the row's ETag, so concurrent redeliveries each count exactly once,
+        and a write retried after a lost reply finds its own token on the row.
+        """
+        token = uuid.uuid4().hex
+        table, operation = self.events_table, f"record event {event.event_id}"
+        step, failures = "insert", 0
+        for attempt in range(ETAG_ATTEMPTS):
+            try:
+                step = self._event_step(table, operation, event, token, step)
+            except AzureError as error:
+                failures += 1
+                retries = WRITE_RETRIES if self.retries is None else self.retries
+                if not _transient(error) or failures > retries:
+                    raise self._error(table, operation, error) from error
+                time.sleep(WRITE_BACKOFF_S * 2 ** (failures - 1))  # landed? the token tells
+                continue
+            if step == "done":
+                return
+            if step == "merge":
+                time.sleep(etag_backoff(attempt))
+        raise self._contended(table, operation)
+
+    def _event_step(self, table: str, operation: str, event: EventRecord, token: str,
+                    step: str) -> str:
+        """One try at the event's row: `done`, or what to do next: `insert` (there is no row)
+        or `merge` (the row changed under our merge: read it and count again)."""
+        raw = AzureError  # every Azure error reaches `record_event`, which decides
+        if step == "insert":
+            try:
+                self._call(table, operation,
+                           lambda client: client.create_entity(event_entity(event, token)),
+                           passthrough=raw)
+                return "done"
+            except ResourceExistsError:
+                pass
+        found = self._get_entity(table, operation, event_partition(event.service),
+                                 table_key(event.event_id, "event id"), passthrough=raw)
+        if found is None:  # deleted since the conflict
+            return "insert"
+        if token in delivery_tokens(found):  # our own write landed; its reply was lost
+            return "done"
+        merge = redelivery_entity(found, event, token)
+        try:
+            self._call(table, operation,
+                       lambda client: client.update_entity(
+                           merge, mode=UpdateMode.MERGE, etag=found.metadata["etag"],
+                           match_condition=MatchConditions.IfNotModified),
+                       passthrough=raw)
+            return "done"
+        except (ResourceModifiedError, ResourceNotFoundError):  # changed, or deleted
+            return "merge"
 
     def get_event(self, event_id: str, *, service: str | None = None) -> EventRecord | None:
         """The event, or None; without `service` this scans all partitions (operator lookups)."""
@@ -307,10 +378,16 @@ class Ledger:
     # Plumbing -----------------------------------------------------------------------------
 
     def _get(self, table: str, operation: str, partition: str, row: str) -> dict[str, Any] | None:
+        found = self._get_entity(table, operation, partition, row)
+        return None if found is None else dict(found)
+
+    def _get_entity(self, table: str, operation: str, partition: str, row: str, *,
+                    passthrough: type[AzureError] = ResourceNotFoundError) -> TableEntity | None:
+        """The row with its metadata (its ETag), or None."""
         try:
             return self._call(table, operation,
-                              lambda client: dict(client.get_entity(partition, row)),
-                              passthrough=ResourceNotFoundError)
+                              lambda client: client.get_entity(partition, row),
+                              passthrough=passthrough)
         except ResourceNotFoundError:
             return None
 
@@ -328,7 +405,7 @@ class Ledger:
 
     def _call(
         self, table: str, operation: str, action: Callable[[TableClient], T],
-        passthrough: type[AzureError] | None = None,
+        passthrough: type[AzureError] | tuple[type[AzureError], ...] | None = None,
     ) -> T:
         """Run `action` on the table (created on first use); Azure errors become LedgerError."""
         for attempt in (1, 2):
@@ -359,6 +436,13 @@ class Ledger:
             _ready_tables.add((self.endpoint, name))
         return table
 
+    def _contended(self, table: str, operation: str) -> LedgerError:
+        return LedgerError(
+            f"ledger: {operation} on table {table} at {self.endpoint} failed: the row changed"
+            f" before each of {ETAG_ATTEMPTS} conditional updates (too many concurrent writes)",
+            operation=operation, table=table,
+        )
+
     def _error(
         self, table: str, operation: str, error: AzureError, during: str = ""
     ) -> LedgerError:
@@ -371,9 +455,26 @@ class Ledger:
         )
 
 
+def etag_backoff(attempt: int) -> float:
+    """Seconds to wait before conditional update `attempt + 1`: full jitter, doubling, capped."""
+    return random.uniform(0, min(ETAG_BACKOFF_CAP_S, ETAG_BACKOFF_S * 2 ** attempt))
+
+
+def _transient(error: AzureError) -> bool:
+    """A failure worth trying again: unreachable, no reply, throttled or a server error."""
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
+        return True
+    return isinstance(error, HttpResponseError) and error.status_code in TRANSIENT_STATUS
+
+
 def _table_missing(error: AzureError) -> bool:
-    return isinstance(error, ResourceNotFoundError) and getattr(
-        error, "error_code", None) == "TableNotFound"
+    if not isinstance(error, ResourceNotFoundError):
+        return False
+    # The SDK decodes the code for most calls, not for an insert: read its header then.
+    code = getattr(error, "error_code", None)
+    if code is None and error.response is not None:
+        code = error.response.headers.get("x-ms-error-code")
+    return code == "TableNotFound"
 
 
 def _reason(error: AzureError) -> str:

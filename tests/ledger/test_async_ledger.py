@@ -25,18 +25,21 @@ DIGEST = "sha256:" + "d" * 64
 
 
 class CountingTransport(AioHttpTransport):
-    """Counts requests; can lose the reply of the first insert into one table (it landed)."""
+    """Counts requests; can lose the reply of the first insert (or, with `lose_method`, the
+    first request of that method) into one table: the request landed, its reply did not."""
 
     def __init__(self, lose_reply_of: str | None = None) -> None:
         super().__init__(use_env_settings=False)
         self.requests: list[tuple[str, str]] = []
         self.lose_reply_of = lose_reply_of
+        self.lose_method = "POST"
 
     async def send(self, request: Any, **kwargs: Any) -> Any:
         self.requests.append((request.method, request.url.split("?")[0].rsplit("/", 1)[-1]))
         response = await super().send(request, **kwargs)
-        if self.lose_reply_of and request.method == "POST" and request.url.endswith(
-                "/" + self.lose_reply_of):
+        table = request.url.split("?")[0].rsplit("/", 1)[-1].split("(")[0]
+        if self.lose_reply_of and request.method == self.lose_method and \
+                table == self.lose_reply_of:
             self.lose_reply_of = None
             raise ServiceResponseError("connection reset before the reply (test)")
         return response
@@ -61,11 +64,11 @@ def run(ledger: Ledger, test: Callable[[AsyncLedger, CountingTransport], Awaitab
     return asyncio.run(main())
 
 
-def event(event_id: str, outcome: str = "started") -> EventRecord:
-    return EventRecord(event_id=event_id, received_at=T0, source="acr-webhook", action="push",
-                       registry="myacr.azurecr.io", repository="delivery", tag="v1.4.2",
-                       digest=DIGEST, service="delivery", outcome=outcome, reason="",
-                       release_id="delivery-dddd")
+def event(event_id: str, outcome: str = "started", minutes: int = 0) -> EventRecord:
+    return EventRecord(event_id=event_id, received_at=T0 + timedelta(minutes=minutes),
+                       source="acr-webhook", action="push", registry="myacr.azurecr.io",
+                       repository="delivery", tag="v1.4.2", digest=DIGEST, service="delivery",
+                       outcome=outcome, reason="", release_id="delivery-dddd")
 
 
 def step(state: str, minutes: int, environment: str | None = None, stage: str | None = None,
@@ -80,6 +83,58 @@ def step(state: str, minutes: int, environment: str | None = None, stage: str | 
 
 def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
+
+
+# Events ---------------------------------------------------------------------------------------
+
+def test_a_first_delivery_is_one_insert_and_a_redelivery_keeps_its_outcome(
+        ledger: Ledger) -> None:
+    async def test(async_ledger: AsyncLedger, transport: CountingTransport) -> None:
+        await async_ledger.record_event(event("e1"))
+        assert transport.requests == [("POST", ledger.events_table)]
+        await async_ledger.record_event(event("e1", "duplicate", minutes=3))
+
+    run(ledger, test)
+    assert ledger.get_event("e1") == replace(event("e1"), deliveries=2, last_delivered_at=at(3))
+
+
+def test_concurrent_redeliveries_each_count_once(ledger: Ledger) -> None:
+    async def test(async_ledger: AsyncLedger, _: CountingTransport) -> None:
+        await async_ledger.record_event(event("e1"))
+        await asyncio.gather(*(async_ledger.record_event(event("e1", "duplicate", minutes=n))
+                               for n in range(1, 17)))
+
+    run(ledger, test)
+    stored = ledger.get_event("e1", service="delivery")
+    assert stored is not None
+    assert (stored.outcome, stored.deliveries, stored.last_delivered_at) == (
+        "started", 17, at(16))
+
+
+def test_the_started_delivery_wins_the_row_when_its_redelivery_recorded_first(
+        ledger: Ledger) -> None:
+    async def test(async_ledger: AsyncLedger, _: CountingTransport) -> None:
+        await async_ledger.record_event(replace(event("e1", "duplicate", minutes=1),
+                                                reason="exists", release_id="other"))
+        await async_ledger.record_event(event("e1"))
+
+    run(ledger, test)
+    assert ledger.get_event("e1") == replace(event("e1"), deliveries=2, last_delivered_at=at(1))
+
+
+def test_a_lost_reply_does_not_count_a_delivery_twice(ledger: Ledger) -> None:
+    """The insert (then a redelivery's merge) landed but its reply was lost: the SDK's retry
+    meets its own write, recognised by its token."""
+    async def test(async_ledger: AsyncLedger, transport: CountingTransport) -> None:
+        transport.lose_reply_of = ledger.events_table
+        await async_ledger.record_event(event("e1"))
+        assert [method for method, _ in transport.requests] == ["POST", "POST", "GET"]
+        transport.lose_reply_of, transport.lose_method = ledger.events_table, "PATCH"
+        await async_ledger.record_event(event("e1", "duplicate", minutes=1))
+        assert transport.lose_reply_of is None  # the merge's reply was lost
+
+    run(ledger, test)
+    assert ledger.get_event("e1") == replace(event("e1"), deliveries=2, last_delivered_at=at(1))
 
 
 # Digest claims --------------------------------------------------------------------------------
@@ -124,6 +179,48 @@ def test_concurrent_claims_have_exactly_one_winner_per_digest(ledger: Ledger) ->
     for d in digests:
         assert sum(won for digest, won in results if digest == d) == 1
     assert ledger.seen_digests("delivery") == set(digests)
+
+
+def test_of_many_deliveries_exactly_one_marks_the_claim_started(ledger: Ledger) -> None:
+    async def test(async_ledger: AsyncLedger, transport: CountingTransport) -> list[bool]:
+        etag = await async_ledger.claim("delivery", DIGEST, "delivery-dddd", "v1", "e0")
+        assert etag and await async_ledger.claim("delivery", DIGEST, "r", "v1", "e1") is None
+        marks = [async_ledger.mark_started("delivery", DIGEST, f"e{n}") for n in range(1, 9)]
+        return list(await asyncio.gather(
+            async_ledger.mark_started("delivery", DIGEST, "e0", etag=etag), *marks))
+
+    marked = run(ledger, test)
+    assert sum(marked) == 1
+    claim = ledger.digest_claim("delivery", DIGEST)
+    assert claim is not None and claim.started_by == f"e{marked.index(True)}"
+
+
+def test_the_claimer_marks_its_claim_in_one_request(ledger: Ledger) -> None:
+    async def test(async_ledger: AsyncLedger, transport: CountingTransport) -> list[bool]:
+        etag = await async_ledger.claim("delivery", DIGEST, "delivery-dddd", "v1", "e1")
+        assert etag is not None
+        transport.requests.clear()
+        ours = await async_ledger.mark_started("delivery", DIGEST, "e1", etag=etag)
+        assert [method for method, _ in transport.requests] == ["PATCH"]
+        late = await async_ledger.mark_started("delivery", DIGEST, "e2", etag=etag)  # stale
+        return [ours, late]
+
+    assert run(ledger, test) == [True, False]
+    claim = ledger.digest_claim("delivery", DIGEST)
+    assert claim is not None and (claim.event_id, claim.started_by) == ("e1", "e1")
+
+
+def test_a_mark_whose_reply_was_lost_is_still_ours(ledger: Ledger) -> None:
+    async def test(async_ledger: AsyncLedger, transport: CountingTransport) -> list[bool]:
+        etag = await async_ledger.claim("delivery", DIGEST, "delivery-dddd", "v1", "e1")
+        transport.lose_reply_of, transport.lose_method = ledger.digests_table, "PATCH"
+        ours = await async_ledger.mark_started("delivery", DIGEST, "e1", etag=etag)
+        assert transport.lose_reply_of is None
+        theirs = await async_ledger.mark_started("delivery", DIGEST, "e2")
+        gone = await async_ledger.mark_started("delivery", "sha256:" + "0" * 64, "e3")
+        return [ours, theirs, gone]
+
+    assert run(ledger, test) == [True, False, True]  # no claim row: nobody to compete with
 
 
 # Release steps --------------------------------------------------------------------------------
@@ -240,7 +337,7 @@ def test_events_releases_and_environments_read_the_same_rows(ledger: Ledger) -> 
         assert await async_ledger.seen_digests("delivery") == set()
 
     run(ledger, test)
-    assert ledger.get_event("e1") == event("e1", outcome="duplicate")
+    assert ledger.get_event("e1") == replace(event("e1"), deliveries=2)
 
 
 def test_storage_down_is_a_ledger_error_without_the_key(tmp_path: Path) -> None:

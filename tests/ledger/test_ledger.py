@@ -5,10 +5,14 @@ from __future__ import annotations
 import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from azure.core.exceptions import ServiceResponseError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 
 from sandbox.azurite import ACCOUNT_KEY, Azurite
@@ -49,17 +53,73 @@ def release(release_id: str, service: str = "delivery", state: str = "Running",
 
 # Events --------------------------------------------------------------------------------------
 
-def test_same_event_twice_is_one_row_with_the_latest_outcome(ledger: Ledger) -> None:
+def test_same_event_twice_is_one_row_with_the_first_outcome_and_a_count(
+        ledger: Ledger) -> None:
     ledger.record_event(event("e1"))
     ledger.record_event(event("e1", minutes=1, outcome="duplicate",
                               reason="digest already claimed"))
     rows = ledger.events("delivery")
-    assert [(row.event_id, row.outcome) for row in rows] == [("e1", "duplicate")]
+    assert [(row.event_id, row.outcome, row.deliveries) for row in rows] == [
+        ("e1", "started", 2)]
     stored = ledger.get_event("e1")
-    assert stored == event("e1", minutes=1, outcome="duplicate", reason="digest already claimed")
+    assert stored == replace(event("e1"), deliveries=2,
+                             last_delivered_at=T0 + timedelta(minutes=1))
     assert ledger.get_event("e1", service="delivery") == stored
     assert ledger.get_event("nope") is None
     assert ledger.get_event("nope", service="delivery") is None
+
+
+def test_concurrent_redeliveries_each_count_once(ledger: Ledger) -> None:
+    ledger.record_event(event("e1"))
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda n: ledger.record_event(event("e1", minutes=n, outcome="duplicate")),
+                      range(1, 25)))
+    stored = ledger.get_event("e1", service="delivery")
+    assert stored is not None
+    assert (stored.outcome, stored.deliveries, stored.last_delivered_at) == (
+        "started", 25, T0 + timedelta(minutes=24))
+
+
+class LosingTransport(RequestsTransport):
+    """Loses the reply of the next request of `method` to `table` (the request lands)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lose: tuple[str, str] | None = None
+        self.requests: list[tuple[str, str]] = []
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        table = request.url.split("?")[0].rsplit("/", 1)[-1].split("(")[0]
+        self.requests.append((request.method, table))
+        response = super().send(request, **kwargs)
+        if self.lose == (request.method, table):
+            self.lose = None
+            raise ServiceResponseError("connection reset before the reply (test)")
+        return response
+
+
+def test_a_lost_reply_does_not_count_a_delivery_twice(ledger: Ledger) -> None:
+    transport = LosingTransport()
+    assert ledger.source is not None
+    client = TableServiceClient.from_connection_string(ledger.source[1], transport=transport)
+    losing = Ledger(client, ledger.prefix)
+    for method, minutes in (("POST", 0), ("PATCH", 1)):
+        transport.lose, transport.requests = (method, ledger.events_table), []
+        losing.record_event(event("e1", minutes=minutes,
+                                  outcome="started" if minutes == 0 else "duplicate"))
+        assert transport.lose is None  # that reply was lost; the write was tried again
+        assert transport.requests[-1] == ("GET", ledger.events_table)  # and found its token
+    assert ledger.get_event("e1") == replace(event("e1"), deliveries=2,
+                                             last_delivered_at=T0 + timedelta(minutes=1))
+
+
+def test_a_started_delivery_recorded_after_its_redelivery_is_what_the_row_says(
+        ledger: Ledger) -> None:
+    ledger.record_event(event("e1", minutes=1, outcome="duplicate", reason="exists"))
+    ledger.record_event(event("e1", reason="delivery v1.4.2"))
+    assert ledger.get_event("e1") == replace(event("e1", reason="delivery v1.4.2"),
+                                             deliveries=2,
+                                             last_delivered_at=T0 + timedelta(minutes=1))
 
 
 def test_events_newest_first_by_service_unmatched_and_since(ledger: Ledger) -> None:

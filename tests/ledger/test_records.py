@@ -18,7 +18,14 @@ from shared.ledger.connection import (
     storage_target,
     table_prefix,
 )
-from shared.ledger.records import event_partition, table_key
+from shared.ledger.records import (
+    KEPT_DELIVERY_TOKENS,
+    delivery_tokens,
+    event_entity,
+    event_partition,
+    redelivery_entity,
+    table_key,
+)
 
 T0 = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
 
@@ -82,6 +89,50 @@ def test_event_round_trips_through_entity_and_json() -> None:
     assert EventRecord.from_entity(original.to_entity()) == original
     assert EventRecord.from_dict(original.to_dict()) == original
     assert original.to_entity()["PartitionKey"] == "_unmatched"
+
+
+def test_a_counted_event_round_trips_and_an_old_row_reads_as_one_delivery() -> None:
+    counted = event(deliveries=3, last_delivered_at=T0 + timedelta(minutes=5))
+    assert EventRecord.from_entity(counted.to_entity()) == counted
+    assert EventRecord.from_dict(counted.to_dict()) == counted
+    old_row = {key: value for key, value in event().to_entity().items()
+               if key not in ("Deliveries", "LastDeliveredAt")}
+    assert EventRecord.from_entity(old_row) == event()
+    assert event().last_delivered_at == T0
+    with pytest.raises(ValueError, match="deliveries must be at least 1"):
+        event(deliveries=0)
+
+
+def test_a_redelivery_counts_and_keeps_the_first_outcome() -> None:
+    row = event_entity(event(), "t1")
+    later = event(outcome="duplicate", reason="release exists",
+                  received_at=T0 + timedelta(minutes=2))
+    merge = redelivery_entity(row, later, "t2")
+    assert merge == {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"],
+                     "Deliveries": 2, "LastDeliveredAt": T0 + timedelta(minutes=2),
+                     "DeliveryTokens": "t1 t2"}
+    earlier = redelivery_entity({**row, **merge}, event(outcome="duplicate"), "t3")
+    assert earlier["Deliveries"] == 3
+    assert earlier["LastDeliveredAt"] == T0 + timedelta(minutes=2)  # the latest stays
+
+
+def test_a_started_delivery_overtaken_by_its_redelivery_still_shows_started() -> None:
+    overtaking = event(outcome="duplicate", reason="release exists",
+                       received_at=T0 + timedelta(seconds=1))
+    merge = redelivery_entity(event_entity(overtaking, "t1"), event(reason="delivery v1"),
+                              "t2")
+    assert {key: merge[key] for key in ("Outcome", "Reason", "ReleaseId", "ReceivedAt")} == {
+        "Outcome": "started", "Reason": "delivery v1",
+        "ReleaseId": "delivery-aaaaaaaaaaaaaaaa", "ReceivedAt": T0}
+    assert merge["LastDeliveredAt"] == T0 + timedelta(seconds=1)
+
+
+def test_an_event_row_keeps_only_the_latest_write_tokens() -> None:
+    row = event_entity(event(), "t0")
+    for n in range(1, 20):
+        row.update(redelivery_entity(row, event(outcome="duplicate"), f"t{n}"))
+    assert row["Deliveries"] == 20
+    assert delivery_tokens(row) == [f"t{n}" for n in range(20 - KEPT_DELIVERY_TOKENS, 20)]
 
 
 def test_release_round_trips_with_stages_in_order() -> None:
