@@ -11,7 +11,7 @@ from activities import approvals as approval_steps
 from activities import deploy, hello, ledger, registry, turns
 from activities import operations as operation_steps
 from orchestrations import hello_sequence, operations, release
-from shared.approvals.readiness import log_app_problems
+from shared.readiness import log_app_problems
 from shared.secrets.references import log_unresolved_references
 from triggers import approvals as approval_pages
 from triggers import (

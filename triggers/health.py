@@ -13,8 +13,8 @@ import os
 import azure.functions as func
 
 from shared.app_info import APP_ROOT, app_version, durable_hub_name
-from shared.approvals.readiness import app_problems
 from shared.config_sources import detect_sources
+from shared.readiness import app_problems
 from triggers.responses import json_response
 
 bp = func.Blueprint()

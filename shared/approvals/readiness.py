@@ -1,13 +1,12 @@
 """Whether this app can open its policy's approval gates now: the gates against the settings.
 
-Used when the app starts (a configuration error in the log) and by `/api/health`; a release
+Read by `shared/readiness.py` (the start-up log and `/api/health`); a release
 checks the same before its first environment (the `check_approval_settings` activity).
 Problems name settings and environments, never a value. Does not sign or verify anything.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -15,8 +14,6 @@ from typing import Any
 from shared.approvals.keys import problems
 from shared.policy.errors import PolicyError
 from shared.secrets.references import SettingProblem
-
-log = logging.getLogger(__name__)
 
 
 def policy_gates(policy: Any) -> dict[str, dict[str, Any]]:
@@ -39,10 +36,3 @@ def app_problems(environ: Mapping[str, str] | None = None) -> list[SettingProble
         gates = None
     return problems(environ, gates)
 
-
-def log_app_problems(environ: Mapping[str, str] | None = None) -> list[SettingProblem]:
-    """Log each problem as a configuration error (setting names only); the problems."""
-    found = app_problems(environ)
-    for problem in found:
-        log.error("configuration error: %s", problem.message)
-    return found
