@@ -5,6 +5,9 @@ backend itself refuses a second instance; the ledger's digest claim decides
 which delivery is reported as `started` and which as `duplicate`. A claim whose
 start was lost (a crash between the two) is repaired by the next delivery.
 A release this process already saw exist needs neither (`known.py`).
+Before the claim the registry confirms the image (`image_check.py`): a digest it does not
+hold is `rejected`, a registry that cannot answer raises `RegistryUnreachable` (nothing is
+recorded or claimed; the sender, or the reconciler, tries again).
 Every event is recorded with its outcome, whatever it is.
 """
 
@@ -12,14 +15,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.ledger.aio import AsyncLedger
 from shared.ledger.records import EventRecord
+from shared.registry.client import RegistryEndpoint
+from shared.registry.errors import RegistryError, RegistryUnavailable
 
-from .decisions import Decision, decide, overwritten, supersedes
+from .decisions import Decision, decide, image_verdict, overwritten, supersedes
+from .image_check import ClientRegistry, Registry, RegistryUnreachable
 from .known import KNOWN_RELEASES, KnownReleases
 from .payloads import RegistryEvent
 
@@ -61,18 +67,23 @@ class EventOutcome:
 
 class Ingestor:
     """Turns registry events into releases, given the policy, the ledger (its async side,
-    `shared.ledger.aio.AsyncLedger`: no thread per call) and Durable."""
+    `shared.ledger.aio.AsyncLedger`: no thread per call), Durable and the registry."""
 
     def __init__(self, policy: Any, ledger: AsyncLedger, durable: Durable,
-                 known: KnownReleases = KNOWN_RELEASES) -> None:
+                 known: KnownReleases = KNOWN_RELEASES,
+                 registry: Registry | None = None) -> None:
         self.policy = policy
         self.ledger = ledger
         self.durable = durable
         self.known = known
+        self.registry = registry or ClientRegistry()
         self._scope = (ledger.ledger.endpoint, ledger.ledger.prefix, durable.scope)
 
-    async def ingest(self, event: RegistryEvent, received_at: datetime | None = None
-                     ) -> EventOutcome:
+    async def ingest(self, event: RegistryEvent, received_at: datetime | None = None, *,
+                     read_from_tag: bool = False) -> EventOutcome:
+        """Decide, confirm the image with the registry, record, start. `read_from_tag`: the
+        caller just read the digest from the tag (the reconciler), so the tag is current.
+        Raises RegistryUnreachable when the registry cannot confirm the image."""
         received_at = received_at or datetime.now(UTC)
         decision = decide(event, self.policy)
         if decision.outcome == "start":
@@ -86,6 +97,10 @@ class Ingestor:
         known = (*self._scope, release_id)
         if known in self.known:
             return await self._duplicate(event, received_at, service.name, release_id)
+        event, refusal = await self._confirm_image(service, event, read_from_tag)
+        if refusal is not None:
+            return await self._record(event, received_at, refusal.outcome, refusal.reason,
+                                      service.name, None)
         claimed = await self.ledger.claim_digest(service.name, event.digest, release_id,
                                                  event.tag, event.event_id)
         started, related, earlier = False, [], None
@@ -115,6 +130,26 @@ class Ingestor:
         return await self._record(event, received_at, "duplicate",
                                   f"release {release_id} already exists for {event.digest}",
                                   service, release_id)
+
+    async def _confirm_image(self, service: Any, event: RegistryEvent, read_from_tag: bool
+                             ) -> tuple[RegistryEvent, Decision | None]:
+        """Ask the policy's registry about the pushed digest: the event with `tag_current`,
+        and the refusal when the registry holds no runnable image there."""
+        endpoint = RegistryEndpoint.from_dict(service.registry)
+        assert event.digest and event.tag
+        try:
+            facts = await self.registry.image(endpoint, service.repository, event.digest,
+                                              None if read_from_tag else event.tag)
+        except RegistryError as failure:
+            # Unreachable is the registry's trouble; refused (401/403, ...) is configuration.
+            level = logging.WARNING if isinstance(failure, RegistryUnavailable) else logging.ERROR
+            log.log(level, "registry %s, repository %s: cannot confirm %s for event %s, so"
+                    " the sender must retry: %s", endpoint.host, service.repository,
+                    event.digest, event.event_id, failure)
+            raise RegistryUnreachable(endpoint.host, service.repository, failure) from None
+        refusal = image_verdict(facts, f"{endpoint.host}/{service.repository}", event.digest)
+        tag_current = True if read_from_tag else facts.tag_current
+        return replace(event, tag_current=tag_current if facts.found else None), refusal
 
     async def _older_than_production(self, event: RegistryEvent,
                                      decision: Decision) -> Decision:
@@ -165,21 +200,25 @@ class Ingestor:
             event_id=event.event_id, received_at=received_at, source=event.source,
             action=event.action, registry=event.registry, repository=event.repository,
             tag=event.tag, digest=event.digest, service=service, outcome=outcome,
-            reason=reason, release_id=release_id))
+            reason=reason, release_id=release_id, tag_current=event.tag_current))
         return EventOutcome(event.event_id, outcome, reason, service, release_id)
 
 
 def release_input(service: Any, event: RegistryEvent, release_id: str,
                   received_at: datetime, overwrites: dict[str, str] | None = None
                   ) -> dict[str, Any]:
-    """The release orchestration's input: the policy snapshot and the image, by digest (and
-    who pushed it, as `pushedBy`, when the registry said; the earlier release of the same
-    tag at another digest, as `overwrites`, when there was one)."""
-    host = event.registry or service.registry["url"].split("://")[-1]
+    """The release orchestration's input: the policy snapshot and the image, by digest in
+    the policy's registry (and who pushed it, as `pushedBy`, when the registry said;
+    whether the tag still named the digest when the registry was asked, as `tagCurrent`;
+    the earlier release of the same tag at another digest, as `overwrites`, when there
+    was one)."""
+    host = RegistryEndpoint.from_dict(service.registry).host
     image = {"registry": host, "repository": event.repository, "tag": event.tag,
              "digest": event.digest, "reference": f"{host}/{event.repository}@{event.digest}"}
     if event.actor:
         image["pushedBy"] = event.actor
+    if event.tag_current is not None:
+        image["tagCurrent"] = event.tag_current
     if overwrites:
         image["overwrites"] = overwrites
     return {"releaseId": release_id, "policy": service.snapshot(), "image": image,

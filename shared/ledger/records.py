@@ -88,6 +88,7 @@ class EventRecord:
     outcome: str
     reason: str = ""
     release_id: str | None = None
+    tag_current: bool | None = None  # the registry said the tag still names the digest
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -103,6 +104,7 @@ class EventRecord:
             "Action": self.action, "Registry": self.registry, "Repository": self.repository,
             "Tag": self.tag, "Digest": self.digest, "Service": self.service,
             "Outcome": self.outcome, "Reason": self.reason, "ReleaseId": self.release_id,
+            "TagCurrent": self.tag_current,
         }
 
     @classmethod
@@ -113,7 +115,7 @@ class EventRecord:
             registry=entity.get("Registry", ""), repository=entity.get("Repository", ""),
             tag=entity.get("Tag"), digest=entity.get("Digest"), service=entity.get("Service"),
             outcome=entity["Outcome"], reason=entity.get("Reason", ""),
-            release_id=entity.get("ReleaseId"),
+            release_id=entity.get("ReleaseId"), tag_current=entity.get("TagCurrent"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +125,7 @@ class EventRecord:
             "source": self.source, "action": self.action, "registry": self.registry,
             "repository": self.repository, "tag": self.tag, "digest": self.digest,
             "service": self.service, "outcome": self.outcome, "reason": self.reason,
-            "releaseId": self.release_id,
+            "releaseId": self.release_id, "tagCurrent": self.tag_current,
         }
 
     @classmethod
@@ -134,6 +136,7 @@ class EventRecord:
             repository=data["repository"], tag=data.get("tag"), digest=data.get("digest"),
             service=data.get("service"), outcome=data["outcome"],
             reason=data.get("reason") or "", release_id=data.get("releaseId"),
+            tag_current=data.get("tagCurrent"),
         )
 
 
