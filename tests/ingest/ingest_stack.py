@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from devhost.durable.clock import VirtualClock
 from devhost.host import Host
 from sandbox.azurite import Azurite
 from sandbox.faults import FaultProxy
@@ -197,7 +198,9 @@ def scenario(test: Callable[[Stack], Awaitable[None]]) -> Callable[..., None]:
     """Run `test` against the app in devhost (in this process) for one test's `stack_env`."""
     def run(tmp_path: Path, stack_env: Env) -> None:
         async def main() -> None:
-            host = Host(REPO, port=0, data_dir=tmp_path / "devhost")
+            # Time stands still: the reconciler's timer (every 5 minutes of wall time) would
+            # otherwise catch this test's images now and then and claim one of them first.
+            host = Host(REPO, port=0, data_dir=tmp_path / "devhost", clock=VirtualClock())
             await host.start()
             try:
                 connector = aiohttp.TCPConnector(limit=100)
