@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from shared.registry import registries
@@ -59,8 +59,7 @@ def quick_client(endpoint: RegistryEndpoint) -> RegistryClient:
 
 
 class ClientRegistry:
-    """`Registry` over the synchronous registry client, one thread per call; the manifest
-    and the tag are asked at the same time."""
+    """`Registry` over the synchronous registry client, in a thread per question."""
 
     def __init__(self, clients: Callable[[RegistryEndpoint], RegistryClient] = quick_client
                  ) -> None:
@@ -68,19 +67,29 @@ class ClientRegistry:
 
     async def image(self, endpoint: RegistryEndpoint, repository: str, digest: str,
                     tag: str | None) -> ImageFacts:
-        client = self.clients(endpoint)
-        calls = [asyncio.to_thread(manifest_facts, client, repository, digest)]
-        if tag is not None:
-            calls.append(asyncio.to_thread(client.manifest_digest, repository, tag))
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        facts = results[0]
-        assert isinstance(facts, ImageFacts)
-        if tag is None or not facts.found:
-            return facts
-        return ImageFacts(facts.found, facts.problem, facts.media_type, results[1] == digest)
+        return await asyncio.to_thread(image_facts, self.clients(endpoint), repository, digest,
+                                       tag)
+
+
+def image_facts(client: RegistryClient, repository: str, digest: str, tag: str | None
+                ) -> ImageFacts:
+    """Read the tag's manifest first: while the tag still names the digest (the usual case)
+    that one GET, its bytes verified against the digest, answers everything. Otherwise the
+    manifest at the digest is read too."""
+    if tag is None:
+        return manifest_facts(client, repository, digest)
+    try:
+        named = client.manifest(repository, tag)
+    except ImageNotFound:  # the tag is gone (or the repository never existed)
+        named_digest = None
+    except UnsupportedManifestError:  # the tag names something unreadable: which digest?
+        named_digest = client.manifest_digest(repository, tag)
+    else:
+        if named.digest == digest:
+            return ImageFacts(True, not_runnable(named), named.media_type, True)
+        named_digest = named.digest
+    facts = manifest_facts(client, repository, digest)
+    return replace(facts, tag_current=named_digest == digest) if facts.found else facts
 
 
 def manifest_facts(client: RegistryClient, repository: str, digest: str) -> ImageFacts:

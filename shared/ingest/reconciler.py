@@ -81,8 +81,8 @@ async def reconcile_service(service: Any, client: RegistryClient, ingestor: Inge
     if not missed:
         return ReconcileReport(service.name, len(tags), started=[])
     (tag, digest), older = missed[0], missed[1:]
-    # The digest was just read from the tag: ingestion reads its manifest, not the tag again.
-    outcome = await ingestor.ingest(_event(service, client, tag, digest), read_from_tag=True)
+    # Ingestion reads the tag's manifest once more: one GET says it is this image and what.
+    outcome = await ingestor.ingest(_event(service, client, tag, digest))
     for old_tag, old_digest in older:
         await _superseded(ingestor, service, client, old_tag, old_digest, tag)
     started = [outcome.release_id or ""] if outcome.outcome == "started" else []

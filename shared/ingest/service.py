@@ -79,11 +79,10 @@ class Ingestor:
         self.registry = registry or ClientRegistry()
         self._scope = (ledger.ledger.endpoint, ledger.ledger.prefix, durable.scope)
 
-    async def ingest(self, event: RegistryEvent, received_at: datetime | None = None, *,
-                     read_from_tag: bool = False) -> EventOutcome:
-        """Decide, confirm the image with the registry, record, start. `read_from_tag`: the
-        caller just read the digest from the tag (the reconciler), so the tag is current.
-        Raises RegistryUnreachable when the registry cannot confirm the image."""
+    async def ingest(self, event: RegistryEvent, received_at: datetime | None = None
+                     ) -> EventOutcome:
+        """Decide, confirm the image with the registry, record, start. Raises
+        RegistryUnreachable when the registry cannot confirm the image."""
         received_at = received_at or datetime.now(UTC)
         decision = decide(event, self.policy)
         if decision.outcome == "start":
@@ -97,7 +96,7 @@ class Ingestor:
         known = (*self._scope, release_id)
         if known in self.known:
             return await self._duplicate(event, received_at, service.name, release_id)
-        event, refusal = await self._confirm_image(service, event, read_from_tag)
+        event, refusal = await self._confirm_image(service, event)
         if refusal is not None:
             return await self._record(event, received_at, refusal.outcome, refusal.reason,
                                       service.name, None)
@@ -131,7 +130,7 @@ class Ingestor:
                                   f"release {release_id} already exists for {event.digest}",
                                   service, release_id)
 
-    async def _confirm_image(self, service: Any, event: RegistryEvent, read_from_tag: bool
+    async def _confirm_image(self, service: Any, event: RegistryEvent
                              ) -> tuple[RegistryEvent, Decision | None]:
         """Ask the policy's registry about the pushed digest: the event with `tag_current`,
         and the refusal when the registry holds no runnable image there."""
@@ -139,7 +138,7 @@ class Ingestor:
         assert event.digest and event.tag
         try:
             facts = await self.registry.image(endpoint, service.repository, event.digest,
-                                              None if read_from_tag else event.tag)
+                                              event.tag)
         except RegistryError as failure:
             # Unreachable is the registry's trouble; refused (401/403, ...) is configuration.
             level = logging.WARNING if isinstance(failure, RegistryUnavailable) else logging.ERROR
@@ -148,8 +147,7 @@ class Ingestor:
                     event.digest, event.event_id, failure)
             raise RegistryUnreachable(endpoint.host, service.repository, failure) from None
         refusal = image_verdict(facts, f"{endpoint.host}/{service.repository}", event.digest)
-        tag_current = True if read_from_tag else facts.tag_current
-        return replace(event, tag_current=tag_current if facts.found else None), refusal
+        return replace(event, tag_current=facts.tag_current), refusal
 
     async def _older_than_production(self, event: RegistryEvent,
                                      decision: Decision) -> Decision:

@@ -78,6 +78,21 @@ def test_a_tag_that_moved_on_or_is_gone_is_not_current(
     assert ask(direct, repo, first, tag="never-pushed").tag_current is False
 
 
+def test_one_get_while_the_tag_names_the_digest_two_once_it_moved_or_went(
+        proxied: RegistryClient, pusher: RegistryPusher, fault_proxy: FaultProxy,
+        repo: str) -> None:
+    first = pusher.push_image(repo, "v1", "first")
+    for tag, digest, current, gets in (("v1", first, True, 1), ("gone", first, False, 2)):
+        fault_proxy.reset_stats()
+        assert ask(proxied, repo, digest, tag).tag_current is current
+        assert fault_proxy.stats().by_method == {"GET": gets}
+    second = pusher.push_image(repo, "v1", "second")
+    fault_proxy.reset_stats()
+    assert ask(proxied, repo, first) == ImageFacts(True, None, OCI_MANIFEST, False)
+    assert fault_proxy.stats().by_method == {"GET": 2}
+    assert ask(proxied, repo, second).tag_current is True
+
+
 def test_a_digest_not_in_this_repository_is_not_found(
         direct: RegistryClient, pusher: RegistryPusher, repo: str) -> None:
     elsewhere = pusher.push_image(repo + "-other", "v1")

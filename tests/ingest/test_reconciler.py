@@ -1,7 +1,7 @@
 """The reconciler finds pushes no webhook delivered: a real registry, Azurite, devhost's timer.
 
-It reads digests from the registry itself, so ingestion then reads only the manifest
-(is it an image?), not the tag again."""
+It reads digests from the registry itself; ingestion then asks once more, with one GET of
+the tag's manifest (is it still this image, and an image at all?)."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def test_baseline_then_the_newest_missed_push_starts_a_release(
     asyncio.run(main())
 
 
-def test_the_reconciler_ingests_what_it_read_without_asking_for_the_tag_again(
+def test_the_reconciler_ingests_what_it_read_with_one_more_request(
         tmp_path: Path, registry: LocalRegistry, fault_proxy: FaultProxy, tls_files: TlsFiles,
         azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
     repository = "recon-" + uuid.uuid4().hex[:8]
