@@ -2,14 +2,19 @@
 
 Runs the product app (repo root) in `devhost.host.Host` with its ledger on a fresh Azurite and
 a bench policy whose `burst` service does not supersede (each push is its own release, which
-runs the `release` orchestration up to its QA gate). A load generator in its own process
-(aiohttp, keep-alive, CONCURRENCY requests in flight) sends DELIVERIES ACR push webhooks, half
-of them redeliveries of an earlier digest under a new event id, and times each response; a
-shorter pass sends deliveries one at a time (latency without queueing). In the same run the
-same request patterns go to `bench/apps/bare_http`, a function that only answers 202, served
-by a second Host: the baseline of /work/shared/notes/benchmarks.md. Outcomes in the responses
-are counted (exactly half `started`, half `duplicate` expected), and the new releases must all
-reach their gate. CPU is read per process (and per thread of this one) from /proc.
+runs the `release` orchestration up to its QA gate) and whose images are in a local
+docker-registry over TLS: every digest a delivery names is a real image pushed before the timed
+part (sandbox/registry_push.py), because ingestion asks the registry about each new digest (one
+GET of the tag's manifest, while the tag names it) before it starts a release. A load generator
+in its own process (aiohttp, keep-alive, CONCURRENCY requests in flight) sends DELIVERIES ACR
+push webhooks, half of them redeliveries of an earlier digest under a new event id, and times
+each response; a shorter pass sends deliveries one at a time (latency without queueing). In the
+same run the same request patterns go to `bench/apps/bare_http`, a function that only answers
+202, served by a second Host: the baseline of /work/shared/notes/benchmarks.md. Outcomes in the
+responses are counted (exactly half `started`, half `duplicate` expected), and the new releases
+must all reach their gate. CPU is read per process (and per thread of this one) from /proc. One
+registry question with nothing else running is timed too, against a bare HEAD, to show what the
+check costs a new release.
 
 Also prints the ceiling the server's CPU per delivery sets (one event loop, one core) and,
 by Little's law, the throughput the p99 aim needs at CONCURRENCY in flight. When an aim is
@@ -71,49 +76,54 @@ GATE_WAIT_S = 30.0  # how long to wait for the measured releases to reach their 
 AIM_RATIO_P99 = 2.0
 AIM_P99_MS = 50.0
 AIM_RPS = 200.0
+REGISTRY_CALLS = 100
 POLICY = """\
 version: 1
 registries:
-  acr: {url: myacr.azurecr.io, auth: anonymous}
+  local: {{url: "{url}", auth: anonymous, caBundle: "{ca}"}}
 services:
   burst:
-    registry: acr
+    registry: local
     repository: burst
-    supersede: {waitingAtGate: false}
+    supersede: {{waitingAtGate: false}}
     environments:
       - name: qa
         target:
-          cluster: {name: burst-qa, kubeconfigSecret: qa-kubeconfig}
+          cluster: {{name: burst-qa, kubeconfigSecret: qa-kubeconfig}}
           namespace: burst
           deployment: burst
           container: app
-        gate: {approvers: {users: [ann@example.com]}, deadline: 72h}
+        gate: {{approvers: {{users: [ann@example.com]}}, deadline: 72h}}
 """
 
 
 # --- the request pattern -----------------------------------------------------------------------
 
-def acr_push(event_id: str, tag: str, digest: str) -> str:
+def acr_push(event_id: str, tag: str, digest: str, host: str) -> str:
     return json.dumps({"id": event_id, "timestamp": "2026-11-22T04:10:12Z", "action": "push",
                        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
                                   "digest": digest, "repository": SERVICE, "tag": tag},
-                       "request": {"host": "myacr.azurecr.io"}})
+                       "request": {"host": host}})
 
 
-def deliveries(label: str, count: int) -> list[str]:
-    """`count` bodies: count/2 pushes, each redelivered (new event id) REDELIVERY_LAG later."""
+def deliveries(pusher: Any, label: str, count: int) -> list[str]:
+    """Push count/2 images, then `count` bodies: one push event per image, each redelivered
+    (new event id) REDELIVERY_LAG later."""
     pushes = count // 2
+    tags = [f"v2.{i}.0" for i in range(pushes)]
+    digests = pusher.push_images(SERVICE, tags, label)
     bodies = []
     for i in range(pushes + REDELIVERY_LAG):
         if i < pushes:
-            bodies.append(acr_push(f"{label}-{i}", f"v2.{i}.0", digest(label, i)))
+            bodies.append(acr_push(f"{label}-{i}", tags[i], digests[i], pusher.host))
         if i >= REDELIVERY_LAG:
             n = i - REDELIVERY_LAG
-            bodies.append(acr_push(f"{label}-again-{n}", f"v2.{n}.0", digest(label, n)))
+            bodies.append(acr_push(f"{label}-again-{n}", tags[n], digests[n], pusher.host))
     return bodies
 
 
 def digest(label: str, n: int) -> str:
+    """A made-up digest, for ledger rows written directly (never through ingestion)."""
     return "sha256:" + hashlib.sha256(f"{label}/{n}".encode()).hexdigest()
 
 
@@ -176,15 +186,20 @@ async def _load(url: str, bodies: list[str], concurrency: int) -> Load:
 
 # --- processes' CPU -----------------------------------------------------------------------------
 
-def azurite_pids() -> list[int]:
-    """Child processes of this one whose command line mentions azurite."""
+def child_pids(word: bytes) -> list[int]:
+    """Child processes of this one whose command line mentions `word`."""
     pids = []
     for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
         for pid in children.read_text().split():
             with contextlib.suppress(OSError):
-                if b"azurite" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if word in Path(f"/proc/{pid}/cmdline").read_bytes():
                     pids.append(int(pid))
     return pids
+
+
+def helper_pids() -> dict[str, list[int]]:
+    """The processes beside the server whose CPU a delivery costs too."""
+    return {"Azurite": child_pids(b"azurite"), "docker-registry": child_pids(b"docker-registry")}
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -211,21 +226,24 @@ def thread_cpu() -> dict[str, float]:
 
 @dataclass
 class Pass:
-    """A load, and the CPU the server process (by thread) and Azurite spent meanwhile."""
+    """A load, and the CPU the server process (by thread), Azurite and the registry spent
+    meanwhile."""
 
     load: Load
     server_cpu_s: float
-    azurite_cpu_s: float
+    helpers_cpu_s: dict[str, float]
     threads_cpu_s: dict[str, float]
 
 
-async def measured(pool: ProcessPoolExecutor, url: str, bodies: list[str], azurite: list[int],
-                   concurrency: int = CONCURRENCY) -> Pass:
+async def measured(pool: ProcessPoolExecutor, url: str, bodies: list[str],
+                   helpers: dict[str, list[int]], concurrency: int = CONCURRENCY) -> Pass:
     loop = asyncio.get_running_loop()
-    server_cpu, azurite_cpu, threads = time.process_time(), cpu_seconds(azurite), thread_cpu()
+    server_cpu, threads = time.process_time(), thread_cpu()
+    before = {name: cpu_seconds(pids) for name, pids in helpers.items()}
     load = await loop.run_in_executor(pool, run_load, url, bodies, concurrency)
     after = thread_cpu()
-    return Pass(load, time.process_time() - server_cpu, cpu_seconds(azurite) - azurite_cpu,
+    return Pass(load, time.process_time() - server_cpu,
+                {name: cpu_seconds(pids) - before[name] for name, pids in helpers.items()},
                 {name: after[name] - threads.get(name, 0.0) for name in after})
 
 
@@ -328,16 +346,17 @@ class Profiled:
     anatomy: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-async def profile_ingestion(pool: ProcessPoolExecutor, url: str, azurite: list[int]) -> Profiled:
+async def profile_ingestion(pool: ProcessPoolExecutor, url: str, helpers: dict[str, list[int]],
+                            pusher: Any) -> Profiled:
     alone, busy, loop_profile = Stages(), Stages(profile_threads=True), cProfile.Profile()
+    alone_bodies = deliveries(pusher, "alone-profiled", PROFILE_DELIVERIES // 3)
     with instrumented(alone):
-        await measured(pool, url, deliveries("alone-profiled", PROFILE_DELIVERIES // 3),
-                       azurite, concurrency=1)
-    bodies = deliveries("profiled", PROFILE_DELIVERIES)
+        await measured(pool, url, alone_bodies, helpers, concurrency=1)
+    bodies = deliveries(pusher, "profiled", PROFILE_DELIVERIES)
     with instrumented(busy):
         loop_profile.enable()
         try:
-            busy_pass = await measured(pool, url, bodies, azurite)
+            busy_pass = await measured(pool, url, bodies, helpers)
         finally:
             loop_profile.disable()
     pool_threads = sum(1 for t in threading.enumerate() if t.name.startswith("asyncio_"))
@@ -413,6 +432,50 @@ async def _anatomy(connection_string: str, table_endpoint: str, calls: int
                              (time.process_time() - cpu) / calls * 1000)
     connection.close()
     await close_clients()
+    return figures
+
+
+async def registry_anatomy(registry: Any, pusher: Any, calls: int = REGISTRY_CALLS
+                           ) -> dict[str, tuple[float, float]]:
+    """Wall and process CPU ms of what ingestion asks the registry about one new digest, one
+    question at a time with nothing else running, and of a bare keep-alive HEAD of the same
+    manifest: what the registry check costs a new release, and what the client adds."""
+    from shared.ingest.image_check import ClientRegistry, quick_client
+    from shared.registry.client import RegistryEndpoint
+
+    endpoint = RegistryEndpoint(registry.endpoint, "anonymous", str(registry.tls.ca))
+    client = quick_client(endpoint)
+    tags = [f"v9.{i}.0" for i in range(calls)]
+    digests = pusher.push_images(SERVICE, tags, "anatomy")
+    asks = ClientRegistry()
+    await asks.image(endpoint, SERVICE, digests[0], tags[0])  # connections open
+    connection = http.client.HTTPSConnection("127.0.0.1", registry.port,
+                                             context=registry.ssl_context())
+
+    def bare_head(i: int) -> None:
+        connection.request("HEAD", f"/v2/{SERVICE}/manifests/{digests[i]}",
+                           headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        connection.getresponse().read()
+
+    async def timed(action: Callable[[int], Any]) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        for i in range(calls):
+            result = action(i)
+            if asyncio.iscoroutine(result):
+                await result
+        return ((time.perf_counter() - wall) / calls * 1000,
+                (time.process_time() - cpu) / calls * 1000)
+
+    figures = {
+        "ClientRegistry.image: GET of the tag's manifest (a thread)": await timed(
+            lambda i: asks.image(endpoint, SERVICE, digests[i], tags[i])),
+        "RegistryClient.manifest: GET by digest, verified": await timed(
+            lambda i: client.manifest(SERVICE, digests[i])),
+        "RegistryClient.manifest_digest: HEAD of the tag": await timed(
+            lambda i: client.manifest_digest(SERVICE, tags[i])),
+        "bare HEAD over one keep-alive connection (http.client)": await timed(bare_head),
+    }
+    connection.close()
     return figures
 
 
@@ -539,6 +602,7 @@ class Results:
     gate_reached: int = 0
     gate_s: float = 0.0
     settle_cpu_s: float = 0.0  # server CPU after the load until the releases reached their gate
+    registry: dict[str, tuple[float, float]] = field(default_factory=dict)  # registry_anatomy
 
     @property
     def sustained_rps(self) -> float:
@@ -568,20 +632,24 @@ async def settle(host: Any, expected: int) -> tuple[int, float]:
 
 
 async def run(root: Path, pool: ProcessPoolExecutor, connection_string: str,
-              table_endpoint: str) -> tuple[Results, Profiled | None]:
+              table_endpoint: str, registry: Any) -> tuple[Results, Profiled | None]:
+    from devhost.durable.clock import VirtualClock
     from devhost.host import Host
+    from sandbox.registry_push import RegistryPusher
     from shared.ledger.aio import close_clients
 
     policy = root / "policy.yaml"
-    policy.write_text(POLICY)
+    policy.write_text(POLICY.format(url=registry.endpoint, ca=registry.tls.ca))
+    pusher = RegistryPusher.of(registry)
     os.environ.update({"AzureWebJobsStorage": connection_string,
                        "LEDGER_TABLE_PREFIX": "bench" + secrets.token_hex(4),
                        "RELEASE_POLICY_FILE": str(policy), "REGISTRY_WEBHOOK_TOKEN": TOKEN,
                        # the gate signs its approval links (no Teams webhook: nothing is sent)
                        "APPROVAL_SIGNING_KEY": secrets.token_urlsafe(48),
                        "APPROVAL_BASE_URL": "http://approvals.bench"})
-    azurite = azurite_pids()
-    ours_host = Host(REPO, port=0, data_dir=root / "devhost-ours")
+    helpers = helper_pids()
+    # The reconciler's timer must not catch the bench's images mid-pass: time stands still.
+    ours_host = Host(REPO, port=0, data_dir=root / "devhost-ours", clock=VirtualClock())
     bare_host = Host(BARE_APP, port=0, data_dir=root / "devhost-bare")
     await ours_host.start()
     try:
@@ -589,22 +657,23 @@ async def run(root: Path, pool: ProcessPoolExecutor, connection_string: str,
         try:
             ours_url, bare_url = ours_host.base_url + ROUTE, bare_host.base_url + ROUTE
             releases = 0
-            for url in (bare_url, ours_url):  # connections, imports, tables, policy
-                warm = await measured(pool, url, deliveries("warmup", WARMUPS), azurite)
+            warmup = deliveries(pusher, "warmup", WARMUPS)
+            for url in (bare_url, ours_url):  # connections, imports, tables, policy, registry
+                warm = await measured(pool, url, warmup, helpers)
                 if set(warm.load.statuses) - {200, 202}:
                     raise RuntimeError(f"{url}: warm-up answered {sorted(set(warm.load.statuses))}")
             releases += WARMUPS // 2
             await settle(ours_host, releases)
 
-            alone = deliveries("alone", ALONE_DELIVERIES)
-            bare_alone = await measured(pool, bare_url, alone, azurite, concurrency=1)
-            ours_alone = await measured(pool, ours_url, alone, azurite, concurrency=1)
+            alone = deliveries(pusher, "alone", ALONE_DELIVERIES)
+            bare_alone = await measured(pool, bare_url, alone, helpers, concurrency=1)
+            ours_alone = await measured(pool, ours_url, alone, helpers, concurrency=1)
             releases += ALONE_DELIVERIES // 2
             await settle(ours_host, releases)
 
-            bodies = deliveries("run", DELIVERIES)
-            bare = await measured(pool, bare_url, bodies, azurite)
-            ours = await measured(pool, ours_url, bodies, azurite)
+            bodies = deliveries(pusher, "run", DELIVERIES)
+            bare = await measured(pool, bare_url, bodies, helpers)
+            ours = await measured(pool, ours_url, bodies, helpers)
             results = Results(ours, bare, ours_alone, bare_alone)
             cpu = time.process_time()
             waiting, results.gate_s = await settle(ours_host, releases + DELIVERIES // 2)
@@ -613,12 +682,13 @@ async def run(root: Path, pool: ProcessPoolExecutor, connection_string: str,
 
             profiled = None
             if not aims_met(results):
-                profiled = await profile_ingestion(pool, ours_url, azurite)
+                profiled = await profile_ingestion(pool, ours_url, helpers, pusher)
         finally:
             await bare_host.stop()
     finally:
         await ours_host.stop()
         await close_clients()
+    results.registry = await registry_anatomy(registry, pusher)
     if profiled is not None:
         profiled.anatomy = await ledger_anatomy(connection_string, table_endpoint)
     return results, profiled
@@ -673,8 +743,8 @@ def report(r: Results) -> None:
          f"{ours.load.count('duplicate')}", "", ""),
         ("server process CPU ms/request", f"{ours.server_cpu_s / n * 1000:.2f}",
          f"{bare.server_cpu_s / n * 1000:.2f}", ""),
-        ("Azurite CPU ms/request", f"{ours.azurite_cpu_s / n * 1000:.2f}",
-         f"{bare.azurite_cpu_s / n * 1000:.2f}", ""),
+        *((f"{name} CPU ms/request", f"{ours.helpers_cpu_s[name] / n * 1000:.2f}",
+           f"{bare.helpers_cpu_s[name] / n * 1000:.2f}", "") for name in ours.helpers_cpu_s),
         ("client CPU ms/request", f"{ours.load.client_cpu_s / n * 1000:.2f}",
          f"{bare.load.client_cpu_s / n * 1000:.2f}", ""),
         (f"one at a time: p50 / p99 ms ({len(a.latencies_ms)})",
@@ -706,6 +776,15 @@ def report(r: Results) -> None:
           f" p99 of {p99_aim:.1f} ms (2x bare) needs more than {needed:.0f} deliveries/s,"
           f" i.e. under {1000 / needed:.2f} ms of server CPU per delivery")
     print()
+    if r.registry:
+        rows = [(f"the registry check, one at a time ({REGISTRY_CALLS} new digests)", "wall ms",
+                 "CPU ms in this process")]
+        rows += [(name, f"{wall:.2f}", f"{cpu:.2f}") for name, (wall, cpu) in r.registry.items()]
+        table(rows)
+        print("a new release asks the registry once (one GET while the tag still names the"
+              " digest, two when it moved); a redelivery of a release this process knows asks"
+              " nothing")
+        print()
     print_aims(aims(r))
     print()
 
@@ -719,6 +798,7 @@ def statuses(load: Load) -> str:
 
 def summary(r: Results) -> str:
     ours, bare = r.ours.load, r.bare.load
+    registry_check = next(iter(r.registry.values()), (float("nan"), float("nan")))
     return ("ingest: "
             f"p50_ms={ours.percentile_ms(50):.1f} p99_ms={ours.percentile_ms(99):.1f}"
             f" rps={ours.rps:.0f} bare_p50_ms={bare.percentile_ms(50):.1f}"
@@ -728,19 +808,25 @@ def summary(r: Results) -> str:
             f" alone_p50_ms={r.ours_alone.load.percentile_ms(50):.1f}"
             f" bare_alone_p50_ms={r.bare_alone.load.percentile_ms(50):.1f}"
             f" gate_reached={r.gate_reached} sustained_rps={r.sustained_rps:.0f}"
-            f" total_cpu_ms={r.total_cpu_ms:.2f}")
+            f" total_cpu_ms={r.total_cpu_ms:.2f}"
+            f" registry_check_ms={registry_check[0]:.2f}"
+            f" registry_check_cpu_ms={registry_check[1]:.2f}")
 
 
 def main() -> None:
     from sandbox.azurite import Azurite
+    from sandbox.registry import LocalRegistry
+    from sandbox.tls import make_throwaway_cert
 
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as temp, \
             quiet("devhost", "devhost.invocations"), \
             ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         root = Path(temp)
-        with Azurite(root / "azurite") as azurite:
+        tls = make_throwaway_cert(root / "tls")
+        with Azurite(root / "azurite") as azurite, \
+                LocalRegistry(root / "registry", tls) as registry:
             results, profiled = asyncio.run(run(root, pool, azurite.connection_string,
-                                                   azurite.table_endpoint))
+                                                   azurite.table_endpoint, registry))
     report(results)
     if profiled is not None:
         profile_report(profiled)

@@ -4,9 +4,9 @@ Accepts ACR webhooks, OCI notification envelopes and Event Grid deliveries (Even
 Grid schema with its validation handshake, CloudEvents with the OPTIONS
 handshake). Without the bearer token only Event Grid's handshake is answered: its header
 and a body that is one validation event, nothing else. Answers 401 without detail,
-413 over 1 MiB, 400 with a one-line
-reason for malformed bodies, 503 while the policy file is invalid (so Event Grid
-retries), 202 when a release started and 200 otherwise, with each event's outcome.
+413 over 1 MiB, 400 with a one-line reason for malformed bodies, 503 while the policy
+file is invalid or the registry cannot confirm a pushed image (so Event Grid retries),
+202 when a release started and 200 otherwise, with each event's outcome.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from shared.ingest.context import app_async_ledger, app_policy_async, authorized
+from shared.ingest.image_check import RegistryUnreachable
 from shared.ingest.payloads import MAX_BODY, PayloadError, parse_body, parse_event_grid_event
 from shared.ingest.service import EventOutcome, Ingestor
 from shared.policy.errors import PolicyError
@@ -56,7 +57,11 @@ async def registry_events(req: func.HttpRequest,
     except PolicyError as broken:
         log.error("release policy is invalid; refusing deliveries until fixed:\n%s", broken)
         return error_response(503, "release policy is invalid; see the app log")
-    outcomes = [await ingestor.ingest(event) for event in delivery.events]
+    try:
+        outcomes = [await ingestor.ingest(event) for event in delivery.events]
+    except RegistryUnreachable as unreachable:  # logged by ingestion; the sender retries
+        return error_response(503, f"registry {unreachable.registry} could not confirm the"
+                                   " pushed image; try again later")
     started = any(o.outcome == "started" for o in outcomes)
     base = origin(req)
     return json_response({"events": [_with_link(o, base) for o in outcomes]},
@@ -67,7 +72,8 @@ async def registry_events(req: func.HttpRequest,
 @bp.durable_client_input(client_name="client")
 async def registry_event_grid(event: func.EventGridEvent,
                               client: df.DurableOrchestrationClient) -> None:
-    """The native Event Grid binding: the host did the handshake; one event per call."""
+    """The native Event Grid binding: the host did the handshake; one event per call.
+    Raises when the registry cannot confirm the image, so Event Grid delivers it again."""
     parsed = parse_event_grid_event(event.id, event.event_type, event.get_json(),
                                     event.event_time)
     if parsed is None:

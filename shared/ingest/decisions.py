@@ -1,19 +1,23 @@
 """What becomes of a registry event: start a release, or ignore it and say why.
 
-Pure rules over a `RegistryEvent` and the release policy. Duplicates are not
-decided here: the ledger's digest claim is what makes a start happen once.
+Pure rules over a `RegistryEvent` and the release policy, and over what the registry
+said of the image (`image_verdict`). Duplicates are not decided here: the ledger's digest
+claim is what makes a start happen once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.registry.manifests import IMAGE_TYPES, INDEX_TYPES
-from shared.registry.references import DIGEST
+from shared.registry.references import DIGEST, TAG
 
 from .payloads import RegistryEvent
+
+if TYPE_CHECKING:  # the registry seam is not needed to judge its answer
+    from .image_check import ImageFacts
 
 Outcome = Literal["start", "ignored", "rejected"]
 MANIFEST_TYPES = INDEX_TYPES | IMAGE_TYPES
@@ -68,6 +72,9 @@ def decide(event: RegistryEvent, policy: Any) -> Decision:
     if not event.digest or not DIGEST.match(event.digest):
         return Decision("rejected", f"push of {event.repository}:{event.tag} has no valid"
                                     " sha256 digest")
+    if not TAG.match(event.tag):
+        return Decision("rejected", f"push of {event.repository} has an invalid tag"
+                                    f" {event.tag[:130]!r}")
     registry = event.registry or None
     if policy.is_promotion_target(event.repository, registry):
         return Decision("ignored", f"{event.repository} is a promotion target (our own retag)")
@@ -80,3 +87,16 @@ def decide(event: RegistryEvent, policy: Any) -> Decision:
         return Decision("ignored", why, service.name)
     return Decision("start", f"{service.name} {event.tag}", service.name,
                     release_id(service.name, event.digest))
+
+
+def image_verdict(facts: ImageFacts, where: str, digest: str) -> Decision | None:
+    """None when the registry holds a runnable image at `digest` in `where` (host/repo);
+    else the outcome: `rejected` when it holds no manifest there, `ignored` when what it
+    holds is no container image (a Helm chart, another artifact)."""
+    if not facts.found:
+        detail = f": {facts.problem}" if facts.problem else ""
+        return Decision("rejected", f"digest {digest} is not in {where}{detail}")
+    if facts.problem:
+        return Decision("ignored", f"{where}@{digest} is {facts.problem}, not an image a"
+                                   " cluster can run")
+    return None

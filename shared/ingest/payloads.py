@@ -43,13 +43,16 @@ class RegistryEvent:
     media_type: str | None = None
     timestamp: datetime | None = None
     actor: str | None = None  # who pushed, when the registry says (`actor.name`)
+    # Whether the tag still names the digest: set by ingestion from the registry, never
+    # from the delivery; None until the registry was asked.
+    tag_current: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"eventId": self.event_id, "source": self.source, "action": self.action,
                 "registry": self.registry, "repository": self.repository, "tag": self.tag,
                 "digest": self.digest, "mediaType": self.media_type,
                 "timestamp": self.timestamp.isoformat() if self.timestamp else None,
-                "actor": self.actor}
+                "actor": self.actor, "tagCurrent": self.tag_current}
 
 
 @dataclass(frozen=True)

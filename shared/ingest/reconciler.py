@@ -21,6 +21,7 @@ from shared.registry.client import RegistryClient, RegistryEndpoint
 from shared.registry.errors import ImageNotFound, RegistryError
 
 from .decisions import release_id
+from .image_check import RegistryUnreachable
 from .payloads import RegistryEvent
 from .service import EventOutcome, Ingestor
 
@@ -53,7 +54,7 @@ async def reconcile(policy: Any, ingestor: Ingestor, registries: Any, *,
         try:
             reports.append(await reconcile_service(service, client, ingestor,
                                                    max_images=max_images))
-        except RegistryError as failure:  # one unreachable registry must not stop the others
+        except (RegistryError, RegistryUnreachable) as failure:  # the others still run
             log.warning("reconciler: service %s skipped this run: %s", service.name, failure)
             reports.append(ReconcileReport(service.name, 0, error=str(failure)))
     return reports
@@ -80,6 +81,7 @@ async def reconcile_service(service: Any, client: RegistryClient, ingestor: Inge
     if not missed:
         return ReconcileReport(service.name, len(tags), started=[])
     (tag, digest), older = missed[0], missed[1:]
+    # Ingestion reads the tag's manifest once more: one GET says it is this image and what.
     outcome = await ingestor.ingest(_event(service, client, tag, digest))
     for old_tag, old_digest in older:
         await _superseded(ingestor, service, client, old_tag, old_digest, tag)

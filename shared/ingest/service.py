@@ -8,6 +8,9 @@ deliveries whose start created the instance, the first to mark the claim started
 is answered `started`, every other one `duplicate`: exactly one per image, however
 slow the claimer and whatever a backend lets through.
 A release this process already saw exist needs neither (`known.py`).
+Before the claim the registry confirms the image (`image_check.py`): a digest it does not
+hold is `rejected`, a registry that cannot answer raises `RegistryUnreachable` (nothing is
+recorded or claimed; the sender, or the reconciler, tries again).
 Every event is recorded with its outcome, whatever it is.
 """
 
@@ -15,15 +18,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.ledger.aio import AsyncLedger
 from shared.ledger.records import EventRecord
+from shared.registry.client import RegistryEndpoint
+from shared.registry.errors import RegistryError, RegistryUnavailable
 from shared.releases.plan import PREFLIGHT
 
-from .decisions import Decision, decide, overwritten, supersedes
+from .decisions import Decision, decide, image_verdict, overwritten, supersedes
+from .image_check import ClientRegistry, Registry, RegistryUnreachable
 from .known import KNOWN_RELEASES, KnownReleases
 from .payloads import RegistryEvent
 
@@ -65,18 +71,22 @@ class EventOutcome:
 
 class Ingestor:
     """Turns registry events into releases, given the policy, the ledger (its async side,
-    `shared.ledger.aio.AsyncLedger`: no thread per call) and Durable."""
+    `shared.ledger.aio.AsyncLedger`: no thread per call), Durable and the registry."""
 
     def __init__(self, policy: Any, ledger: AsyncLedger, durable: Durable,
-                 known: KnownReleases = KNOWN_RELEASES) -> None:
+                 known: KnownReleases = KNOWN_RELEASES,
+                 registry: Registry | None = None) -> None:
         self.policy = policy
         self.ledger = ledger
         self.durable = durable
         self.known = known
+        self.registry = registry or ClientRegistry()
         self._scope = (ledger.ledger.endpoint, ledger.ledger.prefix, durable.scope)
 
     async def ingest(self, event: RegistryEvent, received_at: datetime | None = None
                      ) -> EventOutcome:
+        """Decide, confirm the image with the registry, record, start. Raises
+        RegistryUnreachable when the registry cannot confirm the image."""
         received_at = received_at or datetime.now(UTC)
         decision = decide(event, self.policy)
         if decision.outcome == "start":
@@ -90,6 +100,10 @@ class Ingestor:
         known = (*self._scope, release_id)
         if known in self.known:
             return await self._duplicate(event, received_at, service.name, release_id)
+        event, refusal = await self._confirm_image(service, event)
+        if refusal is not None:
+            return await self._record(event, received_at, refusal.outcome, refusal.reason,
+                                      service.name, None)
         claim = await self.ledger.claim(service.name, event.digest, release_id, event.tag,
                                         event.event_id)
         started, related, earlier = False, [], None
@@ -124,6 +138,25 @@ class Ingestor:
         return await self._record(event, received_at, "duplicate",
                                   f"release {release_id} already exists for {event.digest}",
                                   service, release_id)
+
+    async def _confirm_image(self, service: Any, event: RegistryEvent
+                             ) -> tuple[RegistryEvent, Decision | None]:
+        """Ask the policy's registry about the pushed digest: the event with `tag_current`,
+        and the refusal when the registry holds no runnable image there."""
+        endpoint = RegistryEndpoint.from_dict(service.registry)
+        assert event.digest and event.tag
+        try:
+            facts = await self.registry.image(endpoint, service.repository, event.digest,
+                                              event.tag)
+        except RegistryError as failure:
+            # Unreachable is the registry's trouble; refused (401/403, ...) is configuration.
+            level = logging.WARNING if isinstance(failure, RegistryUnavailable) else logging.ERROR
+            log.log(level, "registry %s, repository %s: cannot confirm %s for event %s, so"
+                    " the sender must retry: %s", endpoint.host, service.repository,
+                    event.digest, event.event_id, failure)
+            raise RegistryUnreachable(endpoint.host, service.repository, failure) from None
+        refusal = image_verdict(facts, f"{endpoint.host}/{service.repository}", event.digest)
+        return replace(event, tag_current=facts.tag_current), refusal
 
     async def _older_than_production(self, event: RegistryEvent,
                                      decision: Decision) -> Decision:
@@ -174,22 +207,26 @@ class Ingestor:
             event_id=event.event_id, received_at=received_at, source=event.source,
             action=event.action, registry=event.registry, repository=event.repository,
             tag=event.tag, digest=event.digest, service=service, outcome=outcome,
-            reason=reason, release_id=release_id))
+            reason=reason, release_id=release_id, tag_current=event.tag_current))
         return EventOutcome(event.event_id, outcome, reason, service, release_id)
 
 
 def release_input(service: Any, event: RegistryEvent, release_id: str,
                   received_at: datetime, overwrites: dict[str, str] | None = None
                   ) -> dict[str, Any]:
-    """The release orchestration's input: the policy snapshot and the image, by digest (and
-    who pushed it, as `pushedBy`, when the registry said; the earlier release of the same
-    tag at another digest, as `overwrites`, when there was one), and the checks to run
-    before its first environment (`preflight`)."""
-    host = event.registry or service.registry["url"].split("://")[-1]
+    """The release orchestration's input: the policy snapshot and the image, by digest in
+    the policy's registry (and who pushed it, as `pushedBy`, when the registry said;
+    whether the tag still named the digest when the registry was asked, as `tagCurrent`;
+    the earlier release of the same tag at another digest, as `overwrites`, when there
+    was one), and the checks to run before its first environment
+    (`preflight`)."""
+    host = RegistryEndpoint.from_dict(service.registry).host
     image = {"registry": host, "repository": event.repository, "tag": event.tag,
              "digest": event.digest, "reference": f"{host}/{event.repository}@{event.digest}"}
     if event.actor:
         image["pushedBy"] = event.actor
+    if event.tag_current is not None:
+        image["tagCurrent"] = event.tag_current
     if overwrites:
         image["overwrites"] = overwrites
     return {"releaseId": release_id, "policy": service.snapshot(), "image": image,

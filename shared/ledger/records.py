@@ -95,6 +95,7 @@ class EventRecord:
     release_id: str | None = None
     deliveries: int = 1  # how often this event id arrived; the row keeps the first outcome
     last_delivered_at: datetime | None = None  # None: `received_at`
+    tag_current: bool | None = None  # the registry said the tag still names the digest
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -115,6 +116,7 @@ class EventRecord:
             "Tag": self.tag, "Digest": self.digest, "Service": self.service,
             "Outcome": self.outcome, "Reason": self.reason, "ReleaseId": self.release_id,
             "Deliveries": self.deliveries, "LastDeliveredAt": self.last_delivered_at,
+            "TagCurrent": self.tag_current,
         }
 
     @classmethod
@@ -128,6 +130,7 @@ class EventRecord:
             outcome=entity["Outcome"], reason=entity.get("Reason", ""),
             release_id=entity.get("ReleaseId"), deliveries=entity.get("Deliveries") or 1,
             last_delivered_at=entity.get("LastDeliveredAt"),
+            tag_current=entity.get("TagCurrent"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +142,7 @@ class EventRecord:
             "service": self.service, "outcome": self.outcome, "reason": self.reason,
             "releaseId": self.release_id, "deliveries": self.deliveries,
             "lastDeliveredAt": _iso(self.last_delivered_at),
+            "tagCurrent": self.tag_current,
         }
 
     @classmethod
@@ -151,6 +155,7 @@ class EventRecord:
             reason=data.get("reason") or "", release_id=data.get("releaseId"),
             deliveries=data.get("deliveries") or 1,
             last_delivered_at=_from_iso(data.get("lastDeliveredAt")),
+            tag_current=data.get("tagCurrent"),
         )
 
 

@@ -25,6 +25,7 @@ from .errors import (
     RegistryError,
     RegistryRequestError,
     RegistryUnavailable,
+    UnsupportedManifestError,
 )
 from .manifests import ACCEPT, Descriptor, Manifest, UnsupportedManifest, parse_manifest
 from .references import check_digest, check_reference, check_repository
@@ -36,17 +37,31 @@ _TRANSIENT = {408, 429, 500, 502, 503, 504}
 
 @dataclass(frozen=True)
 class RetrySettings:
-    """Bounded retries for transient failures (azure-core RetryPolicy settings)."""
+    """Bounded retries for transient failures (azure-core RetryPolicy settings), and
+    optionally the socket timeouts and a limit on one call's time, retries included."""
 
     total: int = 5
     backoff_factor: float = 0.5
     backoff_max: float = 8.0
+    connection_timeout: float | None = None  # seconds; azure-core's default is 300
+    read_timeout: float | None = None
+    deadline: float | None = None  # seconds for one call with its retries and waits
 
     def as_kwargs(self) -> dict[str, Any]:
-        return {"retry_total": self.total, "retry_connect": self.total,
-                "retry_read": self.total, "retry_status": self.total,
-                "retry_backoff_factor": self.backoff_factor,
-                "retry_backoff_max": self.backoff_max}
+        settings: dict[str, Any] = {
+            "retry_total": self.total, "retry_connect": self.total,
+            "retry_read": self.total, "retry_status": self.total,
+            "retry_backoff_factor": self.backoff_factor, "retry_backoff_max": self.backoff_max}
+        for name, value in (("connection_timeout", self.connection_timeout),
+                            ("read_timeout", self.read_timeout), ("timeout", self.deadline)):
+            if value is not None:
+                settings[name] = value
+        return settings
+
+
+# For calls a webhook waits on (Event Grid gives up after 30 s): few retries, short waits.
+QUICK_RETRY = RetrySettings(total=2, backoff_factor=0.2, backoff_max=1.0,
+                            connection_timeout=3.0, read_timeout=5.0, deadline=10.0)
 
 
 @dataclass(frozen=True)
@@ -117,8 +132,8 @@ class RegistryClient:
         try:
             manifest = parse_manifest(response.read(), response.headers.get("Content-Type"))
         except UnsupportedManifest as bad:
-            raise RegistryRequestError(self.endpoint.host, repository, reference,
-                                       str(bad)) from bad
+            raise UnsupportedManifestError(self.endpoint.host, repository, reference,
+                                           str(bad)) from bad
         served = response.headers.get("Docker-Content-Digest")
         if reference.startswith("sha256:") and manifest.digest != reference or \
                 served and served != manifest.digest:
@@ -253,15 +268,15 @@ class RegistryClient:
         host, status = self.endpoint.host, response.status_code
         detail = f"HTTP {status}{_oci_error(response)}"
         if status == 404:
-            return ImageNotFound(host, repository, reference, f"not found ({detail})")
+            return ImageNotFound(host, repository, reference, f"not found ({detail})", status)
         if status in (401, 403):
             return RegistryRequestError(host, repository, reference,
                                         f"not authorized ({detail}): check the identity's"
-                                        " pull/push rights on this repository")
+                                        " pull/push rights on this repository", status)
         if status in _TRANSIENT:
             return RegistryUnavailable(host, repository, reference,
-                                       f"still failing after retries ({detail})")
-        return RegistryRequestError(host, repository, reference, detail)
+                                       f"still failing after retries ({detail})", status)
+        return RegistryRequestError(host, repository, reference, detail, status)
 
     def _location(self, response: HttpResponse, repository: str, reference: str) -> str:
         location = response.headers.get("Location")

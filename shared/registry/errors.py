@@ -10,11 +10,13 @@ from __future__ import annotations
 class RegistryError(Exception):
     """A registry operation failed; `str()` says where and why."""
 
-    def __init__(self, registry: str, repository: str, reference: str, reason: str) -> None:
+    def __init__(self, registry: str, repository: str, reference: str, reason: str,
+                 status: int | None = None) -> None:
         self.registry = registry
         self.repository = repository
         self.reference = reference
         self.reason = reason
+        self.status = status  # the HTTP status the registry answered, when it answered
         where = f"{repository}:{reference}" if reference and not reference.startswith("sha256:") \
             else f"{repository}@{reference}" if reference else repository
         super().__init__(f"registry {registry}: {where}: {reason}")
@@ -38,6 +40,10 @@ class RegistryUnavailable(RegistryError):
 
 class RegistryRequestError(RegistryError):
     """The registry refused a request (a permanent error, not retried)."""
+
+
+class UnsupportedManifestError(RegistryRequestError):
+    """The registry served something this product does not read as a manifest."""
 
 
 class InvalidReference(ValueError):

@@ -20,6 +20,10 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+# What a container runtime can run: an image's config is one of these (a Helm chart's is not).
+IMAGE_CONFIG_TYPES = frozenset({"application/vnd.oci.image.config.v1+json",
+                                "application/vnd.docker.container.image.v1+json"})
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 
 
@@ -46,10 +50,16 @@ class Manifest:
     digest: str
     children: tuple[Descriptor, ...] = ()
     blobs: tuple[Descriptor, ...] = ()
+    artifact_type: str | None = None  # OCI 1.1 `artifactType`: set on artifacts, not images
 
     @property
     def is_index(self) -> bool:
         return self.media_type in INDEX_TYPES
+
+    @property
+    def config_type(self) -> str | None:
+        """The config blob's media type (an image manifest's first blob); None for an index."""
+        return None if self.is_index or not self.blobs else self.blobs[0].media_type
 
     @property
     def platforms(self) -> list[str]:
@@ -70,12 +80,31 @@ def parse_manifest(raw: bytes, content_type: str | None = None) -> Manifest:
     if not isinstance(document, dict):
         raise UnsupportedManifest("manifest is not a JSON object")
     media_type = _media_type(document, content_type)
+    artifact = document.get("artifactType")
+    artifact_type = artifact if isinstance(artifact, str) and artifact else None
     if media_type in INDEX_TYPES:
         children = tuple(_descriptor(d, "manifests") for d in _list(document, "manifests"))
-        return Manifest(raw, media_type, digest_of(raw), children=children)
+        return Manifest(raw, media_type, digest_of(raw), children=children,
+                        artifact_type=artifact_type)
     blobs = (_descriptor(document.get("config"), "config"),
              *(_descriptor(d, "layers") for d in _list(document, "layers")))
-    return Manifest(raw, media_type, digest_of(raw), blobs=tuple(blobs))
+    return Manifest(raw, media_type, digest_of(raw), blobs=tuple(blobs),
+                    artifact_type=artifact_type)
+
+
+def not_runnable(manifest: Manifest) -> str | None:
+    """Why a cluster cannot run this manifest as a container image; None when it can.
+
+    An index is taken as an image (its children are what the runtime picks from); an
+    image manifest needs an image config type; OCI artifacts declare `artifactType`."""
+    if manifest.artifact_type:
+        return f"an OCI artifact of type {manifest.artifact_type}"
+    config = manifest.config_type
+    if config is None or config in IMAGE_CONFIG_TYPES:
+        return None
+    if config == HELM_CONFIG:
+        return f"a Helm chart (config type {config})"
+    return f"an artifact with config type {config or '(none)'}"
 
 
 def platform_name(platform: Any) -> str | None:

@@ -7,13 +7,15 @@ from functools import lru_cache
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
 from .acr_import import AcrImportTarget, management_client
-from .client import RegistryClient, RegistryEndpoint
+from .client import RegistryClient, RegistryEndpoint, RetrySettings
 
 
 @lru_cache(maxsize=32)
-def for_endpoint(endpoint: RegistryEndpoint) -> RegistryClient:
-    """The cached client for `endpoint` (credentials come from the process identity)."""
-    return RegistryClient(endpoint)
+def for_endpoint(endpoint: RegistryEndpoint, retry: RetrySettings | None = None
+                 ) -> RegistryClient:
+    """The cached client for `endpoint` and retry settings (credentials come from the
+    process identity); the default retries suit activities, `QUICK_RETRY` a webhook."""
+    return RegistryClient(endpoint, retry=retry)
 
 
 @lru_cache(maxsize=8)

@@ -2,194 +2,51 @@
 
 Every documented payload kind, authentication, size limit, handshakes, loop
 prevention, duplicates, supersede, a broken policy, and random bodies never
-answering 500.
+answering 500. Every pushed image is real (the registry is asked before a release
+starts); what the registry says and when it cannot answer: test_registry_truth.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import uuid
-from collections.abc import Awaitable, Callable
+from collections import Counter
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ingest_stack import TOKEN, Env, Stack, ledger_row, scenario
 
-from devhost.host import Host
-from sandbox.azurite import Azurite
-from shared.ledger.aio import close_clients
-from shared.ledger.store import Ledger
-
-REPO = Path(__file__).resolve().parents[2]
-PAYLOADS = Path(__file__).parent / "payloads"
-TOKEN = "webhook-test-token-7d1f"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-ROUTE = "/api/registry/events"
-POLICY = """\
-version: 1
-registries:
-  acr: {url: myacr.azurecr.io, auth: anonymous}
-  local: {url: "127.0.0.1:5000", auth: anonymous}
-services:
-  delivery:
-    registry: acr
-    repository: delivery
-    tags: {pattern: '^v?\\d+\\.\\d+\\.\\d+$', allowLatest: false}
-    environments:
-      - name: qa
-        target:
-          cluster: {name: qa-cluster, kubeconfigSecret: qa-kubeconfig}
-          namespace: delivery
-          deployment: delivery
-          container: app
-        gate: {approvers: {users: [ann@example.com]}, deadline: 72h}
-      - name: prod
-        target:
-          cluster: {name: prod-cluster, kubeconfigSecret: prod-kubeconfig}
-          namespace: delivery
-          deployment: delivery
-          container: app
-        promotion: {namespace: prod/}
-  burst:
-    registry: acr
-    repository: burst
-    supersede: {waitingAtGate: false}
-    environments:
-      - name: qa
-        target:
-          cluster: {name: burst-qa, kubeconfigSecret: qa-kubeconfig}
-          namespace: burst
-          deployment: burst
-          container: app
-        gate: {approvers: {users: [ann@example.com]}, deadline: 72h}
-  shop:
-    registry: local
-    repository: shop
-    environments:
-      - name: qa
-        target:
-          cluster: {name: shop-qa, kubeconfigSecret: qa-kubeconfig}
-          namespace: shop
-          deployment: shop
-          container: app
-        gate: {approvers: {users: [ann@example.com]}, deadline: 72h}
-"""
-
-
-class Stack:
-    """The app in devhost with its ledger on Azurite, and an HTTP session."""
-
-    def __init__(self, host: Host, ledger: Ledger, http: aiohttp.ClientSession) -> None:
-        self.host, self.ledger, self.http = host, ledger, http
-
-    async def post(self, body: bytes | str, headers: dict[str, str] | None = None,
-                   method: str = "POST") -> tuple[int, Any, dict[str, str]]:
-        data = body.encode() if isinstance(body, str) else body
-        async with self.http.request(method, self.host.base_url + ROUTE, data=data,
-                                     headers={**AUTH, **(headers or {})}) as response:
-            text = await response.text()
-            return (response.status, json.loads(text) if text.strip() else None,
-                    dict(response.headers))
-
-    async def status(self, instance_id: str) -> dict[str, Any] | None:
-        url = f"{self.host.base_url}/runtime/webhooks/durabletask/instances/{instance_id}"
-        async with self.http.get(url) as response:
-            text = await response.text()
-            return json.loads(text) if text else None
-
-    async def until(self, instance_id: str, *states: str, custom: str | None = None) -> dict:
-        for _ in range(300):
-            status = await self.status(instance_id)
-            if status and status["runtimeStatus"] in states and (
-                    custom is None or (status.get("customStatus") or {}).get("step") == custom):
-                return status
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"{instance_id} never reached {states}/{custom}: {status}")
-
-
-async def ledger_row(s: Stack, release_id: str, state: str) -> Any:
-    """The release's ledger row once it is in `state` (the journal writes it after the step)."""
-    for _ in range(300):
-        row = await asyncio.to_thread(s.ledger.get_release, release_id, service="delivery")
-        if row is not None and row.state == state:
-            return row
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{release_id} never reached {state} in the ledger: {row}")
-
-
-@pytest.fixture
-def stack_env(tmp_path: Path, azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Ledger:
-    prefix = "t" + uuid.uuid4().hex[:10]
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
-    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
-    monkeypatch.setenv("LEDGER_TABLE_PREFIX", prefix)
-    monkeypatch.setenv("RELEASE_POLICY_FILE", str(policy))
-    monkeypatch.setenv("REGISTRY_WEBHOOK_TOKEN", TOKEN)
-    monkeypatch.setenv("APPROVAL_SIGNING_KEY", "ingest-tests-signing-key-" + "k" * 32)
-    monkeypatch.setenv("APPROVAL_BASE_URL", "http://approvals.test")
-    return Ledger.from_connection_string(azurite.connection_string, prefix)
-
-
-def scenario(test: Callable[[Stack], Awaitable[None]]) -> Callable[..., None]:
-    def run(tmp_path: Path, stack_env: Ledger) -> None:
-        async def main() -> None:
-            host = Host(REPO, port=0, data_dir=tmp_path / "devhost")
-            await host.start()
-            try:
-                connector = aiohttp.TCPConnector(limit=100)
-                async with aiohttp.ClientSession(connector=connector) as http:
-                    await test(Stack(host, stack_env, http))
-            finally:
-                await host.stop()
-                await close_clients()
-
-        asyncio.run(main())
-
-    run.__name__, run.__doc__ = test.__name__, test.__doc__
-    return run
-
-
-def payload(name: str) -> str:
-    return (PAYLOADS / name).read_text()
-
-
-def digest(n: int) -> str:
-    return "sha256:" + hashlib.sha256(str(n).encode()).hexdigest()
-
-
-def acr_push(event_id: str, tag: str, digest_: str, repository: str = "delivery") -> str:
-    return json.dumps({"id": event_id, "timestamp": "2026-11-22T04:10:12Z", "action": "push",
-                       "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                                  "digest": digest_, "repository": repository, "tag": tag},
-                       "request": {"host": "myacr.azurecr.io"}})
+from shared.ingest.decisions import release_id
 
 
 @scenario
 async def test_a_push_starts_one_release_and_a_redelivery_is_a_duplicate(s: Stack) -> None:
-    code, body, _ = await s.post(payload("acr_push.json"))
+    pushed = s.push("delivery", "v1.4.2")
+    rid = release_id("delivery", pushed)
+    code, body, _ = await s.post(s.payload("acr_push.json", pushed))
     assert code == 202
     (event,) = body["events"]
-    assert event["outcome"] == "started" and event["releaseId"] == "delivery-aaaaaaaaaaaaaaaa"
-    assert event["statusUri"] == f"{s.host.base_url}/api/releases/delivery-aaaaaaaaaaaaaaaa"
+    assert event["outcome"] == "started" and event["releaseId"] == rid
+    assert event["statusUri"] == f"{s.host.base_url}/api/releases/{rid}"
     assert "webhooks/durabletask" not in json.dumps(body)
-    status = await s.until("delivery-aaaaaaaaaaaaaaaa", "Running", custom="approval")
+    status = await s.until(rid, "Running", custom="approval")
     assert status["customStatus"]["waitingFor"]["event"].startswith("approval:qa")
     assert "pushedBy" not in status["input"]["image"]  # this ACR webhook names no actor
+    assert status["input"]["image"]["tagCurrent"] is True
+    assert status["input"]["image"]["reference"] == \
+        f"{s.env.registry.host}/{s.env.repo('delivery')}@{pushed}"
 
-    code, body, _ = await s.post(payload("eventgrid_push.json"))  # same digest via Event Grid
+    code, body, _ = await s.post(s.payload("eventgrid_push.json", pushed))  # via Event Grid
     assert code == 200
     assert body["events"][0]["outcome"] == "duplicate"
-    assert body["events"][0]["releaseId"] == "delivery-aaaaaaaaaaaaaaaa"
+    assert body["events"][0]["releaseId"] == rid
     recorded = {e.event_id: e for e in s.ledger.events(service="delivery")}
     assert recorded["cb8c3971-9adc-488b-bdd8-43cbb4974ff5"].outcome == "started"
+    assert recorded["cb8c3971-9adc-488b-bdd8-43cbb4974ff5"].tag_current is True
     assert recorded["eg-1"].outcome == "duplicate"
-    release = await ledger_row(s, "delivery-aaaaaaaaaaaaaaaa", "WaitingForApproval")
+    release = await ledger_row(s, rid, "WaitingForApproval")
     assert release.stages["qa"].state == "WaitingForApproval"
     assert release.created_at <= release.stages["qa"].started  # type: ignore[operator]
 
@@ -202,10 +59,10 @@ async def test_a_push_starts_one_release_and_a_redelivery_is_a_duplicate(s: Stac
     ("acr_ping.json", "ping"),
 ])
 def test_actions_we_do_not_act_on_answer_200_with_the_reason(
-        tmp_path: Path, stack_env: Ledger, name: str, reason: str) -> None:
+        tmp_path: Path, stack_env: Env, name: str, reason: str) -> None:
     @scenario
     async def check(s: Stack) -> None:
-        code, body, _ = await s.post(payload(name))
+        code, body, _ = await s.post(s.payload(name))
         assert code == 200
         assert body["events"][0]["outcome"] == "ignored"
         assert body["events"][0]["reason"] == reason
@@ -216,7 +73,7 @@ def test_actions_we_do_not_act_on_answer_200_with_the_reason(
 
 @scenario
 async def test_oci_envelope_ignores_the_blob_and_starts_the_manifest(s: Stack) -> None:
-    code, body, _ = await s.post(payload("oci_envelope.json"))
+    code, body, _ = await s.post(s.payload("oci_envelope.json", s.push("shop", "v1.4.2")))
     assert code == 202
     blob, manifest = body["events"]
     assert blob["outcome"] == "ignored" and "without a tag" in blob["reason"]
@@ -225,17 +82,22 @@ async def test_oci_envelope_ignores_the_blob_and_starts_the_manifest(s: Stack) -
 
 @scenario
 async def test_cloud_events_batch_and_single(s: Stack) -> None:
-    code, body, _ = await s.post(payload("cloudevents_batch.json"))
+    code, body, _ = await s.post(s.payload("cloudevents_batch.json"))
     assert code == 200
     assert [e["outcome"] for e in body["events"]] == ["ignored", "ignored"]
     assert "latest" in body["events"][0]["reason"]
-    code, body, _ = await s.post(payload("cloudevent_push.json"))
+    repository = s.env.repo("delivery")
+    children = s.env.pusher.push_images(repository, ["amd64", "arm64"])
+    index = s.env.pusher.push_index(repository, "v1.4.2", children)  # the event says: index
+    code, body, _ = await s.post(s.payload("cloudevent_push.json", index))
     assert code == 202 and body["events"][0]["outcome"] == "started"
+    status = await s.until(body["events"][0]["releaseId"], "Running")
+    assert status["input"]["image"]["digest"] == index
 
 
 @scenario
 async def test_event_grid_handshakes(s: Stack) -> None:
-    code, body, _ = await s.post(payload("eventgrid_validation.json"),
+    code, body, _ = await s.post(s.payload("eventgrid_validation.json"),
                                  {"aeg-event-type": "SubscriptionValidation",
                                   "Authorization": ""})
     assert (code, body) == (200, {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"})
@@ -248,7 +110,7 @@ async def test_event_grid_handshakes(s: Stack) -> None:
 async def test_authentication_and_size_limit(s: Stack) -> None:
     for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"},
                     {"Authorization": f"Basic {TOKEN}"}):
-        code, body, _ = await s.post(payload("acr_push.json"), headers)
+        code, body, _ = await s.post(s.payload("acr_push.json"), headers)
         assert (code, body) == (401, None)
     code, body, _ = await s.post(b" " * (1024 * 1024 + 1))
     assert code == 413 and "larger than" in body["error"]
@@ -257,18 +119,19 @@ async def test_authentication_and_size_limit(s: Stack) -> None:
 
 @scenario
 async def test_our_own_promotion_retags_are_ignored(s: Stack) -> None:
-    code, body, _ = await s.post(acr_push("retag-1", "v1.0.0", digest(1),
-                                          repository="prod/delivery"))
+    target = "prod/" + s.env.repo("delivery")
+    retagged = s.env.pusher.push_image(target, "v1.0.0")
+    code, body, _ = await s.post(s.acr_push("retag-1", "v1.0.0", retagged, repository=target))
     assert code == 200
-    assert body["events"][0]["reason"] == "prod/delivery is a promotion target (our own retag)"
+    assert body["events"][0]["reason"] == f"{target} is a promotion target (our own retag)"
 
 
 @scenario
 async def test_a_newer_version_supersedes_a_release_waiting_at_its_gate(s: Stack) -> None:
-    _, older, _ = await s.post(acr_push("e-1", "v1.0.0", digest(1)))
+    _, older, _ = await s.post(s.acr_push("e-1", "v1.0.0", s.push("delivery", "v1.0.0")))
     old_id = older["events"][0]["releaseId"]
     await s.until(old_id, "Running", custom="approval")
-    _, newer, _ = await s.post(acr_push("e-2", "v1.1.0", digest(2)))
+    _, newer, _ = await s.post(s.acr_push("e-2", "v1.1.0", s.push("delivery", "v1.1.0")))
     new_id = newer["events"][0]["releaseId"]
 
     status = await s.until(old_id, "Completed")
@@ -281,23 +144,26 @@ async def test_a_newer_version_supersedes_a_release_waiting_at_its_gate(s: Stack
 @scenario
 async def test_the_same_tag_pushed_again_supersedes_the_release_of_its_old_image(
         s: Stack) -> None:
-    _, first, _ = await s.post(acr_push("tag-1", "v2.0.0", digest(20)))
+    first_image = s.push("delivery", "v2.0.0", "first")
+    _, first, _ = await s.post(s.acr_push("tag-1", "v2.0.0", first_image))
     old_id = first["events"][0]["releaseId"]
     await s.until(old_id, "Running", custom="approval")
-    code, again, _ = await s.post(acr_push("tag-2", "v2.0.0", digest(21)))  # tag overwritten
+    second_image = s.push("delivery", "v2.0.0", "second")  # the tag is pushed again
+    code, again, _ = await s.post(s.acr_push("tag-2", "v2.0.0", second_image))
     assert code == 202 and again["events"][0]["outcome"] == "started"
     new_id = again["events"][0]["releaseId"]
     assert new_id != old_id
 
     assert again["events"][0]["reason"] == (
-        f"delivery v2.0.0; tag v2.0.0 was pushed before as {digest(20)} ({old_id},"
+        f"delivery v2.0.0; tag v2.0.0 was pushed before as {first_image} ({old_id},"
         " WaitingForApproval)")
 
     status = await s.until(old_id, "Completed")
     assert status["output"]["outcome"] == "Superseded"
-    assert status["output"]["reason"] == f"superseded by v2.0.0 pushed again as {digest(21)}"
+    assert status["output"]["reason"] == \
+        f"superseded by v2.0.0 pushed again as {second_image}"
     new = await s.until(new_id, "Running", custom="approval")
-    earlier = {"releaseId": old_id, "digest": digest(20), "state": "WaitingForApproval"}
+    earlier = {"releaseId": old_id, "digest": first_image, "state": "WaitingForApproval"}
     assert new["input"]["image"]["overwrites"] == earlier
     assert new["customStatus"]["overwrites"] == earlier
 
@@ -307,12 +173,12 @@ async def test_malformed_bodies_get_400_and_a_broken_policy_503(s: Stack) -> Non
     code, body, _ = await s.post(b'{"events": {}}')
     assert (code, body) == (400, {"error": "'events' must be an array"})
     Path(__import__("os").environ["RELEASE_POLICY_FILE"]).write_text("services: [\n")
-    code, body, _ = await s.post(payload("acr_push.json"))
+    code, body, _ = await s.post(s.payload("acr_push.json", s.push("delivery", "v1.4.2")))
     assert code == 503 and "policy is invalid" in body["error"]
     assert s.ledger.events() == []
 
 
-def test_no_body_makes_the_endpoint_answer_500(tmp_path: Path, stack_env: Ledger) -> None:
+def test_no_body_makes_the_endpoint_answer_500(tmp_path: Path, stack_env: Env) -> None:
     bodies: list[bytes] = []
 
     @settings(max_examples=150, deadline=None,
@@ -340,59 +206,61 @@ def test_no_body_makes_the_endpoint_answer_500(tmp_path: Path, stack_env: Ledger
 
 @scenario
 async def test_burst_of_500_deliveries_half_duplicates(s: Stack) -> None:
-    pushes = [acr_push(f"burst-{n}", f"v2.{n}.0", digest(1000 + n), "burst")
-              for n in range(250)]
-    redeliveries = [acr_push(f"burst-again-{n}", f"v2.{n}.0", digest(1000 + n), "burst")
-                    for n in range(250)]
+    tags = [f"v2.{n}.0" for n in range(250)]
+    images = s.env.pusher.push_images(s.env.repo("burst"), tags)
+    pushes = [s.acr_push(f"burst-{n}", tag, image, "burst")
+              for n, (tag, image) in enumerate(zip(tags, images, strict=True))]
+    redeliveries = [s.acr_push(f"burst-again-{n}", tag, image, "burst")
+                    for n, (tag, image) in enumerate(zip(tags, images, strict=True))]
     results = await asyncio.gather(*(s.post(body) for body in pushes + redeliveries))
     outcomes = [body["events"][0]["outcome"] for _, body, _ in results]
-    assert outcomes.count("started") == 250 and outcomes.count("duplicate") == 250
+    assert Counter(outcomes) == {"started": 250, "duplicate": 250}
     assert len(s.ledger.events(service="burst", limit=1000)) == 500
     assert len(s.ledger.seen_digests("burst")) == 250
-    engine = s.host.engine
-    assert engine is not None
-    assert len(engine.query(prefix="burst-")) == 250
+    assert len(s.instances("burst-")) == 250
 
 
 @scenario
 async def test_the_native_event_grid_trigger_starts_a_release(s: Stack) -> None:
     url = f"{s.host.base_url}/runtime/webhooks/eventgrid?functionName=registry_event_grid"
     headers = {"aeg-event-type": "Notification", "Content-Type": "application/json"}
-    async with s.http.post(url, data=payload("eventgrid_push.json"), headers=headers) as response:
+    pushed = s.push("delivery", "v1.4.2")
+    async with s.http.post(url, data=s.payload("eventgrid_push.json", pushed),
+                           headers=headers) as response:
         assert response.status in (200, 202)
     (event,) = s.ledger.events(service="delivery")
     assert (event.event_id, event.source, event.outcome) == ("eg-1", "event-grid", "started")
     status = await s.until(event.release_id, "Running", custom="approval")
     assert status["input"]["image"]["pushedBy"] == "ci-bot"  # the event's actor.name
+    assert event.digest == pushed and event.tag_current is True
 
 
 @scenario
 async def test_a_claim_whose_start_was_lost_is_repaired_by_the_next_delivery(s: Stack) -> None:
     """A crash between the digest claim and the Durable start: the redelivery starts it."""
-    lost = digest(4242)
-    release_id = "delivery-" + lost.removeprefix("sha256:")[:16]
-    assert s.ledger.claim_digest("delivery", lost, release_id, "v3.0.0", "crashed-delivery")
-    assert await s.status(release_id) is None
-    code, body, _ = await s.post(acr_push("redelivered", "v3.0.0", lost))
+    lost = s.push("delivery", "v3.0.0")
+    rid = release_id("delivery", lost)
+    assert s.ledger.claim_digest("delivery", lost, rid, "v3.0.0", "crashed-delivery")
+    assert await s.status(rid) is None
+    code, body, _ = await s.post(s.acr_push("redelivered", "v3.0.0", lost))
     assert code == 202 and body["events"][0]["outcome"] == "started"
-    await s.until(release_id, "Running", custom="approval")
-    code, body, _ = await s.post(acr_push("again", "v3.0.0", lost))
+    await s.until(rid, "Running", custom="approval")
+    code, body, _ = await s.post(s.acr_push("again", "v3.0.0", lost))
     assert code == 200 and body["events"][0]["outcome"] == "duplicate"
-    engine = s.host.engine
-    assert engine is not None and len(engine.query(prefix=release_id)) == 1
+    assert len(s.instances(rid)) == 1
 
 
 @scenario
 async def test_a_redelivery_of_a_release_this_process_started_needs_no_claim(s: Stack) -> None:
     """The process remembers the releases it saw exist: their redeliveries skip the claim."""
-    pushed = digest(5151)
-    code, body, _ = await s.post(acr_push("first", "v5.1.0", pushed))
+    pushed = s.push("delivery", "v5.1.0")
+    code, body, _ = await s.post(s.acr_push("first", "v5.1.0", pushed))
     assert code == 202 and body["events"][0]["outcome"] == "started"
     release_id = body["events"][0]["releaseId"]
     claims = s.ledger.client.get_table_client(s.ledger.digests_table)
     claims.delete_entity("delivery", pushed)  # had the redelivery claimed, the row would be back
 
-    code, body, _ = await s.post(acr_push("second", "v5.1.0", pushed))
+    code, body, _ = await s.post(s.acr_push("second", "v5.1.0", pushed))
     assert code == 200
     assert body["events"][0] | {"statusUri": None} == {
         "eventId": "second", "outcome": "duplicate", "service": "delivery",

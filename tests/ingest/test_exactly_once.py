@@ -20,10 +20,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from devhost.durable.clock import VirtualClock
 from devhost.host import Host
 from sandbox.azurite import Azurite
-from sandbox.manifests import PushedImage, push_images
 from sandbox.registry import LocalRegistry
+from sandbox.registry_push import RegistryPusher
 from sandbox.tls import TlsFiles
 from shared.ingest.known import KnownReleases
 from shared.ingest.payloads import RegistryEvent
@@ -103,6 +104,24 @@ class GatedDurable:
 
     async def raise_event(self, instance_id: str, event: str, payload: Any) -> None:
         raise AssertionError(f"nothing is superseded here ({instance_id}, {event})")
+
+
+
+@dataclass(frozen=True)
+class PushedImage:
+    """One image the registry now holds: `repository:tag` at `digest`."""
+
+    repository: str
+    tag: str
+    digest: str
+
+
+def push_images(registry: LocalRegistry, repository: str, tags: list[str], *,
+                seed: str) -> list[PushedImage]:
+    """Real, tiny, distinct images pushed straight over the registry API."""
+    digests = RegistryPusher.of(registry).push_images(repository, tags, seed)
+    return [PushedImage(repository, tag, digest) for tag, digest in zip(tags, digests,
+                                                                         strict=True)]
 
 
 @dataclass
@@ -291,7 +310,8 @@ def serve(tmp_path: Path, azurite: Azurite, registry: LocalRegistry, tls_files: 
         ledger = Ledger.from_connection_string(azurite.connection_string, prefix)
 
         async def main() -> None:
-            host = Host(REPO, port=0, data_dir=tmp_path / "devhost")
+            # A stopped clock: the reconciler's timer must not read the repository mid-test.
+            host = Host(REPO, port=0, data_dir=tmp_path / "devhost", clock=VirtualClock())
             await host.start()
             try:
                 connector = aiohttp.TCPConnector(limit=CONCURRENCY)

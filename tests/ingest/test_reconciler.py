@@ -1,9 +1,13 @@
-"""The reconciler finds pushes no webhook delivered: a real registry, Azurite, devhost's timer."""
+"""The reconciler finds pushes no webhook delivered: a real registry, Azurite, devhost's timer.
+
+It reads digests from the registry itself; ingestion then asks once more, with one GET of
+the tag's manifest (is it still this image, and an image at all?)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,8 +16,10 @@ import pytest
 from devhost.durable.clock import VirtualClock
 from devhost.host import Host
 from sandbox.azurite import Azurite
+from sandbox.faults import FaultProxy
 from sandbox.images import build_image, push
 from sandbox.registry import LocalRegistry
+from sandbox.registry_push import RegistryPusher
 from sandbox.tls import TlsFiles
 from shared.ledger.aio import close_clients
 from shared.ledger.store import Ledger
@@ -118,3 +124,73 @@ def test_baseline_then_the_newest_missed_push_starts_a_release(
             await close_clients()
 
     asyncio.run(main())
+
+
+def test_the_reconciler_ingests_what_it_read_with_one_more_request(
+        tmp_path: Path, registry: LocalRegistry, fault_proxy: FaultProxy, tls_files: TlsFiles,
+        azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    repository = "recon-" + uuid.uuid4().hex[:8]
+    pusher = RegistryPusher.of(registry)
+    pusher.push_image(repository, "v1.0.0")
+    prefix = "r" + uuid.uuid4().hex[:10]
+    (tmp_path / "policy.yaml").write_text(f"""\
+version: 1
+registries:
+  proxied: {{url: "{fault_proxy.endpoint}", auth: anonymous, caBundle: "{tls_files.ca}"}}
+services:
+  recon:
+    registry: proxied
+    repository: {repository}
+    environments:
+      - name: qa
+        target:
+          cluster: {{name: recon-qa, kubeconfigSecret: qa-kubeconfig}}
+          namespace: recon
+          deployment: recon
+          container: app
+        gate: {{approvers: {{users: [ann@example.com]}}, deadline: 72h}}
+""")
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("LEDGER_TABLE_PREFIX", prefix)
+    monkeypatch.setenv("RELEASE_POLICY_FILE", str(tmp_path / "policy.yaml"))
+    ledger = Ledger.from_connection_string(azurite.connection_string, prefix)
+
+    async def check(host: Host, tick: Callable[[], Awaitable[None]]) -> None:
+        await tick()  # the baseline: v1.0.0
+        missed = pusher.push_image(repository, "v1.1.0")
+        fault_proxy.reset_stats()
+        await tick()
+        (event,) = [e for e in ledger.events(service="recon") if e.tag == "v1.1.0"]
+        assert (event.outcome, event.digest, event.tag_current) == ("started", missed, True)
+        # The tag list, a HEAD per tag, then ingestion's one GET of the missed manifest.
+        assert fault_proxy.stats().by_method == {"GET": 2, "HEAD": 2}
+        assert host.engine is not None
+        (instance,) = host.engine.query()
+        assert instance["instanceId"] == event.release_id
+
+    asyncio.run(with_timer(tmp_path, check))
+
+
+async def with_timer(tmp_path: Path,
+                     check: Callable[[Host, Callable[[], Awaitable[None]]], Awaitable[None]]
+                     ) -> None:
+    """Run `check` with the app in devhost and a `tick` that runs the reconciler once."""
+    clock = VirtualClock()
+    host = Host(REPO, port=0, data_dir=tmp_path / "devhost", clock=clock)
+    await host.start()
+    try:
+        assert host.timers is not None
+        timer = host.timers.triggers["reconcile_registries"]
+        while timer.next_occurrence is None:
+            await asyncio.sleep(0.01)
+
+        async def tick() -> None:
+            due = timer.next_occurrence
+            clock.advance(timedelta(minutes=5))
+            while timer.next_occurrence == due:
+                await asyncio.sleep(0.01)
+
+        await check(host, tick)
+    finally:
+        await host.stop()
+        await close_clients()

@@ -8,9 +8,11 @@ import pytest
 from shared.registry.manifests import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
+    HELM_CONFIG,
     OCI_INDEX,
     OCI_MANIFEST,
     UnsupportedManifest,
+    not_runnable,
     parse_manifest,
     platform_name,
 )
@@ -86,3 +88,23 @@ def test_platform_names() -> None:
     assert platform_name({"os": "windows", "architecture": "amd64"}) == "windows/amd64"
     assert platform_name({"architecture": "amd64"}) is None
     assert platform_name(None) is None
+
+
+def test_what_a_cluster_can_run_and_what_it_cannot() -> None:
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    chart = {**image(), "config": {"mediaType": HELM_CONFIG, "digest": digest("c"), "size": 1}}
+    other = {**image(), "config": {"mediaType": "application/vnd.x.config+json",
+                                   "digest": digest("c"), "size": 1}}
+    sbom = {**image(), "artifactType": "application/spdx+json"}
+    cases = [(image(), None), (image(DOCKER_MANIFEST), None), (index, None),
+             (chart, f"a Helm chart (config type {HELM_CONFIG})"),
+             (other, "an artifact with config type application/vnd.x.config+json"),
+             (sbom, "an OCI artifact of type application/spdx+json"),
+             ({**index, "artifactType": "application/spdx+json"},
+              "an OCI artifact of type application/spdx+json")]
+    for document, why in cases:
+        manifest = parse_manifest(json.dumps(document).encode())
+        assert not_runnable(manifest) == why, document
+    assert parse_manifest(json.dumps(image()).encode()).config_type == \
+        "application/vnd.oci.image.config.v1+json"
+    assert parse_manifest(json.dumps(index).encode()).config_type is None
