@@ -42,7 +42,7 @@ def running_stack_url(start: Path) -> str | None:
         return None
     if not isinstance(url, str) or not _loopback_url(url):
         return None
-    if isinstance(pid, bool) or not isinstance(pid, int) or not _alive(pid):
+    if isinstance(pid, bool) or not isinstance(pid, int) or not alive(pid):
         return None
     return url
 
@@ -58,7 +58,7 @@ def _loopback_url(url: str) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """Whether `pid` runs: a zombie (killed, not yet reaped by its parent) does not."""
     if pid <= 0:
         return False

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
+from releasectl.local_stack import alive
 from sandbox.azurite import Azurite
 from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
@@ -377,7 +378,7 @@ def end_leftovers(data_dir: Path, grace: float = 10.0) -> list[int]:
         facts = StackFacts.from_json(path.read_text())
     except (OSError, ValueError, TypeError):
         return []
-    if _alive(facts.pid):
+    if alive(facts.pid):
         return []
     ended = [pid for pid in facts.child_pids if facts.data_dir in _command_line(pid)]
     for pid in ended:
@@ -401,7 +402,7 @@ def running_stack(data_dir: Path) -> StackFacts | None:
         facts = StackFacts.from_json(path.read_text())
     except (OSError, ValueError, TypeError):
         return None
-    return facts if _alive(facts.pid) else None
+    return facts if alive(facts.pid) else None
 
 
 def find_stack(data_dir: Path) -> StackFacts:
@@ -468,17 +469,3 @@ def _command_line(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except (OSError, IndexError, UnicodeDecodeError):
         return ""
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs: a zombie (killed, not yet reaped by its parent) does not."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True  # no /proc: trust kill
