@@ -352,6 +352,7 @@ def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None
         running_now=running_now,
         evidence=tuple((str(env), str(text)) for env, text in evidence.items() if text),
         pushed_by=gate.pushed_by, overwrites=earlier_image(gate.image.get("overwrites")),
+        tag_moved=gate.image.get("tagCurrent") is False,
         scope=gate.grant.scope,
         link_expires_at=gate.grant.expires_at, intent=intent)
 

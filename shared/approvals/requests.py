@@ -47,4 +47,5 @@ def release_card(request: Mapping[str, Any], links: Mapping[str, Any]) -> Releas
         pushed_by=request.get("pushedBy"), evidence=request.get("evidence"),
         reviewers=tuple((link["approver"], link["url"])
                         for link in links.get("approvalLinks") or ()),
-        overwrites=earlier_image(request.get("overwrites")))
+        overwrites=earlier_image(request.get("overwrites")),
+        tag_moved=request.get("tagMoved") is True)

@@ -26,6 +26,9 @@ SHORT_DIGEST_HEX = 12
 TEXT_LIMIT = 200
 COMMENT_LIMIT = 500
 EVIDENCE_LIMIT = 1000
+TAG_MOVED = ("The tag {version} already named another image when this push reached the app:"
+             " this release deploys the image that was pushed, by its digest, which the tag"
+             " no longer names")
 _BRACKETS = re.compile(r"[\[\]()<>]")
 # `_` inside a word (first_last@contoso.com) emphasises nothing, so it stays.
 _MARKDOWN = re.compile(r"[*`~#|\\]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
@@ -57,6 +60,8 @@ class ReleaseCard:
     """(approver, page URL) of personal links, for runs without App Service Authentication."""
     overwrites: str | None = None
     """The earlier image of this tag, when it was pushed again as another one."""
+    tag_moved: bool = False
+    """The tag named another image already when the push reached the app."""
 
     @classmethod
     def from_value(cls, value: ReleaseCard | Mapping[str, Any]) -> ReleaseCard:
@@ -82,6 +87,7 @@ class ReleaseCard:
                              _required(r, "url", "release.reviewers"))
                             for r in value.get("reviewers") or ()),
             overwrites=earlier_image(value.get("overwrites")),
+            tag_moved=value.get("tagMoved", value.get("tag_moved")) is True,
         )
         return cls._checked(card)
 
@@ -108,6 +114,9 @@ def approval_request_card(release: ReleaseCard | Mapping[str, Any], *,
         body.insert(1, _note(f"The tag {_text(card.version)} was pushed before as another "
                              f"image ({_text(card.overwrites)}): check that this is the one "
                              "you mean.", attention=True))
+    if card.tag_moved:
+        body.insert(1, _note(f"{TAG_MOVED.format(version=_text(card.version))}.",
+                             attention=True))
     return _message(body, _actions(card))
 
 
@@ -248,6 +257,8 @@ def _facts(card: ReleaseCard, now: datetime | None, with_deadline: bool = True
         facts.append(("Deadline", format_deadline(card.deadline, now)))
     if card.overwrites:
         facts.append(("Tag pushed before as", _text(card.overwrites)))
+    if card.tag_moved:
+        facts.append(("Tag", "moved on since this push"))
     if card.evidence:
         facts.append(("Verification", _text(card.evidence, EVIDENCE_LIMIT)))
     return {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in facts]}

@@ -63,6 +63,8 @@ class ReleasePlan:
     overwrites: dict[str, str] | None = None
     """The earlier release of this tag at another digest (`releaseId`, `digest`, `state`)."""
     preflight: tuple[str, ...] = ()
+    tag_moved: bool = False
+    """The registry said, when the push arrived, that the tag already named another image."""
     retries: tuple[dict[str, Any], ...] = ()
 
     @classmethod
@@ -74,6 +76,7 @@ class ReleasePlan:
                    stages=tuple(Stage(env["name"], env) for env in policy["environments"]),
                    pushed_by=image.get("pushedBy"), overwrites=image.get("overwrites"),
                    preflight=tuple(data.get("preflight") or ()),
+                   tag_moved=image.get("tagCurrent") is False,
                    retries=tuple(data.get("retries") or ()))
 
     @property
@@ -107,7 +110,7 @@ class ReleasePlan:
                 "digest": self.digest, "environment": stage.name, "gate": stage.gate,
                 "deadline": deadline.isoformat(), "pushedBy": self.pushed_by,
                 "evidence": evidence, "secrets": stage.spec["secrets"],
-                "overwrites": self.overwrites}
+                "overwrites": self.overwrites, "tagMoved": self.tag_moved}
 
     def restored_deployment(self, stage: Stage, snapshot: dict[str, Any],
                             now: datetime) -> dict[str, Any] | None:

@@ -178,3 +178,10 @@ def test_problem_statuses_are_client_errors_except_unavailable() -> None:
     assert all(400 <= s < 500 for k, s in statuses.items() if k != "unavailable")
     with pytest.raises(ValueError, match="unknown problem kind"):
         Problem("oops", "x")
+
+
+def test_a_tag_that_moved_on_before_the_push_arrived_is_pointed_out() -> None:
+    text = text_of(render_decision(replace(GATE, tag_moved=True), csrf=CSRF, now=NOW))
+    assert ("Tag moved on the tag v1.4.2 already named another image when this push reached"
+            " the app : this release deploys the image that was pushed") in text
+    assert "Tag moved on" not in text_of(render_decision(GATE, csrf=CSRF, now=NOW))

@@ -223,3 +223,15 @@ def test_a_tag_pushed_again_is_pointed_out_on_the_cards() -> None:
     assert "Tag pushed before as" not in facts(plain)
     assert "Tag pushed before as" in facts(content(reminder_card(release(overwrites=earlier),
                                                                  1, now=NOW)))
+
+
+def test_a_tag_that_moved_on_before_the_push_arrived_is_pointed_out_on_the_cards() -> None:
+    card = content(approval_request_card(release(tagMoved=True), now=NOW))
+    assert facts(card)["Tag"] == "moved on since this push"
+    assert card["body"][1]["color"] == "Attention"
+    assert card["body"][1]["text"] == (
+        "The tag v1.4.2 already named another image when this push reached the app: this"
+        " release deploys the image that was pushed, by its digest, which the tag no longer"
+        " names.")
+    assert "Tag" not in facts(content(approval_request_card(release(), now=NOW)))
+    assert "Tag" not in facts(content(approval_request_card(release(tagMoved="yes"), now=NOW)))

@@ -47,3 +47,19 @@ def test_an_unknown_pusher_leaves_pushed_by_out() -> None:
     assert "pushedBy" not in data["image"]
     assert data["trigger"] == {"eventId": "e1", "source": "acr-webhook",
                                "receivedAt": AT.isoformat()}
+
+
+def test_a_tag_that_moved_on_reaches_the_approval_request() -> None:
+    """The registry's word on the tag travels with the image to the gate's cards."""
+    from dataclasses import replace
+
+    from shared.releases.plan import ReleasePlan
+
+    service = parse_policy(POLICY).service("delivery")
+    for tag_current, moved in ((False, True), (True, False), (None, False)):
+        data = release_input(service, replace(push("ci-bot"), tag_current=tag_current),
+                             "delivery-aaaa", AT)
+        plan = ReleasePlan.from_input(data)
+        assert plan.tag_moved is moved
+        request = plan.approval_request(plan.stages[0], AT, None)
+        assert request["tagMoved"] is moved

@@ -133,6 +133,8 @@ class GateView:
     pushed_by: str | None = None
     overwrites: str | None = None
     """The earlier image of this tag, when it was pushed again as another one."""
+    tag_moved: bool = False
+    """The tag named another image already when the push reached the app."""
     scope: str = "decide"
     link_expires_at: datetime | None = None
     intent: str | None = None
