@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import azure.durable_functions as df
 
 from shared.ingest.context import app_async_ledger, app_ledger
+from shared.ledger.errors import LedgerError
 from shared.ledger.store import Ledger
 from shared.ledger.turns import DeployTurns, TurnWaiters, Waiter
 from shared.releases.turns import deploying, is_older, operation_deploying
@@ -97,8 +98,8 @@ async def wake_waiters(client: df.DurableOrchestrationClient, service: str, envi
             woken = await asyncio.gather(*(
                 _wake(client, waiters, service, environment, me, waiter) for waiter in found))
     except Exception as failure:  # the holder goes on, whatever happened here
-        log.warning("%s could not wake who waits for the turn of %s/%s: %s: %s", me,
-                    service, environment, type(failure).__name__, str(failure)[:200])
+        log.warning("%s could not wake who waits for the turn of %s/%s: %s", me, service,
+                    environment, _said(failure))
         return []
     return [waiter for waiter in woken if waiter]
 
@@ -114,10 +115,18 @@ async def _wake(client: df.DurableOrchestrationClient, waiters: TurnWaiters, ser
             woken = waiter.release_id
         except Exception as failure:  # an instance that ended meanwhile, say
             log.info("%s: %s waits no more for the turn of %s/%s: %s", me, waiter.release_id,
-                     service, environment, str(failure)[:200])
+                     service, environment, _said(failure))
     await asyncio.to_thread(waiters.forget, service, environment, waiter.release_id,
                             waiter.etag)
     return woken
+
+
+def _said(failure: Exception) -> str:
+    """A failure for the log: the Durable client's and the ledger's own words (instance ids,
+    tables), else only its type, as a transport error may quote a URL."""
+    if type(failure) is Exception or isinstance(failure, LedgerError):
+        return " ".join(str(failure).split())[:200]
+    return type(failure).__name__
 
 
 class TurnContended(RuntimeError):
