@@ -1,6 +1,7 @@
 """`record_release` and `record_deployment`: the orchestrations' writes to the ledger.
 
-`record_release` runs on the event loop (async ledger); `record_deployment` in a thread.
+`record_release` runs on the event loop (async ledger); `record_deployment` in a thread. A
+record that ends a stage also wakes whoever waits for that environment's turn.
 """
 
 from __future__ import annotations
@@ -9,16 +10,22 @@ from datetime import datetime
 
 import azure.durable_functions as df
 
+from activities.turns import wake_waiters
 from shared.ingest.context import app_async_ledger, app_ledger
 
 bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="record")
-async def record_release(record: dict) -> dict:
+@bp.durable_client_input(client_name="client")
+async def record_release(record: dict, client: df.DurableOrchestrationClient) -> dict:
     """Write one step of the release into its row: one request, no read (see
-    `shared.ledger.records.progress_entity`); the creation time and earlier stages stay."""
+    `shared.ledger.records.progress_entity`); the creation time and earlier stages stay.
+    A stage that ended (`stageFinished`) frees its environment: its waiters are woken."""
     await app_async_ledger().record_progress(record)
+    if record.get("stageFinished") and record.get("environment"):
+        await wake_waiters(client, record["service"], record["environment"],
+                           record["releaseId"])
     return {"releaseId": record["releaseId"], "state": record["state"]}
 
 

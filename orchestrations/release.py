@@ -19,6 +19,7 @@ from shared.approvals.gate import GateRules, Tally, decision_event
 from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
+from shared.releases.turns import turn_event
 
 bp = df.Blueprint()
 # Ledger writes: every failure there is worth another try.
@@ -239,16 +240,20 @@ def take_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage:
     release or operation deploys there; why not to deploy at all, if so.
 
     A newer version already running here supersedes this release (unless `older_allowed`:
-    a rollback). The wait is bounded by twice the stage's rollout timeout, so a stale ledger
-    row cannot hold it forever. `along` are tasks to run with the first claim (they must not
-    fail)."""
+    a rollback). Whoever ends a stage there wakes the waiter (`turn_event`), else it tries
+    again every `TURN_POLL`; the wait is bounded by twice the stage's rollout timeout, so a
+    stale ledger row cannot hold it forever. `along` are tasks to run with the first claim
+    (they must not fail)."""
     give_up = context.current_utc_datetime + 2 * stage.rollout_timeout
     claim = {"record": journal.progress("Running", stage, reason, stage_state="Deploying"),
              "version": plan.version, "olderAllowed": older_allowed}
-    announced = None
+    announced, number = None, 0
     while True:
+        number += 1
+        wake = turn_event(stage.name, number)
+        request = {**claim, "wake": wake, "waited": number > 1}
         turn, *_ = yield context.task_all(
-            [context.call_activity_with_retry("claim_stage", RETRY, claim), *along])
+            [context.call_activity_with_retry("claim_stage", RETRY, request), *along])
         along, first = [], turn["waitFor"]
         if first is None and turn["newer"]:
             newer = turn["newer"]["version"]
@@ -264,7 +269,11 @@ def take_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage:
             announced = first
             journal.step(stage, "waiting", {"kind": "turn", "behind": first,
                                             "until": give_up.isoformat()})
-        yield context.create_timer(context.current_utc_datetime + TURN_POLL)
+        # The poll keeps the sequence number the timer alone had: earlier histories replay.
+        poll = context.create_timer(context.current_utc_datetime + TURN_POLL)
+        freed = context.wait_for_external_event(wake)
+        if (yield context.task_any([poll, freed])) == freed:
+            poll.cancel()
 
 
 @bp.orchestration_trigger(context_name="context")

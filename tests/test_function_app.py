@@ -81,6 +81,12 @@ class TestRegistration:
         assert functions["start_orchestration"].get_trigger().route == "orchestrators/{name}"
         assert functions["resolve_failure"].get_trigger().route == "releases/{releaseId}/resolve"
 
+    def test_record_release_has_the_durable_client_that_wakes_turn_waiters(self) -> None:
+        function = functions_by_name()["record_release"]
+        assert trigger_type(function) == "activityTrigger"
+        assert {(b.get_binding_name(), b.name) for b in function.get_bindings()} == {
+            ("activityTrigger", "record"), ("durableClient", "client")}
+
     def test_http_startable_names_are_registered_orchestrators(self) -> None:
         orchestrators = {
             name

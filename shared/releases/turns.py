@@ -5,7 +5,8 @@ entry in the ledger's Turns table, taken atomically) while its stage there is `D
 a holder whose stage moved on (healthy, rolled back, superseded, or it ended) holds nothing.
 Manual rollbacks and redeploys take turns too (and may put an older version back); nothing
 deploys while one of them deploys there. A release never deploys an older version over a
-newer one. Pure.
+newer one. A waiter names the event it waits on (`turn_event`); whoever ends a stage there
+raises it, so the waiter tries again at once rather than at its next poll. Pure.
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ def operation_deploying(rows: Iterable[ReleaseRecord], environment: str,
                 and deploying(row, environment):
             return row.release_id
     return None
+
+
+def turn_event(environment: str, number: int) -> str:
+    """The event name of the `number`-th wait (1-based) for `environment`'s turn.
+
+    Each wait gets its own name: the SDK hands an event raised before its wait to every
+    later wait of the same name."""
+    return f"turn:{environment}:{number}"
 
 
 def is_older(version: str, running: str | None) -> bool:
