@@ -73,9 +73,12 @@ ALONE_DELIVERIES = 100  # one at a time: latency without queueing
 PROFILE_DELIVERIES = 300
 ANATOMY_CALLS = 100
 GATE_WAIT_S = 30.0  # how long to wait for the measured releases to reach their gate
-AIM_RATIO_P99 = 2.0
-AIM_P99_MS = 50.0
-AIM_RPS = 200.0
+# The team's aims (notes/benchmarks.md): one delivery at a time p99 under 25 ms; the burst loses
+# nothing, answers no 5xx and sustains 100 deliveries/s on 2 cores shared with Azurite. The
+# earlier "p99 within 2x of bare, 200/s" is retired: at 16 in flight p99 is 16/throughput.
+AIM_ALONE_P99_MS = 25.0
+AIM_SUSTAINED_RPS = 100.0
+AIM_RATIO_P99 = 2.0  # only for the Little's-law line: what the retired aim would need
 REGISTRY_CALLS = 100
 POLICY = """\
 version: 1
@@ -695,17 +698,19 @@ async def run(root: Path, pool: ProcessPoolExecutor, connection_string: str,
 
 
 def aims(r: Results) -> list[tuple[str, bool]]:
-    ours_p99, bare_p99 = r.ours.load.percentile_ms(99), r.bare.load.percentile_ms(99)
-    ratio = ours_p99 / bare_p99
+    alone_p99 = r.ours_alone.load.percentile_ms(99)
     pushes = DELIVERIES // 2
     started, duplicates = r.ours.load.count("started"), r.ours.load.count("duplicate")
+    errors = sum(status >= 500 for status in r.ours.load.statuses)
     return [
-        (f"p99 within {AIM_RATIO_P99:.0f}x of the bare function and under {AIM_P99_MS:.0f} ms:"
-         f" {ours_p99:.1f} ms vs {bare_p99:.1f} ms = {ratio:.2f}x",
-         ratio <= AIM_RATIO_P99 and ours_p99 < AIM_P99_MS),
-        (f"at least {AIM_RPS:.0f} requests/s: {r.ours.load.rps:.0f}", r.ours.load.rps >= AIM_RPS),
-        (f"exactly {pushes} started and {pushes} duplicate: {started} and {duplicates}",
-         started == pushes and duplicates == pushes),
+        (f"one at a time: p99 under {AIM_ALONE_P99_MS:.0f} ms: {alone_p99:.1f} ms",
+         alone_p99 < AIM_ALONE_P99_MS),
+        (f"none lost: exactly {pushes} started and {pushes} duplicate ({started} and"
+         f" {duplicates}), {pushes} releases at their gate ({r.gate_reached})",
+         started == pushes and duplicates == pushes and r.gate_reached == pushes),
+        (f"no 5xx in the burst: {errors}", errors == 0),
+        (f"sustained at least {AIM_SUSTAINED_RPS:.0f} deliveries/s: {r.sustained_rps:.0f}",
+         r.sustained_rps >= AIM_SUSTAINED_RPS),
     ]
 
 
