@@ -26,26 +26,12 @@ from sandbox.azurite import Azurite
 from shared.approvals.identity import IdentityError, principal_from_headers
 from shared.ledger.aio import close_clients
 from shared.ledger.store import Ledger
+from tests.policy.policy_samples import ONE_QA_SERVICE
 
 REPO = Path(__file__).resolve().parents[1]
 PAYLOADS = Path(__file__).parent / "ingest" / "payloads"
 TOKEN = "hostile-test-token-" + uuid.uuid4().hex
-POLICY = """\
-version: 1
-registries:
-  acr: {url: myacr.azurecr.io, auth: anonymous}
-services:
-  delivery:
-    registry: acr
-    repository: delivery
-    environments:
-      - name: qa
-        target:
-          cluster: {name: qa-cluster, kubeconfigSecret: kubeconfig}
-          namespace: delivery
-          deployment: delivery
-          container: app
-"""
+POLICY = ONE_QA_SERVICE
 DIGEST = "sha256:" + "ab" * 32
 PUSH = {"id": "push-1", "timestamp": "2026-11-22T04:10:12Z", "action": "push",
         "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",

@@ -24,6 +24,7 @@ from shared.registry import registries
 from shared.registry.client import QUICK_RETRY, RegistryClient, RegistryEndpoint, RetrySettings
 from shared.registry.errors import RegistryRequestError, RegistryUnavailable
 from shared.registry.manifests import OCI_INDEX, OCI_MANIFEST
+from tests.policy.policy_samples import ONE_QA_SERVICE
 
 MADE_UP = "sha256:" + hashlib.sha256(b"never pushed").hexdigest()
 FAST = RetrySettings(total=2, backoff_factor=0.01, backoff_max=0.05)
@@ -206,22 +207,7 @@ def test_image_verdict(facts: ImageFacts, verdict: tuple[str, str] | None) -> No
 
 
 def test_a_push_with_an_invalid_tag_is_rejected_before_the_registry_is_asked() -> None:
-    policy = parse_policy("""\
-version: 1
-registries:
-  acr: {url: myacr.azurecr.io, auth: anonymous}
-services:
-  delivery:
-    registry: acr
-    repository: delivery
-    environments:
-      - name: qa
-        target:
-          cluster: {name: qa, kubeconfigSecret: qa-kubeconfig}
-          namespace: delivery
-          deployment: delivery
-          container: app
-""")
+    policy = parse_policy(ONE_QA_SERVICE)
     for tag, outcome in (("v1.0.0", "start"), ("../v1", "rejected"), ("x" * 129, "rejected"),
                          (".hidden", "rejected")):
         event = RegistryEvent("e", "acr-webhook", "push", "myacr.azurecr.io", "delivery",

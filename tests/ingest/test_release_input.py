@@ -7,23 +7,9 @@ from datetime import UTC, datetime
 from shared.ingest.payloads import RegistryEvent
 from shared.ingest.service import release_input
 from shared.policy.loader import parse_policy
+from tests.policy.policy_samples import ONE_QA_SERVICE
 
-POLICY = """\
-version: 1
-registries:
-  acr: {url: myacr.azurecr.io, auth: anonymous}
-services:
-  delivery:
-    registry: acr
-    repository: delivery
-    environments:
-      - name: qa
-        target:
-          cluster: {name: qa, kubeconfigSecret: qa-kubeconfig}
-          namespace: delivery
-          deployment: delivery
-          container: app
-"""
+POLICY = ONE_QA_SERVICE
 DIGEST = "sha256:" + "a" * 64
 AT = datetime(2026, 11, 22, 4, 10, tzinfo=UTC)
 

@@ -6,6 +6,24 @@ import pytest
 
 from shared.policy import PolicyError, parse_policy
 
+# One service with one environment (QA) in an ACR the tests never reach.
+ONE_QA_SERVICE = """\
+version: 1
+registries:
+  acr: {url: myacr.azurecr.io, auth: anonymous}
+services:
+  delivery:
+    registry: acr
+    repository: delivery
+    environments:
+      - name: qa
+        target:
+          cluster: {name: qa, kubeconfigSecret: kubeconfig}
+          namespace: delivery
+          deployment: delivery
+          container: app
+"""
+
 # Line numbers matter: the error tests name them.
 BASE = """\
 registries:
