@@ -43,10 +43,10 @@ class Deployment:
     def __init__(self, host: Host, http: aiohttp.ClientSession, clock: VirtualClock) -> None:
         self.host, self.http, self.clock = host, http, clock
 
-    async def start(self, version: str | None = None) -> str:
-        """Start `order` through the app's starter (the SDK client); its instance id."""
+    async def start(self, version: str | None = None, name: str = "order") -> str:
+        """Start `name` through the app's starter (the SDK client); its instance id."""
         params = {"version": version} if version else {}
-        async with self.http.post(f"{self.host.base_url}/api/start/order",
+        async with self.http.post(f"{self.host.base_url}/api/start/{name}",
                                   params=params) as response:
             assert response.status == 202, await response.text()
             return (await response.json())["id"]
@@ -234,6 +234,14 @@ def test_strict_leaves_an_older_instance_alone(
 
     status = deploy(V2, tmp_path, later(clock), strict_2_0)
     assert status["runtimeStatus"] == "Running" and status["customStatus"] == "waiting"
+
+
+def test_continue_as_new_keeps_the_version(tmp_path: Path) -> None:
+    async def under_2_0(app: Deployment) -> dict[str, Any]:
+        return await app.done(await app.start(version="1.5", name="rounds"))
+
+    done = deploy(V2, tmp_path, VirtualClock(), under_2_0)
+    assert done["runtimeStatus"] == "Completed" and done["output"] == "1.5"
 
 
 def test_a_task_hub_from_before_versioning_opens_and_its_instances_run(tmp_path: Path) -> None:
