@@ -112,7 +112,8 @@ class Host:
         return Engine(data_dir=self.data_dir, hub_name=self.settings.hub_name,
                       orchestrators=invoker.orchestrators, run_activity=invoker.run_activity,
                       clock=self.clock, max_activities=self.settings.max_activities,
-                      max_orchestrators=self.settings.max_orchestrators)
+                      max_orchestrators=self.settings.max_orchestrators,
+                      versioning=self.settings.versioning)
 
     def _add_durable_routes(self, app: web.Application) -> None:
         assert self.engine is not None

@@ -1,8 +1,10 @@
 """host.json and local.settings.json, read the way the Functions host reads them.
 
 Only the settings devhost acts on are parsed: the HTTP route prefix and the
-Durable Task hub name and concurrency limits. Does not decrypt encrypted
-local settings and does not read ConnectionStrings.
+Durable Task hub name, concurrency limits and orchestration versioning. An app
+setting `AzureFunctionsJobHost__extensions__durableTask__<name>` overrides the
+versioning settings, as it overrides host.json in the Functions host. Does not
+decrypt encrypted local settings and does not read ConnectionStrings.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devhost.durable.versioning import FailureStrategy, MatchStrategy, VersionPolicy
+
 DEFAULT_HUB_NAME = "TestHubName"
 DEFAULT_ROUTE_PREFIX = "api"
 DEFAULT_MAX_CONCURRENCY = 10
+OVERRIDE_PREFIX = "AzureFunctionsJobHost__extensions__durableTask__"
 
 
 class SettingsError(Exception):
@@ -31,6 +36,7 @@ class HostSettings:
     hub_name: str = DEFAULT_HUB_NAME
     max_activities: int = DEFAULT_MAX_CONCURRENCY
     max_orchestrators: int = DEFAULT_MAX_CONCURRENCY
+    versioning: VersionPolicy = VersionPolicy()
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -60,12 +66,48 @@ def _positive_int(value: Any, default: int, path: Path, name: str) -> int:
     return value
 
 
+def _choice(value: Any, kind: type[MatchStrategy] | type[FailureStrategy], where: str,
+            name: str) -> Any:
+    """An enum member named by `value`, matched ignoring case as the host's binder does."""
+    for member in kind:
+        if isinstance(value, str) and value.strip().lower() == member.value.lower():
+            return member
+    allowed = ", ".join(m.value for m in kind)
+    raise SettingsError(f"{where}: {name} must be one of {allowed}, got {value!r}")
+
+
+def _versioning(durable: dict[str, Any], path: Path) -> VersionPolicy:
+    """`defaultVersion`, `versionMatchStrategy`, `versionFailureStrategy`, app settings first."""
+    values: dict[str, tuple[Any, str]] = {}
+    for key in ("defaultVersion", "versionMatchStrategy", "versionFailureStrategy"):
+        if key in durable:
+            values[key] = (durable[key], str(path))
+    for name, value in os.environ.items():
+        if name.lower().startswith(OVERRIDE_PREFIX.lower()):
+            key = name[len(OVERRIDE_PREFIX):]
+            for known in ("defaultVersion", "versionMatchStrategy", "versionFailureStrategy"):
+                if key.lower() == known.lower():
+                    values[known] = (value, f"app setting {name}")
+    version, where = values.get("defaultVersion", (None, str(path)))
+    if version is not None and not isinstance(version, str):
+        raise SettingsError(f"{where}: extensions.durableTask.defaultVersion must be a string "
+                            f"or null, got {version!r}")
+    match = MatchStrategy.CURRENT_OR_OLDER
+    if "versionMatchStrategy" in values:
+        value, where = values["versionMatchStrategy"]
+        match = _choice(value, MatchStrategy, where, "extensions.durableTask.versionMatchStrategy")
+    failure = FailureStrategy.REJECT
+    if "versionFailureStrategy" in values:
+        value, where = values["versionFailureStrategy"]
+        failure = _choice(value, FailureStrategy, where,
+                          "extensions.durableTask.versionFailureStrategy")
+    return VersionPolicy(default_version=version or None, match=match, failure=failure)
+
+
 def load_host_settings(app_dir: Path) -> HostSettings:
     """Read `app_dir/host.json`; a missing file means all defaults."""
     path = app_dir / "host.json"
-    if not path.is_file():
-        return HostSettings()
-    data = _read_json(path)
+    data = _read_json(path) if path.is_file() else {}
     http = _section(data, path, "extensions", "http")
     durable = _section(data, path, "extensions", "durableTask")
     prefix = http.get("routePrefix", DEFAULT_ROUTE_PREFIX)
@@ -83,6 +125,7 @@ def load_host_settings(app_dir: Path) -> HostSettings:
         max_orchestrators=_positive_int(
             durable.get("maxConcurrentOrchestratorFunctions"), DEFAULT_MAX_CONCURRENCY,
             path, "extensions.durableTask.maxConcurrentOrchestratorFunctions"),
+        versioning=_versioning(durable, path),
     )
 
 

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,15 @@ from . import history as h
 from .clock import Clock, SystemClock
 from .replay import Episode, NewTask, run_episode
 from .store import TERMINAL, ActivityWork, Instance, Message, TaskHubStore
+from .versioning import FailureStrategy, VersionPolicy
 
 log = logging.getLogger("devhost.durable")
 
 ActivityRunner = Callable[[str, str | None], Awaitable[str]]
 _HUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,49}$")
 _IMMEDIATE = 0.0
+# Rejected work (an instance newer than this app) is looked at again after this long.
+REJECTED_RETRY = timedelta(seconds=5)
 
 
 class DurableError(Exception):
@@ -66,7 +69,7 @@ class Engine:
     def __init__(self, data_dir: Path, *, hub_name: str,
                  orchestrators: Mapping[str, Callable[..., Any]], run_activity: ActivityRunner,
                  clock: Clock | None = None, max_activities: int = 10,
-                 max_orchestrators: int = 10) -> None:
+                 max_orchestrators: int = 10, versioning: VersionPolicy | None = None) -> None:
         if not _HUB_NAME.match(hub_name):
             raise ValueError(f"durable hub name {hub_name!r} must be 3-50 letters and digits,"
                              " starting with a letter (host.json extensions.durableTask.hubName)")
@@ -77,6 +80,8 @@ class Engine:
         self.data_dir = Path(data_dir)
         self.orchestrators = dict(orchestrators)
         self.clock: Clock = clock or SystemClock()
+        self.versioning = versioning or VersionPolicy()
+        self._rejected: set[str] = set()  # instances whose rejection was logged
         self._run_activity = run_activity
         self._max_activities = max_activities
         self._batch = max(max_orchestrators, 1) * 8
@@ -142,19 +147,22 @@ class Engine:
     # --- client API --------------------------------------------------------------------------
 
     def start_new(self, name: str, instance_id: str | None = None,
-                  input_json: str | None = None) -> str:
-        """Create an instance of orchestrator `name`; return its id."""
+                  input_json: str | None = None, version: str | None = None) -> str:
+        """Create an instance of orchestrator `name` (of `version`, else defaultVersion)."""
         if name not in self.orchestrators:
             raise OrchestratorNotFound(f"orchestrator function {name!r} does not exist")
         instance_id = instance_id or uuid.uuid4().hex
         _check_instance_id(instance_id)
         _check_json(input_json, "orchestration input")
+        if version is not None:
+            _check_version(version)
         existing = self.store.instance(instance_id)
         if existing is not None and not existing.terminal:
             raise InstanceConflict(f"instance {instance_id!r} already exists and is "
                                    f"{existing.status}")
         with self.store.transaction():
-            self._create_instance(instance_id, name, input_json)
+            self._create_instance(instance_id, name, input_json,
+                                  version=self.versioning.version_for(version))
         self._histories.pop(instance_id, None)
         self._wake.set()
         return instance_id
@@ -317,6 +325,10 @@ class Engine:
             with self.store.transaction():  # late results for a finished or purged instance
                 self.store.delete_messages(m.id for m in messages)
             return
+        if not self.versioning.admits(instance.version) \
+                and self.versioning.failure is FailureStrategy.REJECT:
+            self._reject(instance, now)
+            return
         events, consumed, instance = self._take_messages(instance, messages, now)
         if instance.terminal or not events:
             return
@@ -359,7 +371,9 @@ class Engine:
         past = self._history(instance.instance_id)
         fresh = [h.event(h.EventType.ORCHESTRATOR_STARTED, now), *events]
         handle = self.orchestrators.get(instance.name)
-        if handle is None:
+        if not self.versioning.admits(instance.version):  # versionFailureStrategy Fail
+            episode = Episode(done=True, error=self.versioning.refusal(instance.version))
+        elif handle is None:
             episode = Episode(done=True, error=f"orchestrator function {instance.name!r} does"
                                                " not exist in this app")
         else:
@@ -434,11 +448,15 @@ class Engine:
                             execution_id=parent.execution_id)
             return
         self._histories.pop(child_id, None)
+        # Like the host: the caller's explicit version, else this app's defaultVersion (not
+        # the parent's: a child started by new code after a deployment is of the new version).
         self._create_instance(child_id, task.name, task.input_json, parent=parent,
-                              parent_task_id=task.task_id)
+                              parent_task_id=task.task_id,
+                              version=self.versioning.version_for(task.version))
 
     def _create_instance(self, instance_id: str, name: str, input_json: str | None, *,
-                         parent: Instance | None = None, parent_task_id: int | None = None) -> None:
+                         parent: Instance | None = None, parent_task_id: int | None = None,
+                         version: str = "") -> None:
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
         self.store.purge([instance_id])
@@ -446,10 +464,11 @@ class Engine:
             instance_id=instance_id, name=name, execution_id=execution_id, status="Pending",
             input=input_json, output=None, custom_status=None, created_at=h.iso(now),
             updated_at=h.iso(now), parent_instance_id=parent and parent.instance_id,
-            parent_execution_id=parent and parent.execution_id, parent_task_id=parent_task_id))
+            parent_execution_id=parent and parent.execution_id, parent_task_id=parent_task_id,
+            version=version))
         self.store.send(instance_id, "event",
                         h.execution_started(now, name, input_json,
-                                            parent and parent.instance_id),
+                                            parent and parent.instance_id, version),
                         visible_at=_IMMEDIATE, execution_id=execution_id)
 
     def _continue_as_new(self, instance: Instance, episode: Episode, now: datetime) -> None:
@@ -463,8 +482,19 @@ class Engine:
             output=None, custom_status=episode.custom_status_json, updated_at=h.iso(now))
         self.store.send(iid, "event",
                         h.execution_started(now, instance.name, episode.continue_input_json,
-                                            instance.parent_instance_id),
+                                            instance.parent_instance_id, instance.version or ""),
                         visible_at=_IMMEDIATE, execution_id=execution_id)
+
+    def _reject(self, instance: Instance, now: datetime) -> None:
+        """Leave an instance this app may not run for a worker of its version, like the host's
+        `Reject`: nothing changes, its messages are looked at again later."""
+        if instance.instance_id not in self._rejected:
+            self._rejected.add(instance.instance_id)
+            log.warning("instance %s not run here, left for a worker of its version: %s",
+                        instance.instance_id, self.versioning.refusal(instance.version))
+        with self.store.transaction():
+            self.store.defer_messages(instance.instance_id, now.timestamp(),
+                                      (now + REJECTED_RETRY).timestamp())
 
     def _end(self, instance: Instance, now: datetime, status: str, output: str | None) -> None:
         """Record a final status, drop queued work, tell the parent and any waiters."""
@@ -517,6 +547,11 @@ def _check_instance_id(instance_id: str) -> None:
                            " control characters")
 
 
+def _check_version(version: str) -> None:
+    if len(version) > 100 or any(ord(c) < 32 for c in version):
+        raise DurableError("version must be at most 100 characters without control characters")
+
+
 def _check_json(text: str | None, what: str) -> None:
     if text is None:
         return
@@ -531,9 +566,11 @@ def _loads(text: str | None) -> Any:
 
 
 def _status_json(instance: Instance, show_input: bool) -> dict[str, Any]:
+    version = {"version": instance.version} if instance.version else {}  # omitted when none
     return {
         "name": instance.name,
         "instanceId": instance.instance_id,
+        **version,
         "runtimeStatus": instance.status,
         "input": _loads(instance.input) if show_input else None,
         "customStatus": _loads(instance.custom_status),

@@ -53,8 +53,9 @@ def event(kind: EventType, when: datetime, event_id: int = -1, **fields: Any) ->
 
 
 def execution_started(when: datetime, name: str, input_json: str | None,
-                      parent_instance_id: str | None = None) -> dict[str, Any]:
-    fields: dict[str, Any] = {"Name": name, "Input": input_json, "Version": ""}
+                      parent_instance_id: str | None = None, version: str = "") -> dict[str, Any]:
+    """The first event of an execution; the SDK reads `context.version` from its `Version`."""
+    fields: dict[str, Any] = {"Name": name, "Input": input_json, "Version": version}
     if parent_instance_id:
         fields["ParentInstance"] = {"OrchestrationInstance": {"InstanceId": parent_instance_id}}
     return event(EventType.EXECUTION_STARTED, when, **fields)

@@ -73,7 +73,8 @@ async def _start(request: web.Request) -> web.Response:
     try:
         instance_id = engine.start_new(request.match_info["name"],
                                        request.match_info.get("instance_id"),
-                                       _orchestration_input(body))
+                                       _orchestration_input(body),
+                                       version=request.query.get("version"))
     except DurableError as refused:
         return _error(refused)
     payload = json.loads(client_binding_json(engine, _origin(request)))["managementUrls"]

@@ -62,6 +62,7 @@ class NewTask:
     fire_at: datetime | None = None
     instance_id: str | None = None
     cancelled: bool = False
+    version: str | None = None  # a sub-orchestration's explicit version, if the caller named one
 
 
 @dataclass
@@ -178,7 +179,8 @@ def _describe(task: AtomicTask, task_id: int, instance_id: str, now: datetime) -
     if kind == "suborchestration" and not child_id:
         child_id = f"{instance_id}:{task_id:04X}"
     return NewTask(task_id, kind, name=payload["functionName"],
-                   input_json=payload.get("input"), instance_id=child_id)
+                   input_json=payload.get("input"), instance_id=child_id,
+                   version=payload.get("version") if kind == "suborchestration" else None)
 
 
 def _check_matches(wanted: NewTask, recorded: dict[str, Any]) -> None:

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS instances (
     updated_at TEXT NOT NULL,
     parent_instance_id TEXT,
     parent_execution_id TEXT,
-    parent_task_id INTEGER
+    parent_task_id INTEGER,
+    version TEXT
 );
 CREATE INDEX IF NOT EXISTS instances_created ON instances (created_at);
 CREATE TABLE IF NOT EXISTS history (
@@ -80,6 +81,7 @@ class Instance:
     parent_instance_id: str | None
     parent_execution_id: str | None
     parent_task_id: int | None
+    version: str | None = None  # from ExecutionStarted; NULL in hubs made before versioning
 
     @property
     def terminal(self) -> bool:
@@ -121,6 +123,9 @@ class TaskHubStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(instances)")}
+        if "version" not in columns:  # a task hub written before orchestration versioning
+            self._db.execute("ALTER TABLE instances ADD COLUMN version TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -197,11 +202,11 @@ class TaskHubStore:
         """Insert or replace an instance row (a restart with the same id replaces it)."""
         self._db.execute(
             f"INSERT OR REPLACE INTO instances ({_INSTANCE_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (instance.instance_id, instance.name, instance.execution_id, instance.status,
              instance.input, instance.output, instance.custom_status, instance.created_at,
              instance.updated_at, instance.parent_instance_id, instance.parent_execution_id,
-             instance.parent_task_id))
+             instance.parent_task_id, instance.version))
 
     def update_instance(self, instance_id: str, **fields: Any) -> None:
         assignments = ", ".join(f"{name} = ?" for name in fields)
@@ -220,6 +225,12 @@ class TaskHubStore:
             "INSERT INTO inbox (instance_id, execution_id, kind, timer_id, visible_at, body)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (instance_id, execution_id, kind, timer_id, visible_at, json.dumps(body)))
+
+    def defer_messages(self, instance_id: str, now: float, until: float) -> None:
+        """Hide an instance's due messages until `until`: work left for another worker."""
+        self._db.execute(
+            "UPDATE inbox SET visible_at = ? WHERE instance_id = ? AND visible_at <= ?",
+            (until, instance_id, now))
 
     def delete_messages(self, ids: Iterable[int]) -> None:
         self._db.executemany("DELETE FROM inbox WHERE id = ?", [(i,) for i in ids])
@@ -266,7 +277,7 @@ class TaskHubStore:
 
 _INSTANCE_COLUMNS = (
     "instance_id, name, execution_id, status, input, output, custom_status, created_at,"
-    " updated_at, parent_instance_id, parent_execution_id, parent_task_id")
+    " updated_at, parent_instance_id, parent_execution_id, parent_task_id, version")
 
 
 def _filters(created_from: str | None, created_to: str | None, statuses: Iterable[str],
