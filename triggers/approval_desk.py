@@ -237,7 +237,7 @@ class Desk:
         return gate_view(gate, intent, await self.running_now(gate))
 
     async def running_now(self, gate: OpenGate) -> RunningNow | None:
-        from shared.ingest.context import app_ledger
+        from shared.app_context import app_ledger
 
         service = gate.custom.get("service")
         if not service:

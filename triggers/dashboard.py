@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.app_context import app_ledger, app_policy
 from shared.dashboard import (
     DEFAULT_REFRESH,
     Overview,
@@ -37,7 +38,6 @@ from shared.dashboard import (
     render_release,
 )
 from shared.dashboard.render import style_source
-from shared.ingest.context import app_ledger, app_policy
 from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.policy.errors import PolicyError
 from triggers.durable_adapter import decoded

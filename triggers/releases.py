@@ -36,8 +36,8 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
+from shared.app_context import app_ledger, app_policy
 from shared.approvals.keys import app_service_auth
-from shared.ingest.context import app_ledger, app_policy
 from shared.ledger import RELEASE_STATES, LedgerError, ReleaseRecord
 from shared.policy.errors import PolicyError
 from shared.releases.operations import (
