@@ -41,7 +41,8 @@ from shared.dashboard.render import style_source
 from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.policy.errors import PolicyError
 from triggers.durable_adapter import decoded
-from triggers.releases import Refused, ReleaseView, origin
+from triggers.http import Refused, origin
+from triggers.releases import ReleaseView
 from triggers.responses import error_response, html_response, json_response
 
 log = logging.getLogger(__name__)

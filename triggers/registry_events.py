@@ -24,7 +24,7 @@ from shared.ingest.service import EventOutcome, Ingestor
 from shared.ingest.webhook_token import authorized
 from shared.policy.errors import PolicyError
 from triggers.durable_adapter import ClientDurable
-from triggers.releases import origin, status_uri
+from triggers.http import origin, status_uri
 from triggers.responses import error_response, json_response
 
 log = logging.getLogger(__name__)
