@@ -1,4 +1,4 @@
-"""The release API's HTTP plumbing: a request's JSON body and operator, its links, its refusals.
+"""The HTTP triggers' plumbing: a request's JSON body and operator, its links, its refusals.
 
 `answering` turns a `Refused` (or the operations desk's `Refusal`) into its 4xx, an
 unreachable ledger or an invalid policy into a 503, each with a one-line reason. The
@@ -15,11 +15,11 @@ from urllib.parse import quote, urlsplit
 import azure.functions as func
 
 from shared.approvals.keys import app_service_auth
+from shared.json_input import read_json
 from shared.ledger import LedgerError
 from shared.policy.errors import PolicyError
 from shared.releases.admission import CONFLICT, INVALID, NOT_FOUND, Refusal
 from shared.releases.operations import one_line
-from triggers.orchestrators import parse_json_body
 from triggers.responses import error_response
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,16 @@ async def answering(answer: Callable[[], Awaitable[func.HttpResponse]]) -> func.
     except PolicyError:
         log.exception("releases API: the release policy is invalid")
         return error_response(503, "release policy is invalid; see the app log")
+
+
+def parse_json_body(body: bytes, limit: int = MAX_BODY) -> object:
+    """Decode a request body as JSON; an empty body means no input (None).
+
+    Raises ValueError (`JsonInputError`) with a one-line reason otherwise.
+    """
+    if not body.strip():
+        return None
+    return read_json(body, limit=limit)
 
 
 def request_body(body: bytes, required: tuple[str, ...],
