@@ -1,16 +1,18 @@
 """The Durable client as the triggers use it.
 
 `ClientDurable` is the client as ingestion and the reconciler use it
-(`shared.ingest.service.Durable`); `ClientInstances` as the operations desk and the approval
-desk use it (`shared.releases.desk.Instances`, `shared.approvals.desk.Gates`), handing back
-`Instance`s; `decoded` reads the JSON values (input, output, custom status) that the client
-hands back. Starts, raises and reads only what it is asked to.
+(`shared.ingest.service.Durable`); `ClientInstances` as the operations desk, the release
+view and the approval desk use it (`Instances` in shared/releases/desk.py and view.py,
+`Gates` in shared/approvals/desk.py), handing back `Instance`s; `decoded` reads the JSON
+values (input, output, custom status) that the client hands back. Starts, raises and reads
+only what it is asked to.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -47,7 +49,8 @@ class ClientDurable:
 
 @dataclass(frozen=True)
 class Instance:
-    """An orchestration instance: its name, runtime status (`Running`, …) and decoded values."""
+    """An orchestration instance: its name, runtime status (`Running`, …), decoded values and
+    times."""
 
     instance_id: str
     name: str | None
@@ -55,6 +58,8 @@ class Instance:
     input: Any
     output: Any
     custom_status: Any
+    created: datetime | None
+    updated: datetime | None
 
 
 class ClientInstances:
@@ -84,7 +89,8 @@ def instance(status: Any) -> Instance:
     return Instance(instance_id=status.instance_id or "", name=status.name,
                     runtime=getattr(runtime, "value", runtime),
                     input=decoded(status.input_), output=decoded(status.output),
-                    custom_status=decoded(status.custom_status))
+                    custom_status=decoded(status.custom_status),
+                    created=status.created_time, updated=status.last_updated_time)
 
 
 async def durable_status(client: df.DurableOrchestrationClient, instance_id: str,

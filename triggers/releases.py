@@ -12,11 +12,12 @@
   again from its first environment, same id, under today's policy (shared/releases/retry.py
   says when it may); its timeline records who, when and why.
 
-An operation starts only when it can (shared/releases/desk.py admits it): 404/400/409 with
-a one-line reason and nothing started otherwise, 202 with the operation's links when
-started. This module parses, names the operator and answers (triggers/http.py). The operator is
-`X-MS-CLIENT-PRINCIPAL-NAME` while App Service Authentication is on (which sets it), else
-`anonymous`: without it the header is anyone's to send, and it is ignored.
+An operation starts only when it can: 404/400/409 with a one-line reason and nothing
+started otherwise, 202 with the operation's links when started. The operations desk
+(shared/releases/desk.py) decides and starts, the release view (shared/releases/view.py)
+shows; this module parses, names the operator and answers (helpers in triggers/http.py).
+The operator is `X-MS-CLIENT-PRINCIPAL-NAME` while App Service Authentication is on (which
+sets it), else `anonymous`: without it the header is anyone's to send, and it is ignored.
 Links point at this API, never at the Durable management API (its URLs carry the host's
 system key in Azure); answers that carry links (a release's approval links above all) are
 `Cache-Control: no-store`. Nothing secret is shown: the policy snapshot, which names secrets,
@@ -27,18 +28,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from shared.app_context import app_ledger, app_policy
-from shared.ledger import RELEASE_STATES, ReleaseRecord
+from shared.ledger import RELEASE_STATES
 from shared.releases.desk import OperationsDesk
-from shared.releases.operations import ORCHESTRATORS, Operation, one_line, operation_kind
-from shared.timefmt import as_utc
-from triggers.durable_adapter import ACTIVE, ClientInstances, decoded, durable_status
+from shared.releases.operations import Operation, one_line
+from shared.releases.view import ReleaseViews, summary, unknown
+from triggers.durable_adapter import ACTIVE as ACTIVE  # re-exported: failure_decisions.py
+from triggers.durable_adapter import ClientInstances
+from triggers.durable_adapter import durable_status as durable_status  # re-exported: the same
 from triggers.http import (
     NO_STORE,
     Refused,
@@ -56,9 +58,6 @@ bp = df.Blueprint()
 LIST_PARAMETERS = ("service", "state", "limit")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-SERVICE_EVENTS = 1_000      # events of one service read for a release's timeline
-SHOWN_ORCHESTRATIONS = frozenset({"release", *ORCHESTRATORS.values()})
-RETRIED = "retried"  # the history step of a retry (orchestrations/release.py Journal)
 
 
 # The routes ------------------------------------------------------------------------------
@@ -70,7 +69,9 @@ async def list_releases(req: func.HttpRequest) -> func.HttpResponse:
         service, states, limit = list_filters(req.params)
         rows = await asyncio.to_thread(app_ledger().releases, service, state=states or None,
                                        limit=limit)
-        return json_response([summary(row, origin(req)) for row in rows], 200, NO_STORE)
+        base = origin(req)
+        return json_response([summary(row, lambda rid: status_uri(base, rid)) for row in rows],
+                             200, NO_STORE)
 
     return await answering(answer)
 
@@ -81,9 +82,7 @@ async def show_release(req: func.HttpRequest,
                        client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """One release (or operation): ledger row, stages, timeline and live Durable status."""
     async def answer() -> func.HttpResponse:
-        view = ReleaseView(client)
-        return json_response(await view.show(req.route_params.get("releaseId", ""),
-                                             origin(req)), 200, NO_STORE)
+        return json_response(await show(client, req), 200, NO_STORE)
 
     return await answering(answer)
 
@@ -143,6 +142,16 @@ async def retry_release(req: func.HttpRequest,
     return await answering(answer)
 
 
+async def show(client: df.DurableOrchestrationClient, req: func.HttpRequest) -> dict[str, Any]:
+    """The release or operation the route names, as `GET /api/releases/{releaseId}` shows it."""
+    release_id = req.route_params.get("releaseId", "")
+    if not INSTANCE_ID.fullmatch(release_id):
+        raise unknown(release_id)
+    base = origin(req)
+    return await ReleaseViews(app_ledger(), ClientInstances(client)).show(
+        release_id, lambda rid: status_uri(base, rid))
+
+
 def operations_desk(client: df.DurableOrchestrationClient) -> OperationsDesk:
     """The desk that admits operations, over the app's ledger, Durable and policy."""
     return OperationsDesk(app_ledger(), ClientInstances(client), app_policy)
@@ -192,101 +201,3 @@ def list_filters(params: Mapping[str, str]) -> tuple[str | None, list[str], int]
         raise Refused(400, f"limit must be a whole number from 1 to {MAX_LIMIT}, "
                            f"not {one_line(text, 20)!r}")
     return service, states, int(text) if text else DEFAULT_LIMIT
-
-
-# Showing ---------------------------------------------------------------------------------
-
-def summary(row: ReleaseRecord, base: str) -> dict[str, Any]:
-    """A list entry: the row without its stages, its kind and its link."""
-    shown = row.to_dict()
-    shown.pop("stages")
-    return {**shown, "kind": operation_kind(row.release_id),
-            "statusUri": status_uri(base, row.release_id)}
-
-
-class ReleaseView:
-    """`GET /api/releases/{releaseId}`: the ledger's row joined with Durable's status."""
-
-    def __init__(self, client: df.DurableOrchestrationClient) -> None:
-        self.client = client
-
-    async def show(self, release_id: str, base: str) -> dict[str, Any]:
-        unknown = Refused(404, f"no release or operation {one_line(release_id, 300)!r}")
-        if not INSTANCE_ID.fullmatch(release_id):
-            raise unknown
-        ledger = app_ledger()
-        row = await asyncio.to_thread(ledger.get_release, release_id)
-        status = await durable_status(self.client, release_id)
-        if status is not None and status.name not in SHOWN_ORCHESTRATIONS:
-            status = None
-        if row is None and status is None:
-            raise unknown
-        events = []
-        if row is not None:
-            events = [e for e in await asyncio.to_thread(ledger.events, row.service,
-                                                         limit=SERVICE_EVENTS)
-                      if e.release_id == release_id]
-        custom = decoded(status.custom_status) if status is not None else None
-        shown = row.to_dict() if row is not None else pending_row(release_id, status, custom)
-        return {**shown, "kind": operation_kind(release_id),
-                "statusUri": status_uri(base, release_id),
-                "timeline": timeline(row, custom, events),
-                "durable": durable_view(status, custom)}
-
-
-def pending_row(release_id: str, status: Any, custom: Any) -> dict[str, Any]:
-    """An instance whose first ledger write has not landed yet, from its custom status."""
-    custom = custom if isinstance(custom, dict) else {}
-    return {"releaseId": release_id, "service": custom.get("service"),
-            "version": custom.get("version"), "digest": custom.get("digest"),
-            "state": "Running" if status.runtime_status in ACTIVE else None,
-            "createdAt": _iso(status.created_time), "updatedAt": _iso(status.last_updated_time),
-            "environment": custom.get("environment"), "step": custom.get("step"),
-            "reason": custom.get("reason"), "stages": {}}
-
-
-def timeline(row: ReleaseRecord | None, custom: Any, events: list[Any]) -> list[dict[str, Any]]:
-    """What happened, oldest first: registry events, orchestration steps, stage outcomes."""
-    entries: list[tuple[datetime, dict[str, Any]]] = []
-
-    def add(at: Any, source: str, environment: str | None, what: str) -> None:
-        moment = as_utc(at)
-        if moment is not None:
-            entries.append((moment, {"at": moment.isoformat(), "source": source,
-                                     "environment": environment, "what": what}))
-
-    for event in events:
-        what = f"{event.action} {event.repository}:{event.tag} via {event.source}: " \
-               f"{event.outcome}" + (f" ({event.reason})" if event.reason else "")
-        if event.deliveries > 1:  # the same event id again: counted on its row, outcome kept
-            what += f" (delivered {event.deliveries} times)"
-        add(event.received_at, "registry", None, what)
-    history = custom.get("history") if isinstance(custom, dict) else None
-    for step in history if isinstance(history, list) else []:
-        if isinstance(step, dict):
-            what = str(step.get("step"))
-            if what == RETRIED and step.get("detail"):  # who, when and why
-                what = str(step["detail"])
-            add(step.get("at"), "orchestration", step.get("environment"), what)
-    for environment, stage in (row.stages if row is not None else {}).items():
-        add(stage.started, "ledger", environment, "stage started")
-        if stage.finished is not None:
-            add(stage.finished, "ledger", environment,
-                f"stage {stage.state}" + (f": {stage.detail}" if stage.detail else ""))
-    entries.sort(key=lambda entry: entry[0])
-    return [entry for _, entry in entries]
-
-
-def durable_view(status: Any, custom: Any) -> dict[str, Any] | None:
-    if status is None:
-        return None
-    return {"name": status.name,
-            "runtimeStatus": status.runtime_status.value if status.runtime_status else None,
-            "customStatus": custom, "output": decoded(status.output),
-            "createdTime": _iso(status.created_time),
-            "lastUpdatedTime": _iso(status.last_updated_time)}
-
-
-def _iso(value: Any) -> str | None:
-    moment = as_utc(value)
-    return moment.isoformat() if moment is not None else None
