@@ -180,9 +180,9 @@ def started(op: Operation, base: str) -> func.HttpResponse:
 
 def list_filters(params: Mapping[str, str]) -> tuple[str | None, list[str], int]:
     """(service, states, limit) of `GET /api/releases`; Refused(400) names what is wrong."""
-    unknown = sorted(set(params) - set(LIST_PARAMETERS))
-    if unknown:
-        raise Refused(400, f"unknown query parameter {unknown[0]!r}; "
+    extra = sorted(set(params) - set(LIST_PARAMETERS))
+    if extra:
+        raise Refused(400, f"unknown query parameter {extra[0]!r}; "
                            f"expected {', '.join(LIST_PARAMETERS)}")
     service = (params.get("service") or "").strip() or None
     if service is not None and (len(service) > 63 or not NAME.fullmatch(service)):
