@@ -15,11 +15,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.notifications import post_message
+from shared.app_context import app_ledger
 from shared.approvals import keys, teams
 from shared.approvals.gate import GateRules
 from shared.approvals.requests import gate_links, release_card
-from shared.ingest.context import app_ledger
+from shared.approvals.teams_webhook import post_message
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
 from shared.secrets.sources import for_spec
 

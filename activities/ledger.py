@@ -11,7 +11,7 @@ from datetime import datetime
 import azure.durable_functions as df
 
 from activities.turns import wake_waiters
-from shared.ingest.context import app_async_ledger, app_ledger
+from shared.app_context import app_async_ledger, app_ledger
 
 bp = df.Blueprint()
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import azure.durable_functions as df
 
-from shared.ingest.context import app_ledger
+from shared.app_context import app_ledger
 from shared.ledger.records import StageState, utc
 
 bp = df.Blueprint()

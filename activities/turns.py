@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import azure.durable_functions as df
 
-from shared.ingest.context import app_async_ledger, app_ledger
+from shared.app_context import app_async_ledger, app_ledger
 from shared.ledger.errors import LedgerError
 from shared.ledger.store import Ledger
 from shared.ledger.turns import DeployTurns, TurnWaiters, Waiter

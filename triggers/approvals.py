@@ -7,7 +7,7 @@
   `Content-Type: application/json` `{"decision", "comment"?}` → JSON.
 
 Both check the link, the gate and the person at the approval desk
-(triggers/approval_desk.py), which raises the decision event only when every check passes
+(shared/approvals/desk.py), which raises the decision event only when every check passes
 and reads the release's verdict back. Nothing is raised when a check fails: a 4xx with one
 line says why. This module reads requests (body size, JSON or the page's form with its
 anti-forgery check) and writes the answers; it does not count approvals or end the gate:
@@ -23,7 +23,9 @@ from urllib.parse import quote, urlsplit
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.app_context import app_ledger
 from shared.approvals import forms, keys
+from shared.approvals.desk import DECISIONS, Desk, OpenGate, app_desk
 from shared.approvals.page import (
     COMMENT_LIMIT,
     HTML_TYPE,
@@ -35,7 +37,8 @@ from shared.approvals.page import (
     render_result,
 )
 from shared.json_input import JsonInputError, read_json
-from triggers.approval_desk import DECISIONS, Desk, OpenGate
+from triggers.durable_adapter import ClientInstances
+from triggers.identifiers import INSTANCE_ID, NAME
 from triggers.responses import html_response, json_response
 
 bp = df.Blueprint()
@@ -54,8 +57,8 @@ async def approval_page(req: func.HttpRequest,
                         client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """The decision page of one gate for the person the link (or their sign-in) names."""
     try:
-        desk = Desk(client)
-        gate = await desk.open(req)
+        desk = approval_desk(client)
+        gate = await open_gate(desk, req)
         csrf, set_cookie = forms.form_value(forms.header(req.headers, "cookie"), secure(req))
         intent = req.params.get("decision")
         view = await desk.view(gate, intent if intent in DECISIONS else None)
@@ -73,8 +76,8 @@ async def approval_decision(req: func.HttpRequest,
     as_json = forms.media_type(forms.header(req.headers, "content-type")) == forms.JSON_TYPE
     try:
         decision, comment = read_decision(req, as_json)
-        desk = Desk(client)
-        gate = await desk.open(req, decision)
+        desk = approval_desk(client)
+        gate = await open_gate(desk, req, decision)
         verdict = await desk.decide(gate, decision, comment, "api" if as_json else "page",
                                     within=ANSWER_WITHIN)
     except Problem as problem:
@@ -86,6 +89,21 @@ async def approval_decision(req: func.HttpRequest,
         return json_answer(status, verdict_body(gate, verdict))
     return html(status, render_result(gate.release_id, gate.environment, verdict,
                                       status_path=f"/api/releases/{quote(gate.release_id)}"))
+
+
+def approval_desk(client: df.DurableOrchestrationClient) -> Desk:
+    """The desk over the app's Durable client, approval settings, book and ledger."""
+    return app_desk(ClientInstances(client), app_ledger)
+
+
+async def open_gate(desk: Desk, req: func.HttpRequest, decision: str | None = None) -> OpenGate:
+    """The gate the route names, opened with the request's link and sign-in headers."""
+    release_id = req.route_params.get("releaseId", "")
+    environment = req.route_params.get("environment", "")
+    if not INSTANCE_ID.fullmatch(release_id) or not NAME.fullmatch(environment):
+        raise Problem("not-found", "no such release or environment")
+    return await desk.open(release_id, environment, req.params.get("token") or "",
+                           req.headers, decision)
 
 
 # Reading the request ---------------------------------------------------------------------

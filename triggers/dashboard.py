@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.app_context import app_ledger, app_policy
 from shared.dashboard import (
     DEFAULT_REFRESH,
     Overview,
@@ -37,11 +38,12 @@ from shared.dashboard import (
     render_release,
 )
 from shared.dashboard.render import style_source
-from shared.ingest.context import app_ledger, app_policy
 from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.policy.errors import PolicyError
+from shared.releases.admission import Refusal
 from triggers.durable_adapter import decoded
-from triggers.releases import Refused, ReleaseView, origin
+from triggers.http import REFUSAL_STATUS
+from triggers.releases import show
 from triggers.responses import error_response, html_response, json_response
 
 log = logging.getLogger(__name__)
@@ -92,8 +94,7 @@ async def dashboard_release(req: func.HttpRequest,
                             client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """One release's page: row, stages, gate and timeline."""
     async def view(query: Query) -> ReleaseDetail:
-        shown = await ReleaseView(client).show(req.route_params.get("releaseId", ""),
-                                               origin(req))
+        shown = await show(client, req)
         return build_release_detail(shown, now=datetime.now(UTC), refresh=query.refresh)
 
     return await answering(req, RELEASE_PARAMETERS, view, render_release)
@@ -110,9 +111,10 @@ async def answering(req: func.HttpRequest, allowed: tuple[str, ...],
         return message_response(400, "Bad request", str(bad), req)
     try:
         shown = await view(query)
-    except Refused as refused:
-        return message_response(refused.status, "Not found" if refused.status == 404
-                                else "Refused", refused.reason, req)
+    except Refusal as refused:
+        status = REFUSAL_STATUS[refused.kind]
+        return message_response(status, "Not found" if status == 404 else "Refused",
+                                refused.reason, req)
     except LedgerError as error:
         log.error("dashboard: %s", error)
         return message_response(503, "Ledger unavailable", f"ledger unavailable: {error}", req,

@@ -1,17 +1,27 @@
 """The Durable client as the triggers use it.
 
 `ClientDurable` is the client as ingestion and the reconciler use it
-(`shared.ingest.service.Durable`); `decoded` reads the JSON values (input, output, custom
-status) that the client hands back. Starts, raises and reads only what it is asked to.
+(`shared.ingest.service.Durable`); `ClientInstances` as the operations desk, the release
+view and the approval desk use it (`Instances` in shared/releases/desk.py and view.py,
+`Gates` in shared/approvals/desk.py), handing back `Instance`s; `decoded` reads the JSON
+values (input, output, custom status) that the client hands back. Starts, raises and reads
+only what it is asked to.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import azure.durable_functions as df
+from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
+
+ACTIVE = frozenset({OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running,
+                    OrchestrationRuntimeStatus.ContinuedAsNew,
+                    OrchestrationRuntimeStatus.Suspended})
 
 
 class ClientDurable:
@@ -35,6 +45,59 @@ class ClientDurable:
 
     async def raise_event(self, instance_id: str, event: str, payload: Any) -> None:
         await self._client.raise_event(instance_id, event, payload)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """An orchestration instance: its name, runtime status (`Running`, …), decoded values and
+    times."""
+
+    instance_id: str
+    name: str | None
+    runtime: str | None
+    input: Any
+    output: Any
+    custom_status: Any
+    created: datetime | None
+    updated: datetime | None
+
+
+class ClientInstances:
+    """The Durable client as the operations and approval desks use it."""
+
+    def __init__(self, client: df.DurableOrchestrationClient) -> None:
+        self._client = client
+
+    async def status(self, instance_id: str, show_input: bool = False) -> Instance | None:
+        status = await durable_status(self._client, instance_id, show_input)
+        return instance(status) if status is not None else None
+
+    async def with_prefix(self, prefix: str) -> list[Instance]:
+        return [instance(status)
+                for status in await self._client.get_status_by(instance_id_prefix=prefix)]
+
+    async def start(self, orchestrator: str, instance_id: str, payload: Any) -> None:
+        await self._client.start_new(orchestrator, instance_id, payload)
+
+    async def raise_event(self, instance_id: str, event: str, payload: Any) -> None:
+        await self._client.raise_event(instance_id, event, payload)
+
+
+def instance(status: Any) -> Instance:
+    """The SDK's status of an instance as an `Instance`."""
+    runtime = status.runtime_status
+    return Instance(instance_id=status.instance_id or "", name=status.name,
+                    runtime=getattr(runtime, "value", runtime),
+                    input=decoded(status.input_), output=decoded(status.output),
+                    custom_status=decoded(status.custom_status),
+                    created=status.created_time, updated=status.last_updated_time)
+
+
+async def durable_status(client: df.DurableOrchestrationClient, instance_id: str,
+                         show_input: bool = False) -> Any:
+    """The instance's Durable status, or None when there is no such instance."""
+    status = await client.get_status(instance_id, show_input=show_input)
+    return status if status else None
 
 
 def _hub_scope(client: df.DurableOrchestrationClient) -> str:

@@ -12,7 +12,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from orchestrations import HTTP_STARTABLE
-from shared.json_input import read_json
+from triggers.http import parse_json_body
 from triggers.responses import error_response
 
 MAX_BODY = 64 * 1024
@@ -40,13 +40,3 @@ async def start_orchestration(
     response = client.create_check_status_response(req, instance_id)
     response.headers["Cache-Control"] = "no-store"  # in Azure its links carry the system key
     return response
-
-
-def parse_json_body(body: bytes, limit: int = MAX_BODY) -> object:
-    """Decode a request body as JSON; an empty body means no input (None).
-
-    Raises ValueError (`JsonInputError`) with a one-line reason otherwise.
-    """
-    if not body.strip():
-        return None
-    return read_json(body, limit=limit)

@@ -13,7 +13,7 @@ import os
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.ingest.context import app_async_ledger, app_policy_async
+from shared.app_context import app_async_ledger, app_policy_async
 from shared.ingest.reconciler import reconcile
 from shared.ingest.service import Ingestor
 from shared.registry import registries

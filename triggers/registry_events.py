@@ -17,13 +17,14 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.ingest.context import app_async_ledger, app_policy_async, authorized
+from shared.app_context import app_async_ledger, app_policy_async
 from shared.ingest.image_check import RegistryUnreachable
 from shared.ingest.payloads import MAX_BODY, PayloadError, parse_body, parse_event_grid_event
 from shared.ingest.service import EventOutcome, Ingestor
+from shared.ingest.webhook_token import authorized
 from shared.policy.errors import PolicyError
 from triggers.durable_adapter import ClientDurable
-from triggers.releases import origin, status_uri
+from triggers.http import origin, status_uri
 from triggers.responses import error_response, json_response
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ def app_problems(environ: Mapping[str, str] | None = None) -> list[SettingProble
     """The approval settings' problems for the app's policy; every approval setting is
     checked when the policy cannot be read (its gates are unknown), none but the sign-in
     setting when it has no gate."""
-    from shared.ingest.context import app_policy  # the app's cached policy
+    from shared.app_context import app_policy  # the app's cached policy
 
     environ = os.environ if environ is None else environ
     try:

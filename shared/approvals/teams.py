@@ -5,7 +5,7 @@ buttons once the decision is made. Pure: no I/O, no clock (pass `now`). Every bu
 an `Action.OpenUrl` to the approval page, whose GET only renders a confirmation (link
 previews and Safe Links fetch URLs); the decision is a POST on that page. Text from
 people or pushes is stripped of markdown and capped, and a message over 28 KB is
-refused. Does not post anything: see activities/notifications.py.
+refused. Does not post anything: see teams_webhook.py.
 """
 
 from __future__ import annotations

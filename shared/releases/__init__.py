@@ -1,1 +1,2 @@
-"""Releases: the plan an orchestration follows, built from the policy snapshot (pure)."""
+"""Releases: the plan an orchestration follows (pure), the admission of operations and the
+release view."""

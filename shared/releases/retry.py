@@ -4,7 +4,7 @@ A retry runs the same release (same id, the same image by digest, who pushed it)
 first environment, under the policy as it is now and with the checks a new release runs,
 for failures outside the image: a setting fixed, a cluster back. Only a release that ended
 `Failed` may, and not once a person rolled it back or a newer release of the service came.
-Pure: `triggers/releases.py` reads the ledger, Durable and the policy and starts the run.
+Pure: the operations desk (desk.py) reads the ledger, Durable and the policy and starts the run.
 """
 
 from __future__ import annotations

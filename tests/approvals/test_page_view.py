@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from shared.approvals.desk import OpenGate, Who, decision_event, gate_view
 from shared.approvals.identity import Principal
 from shared.approvals.keys import app_keyring
 from shared.approvals.page import render_decision
 from shared.approvals.tokens import issue, verify
-from triggers.approval_desk import OpenGate, Who, decision_event, gate_view
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 KEY = "k" * 48

@@ -1,4 +1,5 @@
-"""notify_teams against the local webhook sink: success, 429 and 5xx retries, 4xx errors."""
+"""Posting a card to a gate's Teams webhook against the local webhook sink: success, 429 and
+5xx retries, 4xx errors, and what the approval activities make of a failed post."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from activities import notifications
-from activities.notifications import TeamsNotificationError
+from activities.approvals import send
 from sandbox.teams_sink import TeamsSink
-from shared.approvals.teams import approval_request_card
-from shared.secrets.sources import clear_sources
+from shared.approvals import teams_webhook
+from shared.approvals.teams import approval_request_card, encode_message
+from shared.approvals.teams_webhook import TeamsNotificationError
+from shared.secrets.sources import clear_sources, for_spec
 
 SECRET_SETTING = "SECRETS__PROD__TEAMS_WEBHOOK_URL"
 SPEC = {"local": {"environment": "prod"}}
@@ -21,13 +23,12 @@ RELEASE = {
     "links": {"approve": "https://release.example/a?t=1", "reject": "https://release.example/r",
               "details": "https://release.example/d"},
 }
-notify_teams = notifications.notify_teams.build().get_user_function()
 
 
 @pytest.fixture
 def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[TeamsSink]:
-    monkeypatch.setattr(notifications, "RETRY_DELAYS", (0.0, 0.0, 0.0))
-    monkeypatch.setattr(notifications, "MIN_INTERVAL", 0.0)
+    monkeypatch.setattr(teams_webhook, "RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(teams_webhook, "MIN_INTERVAL", 0.0)
     clear_sources()
     with TeamsSink() as server:
         monkeypatch.setenv(SECRET_SETTING, server.url)
@@ -38,6 +39,15 @@ def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[TeamsSink]:
 def request() -> dict:
     message = approval_request_card(RELEASE, now=datetime(2024, 5, 1, tzinfo=UTC))
     return {"secrets": SPEC, "webhookSecret": "teams-webhook-url", "message": message}
+
+
+def notify_teams(request: dict) -> dict:
+    """Post `message` to the webhook in the secret `webhookSecret`, named by that secret."""
+    source = for_spec(request["secrets"])
+    webhook = f"secret {request['webhookSecret']!r} of {source.description}"
+    body = encode_message(request["message"])
+    status = teams_webhook.post_message(source.get(request["webhookSecret"]), body, webhook)
+    return {"posted": True, "status": status}
 
 
 def test_posts_the_card_to_the_webhook_from_the_environment_secret(sink: TeamsSink) -> None:
@@ -73,7 +83,7 @@ def test_404_fails_at_once(sink: TeamsSink) -> None:
 
 
 def test_unreachable_webhook_error_hides_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(notifications, "RETRY_DELAYS", (0.0,))
+    monkeypatch.setattr(teams_webhook, "RETRY_DELAYS", (0.0,))
     clear_sources()
     with TeamsSink() as closed:
         url = closed.url
@@ -96,7 +106,22 @@ def test_oversized_message_is_refused_before_posting(sink: TeamsSink) -> None:
 def test_print_cards_shows_headline_and_links() -> None:
     lines: list[str] = []
     with TeamsSink(print_cards=True, write=lines.append) as sink:
-        notifications.post_message(sink.url, notifications.encode_message(request()["message"]),
+        teams_webhook.post_message(sink.url, encode_message(request()["message"]),
                                    "test webhook")
     assert lines[0].startswith("[teams] Approval needed: delivery v1.4.2 to prod")
     assert "[teams]   Approve: https://release.example/a?t=1" in lines
+
+
+def test_a_gate_card_goes_to_the_gates_webhook_and_a_failed_post_is_a_notice(
+        sink: TeamsSink) -> None:
+    gate_request = {"secrets": SPEC, "gate": {"teamsWebhookSecret": "teams-webhook-url"},
+                    "releaseId": "delivery-abababababababab", "environment": "prod"}
+    message = request()["message"]
+    assert send(gate_request, message) == {"notified": True, "notice": None}
+    assert sink.messages() == [message]
+    sink.fail_next(1, status=404)
+    failed = send(gate_request, message)
+    assert failed["notified"] is False and "answered 404" in failed["notice"]
+    assert "'teams-webhook-url'" in failed["notice"] and sink.url not in failed["notice"]
+    assert send({**gate_request, "gate": {}}, message) == {"notified": False, "notice": None}
+    assert len(sink.messages()) == 1

@@ -18,7 +18,8 @@ from shared.releases.operations import (
     was_deployed,
 )
 from shared.releases.plan import Stage
-from triggers.releases import Refused, list_filters, operator, request_body
+from triggers.http import Refused, operator, request_body
+from triggers.releases import list_filters
 
 T0 = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ Jinja2 templates (autoescaped) beside this module. No JavaScript: the form has n
 so it posts to the page's own address and the signed token is never written into the
 page. Responses carry a Content-Security-Policy that allows only the page's own stylesheet
 (by hash) and posting to itself, and are never cached or framed. Pure: no I/O, no clock
-(pass `now`). Does not verify tokens or decide anything: see triggers/approval_desk.py.
+(pass `now`). Does not verify tokens or decide anything: see shared/approvals/desk.py.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
-"""Notification activities: post an approval card to an environment's Teams Workflows webhook.
+"""Posting a message to a Teams Workflows webhook: paced, retried, and silent about its URL.
 
-The webhook URL is a secret of the environment (`webhookSecret` in its secrets source), so
-no message, error or log line here contains it: failures name the secret instead. Posts
-are paced to about 4 per second per webhook in this process; 429 (honouring Retry-After,
-bounded) and 5xx are retried a few times, other 4xx fail at once. Does not build cards:
-see shared/approvals/teams.py.
+The webhook URL is a secret (an environment's `teamsWebhookSecret`), so no error or log line
+here contains it: callers name it by its secret (`webhook`). Posts are paced to about 4 per
+second per webhook in this process; 429 (honouring Retry-After, bounded) and 5xx are retried
+a few times, other 4xx fail at once. Does not build cards (teams.py) or read secrets.
 """
 
 from __future__ import annotations
@@ -12,13 +11,8 @@ from __future__ import annotations
 import threading
 import time
 
-import azure.durable_functions as df
 import requests
 
-from shared.approvals.teams import encode_message
-from shared.secrets.sources import for_spec
-
-bp = df.Blueprint()
 TIMEOUT = (5.0, 20.0)
 RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0)
 MAX_RETRY_AFTER = 30.0
@@ -31,18 +25,6 @@ class TeamsNotificationError(RuntimeError):
     def __init__(self, webhook: str, reason: str, status: int | None = None) -> None:
         self.status = status
         super().__init__(f"Teams webhook from {webhook}: {reason}")
-
-
-@bp.activity_trigger(input_name="request")
-def notify_teams(request: dict) -> dict:
-    """Post `message` (a card message) to the webhook named by `webhookSecret`."""
-    if not isinstance(request.get("webhookSecret"), str):
-        raise ValueError("webhookSecret: required, the name of the webhook URL secret")
-    source = for_spec(request.get("secrets") or {})
-    webhook = f"secret {request['webhookSecret']!r} of {source.description}"
-    body = encode_message(request.get("message") or {})
-    status = post_message(source.get(request["webhookSecret"]), body, webhook)
-    return {"posted": True, "status": status}
 
 
 def post_message(url: str, body: bytes, webhook: str) -> int:

@@ -1,14 +1,13 @@
-"""The ingestion's process-wide parts: the policy (reloaded when its file changes),
-the ledger, and the webhook token, all from app settings.
+"""The app's process-wide parts, from app settings: the release policy (loaded again when its
+file changes) and the ledger (one per storage account and table prefix, sync and async).
 
-The token is the app setting `REGISTRY_WEBHOOK_TOKEN` (in Azure a Key Vault
-reference that App Service resolves); without it every delivery is refused.
+Every trigger and activity takes them from here, so a process holds one cached policy and
+one ledger. Does not check callers' credentials: see shared/ingest/webhook_token.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import threading
 from pathlib import Path
@@ -17,8 +16,6 @@ from typing import Any
 from shared.ledger.aio import AsyncLedger
 from shared.ledger.store import Ledger
 from shared.policy.loader import load_policy, policy_path
-
-TOKEN_SETTING = "REGISTRY_WEBHOOK_TOKEN"
 
 _lock = threading.Lock()
 _policy: tuple[tuple[str, float], Any] | None = None
@@ -63,12 +60,3 @@ def app_ledger() -> Ledger:
 def app_async_ledger() -> AsyncLedger:
     """`app_ledger()` for the running event loop: the per-delivery calls without threads."""
     return AsyncLedger.of(app_ledger())
-
-
-def authorized(header: str | None, environ: Any = None) -> bool:
-    """`Authorization: Bearer <REGISTRY_WEBHOOK_TOKEN>`, compared in constant time."""
-    token = (environ if environ is not None else os.environ).get(TOKEN_SETTING, "")
-    if not token or token.lower().startswith("@microsoft.keyvault("):
-        return False
-    expected = f"Bearer {token}".encode()
-    return hmac.compare_digest((header or "").encode(), expected)

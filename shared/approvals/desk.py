@@ -7,7 +7,8 @@ and that they may (the gate's users and groups, never the pusher), and that this
 not used this link before; a `Problem` (nothing changed) otherwise. A desk that would take
 the principal from headers while App Service Authentication is off refuses every request.
 `Desk.decide` raises the decision event on the name the release waits for and reads the
-verdict that the release's `check_approval` records in the approval book.
+verdict that the release's `check_approval` records in the approval book. Durable, the
+approval book and the ledger come in through the protocols below.
 Does not read requests or write answers (triggers/approvals.py), and does not count
 approvals or end the gate: the orchestration does (orchestrations/release.py).
 """
@@ -18,17 +19,15 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import azure.durable_functions as df
-import azure.functions as func
+from typing import Any, Protocol
 
 from shared.approvals import keys
 from shared.approvals.decisions import decision_data
 from shared.approvals.identity import IdentityError, Principal, may_approve, principal_from_headers
+from shared.approvals.keys import IdentityMode
 from shared.approvals.page import (
     Approval,
     GateView,
@@ -48,17 +47,56 @@ from shared.approvals.tokens import (
     TokenScope,
     verify,
 )
-from shared.ledger import LedgerError
+from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
 from shared.timefmt import as_utc
-from triggers.durable_adapter import decoded
-from triggers.identifiers import INSTANCE_ID, NAME
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1
 STATUS_EVERY = 5          # re-read the release's status every this many polls
 DECISIONS = ("approve", "reject")
+
+
+class Instance(Protocol):
+    """A release's orchestration as Durable shows it, its JSON values decoded."""
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def runtime(self) -> str | None: ...   # Durable's runtime status: "Running", …
+
+    @property
+    def input(self) -> Any: ...
+
+    @property
+    def custom_status(self) -> Any: ...
+
+
+class Gates(Protocol):
+    """What the desk needs of the Durable client (async, as the SDK's client is)."""
+
+    async def status(self, instance_id: str, show_input: bool = False) -> Instance | None: ...
+
+    async def raise_event(self, instance_id: str, event: str, payload: Any) -> None: ...
+
+
+class Book(Protocol):
+    """The approval book: every use of a link (blocking calls: run in a thread)."""
+
+    def find(self, release_id: str, environment: str, key: str) -> ApprovalUse | None: ...
+
+    def uses(self, release_id: str, environment: str) -> list[ApprovalUse]: ...
+
+
+class Running(Protocol):
+    """What the ledger says runs in an environment (blocking calls: run in a thread)."""
+
+    def environment_state(self, service: str, environment: str) -> EnvironmentState: ...
+
+    def get_release(self, release_id: str, *,
+                    service: str | None = None) -> ReleaseRecord | None: ...
 
 
 # The gate ----------------------------------------------------------------------------------
@@ -89,56 +127,63 @@ class OpenGate:
     pushed_by: str | None
 
 
+def app_desk(durable: Gates, ledger: Callable[[], Running]) -> Desk:
+    """The desk under the app's approval settings and book; Problem when they do not allow
+    approvals here (sign-in not enforced, no signing key, no approval book)."""
+    try:
+        mode = keys.identity_mode()
+    except keys.SignInNotEnforced as error:  # sign-in headers anyone could send
+        log.error("approval page: %s", error)
+        raise Problem("forbidden", f"approvals are refused here: {error}") from None
+    except keys.ApprovalConfigError as error:
+        log.error("approval page: %s", error)
+        raise Problem("unavailable", "approvals are not configured on this app") from None
+    try:
+        keyring = keys.app_keyring()
+    except keys.ApprovalConfigError as error:
+        log.error("approval page: %s", error)
+        raise Problem("unavailable", "approvals are not configured on this app") from None
+    try:
+        book = ApprovalBook.from_app_settings()
+    except LedgerError as error:
+        log.error("approval page: %s", error)
+        raise Problem("unavailable", "the approval book is not configured") from None
+    return Desk(durable, mode, keyring, book, ledger)
+
+
 class Desk:
     """Checks links and people against a release's gate, and hands decisions to it."""
 
-    def __init__(self, client: df.DurableOrchestrationClient) -> None:
-        self.client = client
-        try:
-            self.mode = keys.identity_mode()
-        except keys.SignInNotEnforced as error:  # sign-in headers anyone could send
-            log.error("approval page: %s", error)
-            raise Problem("forbidden", f"approvals are refused here: {error}") from None
-        except keys.ApprovalConfigError as error:
-            log.error("approval page: %s", error)
-            raise Problem("unavailable", "approvals are not configured on this app") from None
-        try:
-            self.keyring: Keyring = keys.app_keyring()
-        except keys.ApprovalConfigError as error:
-            log.error("approval page: %s", error)
-            raise Problem("unavailable", "approvals are not configured on this app") from None
-        try:
-            self.book = ApprovalBook.from_app_settings()
-        except LedgerError as error:
-            log.error("approval page: %s", error)
-            raise Problem("unavailable", "the approval book is not configured") from None
+    def __init__(self, durable: Gates, mode: IdentityMode, keyring: Keyring, book: Book,
+                 ledger: Callable[[], Running]) -> None:
+        self.durable = durable
+        self.mode = mode
+        self.keyring = keyring
+        self.book = book
+        self.ledger = ledger   # what runs where; a ledger that cannot be had only hides it
 
     @staticmethod
     def now() -> datetime:
         return datetime.now(UTC)
 
-    async def open(self, req: func.HttpRequest, decision: str | None = None) -> OpenGate:
-        """The gate this request may decide at; Problem (nothing changed) otherwise."""
-        release_id = req.route_params.get("releaseId", "")
-        environment = req.route_params.get("environment", "")
-        if not INSTANCE_ID.fullmatch(release_id) or not NAME.fullmatch(environment):
-            raise Problem("not-found", "no such release or environment")
-        token = req.params.get("token") or ""
+    async def open(self, release_id: str, environment: str, token: str,
+                   headers: Mapping[str, str], decision: str | None = None) -> OpenGate:
+        """The gate a request with this link and these (sign-in) headers may decide at;
+        Problem (nothing changed) otherwise. The ids have been checked for their shape."""
         if not token:
             raise Problem("invalid", "this address has no approval token; open the whole link"
                                      " from the approval request")
         if len(token) > MAX_TOKEN_LENGTH:
             raise Problem("invalid", str(TokenInvalid()))
-        status = await self.client.get_status(release_id, show_input=True)
-        data = decoded(status.input_) if status else None
-        if not status or status.name != "release" or not isinstance(data, dict):
+        status = await self.durable.status(release_id, show_input=True)
+        data = status.input if status is not None else None
+        if status is None or status.name != "release" or not isinstance(data, dict):
             raise Problem("not-found", f"there is no release {release_id}")
         image = data.get("image") if isinstance(data.get("image"), dict) else {}
-        custom = decoded(status.custom_status)
-        custom = custom if isinstance(custom, dict) else {}
+        custom = status.custom_status if isinstance(status.custom_status, dict) else {}
         grant = self.verified(token, release_id, environment, image.get("digest") or "",
                               decision)
-        who = self.who(req.headers, grant)
+        who = self.who(headers, grant)
         key = use_key(grant.nonce, who.identities[0])
         used = await self.book_call(self.book.find, release_id, environment, key)
         if used is not None:  # before the gate's state: a replay hears who decided, and when
@@ -177,12 +222,11 @@ class Desk:
             raise Problem("scope", str(error)) from None
         raise AssertionError("unreachable")
 
-    async def waiting(self, status: Any, custom: dict[str, Any], release_id: str,
+    async def waiting(self, status: Instance | None, custom: dict[str, Any], release_id: str,
                       environment: str) -> dict[str, Any]:
         """The release's `waitingFor` at this gate; Problem closed / not waiting otherwise."""
         waiting = custom.get("waitingFor") if isinstance(custom.get("waitingFor"), dict) else {}
-        runtime = getattr(status, "runtime_status", None)
-        running = getattr(runtime, "value", runtime) == "Running"
+        running = status is not None and status.runtime == "Running"
         if running and custom.get("step") == "approval" and waiting.get("kind") == "approval" \
                 and (waiting.get("environment") or custom.get("environment")) == environment \
                 and waiting.get("event"):
@@ -237,13 +281,11 @@ class Desk:
         return gate_view(gate, intent, await self.running_now(gate))
 
     async def running_now(self, gate: OpenGate) -> RunningNow | None:
-        from shared.ingest.context import app_ledger
-
         service = gate.custom.get("service")
         if not service:
             return None
         try:
-            ledger = app_ledger()
+            ledger = self.ledger()
             state = await asyncio.to_thread(ledger.environment_state, service, gate.environment)
             current = state.current
             if current is None:
@@ -264,7 +306,7 @@ class Desk:
         at = self.now()
         data = decision_event(gate, decision, comment, event_id, at, via)
         event = gate.waiting["event"]
-        await self.client.raise_event(gate.release_id, event, data)
+        await self.durable.raise_event(gate.release_id, event, data)
         log.info("approval: %s %s in %s by %s (event %s)", decision, gate.release_id,
                  gate.environment, gate.who.name, event)
         deadline = time.monotonic() + within
@@ -287,14 +329,14 @@ class Desk:
                 raise now_waiting
             if now_waiting is not None and now_waiting["event"] != event:
                 event = now_waiting["event"]
-                await self.client.raise_event(gate.release_id, event, data)
+                await self.durable.raise_event(gate.release_id, event, data)
         return Verdict(decision, False, "Pending", "submitted; the release has not taken it yet",
                        gate.who.name, at, comment)
 
     async def still_waiting(self, gate: OpenGate) -> dict[str, Any] | Problem:
         """The gate's `waitingFor` now, or the Problem saying it closed."""
-        status = await self.client.get_status(gate.release_id)
-        custom = decoded(status.custom_status) if status else None
+        status = await self.durable.status(gate.release_id)
+        custom = status.custom_status if status is not None else None
         try:
             return await self.waiting(status, custom if isinstance(custom, dict) else {},
                                       gate.release_id, gate.environment)

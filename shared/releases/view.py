@@ -1,0 +1,160 @@
+"""One release (or operation) as the releases API and the dashboard show it.
+
+The ledger's row joined with the live Durable status of its orchestration, and a timeline
+of what happened (registry events, orchestration steps, stage outcomes), oldest first. An
+orchestration whose first ledger write has not landed yet is shown from its custom status.
+Reads through the protocols below; shows nothing secret (the input, which holds the policy
+snapshot, is never read). Does not list releases (the ledger does) or change anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.ledger.records import EventRecord, ReleaseRecord
+from shared.releases.admission import NOT_FOUND, Refusal
+from shared.releases.operations import ORCHESTRATORS, one_line, operation_kind
+from shared.releases.retry import ACTIVE_RUNTIMES
+from shared.timefmt import as_utc
+
+SERVICE_EVENTS = 1_000      # events of one service read for a release's timeline
+SHOWN_ORCHESTRATIONS = frozenset({"release", *ORCHESTRATORS.values()})
+RETRIED = "retried"  # the history step of a retry (orchestrations/release.py Journal)
+
+
+class Instance(Protocol):
+    """An orchestration instance as Durable shows it, its JSON values decoded."""
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def runtime(self) -> str | None: ...   # Durable's runtime status: "Running", …
+
+    @property
+    def output(self) -> Any: ...
+
+    @property
+    def custom_status(self) -> Any: ...
+
+    @property
+    def created(self) -> datetime | None: ...
+
+    @property
+    def updated(self) -> datetime | None: ...
+
+
+class Instances(Protocol):
+    """What the view reads of the Durable client (async, as the SDK's client is)."""
+
+    async def status(self, instance_id: str, show_input: bool = False) -> Instance | None: ...
+
+
+class Rows(Protocol):
+    """What the view reads of the ledger (blocking calls: run in a thread)."""
+
+    def get_release(self, release_id: str, *,
+                    service: str | None = None) -> ReleaseRecord | None: ...
+
+    def events(self, service: str | None = None, *, limit: int = ...) -> list[EventRecord]: ...
+
+
+class ReleaseViews:
+    """The ledger's row of a release joined with Durable's status of its orchestration."""
+
+    def __init__(self, ledger: Rows, durable: Instances) -> None:
+        self.ledger = ledger
+        self.durable = durable
+
+    async def show(self, release_id: str, link: Callable[[str], str]) -> dict[str, Any]:
+        """The release or operation with its `link`, stages, timeline and live status;
+        Refusal(not-found) when neither the ledger nor Durable knows it."""
+        row = await asyncio.to_thread(self.ledger.get_release, release_id)
+        status = await self.durable.status(release_id)
+        if status is not None and status.name not in SHOWN_ORCHESTRATIONS:
+            status = None
+        if row is None and status is None:
+            raise unknown(release_id)
+        events = []
+        if row is not None:
+            events = [e for e in await asyncio.to_thread(self.ledger.events, row.service,
+                                                         limit=SERVICE_EVENTS)
+                      if e.release_id == release_id]
+        custom = status.custom_status if status is not None else None
+        shown = row.to_dict() if row is not None else pending_row(release_id, status, custom)
+        return {**shown, "kind": operation_kind(release_id), "statusUri": link(release_id),
+                "timeline": timeline(row, custom, events),
+                "durable": durable_view(status, custom)}
+
+
+def unknown(release_id: str) -> Refusal:
+    """The refusal for an id nothing knows (or that no release or operation could have)."""
+    return Refusal(NOT_FOUND, f"no release or operation {one_line(release_id, 300)!r}")
+
+
+def summary(row: ReleaseRecord, link: Callable[[str], str]) -> dict[str, Any]:
+    """A list entry: the row without its stages, its kind and its link."""
+    shown = row.to_dict()
+    shown.pop("stages")
+    return {**shown, "kind": operation_kind(row.release_id), "statusUri": link(row.release_id)}
+
+
+def pending_row(release_id: str, status: Any, custom: Any) -> dict[str, Any]:
+    """An instance whose first ledger write has not landed yet, from its custom status."""
+    custom = custom if isinstance(custom, dict) else {}
+    return {"releaseId": release_id, "service": custom.get("service"),
+            "version": custom.get("version"), "digest": custom.get("digest"),
+            "state": "Running" if status.runtime in ACTIVE_RUNTIMES else None,
+            "createdAt": _iso(status.created), "updatedAt": _iso(status.updated),
+            "environment": custom.get("environment"), "step": custom.get("step"),
+            "reason": custom.get("reason"), "stages": {}}
+
+
+def timeline(row: ReleaseRecord | None, custom: Any,
+             events: list[EventRecord]) -> list[dict[str, Any]]:
+    """What happened, oldest first: registry events, orchestration steps, stage outcomes."""
+    entries: list[tuple[datetime, dict[str, Any]]] = []
+
+    def add(at: Any, source: str, environment: str | None, what: str) -> None:
+        moment = as_utc(at)
+        if moment is not None:
+            entries.append((moment, {"at": moment.isoformat(), "source": source,
+                                     "environment": environment, "what": what}))
+
+    for event in events:
+        what = f"{event.action} {event.repository}:{event.tag} via {event.source}: " \
+               f"{event.outcome}" + (f" ({event.reason})" if event.reason else "")
+        if event.deliveries > 1:  # the same event id again: counted on its row, outcome kept
+            what += f" (delivered {event.deliveries} times)"
+        add(event.received_at, "registry", None, what)
+    history = custom.get("history") if isinstance(custom, dict) else None
+    for step in history if isinstance(history, list) else []:
+        if isinstance(step, dict):
+            what = str(step.get("step"))
+            if what == RETRIED and step.get("detail"):  # who, when and why
+                what = str(step["detail"])
+            add(step.get("at"), "orchestration", step.get("environment"), what)
+    for environment, stage in (row.stages if row is not None else {}).items():
+        add(stage.started, "ledger", environment, "stage started")
+        if stage.finished is not None:
+            add(stage.finished, "ledger", environment,
+                f"stage {stage.state}" + (f": {stage.detail}" if stage.detail else ""))
+    entries.sort(key=lambda entry: entry[0])
+    return [entry for _, entry in entries]
+
+
+def durable_view(status: Any, custom: Any) -> dict[str, Any] | None:
+    """Durable's status as shown: name, runtime status, custom status, output, times."""
+    if status is None:
+        return None
+    return {"name": status.name, "runtimeStatus": status.runtime or None,
+            "customStatus": custom, "output": status.output,
+            "createdTime": _iso(status.created), "lastUpdatedTime": _iso(status.updated)}
+
+
+def _iso(value: Any) -> str | None:
+    moment = as_utc(value)
+    return moment.isoformat() if moment is not None else None
