@@ -15,6 +15,7 @@ import time
 import azure.durable_functions as df
 import requests
 
+from activities.boundary import marks_failures
 from shared.approvals.teams import encode_message
 from shared.secrets.sources import for_spec
 
@@ -34,6 +35,7 @@ class TeamsNotificationError(RuntimeError):
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def notify_teams(request: dict) -> dict:
     """Post `message` (a card message) to the webhook named by `webhookSecret`."""
     if not isinstance(request.get("webhookSecret"), str):

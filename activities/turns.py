@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import azure.durable_functions as df
 
+from activities.boundary import marks_failures
 from shared.ingest.context import app_async_ledger, app_ledger
 from shared.ledger.errors import LedgerError
 from shared.ledger.store import Ledger
@@ -30,6 +31,7 @@ WAKE_SECONDS = 10  # a wake-up taking longer is given up: the waiter's poll stil
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 async def claim_stage(request: dict) -> dict:
     """Record the release's step (`record`, as `record_release` takes it), then its turn:
     `waitFor` names who deploys there first; `newer` what runs there when it is a newer

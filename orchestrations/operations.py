@@ -24,6 +24,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrations.release import RETRY, Journal, attempt, restore, take_turn, watch_rollout
+from shared.releases.failures import said
 from shared.releases.operations import Deployed, Operation, one_line
 from shared.releases.retry import ROLLED_BACK_BY
 
@@ -70,7 +71,7 @@ def rollback_environment(context: df.DurableOrchestrationContext):
         snapshot = yield from attempt(context, "snapshot_deployment", op.cluster())
     except Exception as error:
         return (yield from journal.finish("Failed", stage,
-                                          f"nothing changed: {one_line(str(error))}"))
+                                          f"nothing changed: {said(error)}"))
     failure = yield from deploy_and_verify(context, op, journal)
     if failure is not None and stage.rollback.get("onFailure") == "none":
         return (yield from journal.finish(
@@ -118,7 +119,7 @@ def deploy_and_verify(context: df.DurableOrchestrationContext, op: Operation,
                 return "verification failed: " + "; ".join(
                     f"{v['check']}: {v['reason']}" for v in verdict["verdicts"] if not v["passed"])
     except Exception as error:
-        return one_line(str(error))
+        return said(error)
     return None
 
 
@@ -136,7 +137,7 @@ def redeploy_environment(context: df.DurableOrchestrationContext):
         result = yield context.call_sub_orchestrator(
             "deploy_environment", op.deploy_request(), f"{op.operation_id}:deploy")
     except Exception as error:
-        return (yield from journal.finish("Failed", stage, one_line(str(error))))
+        return (yield from journal.finish("Failed", stage, said(error)))
     if result["healthy"]:
         yield mark_stage(context, op, op.release, "Healthy",
                          f"redeployed by {op.by} ({op.operation_id})")

@@ -16,7 +16,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared.approvals.gate import GateRules, Tally, decision_event
-from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay
+from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay, said
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
 from shared.releases.turns import turn_event
@@ -492,5 +492,5 @@ def _verdict_note(verdict: dict[str, Any]) -> str:
     return f"not counted: {verdict.get('reason')}"
 
 
-def _reason(error: Exception) -> str:
-    return " ".join(str(error).split())[:500]
+def _reason(error: Exception | str) -> str:
+    return said(error) if isinstance(error, BaseException) else " ".join(error.split())[:500]
