@@ -23,10 +23,18 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.release import RETRY, Journal, attempt, restore, take_turn, watch_rollout
-from shared.releases.failures import said
-from shared.releases.operations import Deployed, Operation, one_line
+from orchestrations.release import (
+    RETRY,
+    Journal,
+    attempt,
+    restore,
+    wait_for_turn,
+    watch_rollout,
+)
+from shared.releases.failures import REASON_LIMIT, said
+from shared.releases.operations import Deployed, Operation
 from shared.releases.retry import ROLLED_BACK_BY
+from shared.text import one_line
 
 bp = df.Blueprint()
 
@@ -43,15 +51,15 @@ def mark_stage(context: df.DurableOrchestrationContext, op: Operation, release: 
     """Set the release's stage in this environment (its row's other fields stay)."""
     return context.call_activity_with_retry("mark_release_stage", RETRY, {
         "releaseId": release.release_id, "service": op.service,
-        "environment": op.environment, "state": state, "detail": one_line(detail),
+        "environment": op.environment, "state": state, "detail": one_line(detail, REASON_LIMIT),
         "at": context.current_utc_datetime.isoformat()})
 
 
 def claim_turn(context: df.DurableOrchestrationContext, op: Operation,
                journal: Journal) -> Generator[Any, Any, str | None]:
     """Take the environment's deploy turn (an older version may go back); why not, if never."""
-    refused = yield from take_turn(context, op.plan(), op.stage, journal, [],
-                                   reason=op.describe(), older_allowed=True)
+    refused = yield from wait_for_turn(context, op.plan(), op.stage, journal, [],
+                                       reason=op.describe(), older_allowed=True)
     return refused["reason"] if refused else None
 
 
@@ -145,4 +153,4 @@ def redeploy_environment(context: df.DurableOrchestrationContext):
     outcome = "RolledBack" if result["rolledBack"] else "Failed"
     yield mark_stage(context, op, op.release, outcome,
                      f"redeploy by {op.by} ({op.operation_id}) failed: {result['reason']}")
-    return (yield from journal.finish(outcome, stage, one_line(result["reason"])))
+    return (yield from journal.finish(outcome, stage, one_line(result["reason"], REASON_LIMIT)))

@@ -16,10 +16,11 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared.approvals.gate import GateRules, Tally, decision_event
-from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay, said
+from shared.releases.failures import ATTEMPTS, REASON_LIMIT, is_permanent, retry_delay, said
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
 from shared.releases.turns import turn_event
+from shared.text import one_line
 
 bp = df.Blueprint()
 # Ledger writes: every failure there is worth another try.
@@ -77,12 +78,12 @@ def preflight(context: df.DurableOrchestrationContext,
         found = yield context.call_activity("check_approval_settings", {
             "service": plan.service, "gates": plan.gates})
     except Exception as failure:
-        return f"nothing deployed: the approval settings could not be checked: {_reason(failure)}"
+        return f"nothing deployed: the approval settings could not be checked: {said(failure)}"
     problems = found.get("problems") or []
     if not problems:
         return None
-    return _reason("nothing deployed: the approval gates of this release cannot work: "
-                   + "; ".join(problems))
+    return one_line("nothing deployed: the approval gates of this release cannot work: "
+                    + "; ".join(problems), REASON_LIMIT)
 
 
 def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
@@ -94,7 +95,7 @@ def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: S
             yield from attempt(context, "promote_image", plan.promotion_request(stage))
         journal.step(stage, "deploy")
         approved = [context.call_activity("notify_gate", gate["card"])] if gate else []
-        refused = yield from take_turn(context, plan, stage, journal, approved)
+        refused = yield from wait_for_turn(context, plan, stage, journal, approved)
         if refused:
             return {"healthy": False, **refused}
         result = yield context.call_sub_orchestrator(
@@ -102,7 +103,7 @@ def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: S
         if result.get("paused"):
             result = yield from settle_failure(context, plan, stage, journal, gate, result)
     except Exception as failure:
-        return {"healthy": False, "outcome": "Failed", "reason": _reason(failure)}
+        return {"healthy": False, "outcome": "Failed", "reason": said(failure)}
     if result["healthy"]:
         return result
     return {**result, "outcome": "RolledBack" if result["rolledBack"] else "Failed"}
@@ -132,7 +133,7 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
             journal.record("WaitingForApproval", stage, stage_state="WaitingForApproval",
                            step="approval")])
     except Exception as failure:
-        return {"outcome": "Failed", "reason": _reason(failure)}
+        return {"outcome": "Failed", "reason": said(failure)}
     journal.step(stage, "approval", waiting(), detail=links.get("notice"))
     while True:
         decision = context.wait_for_external_event(decision_event(stage.name, number))
@@ -229,13 +230,13 @@ def notify(context: df.DurableOrchestrationContext,
     try:
         sent = yield context.call_activity("notify_gate", card)
     except Exception as error:
-        return f"Teams card not posted: {_reason(error)}"
+        return f"Teams card not posted: {said(error)}"
     return sent.get("notice")
 
 
-def take_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
-              journal: Journal, along: list[Any], *, reason: str | None = None,
-              older_allowed: bool = False) -> Generator[Any, Any, dict[str, str] | None]:
+def wait_for_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
+                  journal: Journal, along: list[Any], *, reason: str | None = None,
+                  older_allowed: bool = False) -> Generator[Any, Any, dict[str, str] | None]:
     """Claim the stage (`Deploying`) and the environment's turn, waiting while an earlier
     release or operation deploys there; why not to deploy at all, if so.
 
@@ -304,7 +305,7 @@ def deploy_environment(context: df.DurableOrchestrationContext):
                 failure = "verification failed: " + "; ".join(
                     f"{v['check']}: {v['reason']}" for v in failed)
     except Exception as error:
-        failure = _reason(error)
+        failure = said(error)
     if failure is None:
         yield record_deployment(context, job, good=True)
         return {"healthy": True, "snapshot": snapshot, "evidence": evidence}
@@ -352,7 +353,7 @@ def restore(context: df.DurableOrchestrationContext, cluster: Any, snapshot: dic
         if rollout["state"] == "progressing":
             rollout = yield from watch_rollout(context, cluster, deadline)
     except Exception as error:
-        return f"ROLLBACK FAILED: {_reason(error)}"
+        return f"ROLLBACK FAILED: {said(error)}"
     if rollout["state"] != "complete":
         return f"ROLLBACK DID NOT COMPLETE: {rollout.get('message') or rollout['reason']}"
     return None
@@ -464,7 +465,8 @@ def describe_retry(retry: dict[str, Any]) -> str:
     ended = f" (after {after.get('outcome') or 'Failed'}" + (
         f": {after['reason']})" if after.get("reason") else ")")
     why = f": {retry['reason']}" if retry.get("reason") else ""
-    return _reason(f"retry {retry.get('number') or ''} by {retry.get('by')}{why}{ended}")
+    return one_line(f"retry {retry.get('number') or ''} by {retry.get('by')}{why}{ended}",
+                    REASON_LIMIT)
 
 
 def _newer_push(plan: ReleasePlan, data: dict[str, Any]) -> str:
@@ -491,6 +493,3 @@ def _verdict_note(verdict: dict[str, Any]) -> str:
         return f"approved by {verdict['by']}; more approvals needed"
     return f"not counted: {verdict.get('reason')}"
 
-
-def _reason(error: Exception | str) -> str:
-    return said(error) if isinstance(error, BaseException) else " ".join(error.split())[:500]

@@ -15,8 +15,9 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.releases.operations import one_line, operation_kind
+from shared.releases.operations import operation_kind
 from shared.releases.pause import CHOICES
+from shared.text import one_line
 from triggers.durable_adapter import decoded
 from triggers.identifiers import INSTANCE_ID
 from triggers.releases import (

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from shared.ledger.records import ACTIVE_STATES, EnvironmentState, ReleaseRecord
 from shared.releases.operations import operation_kind
+from shared.text import one_line
 from shared.timefmt import as_utc
 
 DEFAULT_REFRESH = 30
@@ -70,8 +71,7 @@ def text(value: Any, limit: int = MAX_TEXT) -> str:
     """A value as one line of at most `limit` characters (empty for None)."""
     if value is None:
         return ""
-    line = " ".join(str(value).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(value, limit, cut="…")
 
 
 def safe_link(value: Any) -> str | None:

@@ -17,8 +17,10 @@ import re
 from datetime import timedelta
 
 from shared.failure_kinds import kind_of, unmarked
+from shared.text import one_line
 
 ATTEMPTS = 3
+REASON_LIMIT = 500  # a reason in the ledger, the custom status, a Teams card
 FIRST_DELAY = timedelta(seconds=5)
 # The old way, for unmarked texts only: never extend it, mark the error's class instead.
 PERMANENT = frozenset({
@@ -52,6 +54,6 @@ def retry_delay(attempt: int) -> timedelta:
     return FIRST_DELAY * (2 ** (attempt - 1))
 
 
-def said(failure: BaseException, limit: int = 500) -> str:
+def said(failure: BaseException) -> str:
     """What a failure says, as the operator reads it: on one line, without its kind marker."""
-    return " ".join(unmarked(str(failure)).split())[:limit]
+    return one_line(unmarked(str(failure)), REASON_LIMIT)
