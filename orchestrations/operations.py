@@ -6,7 +6,8 @@ input is built by `triggers/releases.py` from the ledger and the release's polic
 the environment's spec, the image to deploy by digest, who asked and why.
 
 - `rollback_environment` deploys the previous good release's image with a change-cause
-  naming the operator and the reason, watches the rollout, runs the checks, and records
+  naming the operator and the reason, watches the rollout, runs the checks (the steps of
+  `orchestrations.deploying`, as a release's `deploy_environment` takes them), and records
   that release as current and good; on failure it restores what ran before.
 - `redeploy_environment` runs a past release through `deploy_environment` again (snapshot,
   deploy, watch, verify, automatic restore).
@@ -23,14 +24,14 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.release import (
+from orchestrations.deploying import (
     RETRY,
-    Journal,
     attempt,
+    deploy_and_verify,
+    record_deployment,
     restore,
-    wait_for_turn,
-    watch_rollout,
 )
+from orchestrations.release import Journal, wait_for_turn
 from shared.releases.failures import REASON_LIMIT, said
 from shared.releases.operations import Deployed, Operation
 from shared.releases.retry import ROLLED_BACK_BY
@@ -80,7 +81,10 @@ def rollback_environment(context: df.DurableOrchestrationContext):
     except Exception as error:
         return (yield from journal.finish("Failed", stage,
                                           f"nothing changed: {said(error)}"))
-    failure = yield from deploy_and_verify(context, op, journal)
+    failure = (yield from deploy_and_verify(
+        context, stage, op.cluster, context.current_utc_datetime + stage.rollout_timeout,
+        image=op.release.image, release_id=op.release.release_id,
+        change_cause=op.change_cause(), step=lambda name: journal.step(stage, name))).failure
     if failure is not None and stage.rollback.get("onFailure") == "none":
         return (yield from journal.finish(
             "Failed", stage, f"{failure}; left in place (rollback.onFailure is none)"))
@@ -92,43 +96,13 @@ def rollback_environment(context: df.DurableOrchestrationContext):
         return (yield from journal.finish(
             outcome, stage, failure if restored is None else f"{failure}; {restored}"))
 
-    yield context.call_activity("record_deployment", {
-        "service": op.service, "environment": op.environment,
-        "releaseId": op.release.release_id, "digest": op.release.digest,
-        "image": op.release.image, "good": True,
-        "at": context.current_utc_datetime.isoformat()})
+    yield record_deployment(context, op.deploy_request(), good=True)
     if op.replaces is not None and op.replaces.release_id != op.release.release_id:
         yield mark_stage(context, op, op.replaces, "RolledBack",
                          f"{ROLLED_BACK_BY}{op.by} ({op.operation_id}): {op.reason}")
     yield mark_stage(context, op, op.release, "Healthy",
                      f"restored by {op.by} ({op.operation_id})")
     return (yield from journal.finish("Completed", stage, op.describe()))
-
-
-def deploy_and_verify(context: df.DurableOrchestrationContext, op: Operation,
-                      journal: Journal) -> Generator[Any, Any, str | None]:
-    """Deploy the operation's image, watch the rollout, run the checks: None or the failure."""
-    stage = op.stage
-    deadline = context.current_utc_datetime + stage.rollout_timeout
-    try:
-        journal.step(stage, "deploy")
-        yield from attempt(context, "deploy_image", op.cluster(
-            image=op.release.image, releaseId=op.release.release_id,
-            changeCause=op.change_cause()))
-        journal.step(stage, "rollout")
-        rollout = yield from watch_rollout(context, op.cluster, deadline)
-        if rollout["state"] != "complete":
-            return f"rollout {rollout['state']}: {rollout.get('message') or rollout['reason']}"
-        if stage.spec.get("checks"):
-            journal.step(stage, "verify")
-            verdict = yield context.call_activity("verify_release", {
-                "checks": stage.spec["checks"], "secrets": stage.spec["secrets"]})
-            if not verdict["passed"]:
-                return "verification failed: " + "; ".join(
-                    f"{v['check']}: {v['reason']}" for v in verdict["verdicts"] if not v["passed"])
-    except Exception as error:
-        return said(error)
-    return None
 
 
 @bp.orchestration_trigger(context_name="context")

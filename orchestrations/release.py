@@ -2,7 +2,8 @@
 
 `release` reads as the business process; the checks before the first environment live in
 `preflight`, waiting at a gate in `wait_for_approval`, deploying one environment (with its
-automatic rollback) in the `deploy_environment` sub-orchestration. Deterministic: time
+automatic rollback) in the `deploy_environment` sub-orchestration, whose steps (deploy →
+watch → verify, restore) the operations share (orchestrations/deploying.py). Deterministic: time
 comes from the context, every input from the plan taken at ingestion (or at a retry).
 """
 
@@ -15,17 +16,21 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from orchestrations.deploying import (
+    RETRY,
+    attempt,
+    deploy_and_verify,
+    record_deployment,
+    restore,
+)
 from shared.approvals.gate import GateRules, Tally, decision_event
-from shared.releases.failures import ATTEMPTS, REASON_LIMIT, is_permanent, retry_delay, said
+from shared.releases.failures import REASON_LIMIT, said
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
 from shared.releases.turns import turn_event
 from shared.text import one_line
 
 bp = df.Blueprint()
-# Ledger writes: every failure there is worth another try.
-RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
-ROLLOUT_CHECK_SECONDS = 20
 TURN_POLL = timedelta(seconds=30)
 SUPERSEDED = "superseded"
 
@@ -287,25 +292,10 @@ def deploy_environment(context: df.DurableOrchestrationContext):
 
     deadline = context.current_utc_datetime + stage.rollout_timeout
     snapshot = yield from attempt(context, "snapshot_deployment", cluster())
-    try:
-        yield from attempt(context, "deploy_image", cluster(
-            image=job["image"], releaseId=job["releaseId"],
-            changeCause=f"release {job['releaseId']}: {job['service']} {job['version']}"))
-        rollout = yield from watch_rollout(context, cluster, deadline)
-        failure = None
-        evidence = "rollout complete: " + (rollout.get("message") or "all replicas ready")
-        if rollout["state"] != "complete":
-            failure = f"rollout {rollout['state']}: {rollout.get('message') or rollout['reason']}"
-        elif stage.spec.get("checks"):
-            verdict = yield context.call_activity("verify_release", {
-                "checks": stage.spec["checks"], "secrets": stage.spec["secrets"]})
-            evidence = "; ".join(f"{v['check']}: {v['reason']}" for v in verdict["verdicts"])
-            if not verdict["passed"]:
-                failed = [v for v in verdict["verdicts"] if not v["passed"]]
-                failure = "verification failed: " + "; ".join(
-                    f"{v['check']}: {v['reason']}" for v in failed)
-    except Exception as error:
-        failure = said(error)
+    verified = yield from deploy_and_verify(
+        context, stage, cluster, deadline, image=job["image"], release_id=job["releaseId"],
+        change_cause=f"release {job['releaseId']}: {job['service']} {job['version']}")
+    failure, evidence = verified.failure, verified.evidence
     if failure is None:
         yield record_deployment(context, job, good=True)
         return {"healthy": True, "snapshot": snapshot, "evidence": evidence}
@@ -319,44 +309,6 @@ def deploy_environment(context: df.DurableOrchestrationContext):
                                   context.current_utc_datetime + stage.rollout_timeout)
     return {"healthy": False, "rolledBack": restored is None, "snapshot": snapshot,
             "reason": failure if restored is None else f"{failure}; {restored}"}
-
-
-def record_deployment(context: df.DurableOrchestrationContext, job: dict[str, Any], *,
-                      good: bool) -> Any:
-    """The ledger's note that the deploy request's image now runs in its environment
-    (and, when `good`, is the environment's last good release)."""
-    return context.call_activity_with_retry("record_deployment", RETRY, {
-        "service": job["service"], "environment": job["stage"]["name"],
-        "releaseId": job["releaseId"], "digest": job["digest"], "image": job["image"],
-        "good": good, "at": context.current_utc_datetime.isoformat()})
-
-
-def watch_rollout(context: df.DurableOrchestrationContext, cluster: Any,
-                  deadline: Any) -> Generator[Any, Any, dict[str, Any]]:
-    """Ask the cluster until the rollout completes, fails or the deadline passes."""
-    while True:
-        status = yield from attempt(context, "await_rollout", cluster(
-            deadline=deadline.isoformat(), maxWaitSeconds=ROLLOUT_CHECK_SECONDS))
-        if status["state"] != "progressing" or context.current_utc_datetime >= deadline:
-            return status
-
-
-def restore(context: df.DurableOrchestrationContext, cluster: Any, snapshot: dict,
-            failure: str, deadline: Any) -> Generator[Any, Any, str | None]:
-    """Roll back to the snapshot and watch it; None when restored, else what went wrong."""
-    try:
-        result = yield from attempt(context, "rollback_deployment", cluster(
-            snapshot=snapshot, deadline=deadline.isoformat(),
-            maxWaitSeconds=ROLLOUT_CHECK_SECONDS,
-            changeCause=f"automatic rollback to revision {snapshot['revision']}: {failure}"))
-        rollout = result["rollout"]
-        if rollout["state"] == "progressing":
-            rollout = yield from watch_rollout(context, cluster, deadline)
-    except Exception as error:
-        return f"ROLLBACK FAILED: {said(error)}"
-    if rollout["state"] != "complete":
-        return f"ROLLBACK DID NOT COMPLETE: {rollout.get('message') or rollout['reason']}"
-    return None
 
 
 def roll_back_earlier(context: df.DurableOrchestrationContext, plan: ReleasePlan,
@@ -378,19 +330,6 @@ def roll_back_earlier(context: df.DurableOrchestrationContext, plan: ReleasePlan
         elif restored:
             yield context.call_activity_with_retry("record_deployment", RETRY, restored)
     return problems
-
-
-def attempt(context: df.DurableOrchestrationContext, activity: str,
-            request: dict[str, Any]) -> Generator[Any, Any, Any]:
-    """Run an activity; transient failures are retried with backoff, permanent ones are not."""
-    for number in range(1, ATTEMPTS + 1):
-        try:
-            return (yield context.call_activity(activity, request))
-        except Exception as failure:
-            if number == ATTEMPTS or is_permanent(str(failure)):
-                raise
-            yield context.create_timer(context.current_utc_datetime + retry_delay(number))
-    raise AssertionError("unreachable")
 
 
 class Journal:
