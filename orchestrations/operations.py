@@ -34,6 +34,7 @@ from orchestrations.deploying import (
 from orchestrations.release import Journal, wait_for_turn
 from shared.releases.failures import REASON_LIMIT, said
 from shared.releases.operations import Deployed, Operation
+from shared.releases.outcomes import Outcome, StageResult
 from shared.releases.retry import ROLLED_BACK_BY
 from shared.text import one_line
 
@@ -74,12 +75,12 @@ def rollback_environment(context: df.DurableOrchestrationContext):
     stage = op.stage
     refused = yield from claim_turn(context, op, journal)
     if refused:
-        return (yield from journal.finish("Failed", stage, refused))
+        return (yield from journal.finish(Outcome.FAILED, stage, refused))
 
     try:
         snapshot = yield from attempt(context, "snapshot_deployment", op.cluster())
     except Exception as error:
-        return (yield from journal.finish("Failed", stage,
+        return (yield from journal.finish(Outcome.FAILED, stage,
                                           f"nothing changed: {said(error)}"))
     failure = (yield from deploy_and_verify(
         context, stage, op.cluster, context.current_utc_datetime + stage.rollout_timeout,
@@ -87,12 +88,12 @@ def rollback_environment(context: df.DurableOrchestrationContext):
         change_cause=op.change_cause(), step=lambda name: journal.step(stage, name))).failure
     if failure is not None and stage.rollback.get("onFailure") == "none":
         return (yield from journal.finish(
-            "Failed", stage, f"{failure}; left in place (rollback.onFailure is none)"))
+            Outcome.FAILED, stage, f"{failure}; left in place (rollback.onFailure is none)"))
     if failure is not None:
         journal.step(stage, "restore")
         restored = yield from restore(context, op.cluster, snapshot, failure,
                                       context.current_utc_datetime + stage.rollout_timeout)
-        outcome = "RolledBack" if restored is None else "Failed"
+        outcome = Outcome.ROLLED_BACK if restored is None else Outcome.FAILED
         return (yield from journal.finish(
             outcome, stage, failure if restored is None else f"{failure}; {restored}"))
 
@@ -102,7 +103,7 @@ def rollback_environment(context: df.DurableOrchestrationContext):
                          f"{ROLLED_BACK_BY}{op.by} ({op.operation_id}): {op.reason}")
     yield mark_stage(context, op, op.release, "Healthy",
                      f"restored by {op.by} ({op.operation_id})")
-    return (yield from journal.finish("Completed", stage, op.describe()))
+    return (yield from journal.finish(Outcome.COMPLETED, stage, op.describe()))
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -113,18 +114,18 @@ def redeploy_environment(context: df.DurableOrchestrationContext):
     stage = op.stage
     refused = yield from claim_turn(context, op, journal)
     if refused:
-        return (yield from journal.finish("Failed", stage, refused))
+        return (yield from journal.finish(Outcome.FAILED, stage, refused))
     journal.step(stage, "deploy")
     try:
-        result = yield context.call_sub_orchestrator(
-            "deploy_environment", op.deploy_request(), f"{op.operation_id}:deploy")
+        result = StageResult.from_dict((yield context.call_sub_orchestrator(
+            "deploy_environment", op.deploy_request(), f"{op.operation_id}:deploy")))
     except Exception as error:
-        return (yield from journal.finish("Failed", stage, said(error)))
-    if result["healthy"]:
+        return (yield from journal.finish(Outcome.FAILED, stage, said(error)))
+    if result.healthy:
         yield mark_stage(context, op, op.release, "Healthy",
                          f"redeployed by {op.by} ({op.operation_id})")
-        return (yield from journal.finish("Completed", stage, op.describe()))
-    outcome = "RolledBack" if result["rolledBack"] else "Failed"
-    yield mark_stage(context, op, op.release, outcome,
-                     f"redeploy by {op.by} ({op.operation_id}) failed: {result['reason']}")
-    return (yield from journal.finish(outcome, stage, one_line(result["reason"], REASON_LIMIT)))
+        return (yield from journal.finish(Outcome.COMPLETED, stage, op.describe()))
+    outcome = Outcome.ROLLED_BACK if result.rolled_back else Outcome.FAILED
+    yield mark_stage(context, op, op.release, outcome.value,
+                     f"redeploy by {op.by} ({op.operation_id}) failed: {result.reason}")
+    return (yield from journal.finish(outcome, stage, one_line(result.reason, REASON_LIMIT)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from orchestrations.deploying import (
 )
 from shared.approvals.gate import GateRules, Tally, decision_event
 from shared.releases.failures import REASON_LIMIT, said
+from shared.releases.outcomes import Outcome, StageResult
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
 from shared.releases.turns import turn_event
@@ -41,7 +43,7 @@ def release(context: df.DurableOrchestrationContext):
     journal = Journal(context, plan)  # the first stage's step writes the ledger row
     unusable = yield from preflight(context, plan)
     if unusable:
-        return (yield from journal.finish("Failed", reason=unusable))
+        return (yield from journal.finish(Outcome.FAILED, reason=unusable))
     deployed: list[tuple[Stage, dict]] = []
 
     for stage in plan.stages:
@@ -49,26 +51,27 @@ def release(context: df.DurableOrchestrationContext):
         if stage.gate:
             gate = yield from wait_for_approval(context, plan, stage, journal)
             if gate["outcome"] != "Approved":
-                return (yield from journal.finish(gate["outcome"], stage, gate["reason"]))
+                return (yield from journal.finish(Outcome(gate["outcome"]), stage,
+                                                  gate["reason"]))
             journal.step(stage, "approved", detail=gate["reason"])  # by whom, and why
         result = yield from deliver(context, plan, stage, journal, gate)
-        if result["healthy"]:
-            deployed.append((stage, result["snapshot"]))
-            journal.evidence[stage.name] = result.get("evidence")
+        if result.healthy:
+            deployed.append((stage, result.snapshot or {}))
+            journal.evidence[stage.name] = result.evidence
             if stage != plan.stages[-1]:  # the last one is recorded with the outcome
                 yield journal.record("Running", stage, stage_state="Healthy", stage_finished=True)
             continue
-        reason = result["reason"]
-        if "rolledBack" in result and not result.get("kept") \
+        outcome, reason = result.outcome or Outcome.FAILED, result.reason or ""
+        if result.failed_deploying and not result.kept \
                 and stage.rollback.get("onFailure") == "environmentAndEarlier":
             problems = yield from roll_back_earlier(context, plan, deployed)
             reason = "; ".join([reason, *problems])
         if gate:  # the approvers hear how it ended
-            yield from notify(context, {**gate["card"], "outcome": result["outcome"],
+            yield from notify(context, {**gate["card"], "outcome": outcome.value,
                                         "by": None, "reason": reason})
-        return (yield from journal.finish(result["outcome"], stage, reason))
+        return (yield from journal.finish(outcome, stage, reason))
 
-    return (yield from journal.finish("Completed", healthy=plan.stages[-1]))
+    return (yield from journal.finish(Outcome.COMPLETED, healthy=plan.stages[-1]))
 
 
 def preflight(context: df.DurableOrchestrationContext,
@@ -92,7 +95,7 @@ def preflight(context: df.DurableOrchestrationContext,
 
 
 def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
-            journal: Journal, gate: dict | None) -> Generator[Any, Any, dict[str, Any]]:
+            journal: Journal, gate: dict | None) -> Generator[Any, Any, StageResult]:
     """Promote, take the environment's turn, deploy; `deploy_environment`'s result, or why not."""
     try:
         if stage.promotion:
@@ -102,16 +105,16 @@ def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: S
         approved = [context.call_activity("notify_gate", gate["card"])] if gate else []
         refused = yield from wait_for_turn(context, plan, stage, journal, approved)
         if refused:
-            return {"healthy": False, **refused}
-        result = yield context.call_sub_orchestrator(
-            "deploy_environment", plan.deploy_request(stage), f"{plan.release_id}:{stage.name}")
-        if result.get("paused"):
+            return StageResult(False, refused["reason"], outcome=Outcome(refused["outcome"]))
+        result = StageResult.from_dict((yield context.call_sub_orchestrator(
+            "deploy_environment", plan.deploy_request(stage), f"{plan.release_id}:{stage.name}")))
+        if result.paused:
             result = yield from settle_failure(context, plan, stage, journal, gate, result)
     except Exception as failure:
-        return {"healthy": False, "outcome": "Failed", "reason": said(failure)}
-    if result["healthy"]:
+        return StageResult(False, said(failure), outcome=Outcome.FAILED)
+    if result.healthy:
         return result
-    return {**result, "outcome": "RolledBack" if result["rolledBack"] else "Failed"}
+    return replace(result, outcome=Outcome.ROLLED_BACK if result.rolled_back else Outcome.FAILED)
 
 
 def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
@@ -181,13 +184,13 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
 
 def settle_failure(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
                    journal: Journal, gate: dict | None,
-                   failed: dict[str, Any]) -> Generator[Any, Any, dict[str, Any]]:
+                   failed: StageResult) -> Generator[Any, Any, StageResult]:
     """A failed deployment waits for a person to roll it back or keep it (the environment
     stays this release's turn meanwhile); without a choice by the deadline, `onFailure`."""
     rules = PauseRules.of(stage.rollback)
     assert rules is not None
     deadline = context.current_utc_datetime + rules.deadline
-    failure, number = failed["reason"], 1
+    failure, number = failed.reason or "", 1
 
     def waiting() -> dict[str, Any]:
         return {"kind": "failure", "environment": stage.name,
@@ -220,13 +223,13 @@ def settle_failure(context: df.DurableOrchestrationContext, plan: ReleasePlan, s
     if choice.choice == "keep":
         journal.step(stage, "kept", detail=choice.describe(deadline))
         yield record_deployment(context, plan.deploy_request(stage), good=False)
-        return {**failed, "paused": False, "kept": True, "reason": settled}
+        return replace(failed, paused=False, kept=True, reason=settled)
     journal.step(stage, "rolling back", detail=choice.describe(deadline))
     restored = yield from restore(context, lambda **fields: cluster_request(stage, **fields),
-                                  failed["snapshot"], failure,
+                                  failed.snapshot or {}, failure,
                                   context.current_utc_datetime + stage.rollout_timeout)
-    return {**failed, "paused": False, "rolledBack": restored is None,
-            "reason": settled if restored is None else f"{settled}; {restored}"}
+    return replace(failed, paused=False, rolled_back=restored is None,
+                   reason=settled if restored is None else f"{settled}; {restored}")
 
 
 def notify(context: df.DurableOrchestrationContext,
@@ -298,17 +301,16 @@ def deploy_environment(context: df.DurableOrchestrationContext):
     failure, evidence = verified.failure, verified.evidence
     if failure is None:
         yield record_deployment(context, job, good=True)
-        return {"healthy": True, "snapshot": snapshot, "evidence": evidence}
+        return StageResult(True, snapshot=snapshot, evidence=evidence).to_dict()
     if PauseRules.of(stage.rollback):  # the release asks a person first
-        return {"healthy": False, "rolledBack": False, "paused": True, "reason": failure,
-                "snapshot": snapshot}
+        return StageResult(False, failure, snapshot, rolled_back=False, paused=True).to_dict()
     if stage.rollback.get("onFailure") == "none":
         yield record_deployment(context, job, good=False)  # what runs there, not good
-        return {"healthy": False, "rolledBack": False, "reason": failure, "snapshot": snapshot}
+        return StageResult(False, failure, snapshot, rolled_back=False).to_dict()
     restored = yield from restore(context, cluster, snapshot, failure,
                                   context.current_utc_datetime + stage.rollout_timeout)
-    return {"healthy": False, "rolledBack": restored is None, "snapshot": snapshot,
-            "reason": failure if restored is None else f"{failure}; {restored}"}
+    return StageResult(False, failure if restored is None else f"{failure}; {restored}",
+                       snapshot, rolled_back=restored is None).to_dict()
 
 
 def roll_back_earlier(context: df.DurableOrchestrationContext, plan: ReleasePlan,
@@ -383,9 +385,10 @@ class Journal:
         return self.context.call_activity_with_retry(
             "record_release", RETRY, self.progress(state, stage, reason, **stage_fields))
 
-    def finish(self, outcome: str, stage: Stage | None = None, reason: str | None = None, *,
+    def finish(self, ended: Outcome, stage: Stage | None = None, reason: str | None = None, *,
                healthy: Stage | None = None) -> Generator[Any, Any, dict[str, Any]]:
         """Record the outcome; `healthy` names a stage that ends healthy with it."""
+        outcome = ended.value
         self.step(stage, outcome)
         self.status.update(outcome=outcome, reason=reason)
         self.context.set_custom_status(self.status)
