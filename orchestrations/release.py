@@ -30,6 +30,7 @@ from shared.releases.outcomes import Outcome, StageResult
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
 from shared.releases.turns import turn_event
+from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting
 from shared.text import one_line
 
 bp = df.Blueprint()
@@ -128,12 +129,11 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
     request = plan.approval_request(stage, deadline, journal.evidence_before(stage))
     tally, number, reminders, links = Tally(rules.required), 1, 0, {}
 
-    def waiting() -> dict[str, Any]:
-        return {"kind": "approval", "environment": stage.name,
-                "event": decision_event(stage.name, number), "deadline": deadline.isoformat(),
-                "requiredApprovals": rules.required, "approvals": tally.summary(),
-                "reminders": reminders, "approvalPage": links.get("approvalPage"),
-                "approvalLinks": links.get("approvalLinks") or []}
+    def waiting() -> ApprovalWait:
+        return ApprovalWait(stage.name, decision_event(stage.name, number), deadline.isoformat(),
+                            required_approvals=rules.required, approvals=tuple(tally.summary()),
+                            reminders=reminders, approval_page=links.get("approvalPage"),
+                            approval_links=tuple(links.get("approvalLinks") or []))
 
     try:
         links, _ = yield context.task_all([  # sign the links and say so in the ledger at once
@@ -192,10 +192,9 @@ def settle_failure(context: df.DurableOrchestrationContext, plan: ReleasePlan, s
     deadline = context.current_utc_datetime + rules.deadline
     failure, number = failed.reason or "", 1
 
-    def waiting() -> dict[str, Any]:
-        return {"kind": "failure", "environment": stage.name,
-                "event": failure_event(stage.name, number), "deadline": deadline.isoformat(),
-                "failure": failure, "onDeadline": rules.on_deadline}
+    def waiting() -> FailureWait:
+        return FailureWait(stage.name, failure_event(stage.name, number), deadline.isoformat(),
+                           failure=failure, on_deadline=rules.on_deadline)
 
     journal.step(stage, "paused", waiting(), detail=failure)
     yield journal.record("Running", stage, failure, stage_state="Deploying", step="paused")
@@ -276,8 +275,7 @@ def wait_for_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, st
                     " redeploy it when that is done"}
         if first != announced:
             announced = first
-            journal.step(stage, "waiting", {"kind": "turn", "behind": first,
-                                            "until": give_up.isoformat()})
+            journal.step(stage, "waiting", TurnWait(first, give_up.isoformat()))
         # The poll keeps the sequence number the timer alone had: earlier histories replay.
         poll = context.create_timer(context.current_utc_datetime + TURN_POLL)
         freed = context.wait_for_external_event(wake)
@@ -360,11 +358,11 @@ class Journal:
                 return f"{name}: {self.evidence[name]}"
         return None
 
-    def step(self, stage: Stage | None, step: str, waiting: dict | None = None, *,
+    def step(self, stage: Stage | None, step: str, waiting: Waiting | None = None, *,
              detail: str | None = None) -> None:
         """Say what the release does now, and add it to the history."""
         self.status.update(environment=stage.name if stage else None, step=step,
-                           waitingFor=waiting)
+                           waitingFor=waiting.to_dict() if waiting else None)
         entry = {"at": self.context.current_utc_datetime.isoformat(),
                  "environment": self.status["environment"], "step": step}
         self.status["history"].append({**entry, "detail": detail} if detail else entry)
