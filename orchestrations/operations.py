@@ -43,7 +43,7 @@ bp = df.Blueprint()
 
 def start_journal(context: df.DurableOrchestrationContext, op: Operation) -> Journal:
     journal = Journal(context, op.plan())
-    journal.status["operation"] = op.summary()
+    journal.note_operation(op.summary())
     journal.step(op.stage, op.kind)
     return journal
 

@@ -29,6 +29,7 @@ from shared.releases.failures import REASON_LIMIT, said
 from shared.releases.outcomes import Outcome, StageResult
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
+from shared.releases.status import HistoryEntry, ReleaseStatus
 from shared.releases.turns import turn_event
 from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting
 from shared.text import one_line
@@ -58,7 +59,7 @@ def release(context: df.DurableOrchestrationContext):
         result = yield from deliver(context, plan, stage, journal, gate)
         if result.healthy:
             deployed.append((stage, result.snapshot or {}))
-            journal.evidence[stage.name] = result.evidence
+            journal.note_evidence(stage, result.evidence)
             if stage != plan.stages[-1]:  # the last one is recorded with the outcome
                 yield journal.record("Running", stage, stage_state="Healthy", stage_finished=True)
             continue
@@ -338,35 +339,44 @@ class Journal:
     def __init__(self, context: df.DurableOrchestrationContext, plan: ReleasePlan) -> None:
         self.context = context
         self.plan = plan
-        self.status: dict[str, Any] = {
-            "releaseId": plan.release_id, "service": plan.service, "version": plan.version,
-            "digest": plan.digest, "pushedBy": plan.pushed_by, "environment": None,
-            "step": "starting", "waitingFor": None, "evidence": {}, "history": []}
-        if plan.overwrites:  # the tag was pushed before as another image
-            self.status["overwrites"] = plan.overwrites
-        for retry in plan.retries:  # what started this run again: who, when, why
-            self.status["history"].append({"at": retry.get("at"), "environment": None,
-                                           "step": "retried", "detail": describe_retry(retry)})
-        self.evidence: dict[str, str | None] = self.status["evidence"]
-        context.set_custom_status(self.status)
+        self.status = ReleaseStatus(
+            plan.release_id, plan.service, plan.version, plan.digest, plan.pushed_by,
+            overwrites=plan.overwrites,  # the tag was pushed before as another image
+            history=tuple(  # what started this run again: who, when, why
+                HistoryEntry(retry.get("at"), None, "retried", describe_retry(retry))
+                for retry in plan.retries))
+        self.publish()
+
+    def publish(self, **changes: Any) -> None:
+        """Change the status and show it as the instance's custom status."""
+        self.status = replace(self.status, **changes)
+        self.context.set_custom_status(self.status.to_dict())
+
+    def note_operation(self, summary: dict[str, Any]) -> None:
+        """An operation's who, what and why, for its status."""
+        self.publish(operation=summary)
+
+    def note_evidence(self, stage: Stage, evidence: str | None) -> None:
+        """What verified `stage`, for its status and the next gate's approvers."""
+        self.publish(evidence={**self.status.evidence, stage.name: evidence})
 
     def evidence_before(self, stage: Stage) -> str | None:
         """The verification evidence of the environment deployed last before `stage`."""
         names = [s.name for s in self.plan.stages]
+        evidence = self.status.evidence
         for name in reversed(names[:names.index(stage.name)]):
-            if self.evidence.get(name):
-                return f"{name}: {self.evidence[name]}"
+            if evidence.get(name):
+                return f"{name}: {evidence[name]}"
         return None
 
     def step(self, stage: Stage | None, step: str, waiting: Waiting | None = None, *,
              detail: str | None = None) -> None:
         """Say what the release does now, and add it to the history."""
-        self.status.update(environment=stage.name if stage else None, step=step,
-                           waitingFor=waiting.to_dict() if waiting else None)
-        entry = {"at": self.context.current_utc_datetime.isoformat(),
-                 "environment": self.status["environment"], "step": step}
-        self.status["history"].append({**entry, "detail": detail} if detail else entry)
-        self.context.set_custom_status(self.status)
+        environment = stage.name if stage else None
+        entry = HistoryEntry(self.context.current_utc_datetime.isoformat(), environment, step,
+                             detail)
+        self.publish(environment=environment, step=step, waiting_for=waiting,
+                     history=(*self.status.history, entry))
 
     def progress(self, state: str, stage: Stage | None = None, reason: str | None = None, *,
                  stage_state: str | None = None, stage_finished: bool = False,
@@ -374,7 +384,7 @@ class Journal:
         """`record_release`'s input for the release's row now (at `step`, else the current)."""
         record = self.plan.release_record(state, self.context.current_utc_datetime,
                                           environment=stage.name if stage else None,
-                                          step=step or self.status["step"], reason=reason)
+                                          step=step or self.status.step, reason=reason)
         record.update(stageState=stage_state, stageFinished=stage_finished)
         return record
 
@@ -388,8 +398,7 @@ class Journal:
         """Record the outcome; `healthy` names a stage that ends healthy with it."""
         outcome = ended.value
         self.step(stage, outcome)
-        self.status.update(outcome=outcome, reason=reason)
-        self.context.set_custom_status(self.status)
+        self.publish(finished=True, outcome=ended, reason=reason)
         if stage is not None:
             yield self.record(outcome, stage, reason, stage_state=outcome, stage_finished=True)
         else:

@@ -17,7 +17,8 @@ from urllib.parse import quote, urlsplit
 
 from shared.ledger.records import ACTIVE_STATES, EnvironmentState, ReleaseRecord
 from shared.releases.operations import operation_kind
-from shared.releases.waiting import ApprovalWait, FailureWait, waiting_from_dict
+from shared.releases.status import HistoryEntry, ReleaseStatus
+from shared.releases.waiting import ApprovalWait, FailureWait
 from shared.text import one_line
 from shared.timefmt import as_utc
 
@@ -401,15 +402,15 @@ class RowLike:
 def waiting_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
                 base: str = DASHBOARD_PATH) -> WaitingRow:
     """A release at a gate, from its ledger row and (when known) its live custom status."""
-    custom = custom if isinstance(custom, Mapping) else {}
-    wait = waiting_from_dict(custom.get("waitingFor"))
+    status = ReleaseStatus.from_dict(custom)
+    wait = status.waiting_for
     waiting = wait if isinstance(wait, ApprovalWait) else ApprovalWait(None, None, None)
     environment = text(waiting.environment or record.environment or "", 80)
     deadline = as_utc(waiting.deadline)
     return WaitingRow(
         release_id=record.release_id, service=record.service, version=record.version,
         digest=short_digest(record.digest), environment=environment,
-        waiting_since=_gate_opened(custom.get("history"), environment) or as_utc(
+        waiting_since=_gate_opened(status.history, environment) or as_utc(
             record.updated_at),
         deadline=deadline, deadline_text=relative(deadline, now),
         overdue=deadline is not None and deadline <= now,
@@ -423,8 +424,7 @@ def waiting_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
 def paused_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
                base: str = DASHBOARD_PATH) -> PausedRow:
     """A failed deployment waiting for a person, from its ledger row and live custom status."""
-    custom = custom if isinstance(custom, Mapping) else {}
-    wait = waiting_from_dict(custom.get("waitingFor"))
+    wait = ReleaseStatus.from_dict(custom).waiting_for
     waiting = wait if isinstance(wait, FailureWait) else FailureWait(None, None, None)
     environment = text(waiting.environment or record.environment or "", 80)
     deadline = as_utc(waiting.deadline)
@@ -453,12 +453,11 @@ def approval_links(waiting: ApprovalWait) -> tuple[ApprovalLink, ...]:
     return tuple(links)
 
 
-def _gate_opened(history: Any, environment: str) -> datetime | None:
+def _gate_opened(history: Sequence[HistoryEntry], environment: str) -> datetime | None:
     """When the gate was first reached: the first `approval` step of that environment."""
-    for entry in _list(history):
-        if isinstance(entry, Mapping) and entry.get("step") == "approval" and \
-                entry.get("environment") == environment:
-            return as_utc(entry.get("at"))
+    for entry in history:
+        if entry.step == "approval" and entry.environment == environment:
+            return as_utc(entry.at)
     return None
 
 
@@ -476,6 +475,7 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
     durable = shown.get("durable") if isinstance(shown.get("durable"), Mapping) else {}
     custom = durable.get("customStatus") if isinstance(durable.get("customStatus"),
                                                        Mapping) else {}
+    status = ReleaseStatus.from_dict(custom)
     runtime = text(durable.get("runtimeStatus"), 40)
     state = text(shown.get("state"), 40)
     active = state in ACTIVE_STATES
@@ -486,7 +486,7 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
         duration = span((end - created).total_seconds()) + (" so far" if active else "")
     release_id = text(shown.get("releaseId"), 300)
     waiting = paused = None
-    waits = waiting_from_dict(custom.get("waitingFor"))
+    waits = status.waiting_for
     if waits is not None and runtime in ("Running", "Pending", ""):
         record_like = RowLike(release_id, text(shown.get("service"), 80),
                                text(shown.get("version"), 128), text(shown.get("digest"), 100),
@@ -496,7 +496,6 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
             paused = paused_row(record_like, custom, now, base)
         elif isinstance(waits, ApprovalWait):
             waiting = waiting_row(record_like, custom, now, base)
-    evidence = custom.get("evidence") if isinstance(custom.get("evidence"), Mapping) else {}
     return ReleaseDetail(
         generated_at=now, refresh=refresh, release_id=release_id,
         kind=text(shown.get("kind"), 20) or operation_kind(release_id),
@@ -504,9 +503,10 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
         digest=text(shown.get("digest"), 100), state=state, active=active,
         runtime_status=runtime, environment=text(shown.get("environment"), 80),
         step=text(shown.get("step"), 80), reason=text(shown.get("reason"), 1000),
-        pushed_by=text(custom.get("pushedBy"), 200), created_at=created, updated_at=updated,
+        pushed_by=text(status.pushed_by, 200), created_at=created, updated_at=updated,
         duration_text=duration,
-        evidence=tuple((text(env, 80), text(line, 500)) for env, line in evidence.items()),
+        evidence=tuple((text(env, 80), text(line, 500))
+                       for env, line in status.evidence.items()),
         stages=tuple(_stage_row(env, stage) for env, stage in (
             shown.get("stages") or {}).items() if isinstance(stage, Mapping)),
         waiting=waiting, paused=paused,
