@@ -26,7 +26,7 @@ from orchestrations.deploying import (
 )
 from shared.approvals.gate import GateRules, Tally, decision_event
 from shared.releases.failures import REASON_LIMIT, said
-from shared.releases.outcomes import Outcome, StageResult
+from shared.releases.outcomes import APPROVED, GateDecision, Outcome, StageResult
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
 from shared.releases.status import HistoryEntry, ReleaseStatus
@@ -52,10 +52,9 @@ def release(context: df.DurableOrchestrationContext):
         gate = None
         if stage.gate:
             gate = yield from wait_for_approval(context, plan, stage, journal)
-            if gate["outcome"] != "Approved":
-                return (yield from journal.finish(Outcome(gate["outcome"]), stage,
-                                                  gate["reason"]))
-            journal.step(stage, "approved", detail=gate["reason"])  # by whom, and why
+            if not gate.approved:
+                return (yield from journal.finish(gate.ended, stage, gate.reason))
+            journal.step(stage, "approved", detail=gate.reason)  # by whom, and why
         result = yield from deliver(context, plan, stage, journal, gate)
         if result.healthy:
             deployed.append((stage, result.snapshot or {}))
@@ -69,7 +68,7 @@ def release(context: df.DurableOrchestrationContext):
             problems = yield from roll_back_earlier(context, plan, deployed)
             reason = "; ".join([reason, *problems])
         if gate:  # the approvers hear how it ended
-            yield from notify(context, {**gate["card"], "outcome": outcome.value,
+            yield from notify(context, {**gate.card, "outcome": outcome.value,
                                         "by": None, "reason": reason})
         return (yield from journal.finish(outcome, stage, reason))
 
@@ -97,14 +96,14 @@ def preflight(context: df.DurableOrchestrationContext,
 
 
 def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
-            journal: Journal, gate: dict | None) -> Generator[Any, Any, StageResult]:
+            journal: Journal, gate: GateDecision | None) -> Generator[Any, Any, StageResult]:
     """Promote, take the environment's turn, deploy; `deploy_environment`'s result, or why not."""
     try:
         if stage.promotion:
             journal.step(stage, "promote")
             yield from attempt(context, "promote_image", plan.promotion_request(stage))
         journal.step(stage, "deploy")
-        approved = [context.call_activity("notify_gate", gate["card"])] if gate else []
+        approved = [context.call_activity("notify_gate", gate.card)] if gate else []
         refused = yield from wait_for_turn(context, plan, stage, journal, approved)
         if refused:
             return StageResult(False, refused["reason"], outcome=Outcome(refused["outcome"]))
@@ -120,7 +119,7 @@ def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: S
 
 
 def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
-                      journal: Journal) -> Generator[Any, Any, dict[str, Any]]:
+                      journal: Journal) -> Generator[Any, Any, GateDecision]:
     """Open the gate, then take decisions until one settles it, a newer release, or the deadline.
 
     Every decision is checked by an activity before it counts; reminders go out in between."""
@@ -142,7 +141,7 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
             journal.record("WaitingForApproval", stage, stage_state="WaitingForApproval",
                            step="approval")])
     except Exception as failure:
-        return {"outcome": "Failed", "reason": said(failure)}
+        return GateDecision(Outcome.FAILED.value, said(failure))
     journal.step(stage, "approval", waiting(), detail=links.get("notice"))
     while True:
         decision = context.wait_for_external_event(decision_event(stage.name, number))
@@ -171,20 +170,20 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
             by, comment = verdict["by"], verdict.get("comment")
         elif winner == superseded:
             newer = _newer_push(plan, _decoded(superseded.result))
-            outcome, reason, by, comment = "Superseded", f"superseded by {newer}", newer, None
+            outcome, reason = Outcome.SUPERSEDED.value, f"superseded by {newer}"
+            by, comment = newer, None
         else:
-            outcome, reason = "Expired", f"no decision by {deadline.isoformat()}"
+            outcome, reason = Outcome.EXPIRED.value, f"no decision by {deadline.isoformat()}"
             by, comment = None, None
         card = {**request, "links": links, "kind": "outcome", "outcome": outcome, "by": by,
                 "reason": comment}
-        if outcome != "Approved":  # an approval is told as the stage is claimed
+        if outcome != APPROVED:  # an approval is told as the stage is claimed
             yield from notify(context, card)
-        return {"outcome": outcome, "reason": reason, "links": links, "request": request,
-                "card": card}
+        return GateDecision(outcome, reason, card)
 
 
 def settle_failure(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
-                   journal: Journal, gate: dict | None,
+                   journal: Journal, gate: GateDecision | None,
                    failed: StageResult) -> Generator[Any, Any, StageResult]:
     """A failed deployment waits for a person to roll it back or keep it (the environment
     stays this release's turn meanwhile); without a choice by the deadline, `onFailure`."""
@@ -201,7 +200,7 @@ def settle_failure(context: df.DurableOrchestrationContext, plan: ReleasePlan, s
     yield journal.record("Running", stage, failure, stage_state="Deploying", step="paused")
     if gate:  # the environment's approvers hear of it
         notice = yield from notify(context, {
-            **gate["card"], "kind": "paused", "failure": failure,
+            **gate.card, "kind": "paused", "failure": failure,
             "pauseDeadline": deadline.isoformat(), "onDeadline": rules.on_deadline})
         if notice:
             journal.step(stage, "paused", waiting(), detail=notice)

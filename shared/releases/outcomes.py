@@ -1,5 +1,5 @@
-"""How a release ends (`Outcome`) and how deploying one of its environments went
-(`StageResult`, what `deploy_environment` returns).
+"""How a release ends (`Outcome`), how one of its gates closed (`GateDecision`) and how
+deploying one of its environments went (`StageResult`, what `deploy_environment` returns).
 
 Both travel as plain JSON (orchestration output, custom status, sub-orchestration results in
 Durable history): `to_dict` writes the keys earlier code wrote, `from_dict` reads what any
@@ -8,7 +8,7 @@ earlier code wrote, missing keys included. Pure: no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,29 @@ class Outcome(StrEnum):
     REJECTED = "Rejected"
     EXPIRED = "Expired"
     SUPERSEDED = "Superseded"
+
+
+APPROVED = "Approved"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """How a gate closed: approved, or the release's outcome there (rejected, expired,
+    superseded, failed); why, and the card that tells the gate's approvers (empty when the
+    gate never opened)."""
+
+    outcome: str  # APPROVED, or an Outcome's value
+    reason: str | None
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def approved(self) -> bool:
+        return self.outcome == APPROVED
+
+    @property
+    def ended(self) -> Outcome:
+        """The release's outcome when the gate did not approve it."""
+        return Outcome(self.outcome)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shared.releases.outcomes import Outcome, StageResult
+from shared.releases.outcomes import APPROVED, GateDecision, Outcome, StageResult
 
 SNAPSHOT = {"image": "acr.io/x@sha256:" + "1" * 64, "revision": 3}
 # What deploy_environment returned before the type existed (one per branch), and what the
@@ -55,3 +55,12 @@ def test_outcomes_are_spelled_as_the_ledger_and_custom_status_spell_them() -> No
     assert json.dumps({"outcome": Outcome.ROLLED_BACK}) == '{"outcome": "RolledBack"}'
     with pytest.raises(ValueError):
         Outcome("rolledback")
+
+
+def test_a_gate_decision_says_whether_the_release_goes_on_and_how_it_ended_if_not() -> None:
+    approved = GateDecision(APPROVED, "approved by ann@example.com", {"kind": "outcome"})
+    assert approved.approved and approved.card == {"kind": "outcome"}
+    rejected = GateDecision("Rejected", "rejected by bob@example.com")
+    assert not rejected.approved and rejected.ended is Outcome.REJECTED and rejected.card == {}
+    with pytest.raises(ValueError):
+        _ = approved.ended  # an approval is no outcome of the release
