@@ -62,7 +62,7 @@ def claim_turn(context: df.DurableOrchestrationContext, op: Operation,
     """Take the environment's deploy turn (an older version may go back); why not, if never."""
     refused = yield from wait_for_turn(context, op.plan(), op.stage, journal, [],
                                        reason=op.describe(), older_allowed=True)
-    return refused["reason"] if refused else None
+    return refused.reason if refused else None
 
 
 # The orchestrations ----------------------------------------------------------------------

@@ -106,7 +106,7 @@ def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: S
         approved = [context.call_activity("notify_gate", gate.card)] if gate else []
         refused = yield from wait_for_turn(context, plan, stage, journal, approved)
         if refused:
-            return StageResult(False, refused["reason"], outcome=Outcome(refused["outcome"]))
+            return refused
         result = StageResult.from_dict((yield context.call_sub_orchestrator(
             "deploy_environment", plan.deploy_request(stage), f"{plan.release_id}:{stage.name}")))
         if result.paused:
@@ -243,9 +243,9 @@ def notify(context: df.DurableOrchestrationContext,
 
 def wait_for_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
                   journal: Journal, along: list[Any], *, reason: str | None = None,
-                  older_allowed: bool = False) -> Generator[Any, Any, dict[str, str] | None]:
+                  older_allowed: bool = False) -> Generator[Any, Any, StageResult | None]:
     """Claim the stage (`Deploying`) and the environment's turn, waiting while an earlier
-    release or operation deploys there; why not to deploy at all, if so.
+    release or operation deploys there; None, or the refusal that deploys nothing there.
 
     A newer version already running here supersedes this release (unless `older_allowed`:
     a rollback). Whoever ends a stage there wakes the waiter (`turn_event`), else it tries
@@ -265,14 +265,15 @@ def wait_for_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, st
         along, first = [], turn["waitFor"]
         if first is None and turn["newer"]:
             newer = turn["newer"]["version"]
-            return {"outcome": "Superseded", "reason": f"superseded by {newer}, which already"
-                    f" runs in {stage.name}; an older version is not deployed over it"}
+            return StageResult(False, f"superseded by {newer}, which already runs in"
+                               f" {stage.name}; an older version is not deployed over it",
+                               outcome=Outcome.SUPERSEDED)
         if first is None:
             return None
         if context.current_utc_datetime >= give_up:
-            return {"outcome": "Failed", "reason": f"{first} was still deploying in {stage.name}"
-                    f" at {give_up.isoformat()}; this release deployed nothing there:"
-                    " redeploy it when that is done"}
+            return StageResult(False, f"{first} was still deploying in {stage.name} at"
+                               f" {give_up.isoformat()}; this release deployed nothing there:"
+                               " redeploy it when that is done", outcome=Outcome.FAILED)
         if first != announced:
             announced = first
             journal.step(stage, "waiting", TurnWait(first, give_up.isoformat()))
