@@ -86,7 +86,7 @@ def rollback_environment(context: df.DurableOrchestrationContext):
         context, stage, op.cluster, context.current_utc_datetime + stage.rollout_timeout,
         image=op.release.image, release_id=op.release.release_id,
         change_cause=op.change_cause(), step=lambda name: journal.step(stage, name))).failure
-    if failure is not None and stage.rollback.get("onFailure") == "none":
+    if failure is not None and stage.on_failure == "none":
         return (yield from journal.finish(
             Outcome.FAILED, stage, f"{failure}; left in place (rollback.onFailure is none)"))
     if failure is not None:

@@ -64,7 +64,7 @@ def release(context: df.DurableOrchestrationContext):
             continue
         outcome, reason = result.outcome or Outcome.FAILED, result.reason or ""
         if result.failed_deploying and not result.kept \
-                and stage.rollback.get("onFailure") == "environmentAndEarlier":
+                and stage.on_failure == "environmentAndEarlier":
             problems = yield from roll_back_earlier(context, plan, deployed)
             reason = "; ".join([reason, *problems])
         if gate:  # the approvers hear how it ended
@@ -303,7 +303,7 @@ def deploy_environment(context: df.DurableOrchestrationContext):
         return StageResult(True, snapshot=snapshot, evidence=evidence).to_dict()
     if PauseRules.of(stage.rollback):  # the release asks a person first
         return StageResult(False, failure, snapshot, rolled_back=False, paused=True).to_dict()
-    if stage.rollback.get("onFailure") == "none":
+    if stage.on_failure == "none":
         yield record_deployment(context, job, good=False)  # what runs there, not good
         return StageResult(False, failure, snapshot, rolled_back=False).to_dict()
     restored = yield from restore(context, cluster, snapshot, failure,
