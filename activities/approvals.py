@@ -15,6 +15,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from activities.boundary import marks_failures
 from shared.app_context import app_ledger
 from shared.approvals import keys, teams
 from shared.approvals.gate import GateRules
@@ -29,6 +30,7 @@ COMMENT_LIMIT = 500
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def check_approval_settings(request: dict) -> dict:
     """What keeps the release's gates (`{"service", "gates": {env: gate}}`) from opening or
     deciding: `{"problems": [one line each, naming the setting, never its value]}`."""
@@ -38,6 +40,7 @@ def check_approval_settings(request: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def request_approval(request: dict) -> dict:
     """Sign this gate's links and post the approval card; the links whatever the post did."""
     links = gate_links(keys.app_keyring(), keys.base_url(), keys.identity_mode(), request)
@@ -46,6 +49,7 @@ def request_approval(request: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def notify_gate(request: dict) -> dict:
     """Post a gate's `reminder`, `outcome` or `paused` (failed deployment) card; failures
     come back as a notice."""
@@ -67,6 +71,7 @@ def notify_gate(request: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def check_approval(request: dict) -> dict:
     """Record one decision and say whether it counts; a repeat answers "already decided"."""
     decision = request.get("decision") or {}

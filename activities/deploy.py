@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
+from activities.boundary import marks_failures
 from shared.cluster.clusters import with_deployments
 from shared.cluster.errors import InvalidTarget
 from shared.cluster.requests import ClusterRequest
@@ -20,6 +21,7 @@ MAX_WAIT_SECONDS = 60.0
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def snapshot_deployment(request: dict) -> dict:
     """What runs now in the target: image, revision, replicas, our annotations."""
     req = ClusterRequest.from_dict(request)
@@ -28,6 +30,7 @@ def snapshot_deployment(request: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def deploy_image(request: dict) -> dict:
     """Point the target container at `image` (repo@sha256:…); no write when already there."""
     req = ClusterRequest.from_dict(request)
@@ -37,6 +40,7 @@ def deploy_image(request: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def await_rollout(request: dict) -> dict:
     """Watch the rollout for at most `maxWaitSeconds`: complete, failed, or progressing."""
     req = ClusterRequest.from_dict(request)
@@ -47,6 +51,7 @@ def await_rollout(request: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def rollback_deployment(request: dict) -> dict:
     """Restore `snapshot` (as taken by snapshot_deployment) and watch the rollout briefly."""
     req = ClusterRequest.from_dict(request)
@@ -64,6 +69,7 @@ def rollback_deployment(request: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def verify_release(request: dict) -> dict:
     """Run the environment's HTTP checks; header secrets are resolved here and nowhere else."""
     if not isinstance(request, dict) or not isinstance(request.get("checks"), list):

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import azure.durable_functions as df
 
+from activities.boundary import marks_failures
 from activities.turns import wake_waiters
 from shared.app_context import app_async_ledger, app_ledger
 
@@ -18,6 +19,7 @@ bp = df.Blueprint()
 
 @bp.activity_trigger(input_name="record")
 @bp.durable_client_input(client_name="client")
+@marks_failures
 async def record_release(record: dict, client: df.DurableOrchestrationClient) -> dict:
     """Write one step of the release into its row: one request, no read (see
     `shared.ledger.records.progress_entity`); the creation time and earlier stages stay.
@@ -30,6 +32,7 @@ async def record_release(record: dict, client: df.DurableOrchestrationClient) ->
 
 
 @bp.activity_trigger(input_name="record")
+@marks_failures
 def record_deployment(record: dict) -> dict:
     """What now runs in an environment; a verified deployment is also its last good one."""
     ledger = app_ledger()

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import azure.durable_functions as df
 
+from activities.boundary import marks_failures
 from shared.app_context import app_ledger
 from shared.ledger.records import StageState, utc
 
@@ -19,6 +20,7 @@ bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def mark_release_stage(request: dict) -> dict:
     """Set `state` and `detail` of the release's stage in `environment`; safe to repeat."""
     ledger = app_ledger()

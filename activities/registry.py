@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
+from activities.boundary import marks_failures
 from shared.registry import registries
 from shared.registry.acr_import import import_image
 from shared.registry.promotion import promote
@@ -13,6 +14,7 @@ bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def resolve_image(request: dict) -> dict:
     """The digest, media type and platforms that `image` (repo:tag or repo@digest) names now."""
     req = ResolveRequest.from_dict(request)
@@ -24,6 +26,7 @@ def resolve_image(request: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 def promote_image(request: dict) -> dict:
     """Promote `source` (repo@digest) to `target` (repo:tag); see shared.registry.promotion."""
     req = PromotionRequest.from_dict(request)

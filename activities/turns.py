@@ -17,11 +17,13 @@ from datetime import UTC, datetime
 
 import azure.durable_functions as df
 
+from activities.boundary import marks_failures
 from shared.app_context import app_async_ledger, app_ledger
 from shared.ledger.errors import LedgerError
 from shared.ledger.store import Ledger
 from shared.ledger.turns import DeployTurns, TurnWaiters, Waiter
 from shared.releases.turns import deploying, is_older, operation_deploying
+from shared.text import one_line
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ WAKE_SECONDS = 10  # a wake-up taking longer is given up: the waiter's poll stil
 
 
 @bp.activity_trigger(input_name="request")
+@marks_failures
 async def claim_stage(request: dict) -> dict:
     """Record the release's step (`record`, as `record_release` takes it), then its turn:
     `waitFor` names who deploys there first; `newer` what runs there when it is a newer
@@ -37,16 +40,17 @@ async def claim_stage(request: dict) -> dict:
     event; `waited` says an earlier claim registered it."""
     record = request["record"]
     await app_async_ledger().record_progress(record)
-    return await asyncio.to_thread(take_turn, record["service"], record["environment"],
+    return await asyncio.to_thread(try_turn, record["service"], record["environment"],
                                    record["releaseId"], request["version"],
                                    bool(request.get("olderAllowed")), request.get("wake"),
                                    bool(request.get("waited")))
 
 
-def take_turn(service: str, environment: str, me: str, version: str,
-              older_allowed: bool = False, wake: str | None = None,
-              waited: bool = False) -> dict:
-    """Wait for an operation deploying there, or the turn's live holder; else hold the turn."""
+def try_turn(service: str, environment: str, me: str, version: str,
+             older_allowed: bool = False, wake: str | None = None,
+             waited: bool = False) -> dict:
+    """One try at the environment's turn: who to wait for (an operation deploying there, or
+    the turn's live holder), else the turn is `me`'s; and a newer version running there."""
     ledger = app_ledger()
     first = ahead(ledger, service, environment, me)
     if first is not None and wake:
@@ -125,7 +129,7 @@ def _said(failure: Exception) -> str:
     """A failure for the log: the Durable client's and the ledger's own words (instance ids,
     tables), else only its type, as a transport error may quote a URL."""
     if type(failure) is Exception or isinstance(failure, LedgerError):
-        return " ".join(str(failure).split())[:200]
+        return one_line(failure, 200)
     return type(failure).__name__
 
 

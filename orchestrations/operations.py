@@ -6,7 +6,8 @@ input is built by `triggers/releases.py` from the ledger and the release's polic
 the environment's spec, the image to deploy by digest, who asked and why.
 
 - `rollback_environment` deploys the previous good release's image with a change-cause
-  naming the operator and the reason, watches the rollout, runs the checks, and records
+  naming the operator and the reason, watches the rollout, runs the checks (the steps of
+  `orchestrations.deploying`, as a release's `deploy_environment` takes them), and records
   that release as current and good; on failure it restores what ran before.
 - `redeploy_environment` runs a past release through `deploy_environment` again (snapshot,
   deploy, watch, verify, automatic restore).
@@ -23,16 +24,26 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.release import RETRY, Journal, attempt, restore, take_turn, watch_rollout
-from shared.releases.operations import Deployed, Operation, one_line
+from orchestrations.deploying import (
+    RETRY,
+    attempt,
+    deploy_and_verify,
+    record_deployment,
+    restore,
+)
+from orchestrations.release import Journal, wait_for_turn
+from shared.releases.failures import REASON_LIMIT, said
+from shared.releases.operations import Deployed, Operation
+from shared.releases.outcomes import Outcome, StageResult
 from shared.releases.retry import ROLLED_BACK_BY
+from shared.text import one_line
 
 bp = df.Blueprint()
 
 
 def start_journal(context: df.DurableOrchestrationContext, op: Operation) -> Journal:
     journal = Journal(context, op.plan())
-    journal.status["operation"] = op.summary()
+    journal.note_operation(op.summary())
     journal.step(op.stage, op.kind)
     return journal
 
@@ -42,16 +53,16 @@ def mark_stage(context: df.DurableOrchestrationContext, op: Operation, release: 
     """Set the release's stage in this environment (its row's other fields stay)."""
     return context.call_activity_with_retry("mark_release_stage", RETRY, {
         "releaseId": release.release_id, "service": op.service,
-        "environment": op.environment, "state": state, "detail": one_line(detail),
+        "environment": op.environment, "state": state, "detail": one_line(detail, REASON_LIMIT),
         "at": context.current_utc_datetime.isoformat()})
 
 
 def claim_turn(context: df.DurableOrchestrationContext, op: Operation,
                journal: Journal) -> Generator[Any, Any, str | None]:
     """Take the environment's deploy turn (an older version may go back); why not, if never."""
-    refused = yield from take_turn(context, op.plan(), op.stage, journal, [],
-                                   reason=op.describe(), older_allowed=True)
-    return refused["reason"] if refused else None
+    refused = yield from wait_for_turn(context, op.plan(), op.stage, journal, [],
+                                       reason=op.describe(), older_allowed=True)
+    return refused.reason if refused else None
 
 
 # The orchestrations ----------------------------------------------------------------------
@@ -64,62 +75,35 @@ def rollback_environment(context: df.DurableOrchestrationContext):
     stage = op.stage
     refused = yield from claim_turn(context, op, journal)
     if refused:
-        return (yield from journal.finish("Failed", stage, refused))
+        return (yield from journal.finish(Outcome.FAILED, stage, refused))
 
     try:
         snapshot = yield from attempt(context, "snapshot_deployment", op.cluster())
     except Exception as error:
-        return (yield from journal.finish("Failed", stage,
-                                          f"nothing changed: {one_line(str(error))}"))
-    failure = yield from deploy_and_verify(context, op, journal)
-    if failure is not None and stage.rollback.get("onFailure") == "none":
+        return (yield from journal.finish(Outcome.FAILED, stage,
+                                          f"nothing changed: {said(error)}"))
+    failure = (yield from deploy_and_verify(
+        context, stage, op.cluster, context.current_utc_datetime + stage.rollout_timeout,
+        image=op.release.image, release_id=op.release.release_id,
+        change_cause=op.change_cause(), step=lambda name: journal.step(stage, name))).failure
+    if failure is not None and stage.on_failure == "none":
         return (yield from journal.finish(
-            "Failed", stage, f"{failure}; left in place (rollback.onFailure is none)"))
+            Outcome.FAILED, stage, f"{failure}; left in place (rollback.onFailure is none)"))
     if failure is not None:
         journal.step(stage, "restore")
         restored = yield from restore(context, op.cluster, snapshot, failure,
                                       context.current_utc_datetime + stage.rollout_timeout)
-        outcome = "RolledBack" if restored is None else "Failed"
+        outcome = Outcome.ROLLED_BACK if restored is None else Outcome.FAILED
         return (yield from journal.finish(
             outcome, stage, failure if restored is None else f"{failure}; {restored}"))
 
-    yield context.call_activity("record_deployment", {
-        "service": op.service, "environment": op.environment,
-        "releaseId": op.release.release_id, "digest": op.release.digest,
-        "image": op.release.image, "good": True,
-        "at": context.current_utc_datetime.isoformat()})
+    yield record_deployment(context, op.deploy_request(), good=True)
     if op.replaces is not None and op.replaces.release_id != op.release.release_id:
         yield mark_stage(context, op, op.replaces, "RolledBack",
                          f"{ROLLED_BACK_BY}{op.by} ({op.operation_id}): {op.reason}")
     yield mark_stage(context, op, op.release, "Healthy",
                      f"restored by {op.by} ({op.operation_id})")
-    return (yield from journal.finish("Completed", stage, op.describe()))
-
-
-def deploy_and_verify(context: df.DurableOrchestrationContext, op: Operation,
-                      journal: Journal) -> Generator[Any, Any, str | None]:
-    """Deploy the operation's image, watch the rollout, run the checks: None or the failure."""
-    stage = op.stage
-    deadline = context.current_utc_datetime + stage.rollout_timeout
-    try:
-        journal.step(stage, "deploy")
-        yield from attempt(context, "deploy_image", op.cluster(
-            image=op.release.image, releaseId=op.release.release_id,
-            changeCause=op.change_cause()))
-        journal.step(stage, "rollout")
-        rollout = yield from watch_rollout(context, op.cluster, deadline)
-        if rollout["state"] != "complete":
-            return f"rollout {rollout['state']}: {rollout.get('message') or rollout['reason']}"
-        if stage.spec.get("checks"):
-            journal.step(stage, "verify")
-            verdict = yield context.call_activity("verify_release", {
-                "checks": stage.spec["checks"], "secrets": stage.spec["secrets"]})
-            if not verdict["passed"]:
-                return "verification failed: " + "; ".join(
-                    f"{v['check']}: {v['reason']}" for v in verdict["verdicts"] if not v["passed"])
-    except Exception as error:
-        return one_line(str(error))
-    return None
+    return (yield from journal.finish(Outcome.COMPLETED, stage, op.describe()))
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -130,18 +114,18 @@ def redeploy_environment(context: df.DurableOrchestrationContext):
     stage = op.stage
     refused = yield from claim_turn(context, op, journal)
     if refused:
-        return (yield from journal.finish("Failed", stage, refused))
+        return (yield from journal.finish(Outcome.FAILED, stage, refused))
     journal.step(stage, "deploy")
     try:
-        result = yield context.call_sub_orchestrator(
-            "deploy_environment", op.deploy_request(), f"{op.operation_id}:deploy")
+        result = StageResult.from_dict((yield context.call_sub_orchestrator(
+            "deploy_environment", op.deploy_request(), f"{op.operation_id}:deploy")))
     except Exception as error:
-        return (yield from journal.finish("Failed", stage, one_line(str(error))))
-    if result["healthy"]:
+        return (yield from journal.finish(Outcome.FAILED, stage, said(error)))
+    if result.healthy:
         yield mark_stage(context, op, op.release, "Healthy",
                          f"redeployed by {op.by} ({op.operation_id})")
-        return (yield from journal.finish("Completed", stage, op.describe()))
-    outcome = "RolledBack" if result["rolledBack"] else "Failed"
-    yield mark_stage(context, op, op.release, outcome,
-                     f"redeploy by {op.by} ({op.operation_id}) failed: {result['reason']}")
-    return (yield from journal.finish(outcome, stage, one_line(result["reason"])))
+        return (yield from journal.finish(Outcome.COMPLETED, stage, op.describe()))
+    outcome = Outcome.ROLLED_BACK if result.rolled_back else Outcome.FAILED
+    yield mark_stage(context, op, op.release, outcome.value,
+                     f"redeploy by {op.by} ({op.operation_id}) failed: {result.reason}")
+    return (yield from journal.finish(outcome, stage, one_line(result.reason, REASON_LIMIT)))

@@ -2,7 +2,8 @@
 
 `release` reads as the business process; the checks before the first environment live in
 `preflight`, waiting at a gate in `wait_for_approval`, deploying one environment (with its
-automatic rollback) in the `deploy_environment` sub-orchestration. Deterministic: time
+automatic rollback) in the `deploy_environment` sub-orchestration, whose steps (deploy →
+watch → verify, restore) the operations share (orchestrations/deploying.py). Deterministic: time
 comes from the context, every input from the plan taken at ingestion (or at a retry).
 """
 
@@ -10,21 +11,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
+from orchestrations.deploying import (
+    RETRY,
+    attempt,
+    deploy_and_verify,
+    record_deployment,
+    restore,
+)
 from shared.approvals.gate import GateRules, Tally, decision_event
-from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay
+from shared.releases.failures import REASON_LIMIT, said
+from shared.releases.outcomes import APPROVED, GateDecision, Outcome, StageResult
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
+from shared.releases.status import HistoryEntry, ReleaseStatus
 from shared.releases.turns import turn_event
+from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting
+from shared.text import one_line
 
 bp = df.Blueprint()
-# Ledger writes: every failure there is worth another try.
-RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
-ROLLOUT_CHECK_SECONDS = 20
 TURN_POLL = timedelta(seconds=30)
 SUPERSEDED = "superseded"
 
@@ -35,34 +45,34 @@ def release(context: df.DurableOrchestrationContext):
     journal = Journal(context, plan)  # the first stage's step writes the ledger row
     unusable = yield from preflight(context, plan)
     if unusable:
-        return (yield from journal.finish("Failed", reason=unusable))
+        return (yield from journal.finish(Outcome.FAILED, reason=unusable))
     deployed: list[tuple[Stage, dict]] = []
 
     for stage in plan.stages:
         gate = None
         if stage.gate:
             gate = yield from wait_for_approval(context, plan, stage, journal)
-            if gate["outcome"] != "Approved":
-                return (yield from journal.finish(gate["outcome"], stage, gate["reason"]))
-            journal.step(stage, "approved", detail=gate["reason"])  # by whom, and why
+            if not gate.approved:
+                return (yield from journal.finish(gate.ended, stage, gate.reason))
+            journal.step(stage, "approved", detail=gate.reason)  # by whom, and why
         result = yield from deliver(context, plan, stage, journal, gate)
-        if result["healthy"]:
-            deployed.append((stage, result["snapshot"]))
-            journal.evidence[stage.name] = result.get("evidence")
+        if result.healthy:
+            deployed.append((stage, result.snapshot or {}))
+            journal.note_evidence(stage, result.evidence)
             if stage != plan.stages[-1]:  # the last one is recorded with the outcome
                 yield journal.record("Running", stage, stage_state="Healthy", stage_finished=True)
             continue
-        reason = result["reason"]
-        if "rolledBack" in result and not result.get("kept") \
-                and stage.rollback.get("onFailure") == "environmentAndEarlier":
+        outcome, reason = result.outcome or Outcome.FAILED, result.reason or ""
+        if result.failed_deploying and not result.kept \
+                and stage.on_failure == "environmentAndEarlier":
             problems = yield from roll_back_earlier(context, plan, deployed)
             reason = "; ".join([reason, *problems])
         if gate:  # the approvers hear how it ended
-            yield from notify(context, {**gate["card"], "outcome": result["outcome"],
+            yield from notify(context, {**gate.card, "outcome": outcome.value,
                                         "by": None, "reason": reason})
-        return (yield from journal.finish(result["outcome"], stage, reason))
+        return (yield from journal.finish(outcome, stage, reason))
 
-    return (yield from journal.finish("Completed", healthy=plan.stages[-1]))
+    return (yield from journal.finish(Outcome.COMPLETED, healthy=plan.stages[-1]))
 
 
 def preflight(context: df.DurableOrchestrationContext,
@@ -77,39 +87,39 @@ def preflight(context: df.DurableOrchestrationContext,
         found = yield context.call_activity("check_approval_settings", {
             "service": plan.service, "gates": plan.gates})
     except Exception as failure:
-        return f"nothing deployed: the approval settings could not be checked: {_reason(failure)}"
+        return f"nothing deployed: the approval settings could not be checked: {said(failure)}"
     problems = found.get("problems") or []
     if not problems:
         return None
-    return _reason("nothing deployed: the approval gates of this release cannot work: "
-                   + "; ".join(problems))
+    return one_line("nothing deployed: the approval gates of this release cannot work: "
+                    + "; ".join(problems), REASON_LIMIT)
 
 
 def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
-            journal: Journal, gate: dict | None) -> Generator[Any, Any, dict[str, Any]]:
+            journal: Journal, gate: GateDecision | None) -> Generator[Any, Any, StageResult]:
     """Promote, take the environment's turn, deploy; `deploy_environment`'s result, or why not."""
     try:
         if stage.promotion:
             journal.step(stage, "promote")
             yield from attempt(context, "promote_image", plan.promotion_request(stage))
         journal.step(stage, "deploy")
-        approved = [context.call_activity("notify_gate", gate["card"])] if gate else []
-        refused = yield from take_turn(context, plan, stage, journal, approved)
+        approved = [context.call_activity("notify_gate", gate.card)] if gate else []
+        refused = yield from wait_for_turn(context, plan, stage, journal, approved)
         if refused:
-            return {"healthy": False, **refused}
-        result = yield context.call_sub_orchestrator(
-            "deploy_environment", plan.deploy_request(stage), f"{plan.release_id}:{stage.name}")
-        if result.get("paused"):
+            return refused
+        result = StageResult.from_dict((yield context.call_sub_orchestrator(
+            "deploy_environment", plan.deploy_request(stage), f"{plan.release_id}:{stage.name}")))
+        if result.paused:
             result = yield from settle_failure(context, plan, stage, journal, gate, result)
     except Exception as failure:
-        return {"healthy": False, "outcome": "Failed", "reason": _reason(failure)}
-    if result["healthy"]:
+        return StageResult(False, said(failure), outcome=Outcome.FAILED)
+    if result.healthy:
         return result
-    return {**result, "outcome": "RolledBack" if result["rolledBack"] else "Failed"}
+    return replace(result, outcome=Outcome.ROLLED_BACK if result.rolled_back else Outcome.FAILED)
 
 
 def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
-                      journal: Journal) -> Generator[Any, Any, dict[str, Any]]:
+                      journal: Journal) -> Generator[Any, Any, GateDecision]:
     """Open the gate, then take decisions until one settles it, a newer release, or the deadline.
 
     Every decision is checked by an activity before it counts; reminders go out in between."""
@@ -119,12 +129,11 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
     request = plan.approval_request(stage, deadline, journal.evidence_before(stage))
     tally, number, reminders, links = Tally(rules.required), 1, 0, {}
 
-    def waiting() -> dict[str, Any]:
-        return {"kind": "approval", "environment": stage.name,
-                "event": decision_event(stage.name, number), "deadline": deadline.isoformat(),
-                "requiredApprovals": rules.required, "approvals": tally.summary(),
-                "reminders": reminders, "approvalPage": links.get("approvalPage"),
-                "approvalLinks": links.get("approvalLinks") or []}
+    def waiting() -> ApprovalWait:
+        return ApprovalWait(stage.name, decision_event(stage.name, number), deadline.isoformat(),
+                            required_approvals=rules.required, approvals=tuple(tally.summary()),
+                            reminders=reminders, approval_page=links.get("approvalPage"),
+                            approval_links=tuple(links.get("approvalLinks") or []))
 
     try:
         links, _ = yield context.task_all([  # sign the links and say so in the ledger at once
@@ -132,7 +141,7 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
             journal.record("WaitingForApproval", stage, stage_state="WaitingForApproval",
                            step="approval")])
     except Exception as failure:
-        return {"outcome": "Failed", "reason": _reason(failure)}
+        return GateDecision(Outcome.FAILED.value, said(failure))
     journal.step(stage, "approval", waiting(), detail=links.get("notice"))
     while True:
         decision = context.wait_for_external_event(decision_event(stage.name, number))
@@ -161,38 +170,37 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
             by, comment = verdict["by"], verdict.get("comment")
         elif winner == superseded:
             newer = _newer_push(plan, _decoded(superseded.result))
-            outcome, reason, by, comment = "Superseded", f"superseded by {newer}", newer, None
+            outcome, reason = Outcome.SUPERSEDED.value, f"superseded by {newer}"
+            by, comment = newer, None
         else:
-            outcome, reason = "Expired", f"no decision by {deadline.isoformat()}"
+            outcome, reason = Outcome.EXPIRED.value, f"no decision by {deadline.isoformat()}"
             by, comment = None, None
         card = {**request, "links": links, "kind": "outcome", "outcome": outcome, "by": by,
                 "reason": comment}
-        if outcome != "Approved":  # an approval is told as the stage is claimed
+        if outcome != APPROVED:  # an approval is told as the stage is claimed
             yield from notify(context, card)
-        return {"outcome": outcome, "reason": reason, "links": links, "request": request,
-                "card": card}
+        return GateDecision(outcome, reason, card)
 
 
 def settle_failure(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
-                   journal: Journal, gate: dict | None,
-                   failed: dict[str, Any]) -> Generator[Any, Any, dict[str, Any]]:
+                   journal: Journal, gate: GateDecision | None,
+                   failed: StageResult) -> Generator[Any, Any, StageResult]:
     """A failed deployment waits for a person to roll it back or keep it (the environment
     stays this release's turn meanwhile); without a choice by the deadline, `onFailure`."""
     rules = PauseRules.of(stage.rollback)
     assert rules is not None
     deadline = context.current_utc_datetime + rules.deadline
-    failure, number = failed["reason"], 1
+    failure, number = failed.reason or "", 1
 
-    def waiting() -> dict[str, Any]:
-        return {"kind": "failure", "environment": stage.name,
-                "event": failure_event(stage.name, number), "deadline": deadline.isoformat(),
-                "failure": failure, "onDeadline": rules.on_deadline}
+    def waiting() -> FailureWait:
+        return FailureWait(stage.name, failure_event(stage.name, number), deadline.isoformat(),
+                           failure=failure, on_deadline=rules.on_deadline)
 
     journal.step(stage, "paused", waiting(), detail=failure)
     yield journal.record("Running", stage, failure, stage_state="Deploying", step="paused")
     if gate:  # the environment's approvers hear of it
         notice = yield from notify(context, {
-            **gate["card"], "kind": "paused", "failure": failure,
+            **gate.card, "kind": "paused", "failure": failure,
             "pauseDeadline": deadline.isoformat(), "onDeadline": rules.on_deadline})
         if notice:
             journal.step(stage, "paused", waiting(), detail=notice)
@@ -214,13 +222,13 @@ def settle_failure(context: df.DurableOrchestrationContext, plan: ReleasePlan, s
     if choice.choice == "keep":
         journal.step(stage, "kept", detail=choice.describe(deadline))
         yield record_deployment(context, plan.deploy_request(stage), good=False)
-        return {**failed, "paused": False, "kept": True, "reason": settled}
+        return replace(failed, paused=False, kept=True, reason=settled)
     journal.step(stage, "rolling back", detail=choice.describe(deadline))
     restored = yield from restore(context, lambda **fields: cluster_request(stage, **fields),
-                                  failed["snapshot"], failure,
+                                  failed.snapshot or {}, failure,
                                   context.current_utc_datetime + stage.rollout_timeout)
-    return {**failed, "paused": False, "rolledBack": restored is None,
-            "reason": settled if restored is None else f"{settled}; {restored}"}
+    return replace(failed, paused=False, rolled_back=restored is None,
+                   reason=settled if restored is None else f"{settled}; {restored}")
 
 
 def notify(context: df.DurableOrchestrationContext,
@@ -229,15 +237,15 @@ def notify(context: df.DurableOrchestrationContext,
     try:
         sent = yield context.call_activity("notify_gate", card)
     except Exception as error:
-        return f"Teams card not posted: {_reason(error)}"
+        return f"Teams card not posted: {said(error)}"
     return sent.get("notice")
 
 
-def take_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
-              journal: Journal, along: list[Any], *, reason: str | None = None,
-              older_allowed: bool = False) -> Generator[Any, Any, dict[str, str] | None]:
+def wait_for_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
+                  journal: Journal, along: list[Any], *, reason: str | None = None,
+                  older_allowed: bool = False) -> Generator[Any, Any, StageResult | None]:
     """Claim the stage (`Deploying`) and the environment's turn, waiting while an earlier
-    release or operation deploys there; why not to deploy at all, if so.
+    release or operation deploys there; None, or the refusal that deploys nothing there.
 
     A newer version already running here supersedes this release (unless `older_allowed`:
     a rollback). Whoever ends a stage there wakes the waiter (`turn_event`), else it tries
@@ -257,18 +265,18 @@ def take_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage:
         along, first = [], turn["waitFor"]
         if first is None and turn["newer"]:
             newer = turn["newer"]["version"]
-            return {"outcome": "Superseded", "reason": f"superseded by {newer}, which already"
-                    f" runs in {stage.name}; an older version is not deployed over it"}
+            return StageResult(False, f"superseded by {newer}, which already runs in"
+                               f" {stage.name}; an older version is not deployed over it",
+                               outcome=Outcome.SUPERSEDED)
         if first is None:
             return None
         if context.current_utc_datetime >= give_up:
-            return {"outcome": "Failed", "reason": f"{first} was still deploying in {stage.name}"
-                    f" at {give_up.isoformat()}; this release deployed nothing there:"
-                    " redeploy it when that is done"}
+            return StageResult(False, f"{first} was still deploying in {stage.name} at"
+                               f" {give_up.isoformat()}; this release deployed nothing there:"
+                               " redeploy it when that is done", outcome=Outcome.FAILED)
         if first != announced:
             announced = first
-            journal.step(stage, "waiting", {"kind": "turn", "behind": first,
-                                            "until": give_up.isoformat()})
+            journal.step(stage, "waiting", TurnWait(first, give_up.isoformat()))
         # The poll keeps the sequence number the timer alone had: earlier histories replay.
         poll = context.create_timer(context.current_utc_datetime + TURN_POLL)
         freed = context.wait_for_external_event(wake)
@@ -286,76 +294,22 @@ def deploy_environment(context: df.DurableOrchestrationContext):
 
     deadline = context.current_utc_datetime + stage.rollout_timeout
     snapshot = yield from attempt(context, "snapshot_deployment", cluster())
-    try:
-        yield from attempt(context, "deploy_image", cluster(
-            image=job["image"], releaseId=job["releaseId"],
-            changeCause=f"release {job['releaseId']}: {job['service']} {job['version']}"))
-        rollout = yield from watch_rollout(context, cluster, deadline)
-        failure = None
-        evidence = "rollout complete: " + (rollout.get("message") or "all replicas ready")
-        if rollout["state"] != "complete":
-            failure = f"rollout {rollout['state']}: {rollout.get('message') or rollout['reason']}"
-        elif stage.spec.get("checks"):
-            verdict = yield context.call_activity("verify_release", {
-                "checks": stage.spec["checks"], "secrets": stage.spec["secrets"]})
-            evidence = "; ".join(f"{v['check']}: {v['reason']}" for v in verdict["verdicts"])
-            if not verdict["passed"]:
-                failed = [v for v in verdict["verdicts"] if not v["passed"]]
-                failure = "verification failed: " + "; ".join(
-                    f"{v['check']}: {v['reason']}" for v in failed)
-    except Exception as error:
-        failure = _reason(error)
+    verified = yield from deploy_and_verify(
+        context, stage, cluster, deadline, image=job["image"], release_id=job["releaseId"],
+        change_cause=f"release {job['releaseId']}: {job['service']} {job['version']}")
+    failure, evidence = verified.failure, verified.evidence
     if failure is None:
         yield record_deployment(context, job, good=True)
-        return {"healthy": True, "snapshot": snapshot, "evidence": evidence}
+        return StageResult(True, snapshot=snapshot, evidence=evidence).to_dict()
     if PauseRules.of(stage.rollback):  # the release asks a person first
-        return {"healthy": False, "rolledBack": False, "paused": True, "reason": failure,
-                "snapshot": snapshot}
-    if stage.rollback.get("onFailure") == "none":
+        return StageResult(False, failure, snapshot, rolled_back=False, paused=True).to_dict()
+    if stage.on_failure == "none":
         yield record_deployment(context, job, good=False)  # what runs there, not good
-        return {"healthy": False, "rolledBack": False, "reason": failure, "snapshot": snapshot}
+        return StageResult(False, failure, snapshot, rolled_back=False).to_dict()
     restored = yield from restore(context, cluster, snapshot, failure,
                                   context.current_utc_datetime + stage.rollout_timeout)
-    return {"healthy": False, "rolledBack": restored is None, "snapshot": snapshot,
-            "reason": failure if restored is None else f"{failure}; {restored}"}
-
-
-def record_deployment(context: df.DurableOrchestrationContext, job: dict[str, Any], *,
-                      good: bool) -> Any:
-    """The ledger's note that the deploy request's image now runs in its environment
-    (and, when `good`, is the environment's last good release)."""
-    return context.call_activity_with_retry("record_deployment", RETRY, {
-        "service": job["service"], "environment": job["stage"]["name"],
-        "releaseId": job["releaseId"], "digest": job["digest"], "image": job["image"],
-        "good": good, "at": context.current_utc_datetime.isoformat()})
-
-
-def watch_rollout(context: df.DurableOrchestrationContext, cluster: Any,
-                  deadline: Any) -> Generator[Any, Any, dict[str, Any]]:
-    """Ask the cluster until the rollout completes, fails or the deadline passes."""
-    while True:
-        status = yield from attempt(context, "await_rollout", cluster(
-            deadline=deadline.isoformat(), maxWaitSeconds=ROLLOUT_CHECK_SECONDS))
-        if status["state"] != "progressing" or context.current_utc_datetime >= deadline:
-            return status
-
-
-def restore(context: df.DurableOrchestrationContext, cluster: Any, snapshot: dict,
-            failure: str, deadline: Any) -> Generator[Any, Any, str | None]:
-    """Roll back to the snapshot and watch it; None when restored, else what went wrong."""
-    try:
-        result = yield from attempt(context, "rollback_deployment", cluster(
-            snapshot=snapshot, deadline=deadline.isoformat(),
-            maxWaitSeconds=ROLLOUT_CHECK_SECONDS,
-            changeCause=f"automatic rollback to revision {snapshot['revision']}: {failure}"))
-        rollout = result["rollout"]
-        if rollout["state"] == "progressing":
-            rollout = yield from watch_rollout(context, cluster, deadline)
-    except Exception as error:
-        return f"ROLLBACK FAILED: {_reason(error)}"
-    if rollout["state"] != "complete":
-        return f"ROLLBACK DID NOT COMPLETE: {rollout.get('message') or rollout['reason']}"
-    return None
+    return StageResult(False, failure if restored is None else f"{failure}; {restored}",
+                       snapshot, rolled_back=restored is None).to_dict()
 
 
 def roll_back_earlier(context: df.DurableOrchestrationContext, plan: ReleasePlan,
@@ -379,54 +333,50 @@ def roll_back_earlier(context: df.DurableOrchestrationContext, plan: ReleasePlan
     return problems
 
 
-def attempt(context: df.DurableOrchestrationContext, activity: str,
-            request: dict[str, Any]) -> Generator[Any, Any, Any]:
-    """Run an activity; transient failures are retried with backoff, permanent ones are not."""
-    for number in range(1, ATTEMPTS + 1):
-        try:
-            return (yield context.call_activity(activity, request))
-        except Exception as failure:
-            if number == ATTEMPTS or is_permanent(str(failure)):
-                raise
-            yield context.create_timer(context.current_utc_datetime + retry_delay(number))
-    raise AssertionError("unreachable")
-
-
 class Journal:
     """Keeps the custom status (no secrets) and the ledger row in step with the release."""
 
     def __init__(self, context: df.DurableOrchestrationContext, plan: ReleasePlan) -> None:
         self.context = context
         self.plan = plan
-        self.status: dict[str, Any] = {
-            "releaseId": plan.release_id, "service": plan.service, "version": plan.version,
-            "digest": plan.digest, "pushedBy": plan.pushed_by, "environment": None,
-            "step": "starting", "waitingFor": None, "evidence": {}, "history": []}
-        if plan.overwrites:  # the tag was pushed before as another image
-            self.status["overwrites"] = plan.overwrites
-        for retry in plan.retries:  # what started this run again: who, when, why
-            self.status["history"].append({"at": retry.get("at"), "environment": None,
-                                           "step": "retried", "detail": describe_retry(retry)})
-        self.evidence: dict[str, str | None] = self.status["evidence"]
-        context.set_custom_status(self.status)
+        self.status = ReleaseStatus(
+            plan.release_id, plan.service, plan.version, plan.digest, plan.pushed_by,
+            overwrites=plan.overwrites,  # the tag was pushed before as another image
+            history=tuple(  # what started this run again: who, when, why
+                HistoryEntry(retry.get("at"), None, "retried", describe_retry(retry))
+                for retry in plan.retries))
+        self.publish()
+
+    def publish(self, **changes: Any) -> None:
+        """Change the status and show it as the instance's custom status."""
+        self.status = replace(self.status, **changes)
+        self.context.set_custom_status(self.status.to_dict())
+
+    def note_operation(self, summary: dict[str, Any]) -> None:
+        """An operation's who, what and why, for its status."""
+        self.publish(operation=summary)
+
+    def note_evidence(self, stage: Stage, evidence: str | None) -> None:
+        """What verified `stage`, for its status and the next gate's approvers."""
+        self.publish(evidence={**self.status.evidence, stage.name: evidence})
 
     def evidence_before(self, stage: Stage) -> str | None:
         """The verification evidence of the environment deployed last before `stage`."""
         names = [s.name for s in self.plan.stages]
+        evidence = self.status.evidence
         for name in reversed(names[:names.index(stage.name)]):
-            if self.evidence.get(name):
-                return f"{name}: {self.evidence[name]}"
+            if evidence.get(name):
+                return f"{name}: {evidence[name]}"
         return None
 
-    def step(self, stage: Stage | None, step: str, waiting: dict | None = None, *,
+    def step(self, stage: Stage | None, step: str, waiting: Waiting | None = None, *,
              detail: str | None = None) -> None:
         """Say what the release does now, and add it to the history."""
-        self.status.update(environment=stage.name if stage else None, step=step,
-                           waitingFor=waiting)
-        entry = {"at": self.context.current_utc_datetime.isoformat(),
-                 "environment": self.status["environment"], "step": step}
-        self.status["history"].append({**entry, "detail": detail} if detail else entry)
-        self.context.set_custom_status(self.status)
+        environment = stage.name if stage else None
+        entry = HistoryEntry(self.context.current_utc_datetime.isoformat(), environment, step,
+                             detail)
+        self.publish(environment=environment, step=step, waiting_for=waiting,
+                     history=(*self.status.history, entry))
 
     def progress(self, state: str, stage: Stage | None = None, reason: str | None = None, *,
                  stage_state: str | None = None, stage_finished: bool = False,
@@ -434,7 +384,7 @@ class Journal:
         """`record_release`'s input for the release's row now (at `step`, else the current)."""
         record = self.plan.release_record(state, self.context.current_utc_datetime,
                                           environment=stage.name if stage else None,
-                                          step=step or self.status["step"], reason=reason)
+                                          step=step or self.status.step, reason=reason)
         record.update(stageState=stage_state, stageFinished=stage_finished)
         return record
 
@@ -443,12 +393,12 @@ class Journal:
         return self.context.call_activity_with_retry(
             "record_release", RETRY, self.progress(state, stage, reason, **stage_fields))
 
-    def finish(self, outcome: str, stage: Stage | None = None, reason: str | None = None, *,
+    def finish(self, ended: Outcome, stage: Stage | None = None, reason: str | None = None, *,
                healthy: Stage | None = None) -> Generator[Any, Any, dict[str, Any]]:
         """Record the outcome; `healthy` names a stage that ends healthy with it."""
+        outcome = ended.value
         self.step(stage, outcome)
-        self.status.update(outcome=outcome, reason=reason)
-        self.context.set_custom_status(self.status)
+        self.publish(finished=True, outcome=ended, reason=reason)
         if stage is not None:
             yield self.record(outcome, stage, reason, stage_state=outcome, stage_finished=True)
         else:
@@ -464,7 +414,8 @@ def describe_retry(retry: dict[str, Any]) -> str:
     ended = f" (after {after.get('outcome') or 'Failed'}" + (
         f": {after['reason']})" if after.get("reason") else ")")
     why = f": {retry['reason']}" if retry.get("reason") else ""
-    return _reason(f"retry {retry.get('number') or ''} by {retry.get('by')}{why}{ended}")
+    return one_line(f"retry {retry.get('number') or ''} by {retry.get('by')}{why}{ended}",
+                    REASON_LIMIT)
 
 
 def _newer_push(plan: ReleasePlan, data: dict[str, Any]) -> str:
@@ -491,6 +442,3 @@ def _verdict_note(verdict: dict[str, Any]) -> str:
         return f"approved by {verdict['by']}; more approvals needed"
     return f"not counted: {verdict.get('reason')}"
 
-
-def _reason(error: Exception) -> str:
-    return " ".join(str(error).split())[:500]

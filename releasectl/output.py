@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting, waiting_from_dict
+
 PIPED_WIDTH = 250
 STATE_STYLES = {"Completed": "green", "Healthy": "green", "Running": "blue",
                 "WaitingForApproval": "cyan", "Deploying": "blue", "RolledBack": "red",
@@ -95,8 +97,7 @@ class Output:
             if value:
                 summary.add_row(label, value)
         self.show(summary)
-        waiting = custom.get("waitingFor") if isinstance(custom.get("waitingFor"), dict) \
-            else None
+        waiting = waiting_from_dict(custom.get("waitingFor"))
         if waiting and durable.get("runtimeStatus") in ("Running", "Pending"):
             self.waiting(waiting)
         stages = shown.get("stages") or {}
@@ -120,18 +121,18 @@ class Output:
                               entry.get("environment") or "", entry.get("what") or "")
             self.show(table)
 
-    def waiting(self, waiting: Mapping[str, Any]) -> None:
+    def waiting(self, waiting: Waiting) -> None:
         """What a running release waits for: a gate, its turn, or a person's choice."""
-        kind, where = waiting.get("kind"), waiting.get("environment") or "?"
-        if kind == "failure":
+        if isinstance(waiting, FailureWait):
+            where = waiting.environment or "?"
             self.line(f"Failed deployment in {where} waits for a decision until "
-                      f"{when(waiting.get('deadline')) or 'no deadline known'} (then: "
-                      f"{waiting.get('onDeadline') or '?'}): {waiting.get('failure') or ''}")
+                      f"{when(waiting.deadline) or 'no deadline known'} (then: "
+                      f"{waiting.on_deadline or '?'}): {waiting.failure or ''}")
             self.line(f"  decide: releasectl resolve RELEASE_ID -e {where} --rollback|--keep "
                       "-r REASON")
-        elif kind == "turn":
-            self.line(f"Waiting for its turn in {where} behind {waiting.get('behind') or '?'}"
-                      f" until {when(waiting.get('until')) or 'no deadline known'}")
+        elif isinstance(waiting, TurnWait):  # a turn's wait names no environment
+            self.line(f"Waiting for its turn in ? behind {waiting.behind or '?'}"
+                      f" until {when(waiting.until) or 'no deadline known'}")
         else:
             self.gate(waiting)
 
@@ -147,17 +148,16 @@ class Output:
                   f"{after.get('outcome') or 'Failed'}) by {body.get('by')}{why}")
         self.line(f"Follow it: releasectl show {body.get('releaseId')}")
 
-    def gate(self, waiting: Mapping[str, Any]) -> None:
-        approvals = waiting.get("approvals") or []
-        required = waiting.get("requiredApprovals")
-        self.line(f"Waiting at the {waiting.get('environment') or '?'} gate until "
-                  f"{when(waiting.get('deadline')) or 'no deadline known'}"
-                  f" ({len(approvals)}{f' of {required}' if required else ''} approvals, "
-                  f"{waiting.get('reminders') or 0} reminders)")
-        if waiting.get("approvalPage"):
-            self.line(f"  approval page: {waiting['approvalPage']}")
-        for link in waiting.get("approvalLinks") or []:
-            if isinstance(link, dict) and link.get("url"):
+    def gate(self, waiting: ApprovalWait) -> None:
+        required = waiting.required_approvals
+        self.line(f"Waiting at the {waiting.environment or '?'} gate until "
+                  f"{when(waiting.deadline) or 'no deadline known'}"
+                  f" ({len(waiting.approvals)}{f' of {required}' if required else ''} approvals,"
+                  f" {waiting.reminders or 0} reminders)")
+        if waiting.approval_page:
+            self.line(f"  approval page: {waiting.approval_page}")
+        for link in waiting.approval_links:
+            if link.get("url"):
                 self.line(f"  approval page for {link.get('approver')}: {link['url']}")
 
     def started(self, body: Mapping[str, Any]) -> None:

@@ -41,6 +41,7 @@ from shared.dashboard.render import style_source
 from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.policy.errors import PolicyError
 from shared.releases.admission import Refusal
+from shared.text import one_line
 from triggers.durable_adapter import decoded
 from triggers.http import REFUSAL_STATUS
 from triggers.releases import show
@@ -265,7 +266,7 @@ def check_parameters(params: Mapping[str, str], allowed: tuple[str, ...]) -> Non
 def message_response(status_code: int, title: str, message: str, req: func.HttpRequest, *,
                      refresh: int = 0) -> func.HttpResponse:
     """A refusal or an outage as `{"error"}` JSON or as a small HTML page, on one line."""
-    line = " ".join(message.split())
+    line = one_line(message)
     try:
         as_json = wants_json(req)
     except BadQuery:

@@ -10,13 +10,13 @@ decision the release takes wins; the operator is named as in the other operation
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.releases.operations import one_line, operation_kind
+from shared.releases.operations import operation_kind
 from shared.releases.pause import CHOICES
+from shared.releases.waiting import FailureWait, waiting_from_dict
+from shared.text import one_line
 from triggers.durable_adapter import decoded
 from triggers.identifiers import INSTANCE_ID
 from triggers.releases import (
@@ -48,7 +48,7 @@ async def resolve_failure(req: func.HttpRequest,
         release_id = req.route_params.get("releaseId", "")
         waiting = await waiting_for_choice(client, release_id, body["environment"])
         by = operator(req.headers)
-        await client.raise_event(release_id, waiting["event"], {
+        await client.raise_event(release_id, waiting.event, {
             "decision": body["decision"], "by": by, "reason": body["reason"]})
         uri = status_uri(origin(req), release_id)
         return json_response({"releaseId": release_id, "environment": body["environment"],
@@ -60,7 +60,7 @@ async def resolve_failure(req: func.HttpRequest,
 
 
 async def waiting_for_choice(client: df.DurableOrchestrationClient, release_id: str,
-                             environment: str) -> dict[str, Any]:
+                             environment: str) -> FailureWait:
     """The release's `waitingFor` when it waits for a choice in `environment`; else Refused."""
     if not INSTANCE_ID.fullmatch(release_id) or operation_kind(release_id) != "release":
         raise Refused(404, f"no release {one_line(release_id, 300)!r}")
@@ -68,14 +68,14 @@ async def waiting_for_choice(client: df.DurableOrchestrationClient, release_id: 
     if status is None:
         raise Refused(404, f"no release {release_id!r}")
     custom = decoded(status.custom_status)
-    waiting = custom.get("waitingFor") if isinstance(custom, dict) else None
-    if status.runtime_status in ACTIVE and isinstance(waiting, dict) \
-            and waiting.get("kind") == "failure" and waiting.get("environment") == environment:
+    waiting = waiting_from_dict(custom.get("waitingFor") if isinstance(custom, dict) else None)
+    if status.runtime_status in ACTIVE and isinstance(waiting, FailureWait) \
+            and waiting.environment == environment and waiting.event:
         return waiting
     if status.runtime_status not in ACTIVE:
         now = f"it has ended ({status.runtime_status.value})"
-    elif isinstance(waiting, dict) and waiting.get("kind") == "failure":
-        now = f"its failed deployment waits in {waiting.get('environment')}"
+    elif isinstance(waiting, FailureWait):
+        now = f"its failed deployment waits in {waiting.environment}"
     else:
         step = custom.get("step") if isinstance(custom, dict) else None
         now = f"it is at step {step!r}" if step else "it is running"

@@ -19,7 +19,7 @@ from shared.json_input import read_json
 from shared.ledger import LedgerError
 from shared.policy.errors import PolicyError
 from shared.releases.admission import CONFLICT, INVALID, NOT_FOUND, Refusal
-from shared.releases.operations import one_line
+from shared.text import one_line
 from triggers.responses import error_response
 
 log = logging.getLogger(__name__)

@@ -36,8 +36,9 @@ import azure.functions as func
 from shared.app_context import app_ledger, app_policy
 from shared.ledger import RELEASE_STATES
 from shared.releases.desk import OperationsDesk
-from shared.releases.operations import Operation, one_line
+from shared.releases.operations import Operation
 from shared.releases.view import ReleaseViews, summary, unknown
+from shared.text import one_line
 from triggers.durable_adapter import ACTIVE as ACTIVE  # re-exported: failure_decisions.py
 from triggers.durable_adapter import ClientInstances
 from triggers.durable_adapter import durable_status as durable_status  # re-exported: the same

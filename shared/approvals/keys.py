@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from shared.approvals.tokens import MIN_KEY_BYTES, Keyring
+from shared.failure_kinds import Permanent
 from shared.secrets.references import SettingProblem
 
 KEY_SETTING: Final = "APPROVAL_SIGNING_KEY"
@@ -29,7 +30,7 @@ IdentityMode = Literal["token", "appservice"]
 IDENTITY_MODES: Final = ("token", "appservice")
 
 
-class ApprovalConfigError(ValueError):
+class ApprovalConfigError(Permanent, ValueError):
     """An approval setting is missing or unusable; the message names the setting."""
 
     def __init__(self, setting: str, message: str) -> None:

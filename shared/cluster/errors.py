@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shared.failure_kinds import Permanent
+
 
 class ClusterError(Exception):
     """A Kubernetes call failed; `str()` says which cluster, namespace and why."""
@@ -14,15 +16,15 @@ class ClusterError(Exception):
         super().__init__(f"{where}: {reason}")
 
 
-class ClusterAuthError(ClusterError):
+class ClusterAuthError(Permanent, ClusterError):
     """401: the cluster rejected the credentials."""
 
 
-class ClusterForbidden(ClusterError):
+class ClusterForbidden(Permanent, ClusterError):
     """403: the identity may not do this in that namespace."""
 
 
-class DeploymentNotFound(ClusterError):
+class DeploymentNotFound(Permanent, ClusterError):
     """The Deployment or its container does not exist."""
 
 
@@ -30,5 +32,5 @@ class ClusterUnavailable(ClusterError):
     """The API server could not be reached or kept failing."""
 
 
-class InvalidTarget(ValueError):
+class InvalidTarget(Permanent, ValueError):
     """A deployment target or check definition that cannot be used."""

@@ -17,6 +17,9 @@ from urllib.parse import quote, urlsplit
 
 from shared.ledger.records import ACTIVE_STATES, EnvironmentState, ReleaseRecord
 from shared.releases.operations import operation_kind
+from shared.releases.status import HistoryEntry, ReleaseStatus
+from shared.releases.waiting import ApprovalWait, FailureWait
+from shared.text import one_line
 from shared.timefmt import as_utc
 
 DEFAULT_REFRESH = 30
@@ -70,8 +73,7 @@ def text(value: Any, limit: int = MAX_TEXT) -> str:
     """A value as one line of at most `limit` characters (empty for None)."""
     if value is None:
         return ""
-    line = " ".join(str(value).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(value, limit, cut="…")
 
 
 def safe_link(value: Any) -> str | None:
@@ -400,73 +402,63 @@ class RowLike:
 def waiting_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
                 base: str = DASHBOARD_PATH) -> WaitingRow:
     """A release at a gate, from its ledger row and (when known) its live custom status."""
-    custom = custom if isinstance(custom, Mapping) else {}
-    waiting = custom.get("waitingFor")
-    waiting = waiting if isinstance(waiting, Mapping) and waiting.get("kind") in (
-        "approval", None) else {}
-    environment = text(waiting.get("environment") or record.environment or "", 80)
-    deadline = as_utc(waiting.get("deadline"))
+    status = ReleaseStatus.from_dict(custom)
+    wait = status.waiting_for
+    waiting = wait if isinstance(wait, ApprovalWait) else ApprovalWait(None, None, None)
+    environment = text(waiting.environment or record.environment or "", 80)
+    deadline = as_utc(waiting.deadline)
     return WaitingRow(
         release_id=record.release_id, service=record.service, version=record.version,
         digest=short_digest(record.digest), environment=environment,
-        waiting_since=_gate_opened(custom.get("history"), environment) or as_utc(
+        waiting_since=_gate_opened(status.history, environment) or as_utc(
             record.updated_at),
         deadline=deadline, deadline_text=relative(deadline, now),
         overdue=deadline is not None and deadline <= now,
-        reminders=_count(waiting.get("reminders")),
-        required_approvals=_count(waiting.get("requiredApprovals")),
+        reminders=waiting.reminders, required_approvals=waiting.required_approvals,
         approvals=tuple(Approval(by=text(a.get("by"), 200), at=text(a.get("at"), 40))
-                        for a in _list(waiting.get("approvals")) if isinstance(a, Mapping)),
-        links=approval_links(waiting), live=bool(waiting),
+                        for a in waiting.approvals),
+        links=approval_links(waiting), live=wait is waiting,
         link=details_link(record.release_id, base))
 
 
 def paused_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
                base: str = DASHBOARD_PATH) -> PausedRow:
     """A failed deployment waiting for a person, from its ledger row and live custom status."""
-    custom = custom if isinstance(custom, Mapping) else {}
-    waiting = custom.get("waitingFor")
-    waiting = waiting if isinstance(waiting, Mapping) and waiting.get("kind") == "failure" \
-        else {}
-    environment = text(waiting.get("environment") or record.environment or "", 80)
-    deadline = as_utc(waiting.get("deadline"))
+    wait = ReleaseStatus.from_dict(custom).waiting_for
+    waiting = wait if isinstance(wait, FailureWait) else FailureWait(None, None, None)
+    environment = text(waiting.environment or record.environment or "", 80)
+    deadline = as_utc(waiting.deadline)
     return PausedRow(
         release_id=record.release_id, service=record.service, version=record.version,
         digest=short_digest(record.digest), environment=environment,
-        failure=text(waiting.get("failure") or record.reason),
+        failure=text(waiting.failure or record.reason),
         deadline=deadline, deadline_text=relative(deadline, now),
         overdue=deadline is not None and deadline <= now,
-        on_deadline=text(waiting.get("onDeadline"), 20),
+        on_deadline=text(waiting.on_deadline, 20),
         command=f"releasectl resolve {record.release_id} -e {environment} --rollback|--keep"
                 " -r REASON",
         link=details_link(record.release_id, base))
 
 
-def approval_links(waiting: Mapping[str, Any]) -> tuple[ApprovalLink, ...]:
+def approval_links(waiting: ApprovalWait) -> tuple[ApprovalLink, ...]:
     """The gate's approval page links (`approvalPage`, then one per approver), http(s) only."""
     links = []
-    page = safe_link(waiting.get("approvalPage"))
+    page = safe_link(waiting.approval_page)
     if page is not None:
         links.append(ApprovalLink(approver=None, url=page))
-    for entry in _list(waiting.get("approvalLinks")):
-        if isinstance(entry, Mapping) and (url := safe_link(entry.get("url"))) is not None:
+    for entry in waiting.approval_links:
+        if (url := safe_link(entry.get("url"))) is not None:
             links.append(ApprovalLink(approver=text(entry.get("approver"), 200) or None,
                                       url=url))
     return tuple(links)
 
 
-def _gate_opened(history: Any, environment: str) -> datetime | None:
+def _gate_opened(history: Sequence[HistoryEntry], environment: str) -> datetime | None:
     """When the gate was first reached: the first `approval` step of that environment."""
-    for entry in _list(history):
-        if isinstance(entry, Mapping) and entry.get("step") == "approval" and \
-                entry.get("environment") == environment:
-            return as_utc(entry.get("at"))
+    for entry in history:
+        if entry.step == "approval" and entry.environment == environment:
+            return as_utc(entry.at)
     return None
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
-        else None
 
 
 def _list(value: Any) -> list[Any]:
@@ -483,6 +475,7 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
     durable = shown.get("durable") if isinstance(shown.get("durable"), Mapping) else {}
     custom = durable.get("customStatus") if isinstance(durable.get("customStatus"),
                                                        Mapping) else {}
+    status = ReleaseStatus.from_dict(custom)
     runtime = text(durable.get("runtimeStatus"), 40)
     state = text(shown.get("state"), 40)
     active = state in ACTIVE_STATES
@@ -493,17 +486,16 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
         duration = span((end - created).total_seconds()) + (" so far" if active else "")
     release_id = text(shown.get("releaseId"), 300)
     waiting = paused = None
-    waits = custom.get("waitingFor")
-    if isinstance(waits, Mapping) and runtime in ("Running", "Pending", ""):
+    waits = status.waiting_for
+    if waits is not None and runtime in ("Running", "Pending", ""):
         record_like = RowLike(release_id, text(shown.get("service"), 80),
                                text(shown.get("version"), 128), text(shown.get("digest"), 100),
                                shown.get("environment"), shown.get("updatedAt"),
                                shown.get("reason"))
-        if waits.get("kind") == "failure":
+        if isinstance(waits, FailureWait):
             paused = paused_row(record_like, custom, now, base)
-        elif waits.get("kind") in ("approval", None):
+        elif isinstance(waits, ApprovalWait):
             waiting = waiting_row(record_like, custom, now, base)
-    evidence = custom.get("evidence") if isinstance(custom.get("evidence"), Mapping) else {}
     return ReleaseDetail(
         generated_at=now, refresh=refresh, release_id=release_id,
         kind=text(shown.get("kind"), 20) or operation_kind(release_id),
@@ -511,9 +503,10 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
         digest=text(shown.get("digest"), 100), state=state, active=active,
         runtime_status=runtime, environment=text(shown.get("environment"), 80),
         step=text(shown.get("step"), 80), reason=text(shown.get("reason"), 1000),
-        pushed_by=text(custom.get("pushedBy"), 200), created_at=created, updated_at=updated,
+        pushed_by=text(status.pushed_by, 200), created_at=created, updated_at=updated,
         duration_text=duration,
-        evidence=tuple((text(env, 80), text(line, 500)) for env, line in evidence.items()),
+        evidence=tuple((text(env, 80), text(line, 500))
+                       for env, line in status.evidence.items()),
         stages=tuple(_stage_row(env, stage) for env, stage in (
             shown.get("stages") or {}).items() if isinstance(stage, Mapping)),
         waiting=waiting, paused=paused,

@@ -27,6 +27,7 @@ from shared.ledger.records import EventRecord
 from shared.registry.client import RegistryEndpoint
 from shared.registry.errors import RegistryError, RegistryUnavailable
 from shared.releases.plan import PREFLIGHT
+from shared.text import one_line
 
 from .decisions import Decision, decide, image_verdict, overwritten, supersedes
 from .image_check import ClientRegistry, Registry, RegistryUnreachable
@@ -199,7 +200,7 @@ class Ingestor:
                                                     "digest": digest})
                 except Exception as failure:  # it ended meanwhile: nothing left to supersede
                     log.info("release %s not superseded: %s", release.release_id,
-                             " ".join(str(failure).split())[:200])
+                             one_line(failure, 200))
 
     async def _record(self, event: RegistryEvent, received_at: datetime, outcome: str,
                       reason: str, service: str | None, release_id: str | None) -> EventOutcome:

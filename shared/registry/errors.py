@@ -6,6 +6,8 @@ repository, the tag or digest, and what went wrong.
 
 from __future__ import annotations
 
+from shared.failure_kinds import Permanent
+
 
 class RegistryError(Exception):
     """A registry operation failed; `str()` says where and why."""
@@ -22,15 +24,15 @@ class RegistryError(Exception):
         super().__init__(f"registry {registry}: {where}: {reason}")
 
 
-class ImageNotFound(RegistryError):
+class ImageNotFound(Permanent, RegistryError):
     """The repository, tag, manifest or blob does not exist."""
 
 
-class TagConflict(RegistryError):
+class TagConflict(Permanent, RegistryError):
     """The target tag already points to another digest."""
 
 
-class DigestMismatch(RegistryError):
+class DigestMismatch(Permanent, RegistryError):
     """What the registry returned or stored is not the digest that was asked for."""
 
 
@@ -38,7 +40,7 @@ class RegistryUnavailable(RegistryError):
     """The registry could not be reached, or kept failing after retries."""
 
 
-class RegistryRequestError(RegistryError):
+class RegistryRequestError(Permanent, RegistryError):
     """The registry refused a request (a permanent error, not retried)."""
 
 
@@ -46,5 +48,5 @@ class UnsupportedManifestError(RegistryRequestError):
     """The registry served something this product does not read as a manifest."""
 
 
-class InvalidReference(ValueError):
+class InvalidReference(Permanent, ValueError):
     """A repository name, tag or digest that the OCI distribution spec does not allow."""

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from shared.failure_kinds import Permanent
+
 from .references import DIGEST
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -27,7 +29,7 @@ HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 
 
-class UnsupportedManifest(ValueError):
+class UnsupportedManifest(Permanent, ValueError):
     """The registry returned a manifest this product does not handle, or not a manifest."""
 
 

@@ -12,9 +12,10 @@ from dataclasses import replace
 from typing import Any
 
 from shared.ledger.records import Deployment, ReleaseRecord
-from shared.releases.operations import Deployed, one_line, operation_kind, operation_number
+from shared.releases.operations import Deployed, operation_kind, operation_number
 from shared.releases.plan import ReleasePlan, Stage
 from shared.releases.retry import ACTIVE_RUNTIMES, ended_as, policy_refusal, retry_refusal
+from shared.text import one_line
 
 NOT_FOUND = "not-found"
 INVALID = "invalid"

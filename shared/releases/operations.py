@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.ledger.records import ReleaseRecord
+from shared.releases.failures import REASON_LIMIT
 from shared.releases.plan import ReleasePlan, Stage, cluster_request
+from shared.text import one_line
 
 ORCHESTRATORS = {"rollback": "rollback_environment", "redeploy": "redeploy_environment"}
 KINDS = tuple(ORCHESTRATORS)
@@ -89,10 +91,6 @@ def was_deployed(release: ReleaseRecord, environment: str) -> bool:
     return stage is not None and stage.state in DEPLOYED_STAGE_STATES
 
 
-def one_line(text: str, limit: int = 500) -> str:
-    return " ".join(str(text).split())[:limit]
-
-
 # The operation ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -163,13 +161,14 @@ class Operation:
                 f"({self.release.release_id})")
         if self.replaces and self.replaces.release_id != self.release.release_id:
             what += f" from {self.replaces.version} ({self.replaces.release_id})"
-        return one_line(f"{what} by {self.by}" + (f": {self.reason}" if self.reason else ""))
+        return one_line(f"{what} by {self.by}" + (f": {self.reason}" if self.reason else ""),
+                        REASON_LIMIT)
 
     def change_cause(self) -> str:
         """`kubernetes.io/change-cause` of a rollback: the operator's words, and the id."""
         before = self.replaces.version if self.replaces else "?"
         return one_line(f"rollback by {self.by} from {before} to {self.release.version} "
-                        f"({self.operation_id}): {self.reason}")
+                        f"({self.operation_id}): {self.reason}", REASON_LIMIT)
 
     def plan(self) -> ReleasePlan:
         """A one-stage plan under the operation's id, for the `Journal`."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.text import one_line
+
 CHOICES = ("rollback", "keep")
 DEFAULT_DEADLINE = timedelta(hours=24)
 MAX_REASON = 500
@@ -67,8 +69,8 @@ def read_choice(data: Any) -> Choice | str:
     if not isinstance(by, str) or not by.strip():
         return "by is missing"
     reason = data.get("reason")
-    said = " ".join(reason.split())[:MAX_REASON] if isinstance(reason, str) else ""
-    return Choice(choice, " ".join(by.split())[:256], said or None)
+    said = one_line(reason, MAX_REASON) if isinstance(reason, str) else ""
+    return Choice(choice, one_line(by, 256), said or None)
 
 
 def on_deadline(rules: PauseRules) -> Choice:

@@ -44,6 +44,12 @@ class Stage:
         return self.spec.get("rollback") or {"onFailure": "environment"}
 
     @property
+    def on_failure(self) -> str:
+        """What a failed deployment here does: `environment` (restore it), `none`, or
+        `environmentAndEarlier` (also restore the environments this release deployed before)."""
+        return str(self.rollback.get("onFailure") or "environment")
+
+    @property
     def rollout_timeout(self) -> timedelta:
         return timedelta(seconds=self.spec.get("rolloutTimeoutSeconds") or 600)
 

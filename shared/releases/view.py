@@ -16,8 +16,9 @@ from typing import Any, Protocol
 
 from shared.ledger.records import EventRecord, ReleaseRecord
 from shared.releases.admission import NOT_FOUND, Refusal
-from shared.releases.operations import ORCHESTRATORS, one_line, operation_kind
+from shared.releases.operations import ORCHESTRATORS, operation_kind
 from shared.releases.retry import ACTIVE_RUNTIMES
+from shared.text import one_line
 from shared.timefmt import as_utc
 
 SERVICE_EVENTS = 1_000      # events of one service read for a release's timeline

@@ -6,6 +6,8 @@ or `local settings of environment qa`) and the secret's name, never its value.
 
 from __future__ import annotations
 
+from shared.failure_kinds import Permanent
+
 
 class SecretError(Exception):
     """A secret could not be read; `str()` says where, which secret and why."""
@@ -17,11 +19,11 @@ class SecretError(Exception):
         super().__init__(f"{source}: secret {name!r}: {reason}")
 
 
-class SecretNotFound(SecretError):
+class SecretNotFound(Permanent, SecretError):
     """The secret (or its local setting) does not exist or holds no usable value."""
 
 
-class SecretAccessDenied(SecretError):
+class SecretAccessDenied(Permanent, SecretError):
     """The vault refused the app's identity (401/403), or the secret is disabled."""
 
 
@@ -38,7 +40,7 @@ class SecretsUnavailable(SecretError):
         self.retry_after = retry_after
 
 
-class InvalidSecretSpec(ValueError):
+class InvalidSecretSpec(Permanent, ValueError):
     """An environment's secrets spec in the release policy is malformed; names the field."""
 
     def __init__(self, field: str, reason: str) -> None:

@@ -18,6 +18,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from shared.failure_kinds import Permanent
+
 LOCAL_SETTING_PREFIX = "SECRETS__"
 MAX_NAME_LENGTH = 127
 _SECRET_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
@@ -25,7 +27,7 @@ _ENVIRONMENT_NAME = re.compile(r"[0-9A-Za-z]+(?:-[0-9A-Za-z]+)*")
 _ECHO_LIMIT = 40
 
 
-class InvalidSecretName(ValueError):
+class InvalidSecretName(Permanent, ValueError):
     """A secret or environment name that Key Vault (or the local scheme) cannot hold.
 
     The message starts with the field that held it, e.g. `environments.qa.secrets.kubeconfig`.

@@ -172,3 +172,13 @@ class TestRequests:
         headers = {"X-MS-CLIENT-PRINCIPAL-NAME": "ann@example.com",
                    "X-MS-CLIENT-PRINCIPAL-ID": "11111111-2222-3333-4444-555555555555"}
         assert operator(headers, auth) == "anonymous"
+
+
+@pytest.mark.parametrize("rollback, on_failure", [
+    (None, "environment"), ({}, "environment"), ({"onFailure": "none"}, "none"),
+    ({"onFailure": "environmentAndEarlier"}, "environmentAndEarlier"),
+    ({"pauseHours": 4}, "environment"),
+])
+def test_what_a_failed_deployment_does(rollback: dict | None, on_failure: str) -> None:
+    spec = {"name": "prod"} if rollback is None else {"name": "prod", "rollback": rollback}
+    assert Stage("prod", spec).on_failure == on_failure

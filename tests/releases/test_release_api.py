@@ -34,6 +34,20 @@ def serve(tmp_path: Path, registry: LocalRegistry, tls_files: TlsFiles, azurite:
     return start
 
 
+def scheduled(s: Stack, instance_id: str) -> list[str]:
+    """The activities and sub-orchestrations an instance scheduled, in order (the polls of
+    one rollout as one): what a replay of its history must schedule again."""
+    assert s.host.engine is not None
+    status = s.host.engine.status(instance_id, show_history=True)
+    assert status is not None
+    names: list[str] = []
+    for event in status["historyEvents"]:
+        if event["EventType"] in ("TaskScheduled", "SubOrchestrationInstanceCreated"):
+            if not (event["Name"] == "await_rollout" and names[-1:] == ["await_rollout"]):
+                names.append(event["Name"])
+    return names
+
+
 def one_line_error(body: dict) -> str:
     assert set(body) == {"error"} and "\n" not in body["error"], body
     return body["error"]
@@ -122,6 +136,9 @@ def test_manual_rollback_restores_the_previous_good_digest(
         assert started["statusUri"] == s.url(f"/api/releases/{op}")
 
         assert (await s.finished(op))["output"]["outcome"] == "Completed"
+        assert scheduled(s, op) == [
+            "claim_stage", "snapshot_deployment", "deploy_image", "await_rollout",
+            "record_deployment", "mark_release_stage", "mark_release_stage", "record_release"]
         assert s.image("prod") == s.prod_image(digest1)
         assert s.image("qa") == s.qa_image(digest2)  # another environment is left alone
         cause = s.change_cause("prod")
@@ -307,6 +324,9 @@ def test_a_rollback_whose_image_crashes_puts_back_what_ran(serve: Serve) -> None
         done = await s.finished(started["id"])
         assert done["output"]["outcome"] == "RolledBack", done
         assert "CrashLoopBackOff" in done["output"]["reason"]
+        assert scheduled(s, started["id"]) == [
+            "claim_stage", "snapshot_deployment", "deploy_image", "await_rollout",
+            "rollback_deployment", "record_release"]
         assert s.image("prod") == s.prod_image(digest2)
         prod = s.ledger.environment_state(SERVICE, "prod")
         assert prod.current.release_id == v2

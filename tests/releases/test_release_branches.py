@@ -256,6 +256,9 @@ def test_promotion_of_a_digest_missing_from_the_registry_fails_and_leaves_prod(
         assert "promote_image" in done["output"]["reason"]
         assert digest in done["output"]["reason"]
         assert len(run.failed_tasks(release)) == 1  # a missing image is not retried
+        # The activity marked it permanent (ImageNotFound); the reason shows no marker.
+        assert "failed: ImageNotFound: [permanent] registry " in run.failed_tasks(release)[0]
+        assert "[permanent]" not in done["output"]["reason"]
         assert stack.image("prod") == OLD_IMAGE and stack.writes("prod") == 0
         row = stack.ledger.get_release(release, service=SERVICE)
         assert (row.state, row.stages["prod"].state) == ("Failed", "Failed")
@@ -296,6 +299,7 @@ def test_transient_cluster_conflicts_are_retried_and_the_release_completes(
         assert len(failures) == 0  # the sub-orchestration retried, not the release
         qa_failures = run.failed_tasks(f"{release}:qa")
         assert len(qa_failures) == 1 and "kept changing under us" in qa_failures[0]
+        assert "failed: ClusterError: [transient] cluster " in qa_failures[0]  # worth a retry
         assert stack.image("qa") == stack.image_in("qa", digest)
         run.approve(release)
         assert outcome(await run.finished(release)) == "Completed"

@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from shared.approvals.teams import format_deadline, short_digest
+from shared.text import one_line
 
 COMMENT_LIMIT: Final = 500
 HTML_TYPE: Final = "text/html; charset=utf-8"
@@ -88,7 +89,7 @@ class Problem(Exception):
         super().__init__(message)
         self.kind = kind
         self.status, self.title, self.hint = PROBLEMS[kind]
-        self.message = " ".join(message.split())
+        self.message = one_line(message)
 
 
 @dataclass(frozen=True)

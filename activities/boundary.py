@@ -1,0 +1,42 @@
+"""`marks_failures`, the decorator every activity wears under its trigger.
+
+The orchestrator sees an activity's failure only as text; the marker this puts in front of
+the message (shared/failure_kinds.py) carries what the error's class says, permanent or
+worth a retry, so a renamed class keeps its retry behaviour. The exception itself, its type
+included, stays what it was.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from shared.failure_kinds import mark
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def marks_failures(function: F) -> F:
+    """`function`, whose exceptions leave with their kind marked in their message."""
+    if inspect.iscoroutinefunction(function):
+        @functools.wraps(function)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await function(*args, **kwargs)
+            except Exception as error:
+                mark(error)
+                raise
+        run_async.marks_failures = True  # type: ignore[attr-defined]
+        return run_async  # type: ignore[return-value]
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:
+            mark(error)
+            raise
+    run.marks_failures = True  # type: ignore[attr-defined]
+    return run  # type: ignore[return-value]

@@ -1,0 +1,118 @@
+"""Deploying one environment, the steps every deploy takes: deploy → watch → verify, restore,
+and the ledger's note of what runs there.
+
+Shared by a release's `deploy_environment` and by the operations (rollback, redeploy); the
+change cause is the caller's. Generators to `yield from` inside an orchestrator: they add
+no call of their own, so each caller schedules exactly what it scheduled before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay, said
+from shared.releases.plan import Stage
+
+# Ledger writes: every failure there is worth another try.
+RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
+ROLLOUT_CHECK_SECONDS = 20
+ClusterCall = Callable[..., dict[str, Any]]  # the stage's cluster request with more fields
+
+
+@dataclass(frozen=True)
+class Verified:
+    """How a deploy ended: `failure` says why it is not healthy (None when it is), `evidence`
+    what the rollout and the checks showed when it is."""
+
+    failure: str | None
+    evidence: str | None = None
+
+
+def deploy_and_verify(context: df.DurableOrchestrationContext, stage: Stage,
+                      cluster: ClusterCall, deadline: datetime, *, image: str, release_id: str,
+                      change_cause: str, step: Callable[[str], None] | None = None,
+                      ) -> Generator[Any, Any, Verified]:
+    """Point the stage's target at `image`, watch the rollout until `deadline`, run the
+    stage's checks; `step` hears "deploy", "rollout", "verify" as each begins."""
+    def begin(name: str) -> None:
+        if step is not None:
+            step(name)
+
+    try:
+        begin("deploy")
+        yield from attempt(context, "deploy_image", cluster(
+            image=image, releaseId=release_id, changeCause=change_cause))
+        begin("rollout")
+        rollout = yield from watch_rollout(context, cluster, deadline)
+        if rollout["state"] != "complete":
+            return Verified(f"rollout {rollout['state']}: "
+                            f"{rollout.get('message') or rollout['reason']}")
+        evidence = "rollout complete: " + (rollout.get("message") or "all replicas ready")
+        if stage.spec.get("checks"):
+            begin("verify")
+            verdict = yield context.call_activity("verify_release", {
+                "checks": stage.spec["checks"], "secrets": stage.spec["secrets"]})
+            if not verdict["passed"]:
+                return Verified("verification failed: " + "; ".join(
+                    f"{v['check']}: {v['reason']}" for v in verdict["verdicts"]
+                    if not v["passed"]))
+            evidence = "; ".join(f"{v['check']}: {v['reason']}" for v in verdict["verdicts"])
+    except Exception as error:
+        return Verified(said(error))
+    return Verified(None, evidence)
+
+
+def record_deployment(context: df.DurableOrchestrationContext, job: dict[str, Any], *,
+                      good: bool) -> Any:
+    """The ledger's note that the deploy request's image now runs in its environment
+    (and, when `good`, is the environment's last good release)."""
+    return context.call_activity_with_retry("record_deployment", RETRY, {
+        "service": job["service"], "environment": job["stage"]["name"],
+        "releaseId": job["releaseId"], "digest": job["digest"], "image": job["image"],
+        "good": good, "at": context.current_utc_datetime.isoformat()})
+
+
+def watch_rollout(context: df.DurableOrchestrationContext, cluster: ClusterCall,
+                  deadline: datetime) -> Generator[Any, Any, dict[str, Any]]:
+    """Ask the cluster until the rollout completes, fails or the deadline passes."""
+    while True:
+        status = yield from attempt(context, "await_rollout", cluster(
+            deadline=deadline.isoformat(), maxWaitSeconds=ROLLOUT_CHECK_SECONDS))
+        if status["state"] != "progressing" or context.current_utc_datetime >= deadline:
+            return status
+
+
+def restore(context: df.DurableOrchestrationContext, cluster: ClusterCall, snapshot: dict,
+            failure: str, deadline: datetime) -> Generator[Any, Any, str | None]:
+    """Roll back to the snapshot and watch it; None when restored, else what went wrong."""
+    try:
+        result = yield from attempt(context, "rollback_deployment", cluster(
+            snapshot=snapshot, deadline=deadline.isoformat(),
+            maxWaitSeconds=ROLLOUT_CHECK_SECONDS,
+            changeCause=f"automatic rollback to revision {snapshot['revision']}: {failure}"))
+        rollout = result["rollout"]
+        if rollout["state"] == "progressing":
+            rollout = yield from watch_rollout(context, cluster, deadline)
+    except Exception as error:
+        return f"ROLLBACK FAILED: {said(error)}"
+    if rollout["state"] != "complete":
+        return f"ROLLBACK DID NOT COMPLETE: {rollout.get('message') or rollout['reason']}"
+    return None
+
+
+def attempt(context: df.DurableOrchestrationContext, activity: str,
+            request: dict[str, Any]) -> Generator[Any, Any, Any]:
+    """Run an activity; transient failures are retried with backoff, permanent ones are not."""
+    for number in range(1, ATTEMPTS + 1):
+        try:
+            return (yield context.call_activity(activity, request))
+        except Exception as failure:
+            if number == ATTEMPTS or is_permanent(str(failure)):
+                raise
+            yield context.create_timer(context.current_utc_datetime + retry_delay(number))
+    raise AssertionError("unreachable")
