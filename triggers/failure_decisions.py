@@ -17,19 +17,17 @@ from shared.releases.operations import operation_kind
 from shared.releases.pause import CHOICES
 from shared.releases.waiting import FailureWait, waiting_from_dict
 from shared.text import one_line
-from triggers.durable_adapter import decoded
-from triggers.identifiers import INSTANCE_ID
-from triggers.releases import (
-    ACTIVE,
+from triggers.durable_adapter import ACTIVE, decoded, durable_status
+from triggers.http import (
     NO_STORE,
     Refused,
     answering,
-    durable_status,
     operator,
     origin,
     request_body,
     status_uri,
 )
+from triggers.identifiers import INSTANCE_ID
 from triggers.responses import json_response
 
 bp = df.Blueprint()

@@ -39,9 +39,7 @@ from shared.releases.desk import OperationsDesk
 from shared.releases.operations import Operation
 from shared.releases.view import ReleaseViews, summary, unknown
 from shared.text import one_line
-from triggers.durable_adapter import ACTIVE as ACTIVE  # re-exported: failure_decisions.py
 from triggers.durable_adapter import ClientInstances
-from triggers.durable_adapter import durable_status as durable_status  # re-exported: the same
 from triggers.http import (
     NO_STORE,
     Refused,
