@@ -83,7 +83,7 @@ def durable_hub_name(app_root: Path, environ: Mapping[str, str]) -> str | None:
     return hub_name_from_host_json(text, environ)
 
 
-def _child(node: object, key: str) -> dict:
+def _child(node: object, key: str) -> dict[str, object]:
     """`node[key]` when both are JSON objects, else an empty dict."""
     value = node.get(key) if isinstance(node, dict) else None
     return value if isinstance(value, dict) else {}

@@ -179,7 +179,7 @@ class Desk:
         data = status.input if status is not None else None
         if status is None or status.name != "release" or not isinstance(data, dict):
             raise Problem("not-found", f"there is no release {release_id}")
-        image = data.get("image") if isinstance(data.get("image"), dict) else {}
+        image = _object(data.get("image"))
         custom = status.custom_status if isinstance(status.custom_status, dict) else {}
         grant = self.verified(token, release_id, environment, image.get("digest") or "",
                               decision)
@@ -225,7 +225,7 @@ class Desk:
     async def waiting(self, status: Instance | None, custom: dict[str, Any], release_id: str,
                       environment: str) -> dict[str, Any]:
         """The release's `waitingFor` at this gate; Problem closed / not waiting otherwise."""
-        waiting = custom.get("waitingFor") if isinstance(custom.get("waitingFor"), dict) else {}
+        waiting = _object(custom.get("waitingFor"))
         running = status is not None and status.runtime == "Running"
         if running and custom.get("step") == "approval" and waiting.get("kind") == "approval" \
                 and (waiting.get("environment") or custom.get("environment")) == environment \
@@ -345,21 +345,18 @@ class Desk:
 
     async def verdict(self, gate: OpenGate, row: ApprovalUse) -> Verdict:
         """The check's verdict on our decision, and where the gate stands after it."""
-        base = {"decision": row.decision, "counted": row.counted, "by": row.by, "at": row.at,
-                "comment": row.comment}
         if not row.counted:
-            return Verdict(**base, outcome="Refused", reason=row.reason)
+            return _verdict(row, "Refused", row.reason)
         if row.decision == "reject":
-            return Verdict(**base, outcome="Rejected", reason=row.reason)
+            return _verdict(row, "Rejected", row.reason)
         uses = await self.book_call(self.book.uses, gate.release_id, gate.environment)
         people = {u.use_key.partition(":")[2] for u in uses
                   if u.counted and u.decision == "approve"}
         required = int(gate.waiting.get("requiredApprovals") or 1)
         if len(people) >= required:
-            return Verdict(**base, outcome="Approved", reason=row.reason)
-        return Verdict(**base, outcome="Waiting",
-                       reason=f"{len(people)} of {required} approvals; waiting for"
-                              f" {required - len(people)} more")
+            return _verdict(row, "Approved", row.reason)
+        return _verdict(row, "Waiting", f"{len(people)} of {required} approvals; waiting for"
+                                        f" {required - len(people)} more")
 
     async def book_call(self, method: Any, *args: Any) -> Any:
         try:
@@ -382,7 +379,7 @@ def decision_event(gate: OpenGate, decision: str, comment: str | None, event_id:
 def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None) -> GateView:
     """The page's facts, picked field by field (nothing from the policy's secrets)."""
     custom, waiting = gate.custom, gate.waiting
-    evidence = custom.get("evidence") if isinstance(custom.get("evidence"), dict) else {}
+    evidence = _object(custom.get("evidence"))
     approvals = tuple(Approval(str(a.get("by")), as_utc(a.get("at")))
                       for a in waiting.get("approvals") or () if isinstance(a, dict))
     return GateView(
@@ -399,13 +396,22 @@ def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None
         link_expires_at=gate.grant.expires_at, intent=intent)
 
 
+def _verdict(row: ApprovalUse, outcome: str, reason: str | None) -> Verdict:
+    return Verdict(decision=row.decision, counted=row.counted, outcome=outcome, reason=reason,
+                   by=row.by, at=row.at, comment=row.comment)
+
+
 def already(use: ApprovalUse) -> str:
     return f"already decided by {use.by} at {when(use.at)}"
 
 
 def _gate_spec(data: Mapping[str, Any], environment: str) -> dict[str, Any]:
-    policy = data.get("policy") if isinstance(data.get("policy"), dict) else {}
-    for stage in policy.get("environments") or ():
+    for stage in _object(data.get("policy")).get("environments") or ():
         if isinstance(stage, dict) and stage.get("name") == environment:
-            return stage.get("gate") if isinstance(stage.get("gate"), dict) else {}
+            return _object(stage.get("gate"))
     return {}
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}

@@ -84,8 +84,8 @@ def principal_from_headers(headers: Mapping[str, str]) -> Principal | None:
     if encoded is None:
         if header_name is None and header_id is None:
             return None
-        name = header_name or header_id or ""
-        return Principal(name=name, object_id=header_id, aliases=frozenset({name}),
+        label = header_name or header_id or ""
+        return Principal(name=label, object_id=header_id, aliases=frozenset({label}),
                          provider="unknown")
     body = _decode(encoded)
     claims = _claims(body)

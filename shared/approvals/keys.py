@@ -96,15 +96,17 @@ def identity_mode(settings: Mapping[str, str] | None = None) -> IdentityMode:
     enabled = app_service_auth(settings)
     if not mode:
         return "appservice" if enabled else "token"
-    if mode not in IDENTITY_MODES:
+    if mode == "token":
+        return "token"
+    if mode != "appservice":
         raise ApprovalConfigError(IDENTITY_SETTING, f"{IDENTITY_SETTING} must be one of"
                                   f" {', '.join(IDENTITY_MODES)}")
-    if mode == "appservice" and not enabled:
+    if not enabled:
         raise SignInNotEnforced(IDENTITY_SETTING, (
             f"{IDENTITY_SETTING} is appservice but App Service Authentication is off"
             f" ({AUTH_SETTING} is not true), so anyone could send the sign-in headers: turn"
             f" on App Service Authentication, or set {IDENTITY_SETTING}=token"))
-    return mode  # type: ignore[return-value]
+    return "appservice"
 
 
 def problems(settings: Mapping[str, str] | None = None,

@@ -298,10 +298,11 @@ def _relative(delta: Any) -> str:
 
 def _deadline(value: object) -> datetime:
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"release.deadline: {value[:40]!r} is not an ISO 8601 time") from None
+            raise ValueError(f"release.deadline: {text[:40]!r} is not an ISO 8601 time") from None
     if not isinstance(value, datetime):
         raise ValueError("release.deadline: expected an ISO 8601 time with a UTC offset")
     if value.tzinfo is None or value.utcoffset() is None:

@@ -45,7 +45,13 @@ def forget(cluster: str) -> None:
     """Drop the cached clients of a cluster (after rotated credentials)."""
     with _lock:
         for key in [k for k in _clients if k[0] == cluster]:
-            _clients.pop(key).close()
+            _drop(key)
+
+
+def _drop(key: tuple[str, str]) -> None:
+    """Close and forget a cached client; the caller holds `_lock`."""
+    # kubernetes ships py.typed but leaves ApiClient.close unannotated
+    _clients.pop(key).close()  # type: ignore[no-untyped-call]
 
 
 def _api_client(connection: dict[str, Any], secrets: Any) -> client.ApiClient:
@@ -67,7 +73,7 @@ def _api_client(connection: dict[str, Any], secrets: Any) -> client.ApiClient:
         if key not in _clients:
             stale = [k for k in _clients if k[0] == name]
             for old in stale:
-                _clients.pop(old).close()
+                _drop(old)
             _clients[key] = build()
         return _clients[key]
 

@@ -50,7 +50,10 @@ def from_kubeconfig(text: str, context: str | None = None) -> client.ApiClient:
     if not isinstance(document, dict) or not document.get("clusters"):
         raise InvalidTarget("kubeconfig has no clusters")
     try:
-        return config.new_client_from_config_dict(document, context=context)
+        # kubernetes ships py.typed but leaves this function unannotated
+        api: client.ApiClient = config.new_client_from_config_dict(  # type: ignore[no-untyped-call]
+            document, context=context)
+        return api
     except config.ConfigException as bad:
         raise InvalidTarget(f"kubeconfig cannot be used: {bad}") from None
 
@@ -61,7 +64,8 @@ def for_aks(server: AksServer, credential: Any) -> client.ApiClient:
     configuration.ssl_ca_cert = _ca_file(server.ca_data)
     refresher = TokenRefresher(credential)
     configuration.api_key_prefix["authorization"] = "Bearer"
-    configuration.refresh_api_key_hook = refresher
+    # Configuration.__init__ sets the hook to None unannotated, so mypy infers the type None
+    configuration.refresh_api_key_hook = refresher  # type: ignore[assignment]
     refresher(configuration)
     return client.ApiClient(configuration)
 

@@ -64,13 +64,13 @@ class DeploymentTarget:
     def from_dict(cls, data: Any) -> DeploymentTarget:
         if not isinstance(data, dict):
             raise InvalidTarget("target must be a JSON object")
-        values = {key: data.get(key) for key in ("cluster", "namespace", "deployment",
-                                                  "container")}
-        missing = [key for key, value in values.items() if not isinstance(value, str) or
-                   not value]
+        keys = ("cluster", "namespace", "deployment", "container")
+        values = {key: value for key in keys
+                  if isinstance(value := data.get(key), str) and value}
+        missing = [key for key in keys if key not in values]
         if missing:
             raise InvalidTarget(f"target needs {', '.join(missing)}")
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)
 
     def to_dict(self) -> dict[str, str]:
         return {"cluster": self.cluster, "namespace": self.namespace,
@@ -218,7 +218,9 @@ class Deployments:
                                                                     target.namespace))
 
     def _json(self, model: Any) -> dict[str, Any]:
-        return self._api.sanitize_for_serialization(model)
+        # kubernetes ships py.typed but leaves sanitize_for_serialization unannotated
+        data: dict[str, Any] = self._api.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
+        return data
 
     @contextmanager
     def _errors(self, target: DeploymentTarget, action: str) -> Iterator[None]:

@@ -36,6 +36,8 @@ class ClusterRequest:
             raise InvalidTarget("connection must be an object whose name is target.cluster")
         secrets = data.get("secrets")
         parse_spec(secrets)
+        if not isinstance(secrets, dict):  # parse_spec takes any Mapping; JSON gives a dict
+            raise InvalidTarget("secrets must be a JSON object")
         return cls(target, connection, secrets, data)
 
     def text(self, field: str) -> str:

@@ -86,7 +86,8 @@ def pinned_image(image: str) -> str:
 
 def container_of(deployment: dict[str, Any], container: str) -> dict[str, Any]:
     """The named container of the pod template (InvalidTarget when absent)."""
-    containers = _get(deployment, "spec", "template", "spec", "containers") or []
+    containers: list[dict[str, Any]] = (
+        _get(deployment, "spec", "template", "spec", "containers") or [])
     for candidate in containers:
         if candidate.get("name") == container:
             return candidate

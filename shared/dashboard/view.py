@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from shared.ledger.records import ACTIVE_STATES, EnvironmentState, ReleaseRecord
@@ -21,6 +21,9 @@ from shared.releases.status import HistoryEntry, ReleaseStatus
 from shared.releases.waiting import ApprovalWait, FailureWait
 from shared.text import one_line
 from shared.timefmt import as_utc
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 DEFAULT_REFRESH = 30
 DASHBOARD_PATH = "/api/dashboard"
@@ -94,7 +97,7 @@ def details_link(release_id: str, base: str = DASHBOARD_PATH) -> str:
 def plain(value: Any) -> Any:
     """A view as JSON-ready data: camelCase keys, ISO times, tuples as lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {_camel(f.name): plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return plain_fields(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, list | tuple):
@@ -102,6 +105,11 @@ def plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(key): plain(item) for key, item in value.items()}
     return value
+
+
+def plain_fields(view: DataclassInstance) -> dict[str, Any]:
+    """A dataclass view's fields as JSON-ready data, keyed in camelCase."""
+    return {_camel(f.name): plain(getattr(view, f.name)) for f in dataclasses.fields(view)}
 
 
 def _camel(name: str) -> str:
@@ -240,7 +248,7 @@ class Overview:
     paused: tuple[PausedRow, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return plain(self)
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -290,7 +298,7 @@ class ReleaseDetail:
     paused: PausedRow | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = plain(self)
+        data = plain_fields(self)
         data["evidence"] = {environment: line for environment, line in self.evidence}
         return data
 
@@ -465,6 +473,10 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 # Building one release's page -------------------------------------------------------------
 
 def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
@@ -472,9 +484,8 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
                          base: str = DASHBOARD_PATH) -> ReleaseDetail:
     """The release page from `GET /api/releases/{id}`'s view (row, timeline, Durable status)."""
     now = as_utc(now) or now
-    durable = shown.get("durable") if isinstance(shown.get("durable"), Mapping) else {}
-    custom = durable.get("customStatus") if isinstance(durable.get("customStatus"),
-                                                       Mapping) else {}
+    durable = _mapping(shown.get("durable"))
+    custom = _mapping(durable.get("customStatus"))
     status = ReleaseStatus.from_dict(custom)
     runtime = text(durable.get("runtimeStatus"), 40)
     state = text(shown.get("state"), 40)

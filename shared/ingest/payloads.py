@@ -111,11 +111,12 @@ def _parse_list(items: list[Any]) -> Delivery:
             return Delivery(validation_code=_text(code, "data.validationCode"))
         if not isinstance(event_type, str):
             raise PayloadError(f"event {index} has no eventType")
-        event = parse_event_grid_event(item.get("id"), event_type, item.get("data"),
-                                       _time(item.get("eventTime")))
+        event_time = _time(item.get("eventTime"))
+        event_id = _text(item.get("id"), "id")
+        event = parse_event_grid_event(event_id, event_type, item.get("data"), event_time)
         if event is None:
-            events.append(RegistryEvent(_text(item.get("id"), "id"), "event-grid",
-                                        f"unhandled:{event_type}", "", ""))
+            events.append(RegistryEvent(event_id, "event-grid", f"unhandled:{event_type}", "",
+                                        ""))
         else:
             events.append(event)
     return Delivery(events=tuple(events))
@@ -143,12 +144,11 @@ def _oci_envelope(document: dict[str, Any]) -> list[RegistryEvent]:
     for index, item in enumerate(items):
         item = _object(item, f"events[{index}]")
         target = _object(item.get("target"), f"events[{index}].target")
-        request = item.get("request") if isinstance(item.get("request"), dict) else {}
         events.append(RegistryEvent(
             event_id=_text(item.get("id"), f"events[{index}].id"),
             source="oci-notification",
             action=_text(item.get("action"), f"events[{index}].action"),
-            registry=str(request.get("host") or ""),
+            registry=_request_host(item),
             repository=_text(target.get("repository"), f"events[{index}].target.repository"),
             tag=_optional_text(target.get("tag")),
             digest=_optional_text(target.get("digest")),
@@ -168,14 +168,19 @@ def _acr_webhook(document: dict[str, Any]) -> RegistryEvent:
 def _from_acr_data(event_id: str, source: str, action: str, data: dict[str, Any],
                    timestamp: datetime | None) -> RegistryEvent:
     target = _object(data.get("target"), "target")
-    request = data.get("request") if isinstance(data.get("request"), dict) else {}
     return RegistryEvent(
         event_id=event_id, source=source, action=action,
-        registry=str(request.get("host") or ""),
+        registry=_request_host(data),
         repository=_text(target.get("repository"), "target.repository"),
         tag=_optional_text(target.get("tag")), digest=_optional_text(target.get("digest")),
         media_type=_optional_text(target.get("mediaType")), timestamp=timestamp,
         actor=_actor(data))
+
+
+def _request_host(item: dict[str, Any]) -> str:
+    """`request.host` as text, or "" when the event carries no request object."""
+    request = item.get("request")
+    return str((request.get("host") if isinstance(request, dict) else None) or "")
 
 
 def _actor(item: dict[str, Any]) -> str | None:

@@ -98,6 +98,7 @@ class Ingestor:
         service = self.policy.service(decision.service)
         release_id = decision.release_id
         assert release_id is not None and event.digest and event.tag
+        digest, tag = event.digest, event.tag  # _confirm_image keeps both
         known = (*self._scope, release_id)
         if known in self.known:
             return await self._duplicate(event, received_at, service.name, release_id)
@@ -105,16 +106,14 @@ class Ingestor:
         if refusal is not None:
             return await self._record(event, received_at, refusal.outcome, refusal.reason,
                                       service.name, None)
-        claim = await self.ledger.claim(service.name, event.digest, release_id, event.tag,
-                                        event.event_id)
+        claim = await self.ledger.claim(service.name, digest, release_id, tag, event.event_id)
         started, related, earlier = False, [], None
         # A fresh claim starts at once; a later delivery only when no instance exists yet.
         if claim is not None or not await self.durable.exists(release_id):
             # One read: this tag's earlier releases, and those a newer push may supersede.
             waiting = SUPERSEDABLE_STATES if service.supersede_waiting_at_gate else None
-            related = await self.ledger.releases(service.name, state=waiting,
-                                                 version=event.tag)
-            earlier = overwritten(related, event.tag, event.digest)
+            related = await self.ledger.releases(service.name, state=waiting, version=tag)
+            earlier = overwritten(related, tag, digest)
             # Its row there means another delivery started it, which may have ended since:
             # a start now would run it again over its history.
             if all(release.release_id != release_id for release in related):
@@ -122,13 +121,13 @@ class Ingestor:
                                                    release_input(service, event, release_id,
                                                                  received_at, earlier))
                 started = created and await self.ledger.mark_started(
-                    service.name, event.digest, event.event_id, etag=claim)
+                    service.name, digest, event.event_id, etag=claim)
         self.known.add(known)  # started now, or found: it exists either way
         if started:
-            await self._supersede(service, event.tag, event.digest, release_id, related)
+            await self._supersede(service, tag, digest, release_id, related)
             reason = decision.reason
             if earlier:
-                reason += (f"; tag {event.tag} was pushed before as {earlier['digest']}"
+                reason += (f"; tag {tag} was pushed before as {earlier['digest']}"
                            f" ({earlier['releaseId']}, {earlier['state']})")
             return await self._record(event, received_at, "started", reason, service.name,
                                       release_id)
@@ -222,8 +221,9 @@ def release_input(service: Any, event: RegistryEvent, release_id: str,
     was one), and the checks to run before its first environment
     (`preflight`)."""
     host = RegistryEndpoint.from_dict(service.registry).host
-    image = {"registry": host, "repository": event.repository, "tag": event.tag,
-             "digest": event.digest, "reference": f"{host}/{event.repository}@{event.digest}"}
+    image: dict[str, object] = {
+        "registry": host, "repository": event.repository, "tag": event.tag,
+        "digest": event.digest, "reference": f"{host}/{event.repository}@{event.digest}"}
     if event.actor:
         image["pushedBy"] = event.actor
     if event.tag_current is not None:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -425,7 +425,7 @@ def _close_with_loop(loop: asyncio.AbstractEventLoop, client: TableServiceClient
     A loop finalises the async generators started on it before it closes (`asyncio.run`
     does), so a started generator whose `finally` closes the client is a shutdown hook.
     """
-    async def closer() -> AsyncIterator[None]:
+    async def closer() -> AsyncGenerator[None, None]:
         try:
             yield
         finally:

@@ -326,11 +326,11 @@ def _merged_stages(entity: Mapping[str, Any]) -> dict[str, StageState]:
     for name, value in entity.items():
         if name.startswith(STAGE_COLUMN):
             key, _, field_name = name[len(STAGE_COLUMN):].partition("_")
-            stage = columns.setdefault(_from_column_key(key), {"times": []})
+            column = columns.setdefault(_from_column_key(key), {"times": []})
             if field_name.startswith("At_"):
-                stage["times"].append(utc(value))
+                column["times"].append(utc(value))
             else:
-                stage[field_name] = value
+                column[field_name] = value
     merged = []
     for environment, fields in columns.items():
         earlier = stages.get(environment)

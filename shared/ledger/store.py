@@ -231,7 +231,8 @@ class Ledger:
         since: datetime | None = None, unmatched: bool = False,
     ) -> list[EventRecord]:
         """Newest first: of one service, of events matching none (`unmatched`), or all."""
-        clauses, parameters = [], {}
+        clauses: list[str] = []
+        parameters: dict[str, str | datetime] = {}
         if service is not None or unmatched:
             clauses.append("PartitionKey eq @partition")
             parameters["partition"] = UNMATCHED if unmatched else event_partition(service)
@@ -473,7 +474,8 @@ def _table_missing(error: AzureError) -> bool:
     # The SDK decodes the code for most calls, not for an insert: read its header then.
     code = getattr(error, "error_code", None)
     if code is None and error.response is not None:
-        code = error.response.headers.get("x-ms-error-code")
+        # azure-core types `response` as a protocol without headers; every transport's has them
+        code = error.response.headers.get("x-ms-error-code")  # type: ignore[attr-defined]
     return code == "TableNotFound"
 
 

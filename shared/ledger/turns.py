@@ -29,7 +29,7 @@ class Holder:
 
     release_id: str
     since: datetime
-    etag: str
+    etag: str | None  # the SDK types it optional; the service always sends one
 
 
 class DeployTurns(SideTable):
@@ -78,7 +78,7 @@ class Waiter:
     release_id: str
     event: str
     since: datetime
-    etag: str
+    etag: str | None  # the SDK types it optional; the service always sends one
 
 
 class TurnWaiters(SideTable):
@@ -110,11 +110,10 @@ class TurnWaiters(SideTable):
         """Remove the waiter's row if there; with `etag`, only as read (a waiter that
         registered again since stays)."""
         def delete(table: TableClient) -> None:
-            condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified} \
-                if etag else {}
+            if_unchanged = MatchConditions.IfNotModified if etag else None
             try:  # a row already gone is no error (the SDK ignores 404 here)
                 table.delete_entity(_environment_key(service, environment), _key(waiter),
-                                    **condition)
+                                    etag=etag or None, match_condition=if_unchanged)
             except ResourceModifiedError:
                 pass
 

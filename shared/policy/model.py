@@ -384,7 +384,7 @@ def _service(document: PolicyDocument, registries: dict[str, dict[str, Any]], na
     assert registry_name is not None  # semantics.check reports a service without a registry
     supersede = resolve_supersede(defaults, spec)
     environments = []
-    previous = (registry_name, spec.repository)
+    previous: tuple[str | None, str] = (registry_name, spec.repository)
     for environment, location in zip(spec.environments, image_locations(document, spec),
                                      strict=True):
         environments.append(_environment(document, registries, environment, previous, location))

@@ -215,6 +215,7 @@ def _hyphen(low: _Partial, high: _Partial) -> tuple[Comparator, ...]:
     comparators: list[Comparator] = []
     if low[0] is not None:
         comparators.append(Comparator(">=", _at(low[0], low[1] or 0, low[2] or 0, low[3])))
-    if high[0] is not None:
-        comparators.append(_upper(*high))
+    major, minor, patch, pre = high
+    if major is not None:
+        comparators.append(_upper(major, minor, patch, pre))
     return tuple(comparators)

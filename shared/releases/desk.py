@@ -185,6 +185,7 @@ class OperationsDesk:
         rows = await asyncio.to_thread(self.ledger.releases, release.service,
                                        limit=SERVICE_RELEASES)
         check_retry(release, runtime, outcome, previous, rows, service)
+        assert isinstance(previous, dict)  # check_retry refuses a release without its input
         data = retry_input(previous, service.snapshot(), by=by, reason=reason, at=self.now(),
                            after=how_it_ended(release, runtime, output))
         try:

@@ -51,7 +51,7 @@ def is_permanent(failure: str) -> bool:
 
 def retry_delay(attempt: int) -> timedelta:
     """Backoff before attempt `attempt + 1`: 5 s, 10 s, 20 s, …"""
-    return FIRST_DELAY * (2 ** (attempt - 1))
+    return FIRST_DELAY * 2.0 ** (attempt - 1)
 
 
 def said(failure: BaseException) -> str:

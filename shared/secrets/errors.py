@@ -6,6 +6,8 @@ or `local settings of environment qa`) and the secret's name, never its value.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from shared.failure_kinds import Permanent
 
 
@@ -84,6 +86,6 @@ class Secret:
     def __hash__(self) -> int:
         return hash((self.name, self.source, self.version))
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError(f"Secret {self.name!r} cannot be serialized; pass the secret's name and "
                         "resolve it where it is used")
