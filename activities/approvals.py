@@ -13,9 +13,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import azure.durable_functions as df
-
 from activities.boundary import marks_failures
+from blueprints import blueprint
 from shared.app_context import app_ledger
 from shared.approvals import keys, teams
 from shared.approvals.gate import GateRules
@@ -24,7 +23,7 @@ from shared.approvals.teams_webhook import post_message
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
 from shared.secrets.sources import for_spec
 
-bp = df.Blueprint()
+bp = blueprint()
 log = logging.getLogger(__name__)
 COMMENT_LIMIT = 500
 

@@ -6,9 +6,8 @@ is safe to retry (a deploy or rollback already in place writes nothing).
 
 from __future__ import annotations
 
-import azure.durable_functions as df
-
 from activities.boundary import marks_failures
+from blueprints import blueprint
 from shared.cluster.clusters import with_deployments
 from shared.cluster.errors import InvalidTarget
 from shared.cluster.requests import ClusterRequest
@@ -16,7 +15,7 @@ from shared.cluster.rollout import Snapshot
 from shared.cluster.verification import HttpCheck, run_check
 from shared.secrets.sources import for_spec
 
-bp = df.Blueprint()
+bp = blueprint()
 MAX_WAIT_SECONDS = 60.0
 
 

@@ -12,9 +12,10 @@ import azure.durable_functions as df
 
 from activities.boundary import marks_failures
 from activities.turns import wake_waiters
+from blueprints import blueprint
 from shared.app_context import app_async_ledger, app_ledger
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.activity_trigger(input_name="record")

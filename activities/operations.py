@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-import azure.durable_functions as df
-
 from activities.boundary import marks_failures
+from blueprints import blueprint
 from shared.app_context import app_ledger
 from shared.ledger.records import StageState, utc
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.activity_trigger(input_name="request")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import azure.durable_functions as df
-
 from activities.boundary import marks_failures
+from blueprints import blueprint
 from shared.registry import registries
 from shared.registry.acr_import import import_image
 from shared.registry.promotion import promote
 from shared.registry.requests import PromotionRequest, ResolveRequest
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.activity_trigger(input_name="request")

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import azure.durable_functions as df
 
 from activities.boundary import marks_failures
+from blueprints import blueprint
 from shared.app_context import app_async_ledger, app_ledger
 from shared.ledger.errors import LedgerError
 from shared.ledger.store import Ledger
@@ -25,7 +26,7 @@ from shared.ledger.turns import DeployTurns, TurnWaiters, Waiter
 from shared.releases.turns import deploying, is_older, operation_deploying
 from shared.text import one_line
 
-bp = df.Blueprint()
+bp = blueprint()
 log = logging.getLogger(__name__)
 TAKE_ATTEMPTS = 3
 WAKE_SECONDS = 10  # a wake-up taking longer is given up: the waiter's poll still comes

@@ -11,7 +11,9 @@ from collections.abc import Generator
 
 import azure.durable_functions as df
 
-bp = df.Blueprint()
+from blueprints import blueprint
+
+bp = blueprint()
 
 DEFAULT_NAMES: tuple[str, ...] = ("Tokyo", "Seattle", "London")
 

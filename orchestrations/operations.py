@@ -24,6 +24,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from blueprints import blueprint
 from orchestrations.deploying import (
     RETRY,
     attempt,
@@ -38,7 +39,7 @@ from shared.releases.outcomes import Outcome, StageResult
 from shared.releases.retry import ROLLED_BACK_BY
 from shared.text import one_line
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 def start_journal(context: df.DurableOrchestrationContext, op: Operation) -> Journal:

@@ -17,6 +17,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from blueprints import blueprint
 from orchestrations.deploying import (
     RETRY,
     attempt,
@@ -34,7 +35,7 @@ from shared.releases.turns import turn_event
 from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting
 from shared.text import one_line
 
-bp = df.Blueprint()
+bp = blueprint()
 TURN_POLL = timedelta(seconds=30)
 SUPERSEDED = "superseded"
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import blueprint
 from orchestrations import HTTP_STARTABLE
 from triggers.http import parse_json_body
 from triggers.responses import error_response
 
 MAX_BODY = 64 * 1024
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.route(route="orchestrators/{name}", methods=["POST"])

@@ -17,6 +17,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import blueprint
 from shared.app_context import app_async_ledger, app_policy_async
 from shared.ingest.image_check import RegistryUnreachable
 from shared.ingest.payloads import MAX_BODY, PayloadError, parse_body, parse_event_grid_event
@@ -28,7 +29,7 @@ from triggers.http import origin, status_uri
 from triggers.responses import error_response, json_response
 
 log = logging.getLogger(__name__)
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.route(route="registry/events", methods=["POST", "OPTIONS"])

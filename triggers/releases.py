@@ -33,6 +33,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import blueprint
 from shared.app_context import app_ledger, app_policy
 from shared.ledger import RELEASE_STATES
 from shared.releases.desk import OperationsDesk
@@ -52,7 +53,7 @@ from triggers.http import (
 from triggers.identifiers import INSTANCE_ID, NAME
 from triggers.responses import json_response
 
-bp = df.Blueprint()
+bp = blueprint()
 
 LIST_PARAMETERS = ("service", "state", "limit")
 DEFAULT_LIMIT = 100
