@@ -30,7 +30,7 @@ COMMENT_LIMIT = 500
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-def check_approval_settings(request: dict) -> dict:
+def check_approval_settings(request: dict[str, Any]) -> dict[str, Any]:
     """What keeps the release's gates (`{"service", "gates": {env: gate}}`) from opening or
     deciding: `{"problems": [one line each, naming the setting, never its value]}`."""
     gates = {f"{request['service']}/{environment}": gate
@@ -40,7 +40,7 @@ def check_approval_settings(request: dict) -> dict:
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-def request_approval(request: dict) -> dict:
+def request_approval(request: dict[str, Any]) -> dict[str, Any]:
     """Sign this gate's links and post the approval card; the links whatever the post did."""
     links = gate_links(keys.app_keyring(), keys.base_url(), keys.identity_mode(), request)
     card = teams.approval_request_card(release_card(request, links))
@@ -49,7 +49,7 @@ def request_approval(request: dict) -> dict:
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-def notify_gate(request: dict) -> dict:
+def notify_gate(request: dict[str, Any]) -> dict[str, Any]:
     """Post a gate's `reminder`, `outcome` or `paused` (failed deployment) card; failures
     come back as a notice."""
     try:
@@ -71,7 +71,7 @@ def notify_gate(request: dict) -> dict:
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-def check_approval(request: dict) -> dict:
+def check_approval(request: dict[str, Any]) -> dict[str, Any]:
     """Record one decision and say whether it counts; a repeat answers "already decided"."""
     decision = request.get("decision") or {}
     problem = malformed(decision)
