@@ -149,7 +149,8 @@ def read_decision(req: func.HttpRequest, as_json: bool) -> tuple[str, str | None
 
 
 def secure(req: func.HttpRequest) -> bool:
-    return urlsplit(req.url).scheme == "https"
+    url: str = req.url
+    return urlsplit(url).scheme == "https"
 
 
 def _base_url() -> str | None:

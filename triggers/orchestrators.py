@@ -38,6 +38,6 @@ async def start_orchestration(
     except ValueError as error:
         return error_response(400, str(error))
     instance_id = await client.start_new(name, client_input=payload)
-    response = client.create_check_status_response(req, instance_id)
+    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
     response.headers["Cache-Control"] = "no-store"  # in Azure its links carry the system key
     return response

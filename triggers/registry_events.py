@@ -96,7 +96,8 @@ def _with_link(outcome: EventOutcome, base: str) -> dict[str, Any]:
 
 def _validation_header(req: func.HttpRequest) -> bool:
     """Event Grid's handshake header: the one case a body is read without the token."""
-    return req.headers.get("aeg-event-type", "").strip().lower() == "subscriptionvalidation"
+    kind: str = req.headers.get("aeg-event-type", "")
+    return kind.strip().lower() == "subscriptionvalidation"
 
 
 def _cloud_events_handshake(req: func.HttpRequest) -> func.HttpResponse:

@@ -159,7 +159,7 @@ def operations_desk(client: df.DurableOrchestrationClient) -> OperationsDesk:
 
 def release_named(req: func.HttpRequest) -> str:
     """The route's release id, when it has the shape of one; Refused(404) otherwise."""
-    release_id = req.route_params.get("releaseId", "")
+    release_id: str = req.route_params.get("releaseId", "")
     if not INSTANCE_ID.fullmatch(release_id):
         raise Refused(404, f"no release {one_line(release_id, 300)!r}")
     return release_id
