@@ -13,9 +13,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import azure.durable_functions as df
-
 from activities.boundary import marks_failures
+from blueprints import blueprint
 from shared.app_context import app_ledger
 from shared.approvals import keys, teams
 from shared.approvals.gate import GateRules
@@ -24,14 +23,14 @@ from shared.approvals.teams_webhook import post_message
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
 from shared.secrets.sources import for_spec
 
-bp = df.Blueprint()
+bp = blueprint()
 log = logging.getLogger(__name__)
 COMMENT_LIMIT = 500
 
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-def check_approval_settings(request: dict) -> dict:
+def check_approval_settings(request: dict[str, Any]) -> dict[str, Any]:
     """What keeps the release's gates (`{"service", "gates": {env: gate}}`) from opening or
     deciding: `{"problems": [one line each, naming the setting, never its value]}`."""
     gates = {f"{request['service']}/{environment}": gate
@@ -41,7 +40,7 @@ def check_approval_settings(request: dict) -> dict:
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-def request_approval(request: dict) -> dict:
+def request_approval(request: dict[str, Any]) -> dict[str, Any]:
     """Sign this gate's links and post the approval card; the links whatever the post did."""
     links = gate_links(keys.app_keyring(), keys.base_url(), keys.identity_mode(), request)
     card = teams.approval_request_card(release_card(request, links))
@@ -50,7 +49,7 @@ def request_approval(request: dict) -> dict:
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-def notify_gate(request: dict) -> dict:
+def notify_gate(request: dict[str, Any]) -> dict[str, Any]:
     """Post a gate's `reminder`, `outcome` or `paused` (failed deployment) card; failures
     come back as a notice."""
     try:
@@ -72,7 +71,7 @@ def notify_gate(request: dict) -> dict:
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-def check_approval(request: dict) -> dict:
+def check_approval(request: dict[str, Any]) -> dict[str, Any]:
     """Record one decision and say whether it counts; a repeat answers "already decided"."""
     decision = request.get("decision") or {}
     problem = malformed(decision)

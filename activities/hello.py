@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import azure.durable_functions as df
-
 from activities.boundary import marks_failures
+from blueprints import blueprint
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.activity_trigger(input_name="name")

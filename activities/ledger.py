@@ -7,20 +7,23 @@ record that ends a stage also wakes whoever waits for that environment's turn.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import azure.durable_functions as df
 
 from activities.boundary import marks_failures
 from activities.turns import wake_waiters
+from blueprints import blueprint
 from shared.app_context import app_async_ledger, app_ledger
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.activity_trigger(input_name="record")
 @bp.durable_client_input(client_name="client")
 @marks_failures
-async def record_release(record: dict, client: df.DurableOrchestrationClient) -> dict:
+async def record_release(record: dict[str, Any],
+                         client: df.DurableOrchestrationClient) -> dict[str, Any]:
     """Write one step of the release into its row: one request, no read (see
     `shared.ledger.records.progress_entity`); the creation time and earlier stages stay.
     A stage that ended (`stageFinished`) frees its environment: its waiters are woken."""
@@ -33,7 +36,7 @@ async def record_release(record: dict, client: df.DurableOrchestrationClient) ->
 
 @bp.activity_trigger(input_name="record")
 @marks_failures
-def record_deployment(record: dict) -> dict:
+def record_deployment(record: dict[str, Any]) -> dict[str, Any]:
     """What now runs in an environment; a verified deployment is also its last good one."""
     ledger = app_ledger()
     at = datetime.fromisoformat(record["at"])

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-
-import azure.durable_functions as df
+from typing import Any
 
 from activities.boundary import marks_failures
+from blueprints import blueprint
 from shared.app_context import app_ledger
 from shared.ledger.records import StageState, utc
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-def mark_release_stage(request: dict) -> dict:
+def mark_release_stage(request: dict[str, Any]) -> dict[str, Any]:
     """Set `state` and `detail` of the release's stage in `environment`; safe to repeat."""
     ledger = app_ledger()
     at = utc(datetime.fromisoformat(request["at"]))

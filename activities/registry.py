@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import azure.durable_functions as df
+from typing import Any
 
 from activities.boundary import marks_failures
+from blueprints import blueprint
 from shared.registry import registries
 from shared.registry.acr_import import import_image
 from shared.registry.promotion import promote
 from shared.registry.requests import PromotionRequest, ResolveRequest
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-def resolve_image(request: dict) -> dict:
+def resolve_image(request: dict[str, Any]) -> dict[str, Any]:
     """The digest, media type and platforms that `image` (repo:tag or repo@digest) names now."""
     req = ResolveRequest.from_dict(request)
     manifest = registries.for_endpoint(req.registry).manifest(req.image.repository,
@@ -27,7 +28,7 @@ def resolve_image(request: dict) -> dict:
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-def promote_image(request: dict) -> dict:
+def promote_image(request: dict[str, Any]) -> dict[str, Any]:
     """Promote `source` (repo@digest) to `target` (repo:tag); see shared.registry.promotion."""
     req = PromotionRequest.from_dict(request)
     source = registries.for_endpoint(req.registry)

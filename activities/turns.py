@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import azure.durable_functions as df
 
 from activities.boundary import marks_failures
+from blueprints import blueprint
 from shared.app_context import app_async_ledger, app_ledger
 from shared.ledger.errors import LedgerError
 from shared.ledger.store import Ledger
@@ -25,7 +27,7 @@ from shared.ledger.turns import DeployTurns, TurnWaiters, Waiter
 from shared.releases.turns import deploying, is_older, operation_deploying
 from shared.text import one_line
 
-bp = df.Blueprint()
+bp = blueprint()
 log = logging.getLogger(__name__)
 TAKE_ATTEMPTS = 3
 WAKE_SECONDS = 10  # a wake-up taking longer is given up: the waiter's poll still comes
@@ -33,7 +35,7 @@ WAKE_SECONDS = 10  # a wake-up taking longer is given up: the waiter's poll stil
 
 @bp.activity_trigger(input_name="request")
 @marks_failures
-async def claim_stage(request: dict) -> dict:
+async def claim_stage(request: dict[str, Any]) -> dict[str, Any]:
     """Record the release's step (`record`, as `record_release` takes it), then its turn:
     `waitFor` names who deploys there first; `newer` what runs there when it is a newer
     version than the release's. With `wake`, a release that must wait is woken by that
@@ -48,7 +50,7 @@ async def claim_stage(request: dict) -> dict:
 
 def try_turn(service: str, environment: str, me: str, version: str,
              older_allowed: bool = False, wake: str | None = None,
-             waited: bool = False) -> dict:
+             waited: bool = False) -> dict[str, Any]:
     """One try at the environment's turn: who to wait for (an operation deploying there, or
     the turn's live holder), else the turn is `me`'s; and a newer version running there."""
     ledger = app_ledger()

@@ -81,14 +81,15 @@ def watch_rollout(context: df.DurableOrchestrationContext, cluster: ClusterCall,
                   deadline: datetime) -> Generator[Any, Any, dict[str, Any]]:
     """Ask the cluster until the rollout completes, fails or the deadline passes."""
     while True:
-        status = yield from attempt(context, "await_rollout", cluster(
+        status: dict[str, Any] = yield from attempt(context, "await_rollout", cluster(
             deadline=deadline.isoformat(), maxWaitSeconds=ROLLOUT_CHECK_SECONDS))
         if status["state"] != "progressing" or context.current_utc_datetime >= deadline:
             return status
 
 
-def restore(context: df.DurableOrchestrationContext, cluster: ClusterCall, snapshot: dict,
-            failure: str, deadline: datetime) -> Generator[Any, Any, str | None]:
+def restore(context: df.DurableOrchestrationContext, cluster: ClusterCall,
+            snapshot: dict[str, Any], failure: str,
+            deadline: datetime) -> Generator[Any, Any, str | None]:
     """Roll back to the snapshot and watch it; None when restored, else what went wrong."""
     try:
         result = yield from attempt(context, "rollback_deployment", cluster(

@@ -8,18 +8,21 @@ It carries no release logic.
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 import azure.durable_functions as df
 
-bp = df.Blueprint()
+from blueprints import blueprint
+
+bp = blueprint()
 
 DEFAULT_NAMES: tuple[str, ...] = ("Tokyo", "Seattle", "London")
 
 
 @bp.orchestration_trigger(context_name="context")
-def hello_sequence(context: df.DurableOrchestrationContext) -> Generator:
+def hello_sequence(context: df.DurableOrchestrationContext) -> Generator[Any, Any, list[str]]:
     """Greet each name in turn through `say_hello`; return the list of greetings."""
-    greetings = []
+    greetings: list[str] = []
     for name in names_from_input(context.get_input()):
         greetings.append((yield context.call_activity("say_hello", name)))
     return greetings

@@ -24,6 +24,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from blueprints import blueprint
 from orchestrations.deploying import (
     RETRY,
     attempt,
@@ -38,7 +39,7 @@ from shared.releases.outcomes import Outcome, StageResult
 from shared.releases.retry import ROLLED_BACK_BY
 from shared.text import one_line
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 def start_journal(context: df.DurableOrchestrationContext, op: Operation) -> Journal:
@@ -68,7 +69,8 @@ def claim_turn(context: df.DurableOrchestrationContext, op: Operation,
 # The orchestrations ----------------------------------------------------------------------
 
 @bp.orchestration_trigger(context_name="context")
-def rollback_environment(context: df.DurableOrchestrationContext):
+def rollback_environment(context: df.DurableOrchestrationContext,
+                         ) -> Generator[Any, Any, dict[str, Any]]:
     """Put the previous good release back into one environment, by digest, and verify it."""
     op = Operation.from_input(context.get_input())
     journal = start_journal(context, op)
@@ -107,7 +109,8 @@ def rollback_environment(context: df.DurableOrchestrationContext):
 
 
 @bp.orchestration_trigger(context_name="context")
-def redeploy_environment(context: df.DurableOrchestrationContext):
+def redeploy_environment(context: df.DurableOrchestrationContext,
+                         ) -> Generator[Any, Any, dict[str, Any]]:
     """Deploy a past release's image into one environment again, with the usual safety net."""
     op = Operation.from_input(context.get_input())
     journal = start_journal(context, op)

@@ -17,6 +17,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from blueprints import blueprint
 from orchestrations.deploying import (
     RETRY,
     attempt,
@@ -34,19 +35,19 @@ from shared.releases.turns import turn_event
 from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting
 from shared.text import one_line
 
-bp = df.Blueprint()
+bp = blueprint()
 TURN_POLL = timedelta(seconds=30)
 SUPERSEDED = "superseded"
 
 
 @bp.orchestration_trigger(context_name="context")
-def release(context: df.DurableOrchestrationContext):
+def release(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     plan = ReleasePlan.from_input(context.get_input())
     journal = Journal(context, plan)  # the first stage's step writes the ledger row
     unusable = yield from preflight(context, plan)
     if unusable:
         return (yield from journal.finish(Outcome.FAILED, reason=unusable))
-    deployed: list[tuple[Stage, dict]] = []
+    deployed: list[tuple[Stage, dict[str, Any]]] = []
 
     for stage in plan.stages:
         gate = None
@@ -127,7 +128,8 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
     opened = context.current_utc_datetime
     deadline = opened + rules.deadline
     request = plan.approval_request(stage, deadline, journal.evidence_before(stage))
-    tally, number, reminders, links = Tally(rules.required), 1, 0, {}
+    tally, number, reminders = Tally(rules.required), 1, 0
+    links: dict[str, Any] = {}  # the signed links, once request_approval has made them
 
     def waiting() -> ApprovalWait:
         return ApprovalWait(stage.name, decision_event(stage.name, number), deadline.isoformat(),
@@ -238,7 +240,8 @@ def notify(context: df.DurableOrchestrationContext,
         sent = yield context.call_activity("notify_gate", card)
     except Exception as error:
         return f"Teams card not posted: {said(error)}"
-    return sent.get("notice")
+    notice = sent.get("notice")
+    return None if notice is None else str(notice)
 
 
 def wait_for_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
@@ -285,7 +288,8 @@ def wait_for_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, st
 
 
 @bp.orchestration_trigger(context_name="context")
-def deploy_environment(context: df.DurableOrchestrationContext):
+def deploy_environment(context: df.DurableOrchestrationContext,
+                       ) -> Generator[Any, Any, dict[str, Any]]:
     """Snapshot, deploy, watch the rollout, verify; on failure restore the snapshot."""
     job = context.get_input()
     stage = Stage(job["stage"]["name"], job["stage"])
@@ -313,7 +317,8 @@ def deploy_environment(context: df.DurableOrchestrationContext):
 
 
 def roll_back_earlier(context: df.DurableOrchestrationContext, plan: ReleasePlan,
-                      deployed: list[tuple[Stage, dict]]) -> Generator[Any, Any, list[str]]:
+                      deployed: list[tuple[Stage, dict[str, Any]]],
+                      ) -> Generator[Any, Any, list[str]]:
     """Restore every earlier environment this release changed, latest first.
 
     The ledger then names the restored release as current again; returns what failed."""
@@ -380,7 +385,7 @@ class Journal:
 
     def progress(self, state: str, stage: Stage | None = None, reason: str | None = None, *,
                  stage_state: str | None = None, stage_finished: bool = False,
-                 step: str | None = None) -> dict:
+                 step: str | None = None) -> dict[str, Any]:
         """`record_release`'s input for the release's row now (at `step`, else the current)."""
         record = self.plan.release_record(state, self.context.current_utc_datetime,
                                           environment=stage.name if stage else None,

@@ -78,31 +78,34 @@ class Api:
                  limit: int | None = None) -> list[dict[str, Any]]:
         params = {name: value for name, value in (("service", service), ("state", state),
                                                   ("limit", limit)) if value is not None}
-        return self.call("GET", self.base + "/api/releases", params=params)
+        return rows_of(self.call("GET", self.base + "/api/releases", params=params), self.base)
 
     def release(self, release_id: str) -> dict[str, Any]:
-        return self.call("GET", self.base + release_path(release_id))
+        return object_of(self.call("GET", self.base + release_path(release_id)), self.base)
 
     def operation(self, kind: str, release_id: str, environment: str,
                   reason: str | None) -> dict[str, Any]:
         body = {"environment": environment}
         if reason is not None:
             body["reason"] = reason
-        return self.call("POST", f"{self.base}{release_path(release_id)}/{kind}", json=body)
+        return object_of(self.call("POST", f"{self.base}{release_path(release_id)}/{kind}",
+                                   json=body), self.base)
 
     def resolve(self, release_id: str, environment: str, decision: str,
                 reason: str) -> dict[str, Any]:
         """Roll back or keep a failed deployment that waits for a person."""
-        return self.call("POST", f"{self.base}{release_path(release_id)}/resolve",
-                         json={"environment": environment, "decision": decision,
-                               "reason": reason})
+        return object_of(self.call("POST", f"{self.base}{release_path(release_id)}/resolve",
+                                   json={"environment": environment, "decision": decision,
+                                         "reason": reason}), self.base)
 
-    def decide(self, link: str, decision: str, comment: str | None) -> tuple[int, dict]:
+    def decide(self, link: str, decision: str, comment: str | None) -> tuple[int, object]:
         """POST the decision to an approval page link; (status, body), 409 included."""
         body: dict[str, Any] = {"decision": decision}
         if comment:
             body["comment"] = comment
-        return self.call("POST", link, json=body, with_status=True, allow=(409,))
+        answer: tuple[int, object] = self.call("POST", link, json=body, with_status=True,
+                                               allow=(409,))
+        return answer
 
     # Plumbing -------------------------------------------------------------------------------
 
@@ -123,6 +126,22 @@ class Api:
         if response.status_code >= 400 and response.status_code not in allow:
             raise ApiError(response.status_code, error_reason(response, body))
         return (response.status_code, body) if with_status else body
+
+
+def object_of(body: Any, base: str) -> dict[str, Any]:
+    """The API's answer as the JSON object it sends; BadTarget when it sent something else."""
+    if isinstance(body, dict):
+        return body
+    raise BadTarget(f"{origin(base)} did not answer as the release API does (expected a "
+                    "JSON object)")
+
+
+def rows_of(body: Any, base: str) -> list[dict[str, Any]]:
+    """The API's answer as the list of JSON objects it sends; BadTarget otherwise."""
+    if isinstance(body, list) and all(isinstance(row, dict) for row in body):
+        return body
+    raise BadTarget(f"{origin(base)} did not answer as the release API does (expected a "
+                    "JSON list of releases)")
 
 
 def error_reason(response: requests.Response, body: Any) -> str:

@@ -38,7 +38,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def parser() -> Parser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--url", default=argparse.SUPPRESS,
                         help=f"the app's base URL (default: ${URL_ENV}, else the running "
                              f"local stack's, else {DEFAULT_URL})")
@@ -129,7 +129,8 @@ def main(argv: Sequence[str] | None = None, *, out: Any = None, err: Any = None,
                   or running_stack_url(cwd or Path.cwd()) or DEFAULT_URL,
                   key=options["key"] or environ.get(KEY_ENV) or None,
                   timeout=options["timeout"])
-        return args.run(args, api, output)
+        code: int = args.run(args, api, output)
+        return code
     except UsageError as error:
         output.error(str(error))
         return EXIT_USAGE
@@ -192,7 +193,7 @@ def run_decide(args: argparse.Namespace, api: Api, output: Output) -> int:
 
 def decision_link(args: argparse.Namespace, api: Api) -> str:
     """The approval page to post to: a link as given, or built from a release id and token."""
-    target = args.link or args.target
+    target: str | None = args.link or args.target
     if not target:
         raise UsageError("give the approval link (URL_OR_RELEASE or --link), or a release id "
                          "with --token")

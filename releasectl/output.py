@@ -81,8 +81,8 @@ class Output:
 
     def release(self, shown: Mapping[str, Any]) -> None:
         durable = shown.get("durable") or {}
-        custom = durable.get("customStatus") if isinstance(durable.get("customStatus"),
-                                                           dict) else {}
+        status = durable.get("customStatus")
+        custom = status if isinstance(status, dict) else {}
         summary = Table.grid(padding=(0, 2))
         summary.add_column(style="bold")
         summary.add_column(overflow="fold")

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import blueprint
 from shared.app_context import app_ledger
 from shared.approvals import forms, keys
 from shared.approvals.desk import DECISIONS, Desk, OpenGate, app_desk
@@ -41,7 +42,7 @@ from triggers.durable_adapter import ClientInstances
 from triggers.identifiers import INSTANCE_ID, NAME
 from triggers.responses import html_response, json_response
 
-bp = df.Blueprint()
+bp = blueprint()
 
 ROUTE = "releases/{releaseId}/approvals/{environment}"
 MAX_BODY = 16 * 1024
@@ -148,7 +149,8 @@ def read_decision(req: func.HttpRequest, as_json: bool) -> tuple[str, str | None
 
 
 def secure(req: func.HttpRequest) -> bool:
-    return urlsplit(req.url).scheme == "https"
+    url: str = req.url
+    return urlsplit(url).scheme == "https"
 
 
 def _base_url() -> str | None:

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import blueprint
 from shared.app_context import app_ledger, app_policy
 from shared.dashboard import (
     DEFAULT_REFRESH,
@@ -48,7 +49,7 @@ from triggers.releases import show
 from triggers.responses import error_response, html_response, json_response
 
 log = logging.getLogger(__name__)
-bp = df.Blueprint()
+bp = blueprint()
 
 OVERVIEW_PARAMETERS = ("refresh", "limit", "format")
 RELEASE_PARAMETERS = ("refresh", "format")

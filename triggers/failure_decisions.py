@@ -13,6 +13,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import blueprint
 from shared.releases.operations import operation_kind
 from shared.releases.pause import CHOICES
 from shared.releases.waiting import FailureWait, waiting_from_dict
@@ -30,7 +31,7 @@ from triggers.http import (
 from triggers.identifiers import INSTANCE_ID
 from triggers.responses import json_response
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.route(route="releases/{releaseId}/resolve", methods=["POST"])

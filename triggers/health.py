@@ -12,12 +12,13 @@ import os
 
 import azure.functions as func
 
+from blueprints import blueprint
 from shared.app_info import APP_ROOT, app_version, durable_hub_name
 from shared.config_sources import detect_sources
 from shared.readiness import app_problems
 from triggers.responses import json_response
 
-bp = func.Blueprint()
+bp = blueprint()
 
 
 @bp.route(route="health", methods=["GET"])

@@ -11,13 +11,14 @@ from __future__ import annotations
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import blueprint
 from orchestrations import HTTP_STARTABLE
 from triggers.http import parse_json_body
 from triggers.responses import error_response
 
 MAX_BODY = 64 * 1024
 
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.route(route="orchestrators/{name}", methods=["POST"])
@@ -37,6 +38,6 @@ async def start_orchestration(
     except ValueError as error:
         return error_response(400, str(error))
     instance_id = await client.start_new(name, client_input=payload)
-    response = client.create_check_status_response(req, instance_id)
+    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
     response.headers["Cache-Control"] = "no-store"  # in Azure its links carry the system key
     return response

@@ -13,6 +13,7 @@ import os
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import blueprint
 from shared.app_context import app_async_ledger, app_policy_async
 from shared.ingest.reconciler import reconcile
 from shared.ingest.service import Ingestor
@@ -20,7 +21,7 @@ from shared.registry import registries
 from triggers.durable_adapter import ClientDurable
 
 log = logging.getLogger(__name__)
-bp = df.Blueprint()
+bp = blueprint()
 MAX_IMAGES_SETTING = "RECONCILE_MAX_IMAGES"
 SCHEDULE_SETTING = "RECONCILE_SCHEDULE"
 DEFAULT_SCHEDULE = "0 */5 * * * *"  # what the samples set: every 5 minutes

@@ -17,6 +17,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import blueprint
 from shared.app_context import app_async_ledger, app_policy_async
 from shared.ingest.image_check import RegistryUnreachable
 from shared.ingest.payloads import MAX_BODY, PayloadError, parse_body, parse_event_grid_event
@@ -28,7 +29,7 @@ from triggers.http import origin, status_uri
 from triggers.responses import error_response, json_response
 
 log = logging.getLogger(__name__)
-bp = df.Blueprint()
+bp = blueprint()
 
 
 @bp.route(route="registry/events", methods=["POST", "OPTIONS"])
@@ -95,7 +96,8 @@ def _with_link(outcome: EventOutcome, base: str) -> dict[str, Any]:
 
 def _validation_header(req: func.HttpRequest) -> bool:
     """Event Grid's handshake header: the one case a body is read without the token."""
-    return req.headers.get("aeg-event-type", "").strip().lower() == "subscriptionvalidation"
+    kind: str = req.headers.get("aeg-event-type", "")
+    return kind.strip().lower() == "subscriptionvalidation"
 
 
 def _cloud_events_handshake(req: func.HttpRequest) -> func.HttpResponse:

@@ -33,6 +33,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from blueprints import blueprint
 from shared.app_context import app_ledger, app_policy
 from shared.ledger import RELEASE_STATES
 from shared.releases.desk import OperationsDesk
@@ -52,7 +53,7 @@ from triggers.http import (
 from triggers.identifiers import INSTANCE_ID, NAME
 from triggers.responses import json_response
 
-bp = df.Blueprint()
+bp = blueprint()
 
 LIST_PARAMETERS = ("service", "state", "limit")
 DEFAULT_LIMIT = 100
@@ -158,7 +159,7 @@ def operations_desk(client: df.DurableOrchestrationClient) -> OperationsDesk:
 
 def release_named(req: func.HttpRequest) -> str:
     """The route's release id, when it has the shape of one; Refused(404) otherwise."""
-    release_id = req.route_params.get("releaseId", "")
+    release_id: str = req.route_params.get("releaseId", "")
     if not INSTANCE_ID.fullmatch(release_id):
         raise Refused(404, f"no release {one_line(release_id, 300)!r}")
     return release_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -75,7 +75,7 @@ class Instances(Protocol):
 
     async def status(self, instance_id: str, show_input: bool = False) -> Instance | None: ...
 
-    async def with_prefix(self, prefix: str) -> list[Instance]: ...
+    async def with_prefix(self, prefix: str) -> Sequence[Instance]: ...
 
     async def start(self, orchestrator: str, instance_id: str, payload: Any) -> None: ...
 

@@ -191,3 +191,18 @@ def test_retry_posts_the_reason_and_says_how_to_follow(app: Recorder) -> None:
     code, out, err = ctl("retry", "delivery-1", url=app.url)
     assert (code, out) == (1, "")
     assert one_error_line(err) == refused
+
+
+def test_a_server_that_is_not_the_api_is_named_not_shown_as_no_releases(app: Recorder) -> None:
+    """Another server at --url answering 200 without the API's JSON: exit 2, one line."""
+    app.answers.append((200, "<html>It works!</html>", 0.0))
+    code, out, err = ctl("list", url=app.url)
+    assert (code, out) == (2, "")
+    assert one_error_line(err) == (f"{app.url} did not answer as the release API does "
+                                   "(expected a JSON list of releases)")
+
+    app.answers.append((200, "<html>It works!</html>", 0.0))
+    code, out, err = ctl("show", "delivery-1", url=app.url)
+    assert (code, out) == (2, "")
+    assert one_error_line(err) == (f"{app.url} did not answer as the release API does "
+                                   "(expected a JSON object)")
