@@ -1,5 +1,5 @@
 # Developer entry points. `make run` starts the app offline; `make test` installs
-# what the tests need (idempotently) and runs ruff + pytest.
+# what the tests need (idempotently) and runs ruff, mypy and pytest.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -26,8 +26,8 @@ help:
 	@echo "make run    - start the whole product locally (FRESH=1 wipes $(DATA_DIR) first)"
 	@echo "make push   - push a version into it: make push SERVICE=delivery VERSION=1.0.1"
 	@echo "make demo   - a guided release: QA, approval, prod, then a rollback"
-	@echo "make test   - install test dependencies (venv, npm, Debian) and run ruff + pytest"
-	@echo "make lint   - ruff check ."
+	@echo "make test   - install test dependencies (venv, npm, Debian) and run ruff, mypy and pytest"
+	@echo "make lint   - ruff check . and mypy (settings in pyproject.toml)"
 	@echo "make bench  - run the benchmarks (bench/devhost.py)"
 	@echo "make clean  - remove caches and devhost data; distclean also .venv and node_modules"
 
@@ -53,10 +53,12 @@ demo: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP)
 
 test: deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: deps
 	$(PY) bench/devhost.py

@@ -248,7 +248,7 @@ def profile(sides: dict[str, Any], first: int) -> dict[tuple[str, str], cProfile
 
 def breakdown(stats: pstats.Stats, op: str) -> Breakdown:
     def cumulative_ms(file_suffix: str, function: str) -> float:
-        found = [row[3] for (file, _, name), row in stats.stats.items()  # type: ignore[attr-defined]
+        found = [row[3] for (file, _, name), row in stats.stats.items()
                  if name == function and file.replace("\\", "/").endswith(file_suffix)]
         return sum(found) * 1000 / PROFILED
 
@@ -262,7 +262,7 @@ def breakdown(stats: pstats.Stats, op: str) -> Breakdown:
 
 def top_functions(profiler: cProfile.Profile, count: int = 8) -> list[str]:
     """The heaviest functions of one profiled operation by own time."""
-    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    stats = pstats.Stats(profiler).stats
     rows = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:count]
     lines = []
     for (file, line, name), (_, calls, own, cumulative, _) in rows:

@@ -552,7 +552,7 @@ def print_components(title: str, profile: cProfile.Profile, n: int) -> None:
     """Own time per component, ms per delivery: socket sends count where they are made."""
     stats = pstats.Stats(profile)
     totals: dict[str, float] = defaultdict(float)
-    for (path, _, function), (_, _, own, _, callers) in stats.stats.items():  # type: ignore
+    for (path, _, function), (_, _, own, _, callers) in stats.stats.items():
         if path == "~":  # a C function: charge it to the component calling it most
             caller = max(callers.items(), key=lambda kv: kv[1][2], default=None)
             path = caller[0][0] if caller else "~"
@@ -574,12 +574,12 @@ def print_profile(title: str, profile: cProfile.Profile | pstats.Stats, n: int,
     """Top functions by own time; C calls that release the GIL include waiting to get it back."""
     out = io.StringIO()
     stats = profile if isinstance(profile, pstats.Stats) else pstats.Stats(profile)
-    stats.stream = out  # type: ignore[attr-defined]
+    stats.stream = out
     stats.sort_stats("tottime").print_stats(top)
     lines = [line for line in out.getvalue().splitlines() if line.strip()]
     start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
     print(f"{title}: top {top} by own time over {n} deliveries"
-          f" ({stats.total_tt:.2f} s in all profiled calls):")  # type: ignore[attr-defined]
+          f" ({stats.total_tt:.2f} s in all profiled calls):")
     for line in lines[start:start + top + 1]:
         print("  " + short_path(line.rstrip()))
     print()

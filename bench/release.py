@@ -156,7 +156,7 @@ class InvocationLog(logging.Handler):
         self.loop = asyncio.get_running_loop()
 
     def emit(self, record: logging.LogRecord) -> None:
-        name, kind, ms = record.args[:3]  # type: ignore[index]
+        name, kind, ms = record.args[:3]
         self.entries.append(Invocation(str(name), str(kind), float(ms), record.created,
                                        record.levelno < logging.ERROR))
         if kind == ORCHESTRATOR:

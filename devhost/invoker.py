@@ -57,7 +57,7 @@ class _Out(func.Out[T], Generic[T]):
         self._value = val
 
     def get(self) -> T:
-        return self._value  # type: ignore[return-value]
+        return self._value
 
 
 class _TraceContext(func._abc.TraceContext):

@@ -53,7 +53,7 @@ class StackControl(ThreadedServer):
         rules = self._saved()
         for rule in rules:  # the registry's address may have changed: the pattern follows it
             pattern = image_pattern(self.registry_host, rule["environment"], rule["digest"])
-            self.kube.set_image_behaviour(pattern, rule["behaviour"])  # type: ignore[arg-type]
+            self.kube.set_image_behaviour(pattern, rule["behaviour"])
         return len(rules)
 
     def set_rule(self, environment: str, digest: str, behaviour: str) -> dict[str, str]:
@@ -72,7 +72,7 @@ class StackControl(ThreadedServer):
                      if (r["environment"], r["digest"]) != (environment, digest)] + [rule]
             self._rules_file.parent.mkdir(parents=True, exist_ok=True)
             self._rules_file.write_text(json.dumps(rules, indent=2))
-            self.kube.set_image_behaviour(rule["pattern"], behaviour)  # type: ignore[arg-type]
+            self.kube.set_image_behaviour(rule["pattern"], behaviour)
         return rule
 
     def _saved(self) -> list[dict[str, str]]:

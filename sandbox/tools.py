@@ -75,8 +75,8 @@ class Managed:
     """`with server:` starts it and stops it, for classes with start() and stop()."""
 
     def __enter__(self) -> Self:
-        return self.start()  # type: ignore[attr-defined, no-any-return]
+        return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.stop()  # type: ignore[attr-defined]
+        self.stop()

@@ -99,11 +99,11 @@ def test_short_aad_claim_types_and_custom_role_type() -> None:
 
 def test_missing_name_claim_falls_back_to_header_then_email_then_object_id() -> None:
     only_email = aad_principal(claims=[{"typ": EMAIL, "val": "cy@example.com"}])
-    assert principal_from_headers(headers(only_email)).name == "Ann@Example.com"  # type: ignore[union-attr]
+    assert principal_from_headers(headers(only_email)).name == "Ann@Example.com"
     assert principal_from_headers({"X-MS-CLIENT-PRINCIPAL": encode(only_email)}).name == \
-        "cy@example.com"  # type: ignore[union-attr]
+        "cy@example.com"
     only_oid = aad_principal(claims=[{"typ": "oid", "val": "0id"}])
-    assert principal_from_headers({"X-MS-CLIENT-PRINCIPAL": encode(only_oid)}).name == "0id"  # type: ignore[union-attr]
+    assert principal_from_headers({"X-MS-CLIENT-PRINCIPAL": encode(only_oid)}).name == "0id"
 
 
 def test_group_overage_is_flagged() -> None:
@@ -148,7 +148,7 @@ def test_local_principal_from_the_token() -> None:
 @pytest.mark.parametrize("name", ["", "   ", None])
 def test_local_principal_needs_a_name(name: object) -> None:
     with pytest.raises(IdentityError, match="local approver name"):
-        Principal.local(name)  # type: ignore[arg-type]
+        Principal.local(name)
 
 
 # --- may_approve ------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ def test_without_the_version_branch_the_same_change_breaks_the_waiting_instance(
 
     async def started_as_2_0(app: Deployment) -> dict[str, Any]:
         # Rewrite the recorded version, as if the branch had not looked at it.
-        store = app.host.engine.store  # type: ignore[union-attr]
+        store = app.host.engine.store
         with store.transaction() as db:
             db.execute("UPDATE history SET event = replace(event, '\"Version\": \"1.0\"',"
                        " '\"Version\": \"2.0\"') WHERE instance_id = ?", (instance,))

@@ -249,7 +249,7 @@ def test_each_release_step_is_one_request_and_reads_back_whole(ledger: Ledger) -
                 "prod": StageState("Failed", at(8), at(9), "rollout timed out")})
     run(ledger, test)
     assert ledger.get_release("delivery-dddd") == expected
-    assert list(ledger.get_release("delivery-dddd").stages) == ["qa", "prod"]  # type: ignore
+    assert list(ledger.get_release("delivery-dddd").stages) == ["qa", "prod"]
     assert [r.release_id for r in ledger.releases("delivery", state="Failed")] == [
         "delivery-dddd"]
 

@@ -40,7 +40,7 @@ def event(event_id: str, minutes: int = 0, **changes: object) -> EventRecord:
         release_id="delivery-0000000000000000",
     )
     fields.update(changes)
-    return EventRecord(**fields)  # type: ignore[arg-type]
+    return EventRecord(**fields)
 
 
 def release(release_id: str, service: str = "delivery", state: str = "Running",

@@ -38,7 +38,7 @@ def event(**changes: object) -> EventRecord:
         release_id="delivery-aaaaaaaaaaaaaaaa",
     )
     fields.update(changes)
-    return EventRecord(**fields)  # type: ignore[arg-type]
+    return EventRecord(**fields)
 
 
 @pytest.mark.parametrize(("value", "key"), [

@@ -12,7 +12,7 @@ from shared.policy.durations import format_duration, parse_duration
 
 
 def accepts(tag: str, **settings: object) -> tuple[bool, str]:
-    return TagFilter(**settings).accepts(tag)  # type: ignore[arg-type]
+    return TagFilter(**settings).accepts(tag)
 
 
 # --- latest -------------------------------------------------------------------------------
@@ -135,12 +135,12 @@ def test_version_ordering_follows_semver_precedence() -> None:
                "1.2.0", "1.9.0", "1.10.0", "2.0.0"]
     shuffled = ordered[:]
     random.Random(7).shuffle(shuffled)
-    assert sorted(shuffled, key=version_key) == ordered  # type: ignore[arg-type]
+    assert sorted(shuffled, key=version_key) == ordered
 
 
 def test_v_prefix_and_build_metadata_do_not_change_the_key() -> None:
     assert version_key("v1.4.2") == version_key("1.4.2") == version_key("1.4.2_build.9")
-    assert version_key("1.4.2-rc.1") < version_key("1.4.2")  # type: ignore[operator]
+    assert version_key("1.4.2-rc.1") < version_key("1.4.2")
 
 
 def test_service_version_key_is_the_same_function() -> None:

@@ -22,7 +22,7 @@ RELEASE_SECONDS = 120
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     cards: list[str] = []
     with Stack(tmp_path_factory.mktemp("stack"), ANY_PORT, print_card=cards.append) as running:
-        running.cards = cards  # type: ignore[attr-defined]
+        running.cards = cards
         yield running
 
 
@@ -66,7 +66,7 @@ def test_a_pushed_version_passes_qa_and_waits_for_approval(stack: Stack) -> None
     digest = result.stdout.split(" as ")[1].split()[0]
     assert stack_image(stack, "qa") == f"{facts.registry_host}/delivery@{digest}"
     assert stack_image(stack, "prod").startswith("sandbox.example/delivery")  # not yet
-    cards = "\n".join(stack.cards)  # type: ignore[attr-defined]
+    cards = "\n".join(stack.cards)
     assert "[teams]   Version: 1.0.0" in cards and "Review as release-manager@example.com" \
         in cards
 
