@@ -15,6 +15,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from shared.cluster.verification import evidence_from_results
 from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay, said
 from shared.releases.plan import Stage
 
@@ -55,13 +56,11 @@ def deploy_and_verify(context: df.DurableOrchestrationContext, stage: Stage,
         evidence = "rollout complete: " + (rollout.get("message") or "all replicas ready")
         if stage.spec.get("checks"):
             begin("verify")
-            verdict = yield context.call_activity("verify_release", {
-                "checks": stage.spec["checks"], "secrets": stage.spec["secrets"]})
-            if not verdict["passed"]:
-                return Verified("verification failed: " + "; ".join(
-                    f"{v['check']}: {v['reason']}" for v in verdict["verdicts"]
-                    if not v["passed"]))
-            evidence = "; ".join(f"{v['check']}: {v['reason']}" for v in verdict["verdicts"])
+            checked = evidence_from_results((yield context.call_activity("verify_release", {
+                "checks": stage.spec["checks"], "secrets": stage.spec["secrets"]})))
+            if not checked.passed:
+                return Verified(checked.failure())
+            evidence = checked.summary
     except Exception as error:
         return Verified(said(error))
     return Verified(None, evidence)

@@ -1,8 +1,9 @@
 """The plain-JSON requests of the deployment activities, parsed and checked.
 
 Every request names the environment's cluster connection, its secrets source
-(a spec, never a value) and the deploy target. Bad input raises InvalidTarget
-naming the field, before any cluster is called.
+(a spec, never a value) and the deploy target, whose kind (shared/cluster/targets.py)
+parses the rest of it. Bad input raises InvalidTarget naming the field, before any
+cluster is called.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from typing import Any
 
 from shared.secrets.sources import parse_spec
 
-from .deployments import DeploymentTarget
 from .errors import InvalidTarget
 
 
 @dataclass(frozen=True)
 class ClusterRequest:
-    """Where to act: the target, how to connect, and where the secrets are."""
+    """Where to act: the target (as its kind will read it), how to connect, and where the
+    secrets are."""
 
-    target: DeploymentTarget
+    target: dict[str, Any]
     connection: dict[str, Any]
     secrets: dict[str, Any]
     body: dict[str, Any]
@@ -30,9 +31,13 @@ class ClusterRequest:
     def from_dict(cls, data: Any) -> ClusterRequest:
         if not isinstance(data, dict):
             raise InvalidTarget("request must be a JSON object")
-        target = DeploymentTarget.from_dict(data.get("target"))
+        target = data.get("target")
+        if not isinstance(target, dict):
+            raise InvalidTarget("target must be a JSON object")
+        if not isinstance(target.get("cluster"), str) or not target["cluster"]:
+            raise InvalidTarget("target needs cluster")
         connection = data.get("connection")
-        if not isinstance(connection, dict) or connection.get("name") != target.cluster:
+        if not isinstance(connection, dict) or connection.get("name") != target.get("cluster"):
             raise InvalidTarget("connection must be an object whose name is target.cluster")
         secrets = data.get("secrets")
         parse_spec(secrets)

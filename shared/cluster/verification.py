@@ -3,23 +3,30 @@
 A check names a URL, the status it expects and optionally a body text or a JSON
 field value; it is retried until it passes or its time is up. Header values
 (tokens) are passed in already resolved from secrets and are redacted from any
-evidence. `evaluate` is the pure rule; `run_check` does the requests.
+evidence. `evaluate` is the pure rule; `run_check` does the requests; `run_checks` turns the
+verdicts into `Evidence`, and `check_results`/`evidence_from_results` keep the plain-JSON
+contract of the `verify_release` activity (`{"passed", "verdicts"}`) that histories hold.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
 import requests
 
+from shared.deploy.evidence import Evidence, Measurement
+from shared.deploy.evidence import Verdict as Concluded
+from shared.secrets.sources import for_spec, parse_spec
+
 from .errors import InvalidTarget
 
 EXCERPT_CHARS = 200
+HTTP = "http"  # the kind of evidence HTTP checks give
 _MISSING = object()
 
 
@@ -131,6 +138,40 @@ def run_check(check: HttpCheck, header_values: dict[str, str], *,
                              f" attempts in {check.within:g} s)"
             return verdict
         sleep(min(check.interval, remaining))
+
+
+def run_checks(checks: Sequence[Any], secrets: object) -> Evidence:
+    """Run every check; header secrets are resolved from the `secrets` spec here and nowhere
+    else (InvalidSecretSpec when unusable)."""
+    parsed = [HttpCheck.from_dict(check) for check in checks]
+    source = for_spec(parse_spec(secrets))
+    return evidence_of([run_check(check, {header: source.get(name)
+                                          for header, name in check.headers.items()})
+                        for check in parsed])
+
+
+def evidence_of(verdicts: Sequence[Verdict]) -> Evidence:
+    """The checks' verdicts as evidence: one measurement per check, its attempts as details."""
+    return Evidence.of(HTTP, tuple(
+        Measurement(v.check, Concluded.PASSED if v.passed else Concluded.FAILED, v.reason,
+                    details={"attempts": [asdict(a) for a in v.attempts]})
+        for v in verdicts))
+
+
+def check_results(evidence: Evidence) -> dict[str, Any]:
+    """HTTP evidence as `verify_release` has always answered: `{"passed", "verdicts"}`."""
+    return {"passed": evidence.passed,
+            "verdicts": [{"check": m.name, "passed": m.passed, "reason": m.summary,
+                          "attempts": list(m.details.get("attempts") or [])}
+                         for m in evidence.measurements]}
+
+
+def evidence_from_results(results: Mapping[str, Any]) -> Evidence:
+    """`verify_release`'s answer (as recorded in a history) read back as evidence."""
+    return Evidence.of(HTTP, tuple(
+        Measurement(str(v["check"]), Concluded.PASSED if v["passed"] else Concluded.FAILED,
+                    str(v["reason"]), details={"attempts": list(v.get("attempts") or [])})
+        for v in results["verdicts"]))
 
 
 def _attempt(check: HttpCheck, headers: dict[str, str], session: requests.Session,

@@ -17,6 +17,12 @@ from devhost.host import Host
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
+from shared.cluster.patcher import DeploymentPatcher
+from shared.cluster.requests import ClusterRequest
+from shared.cluster.rollout import Snapshot
+from shared.cluster.targets import KINDS, TargetKind
+from shared.deploy.evidence import Evidence, Measurement, Verdict
+from shared.deploy.target import DeployTarget
 
 REPO = Path(__file__).resolve().parents[2]
 D1, D2 = ("sha256:" + c * 64 for c in "12")
@@ -137,3 +143,94 @@ def test_verify_release_resolves_header_secrets(tmp_path: Path,
     assert verdict["passed"] is True and verdict["verdicts"][0]["attempts"][0]["status"] == 200
     assert refused["passed"] is False and "status 401" in refused["verdicts"][0]["reason"]
     assert "top-secret" not in json.dumps([verdict, refused])
+
+
+class Mirror:
+    """A second target kind for the test: it names a `release` (as a Helm target will) and
+    patches the Deployment of that name through the real adapter, noting every call."""
+
+    calls: list[tuple[str, str]] = []
+
+    def __init__(self, request: ClusterRequest) -> None:
+        target = {**request.target, "deployment": request.target["release"]}
+        self._inner = DeploymentPatcher.open(ClusterRequest.from_dict(
+            {**request.body, "target": target}))
+        self._release = request.target["release"]
+
+    @property
+    def kind(self) -> str:
+        return "mirror"
+
+    def _note(self, step: str) -> None:
+        Mirror.calls.append((step, self._release))
+
+    def snapshot(self) -> Snapshot:
+        self._note("snapshot")
+        return self._inner.snapshot()
+
+    def deploy(self, image: str, change_cause: str, release_id: str) -> Any:
+        self._note("deploy")
+        return self._inner.deploy(image, change_cause, release_id)
+
+    def await_ready(self, deadline: float, max_wait: float) -> Any:
+        self._note("await_ready")
+        return self._inner.await_ready(deadline, max_wait)
+
+    def verify(self, checks: Any, secrets: Any) -> Evidence:
+        self._note("verify")
+        return Evidence.of("mirror", tuple(
+            Measurement(str(c["name"]), Verdict.PASSED, "mirrored") for c in checks))
+
+    def restore(self, snapshot: Any, change_cause: str | None) -> Any:
+        self._note("restore")
+        return self._inner.restore(snapshot, change_cause)
+
+
+def open_mirror(request: ClusterRequest) -> DeployTarget:
+    return Mirror(request)
+
+
+MIRROR = TargetKind("mirror", frozenset({"release", "container"}), open_mirror)
+
+
+def image_of(kube: KubeSimulator, name: str) -> str:
+    deployment = kube.get("deployments", "qa", name)
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def test_the_target_kind_picks_the_implementation(tmp_path: Path, kube: KubeSimulator,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    kube.create_deployment("qa", "delivery", V1)
+    kube.create_deployment("qa", "delivery-mirror", V1)
+    monkeypatch.setenv("SECRETS__QA__QA_KUBECONFIG", kube.kubeconfig(ADMIN_TOKEN))
+    mirrored = {"cluster": "qa-cluster", "namespace": "qa", "release": "delivery-mirror",
+                "container": "app"}
+    deploy = {"image": V2, "changeCause": "release r-2", "releaseId": "r-2"}
+    Mirror.calls = []
+    with KINDS.registered(MIRROR):
+        by_shape, by_name, plain, checked = run(
+            tmp_path,
+            ("snapshot_deployment", {**request(), "target": mirrored}),
+            ("deploy_image", {**request(**deploy), "target": {**mirrored, "kind": "mirror"}}),
+            ("snapshot_deployment", request()),
+            ("verify_release", {**request(), "target": mirrored,
+                                "checks": [{"name": "smoke", "url": "http://127.0.0.1:9/"}]}))
+    assert by_shape["image"] == V1 and plain["image"] == V1
+    assert by_name["changed"] is True
+    assert image_of(kube, "delivery-mirror") == V2 and image_of(kube, "delivery") == V1
+    assert Mirror.calls == [("snapshot", "delivery-mirror"), ("deploy", "delivery-mirror"),
+                            ("verify", "delivery-mirror")]
+    assert checked == {"passed": True, "verdicts": [
+        {"check": "smoke", "passed": True, "reason": "mirrored", "attempts": []}]}
+
+
+def test_a_kind_that_is_not_registered_is_refused_before_any_cluster_call(
+        tmp_path: Path, kube: KubeSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    kube.create_deployment("qa", "delivery", V1)
+    monkeypatch.setenv("SECRETS__QA__QA_KUBECONFIG", kube.kubeconfig(ADMIN_TOKEN))
+    kube.reset_requests()
+    (failure,) = run(tmp_path, ("deploy_image", request(
+        image=V2, changeCause="c", releaseId="r", target={**TARGET, "kind": "mirror"})))
+    assert isinstance(failure, Exception)
+    assert "target kind 'mirror' is not known (known: deployment)" in str(failure)
+    assert kube.requests() == []

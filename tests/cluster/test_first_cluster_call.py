@@ -23,14 +23,13 @@ IMAGE = "acr.io/delivery@sha256:" + "1" * 64
 FIRST_CALL = """
 import json, sys
 import function_app  # what the Python worker imports when it indexes the functions
-from shared.cluster.clusters import with_deployments
 from shared.cluster.requests import ClusterRequest
+from shared.cluster.targets import KINDS
 
 request = ClusterRequest.from_dict(json.loads(sys.argv[1]))
 loaded = set(sys.modules)
-snapshot = with_deployments(request.connection, request.secrets,
-                            lambda deployments: deployments.snapshot(request.target))
-print(json.dumps({"image": snapshot.image,
+snapshot = KINDS.open(request).snapshot().to_dict()  # as the snapshot_deployment activity asks
+print(json.dumps({"image": snapshot["image"],
                   "imported": sorted(set(sys.modules) - loaded)}))
 """
 
