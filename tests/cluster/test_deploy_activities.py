@@ -101,6 +101,8 @@ def test_a_rotated_kubeconfig_is_read_again(tmp_path: Path,
     (request(image="acr.io/delivery:latest", changeCause="c", releaseId="r"),
      "pinned by digest"),
     (request(secrets={"vault": {}}), "secrets"),
+    (request(target=["qa-cluster"]), "target must be a JSON object"),
+    ({**request(), "target": {"namespace": "qa"}, "connection": {}}, "target needs cluster"),
 ])
 def test_bad_requests_are_refused_before_any_cluster_call(
         tmp_path: Path, kube: KubeSimulator, monkeypatch: pytest.MonkeyPatch, body: dict,
@@ -234,3 +236,12 @@ def test_a_kind_that_is_not_registered_is_refused_before_any_cluster_call(
     assert isinstance(failure, Exception)
     assert "target kind 'mirror' is not known (known: deployment)" in str(failure)
     assert kube.requests() == []
+
+
+def test_a_kind_is_registered_once_and_only_for_its_block() -> None:
+    with KINDS.registered(MIRROR):
+        assert KINDS.kind_of({"release": "r", "container": "app"}) is MIRROR
+        with pytest.raises(ValueError, match="'mirror' is already registered"):
+            KINDS.register(MIRROR)
+    assert KINDS.kind_of({"release": "r", "container": "app"}) is KINDS.default
+    assert KINDS.kind_of(TARGET).name == "deployment"

@@ -1,4 +1,4 @@
-"""`Evidence`: round-trips through JSON, and HTTP checks' evidence reads as the status always said."""
+"""`Evidence`: round-trips through JSON; HTTP checks' evidence reads as the status always said."""
 
 from __future__ import annotations
 
