@@ -280,16 +280,19 @@ class Environment:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Environment:
         """The environment of a snapshot, read whole (`to_dict` writes it back as it was);
-        ValueError naming the field a snapshot lacks."""
+        ValueError naming the field a snapshot lacks.
+
+        The cluster, secrets and checks dicts are the snapshot's own (a plan reads its input
+        on every replay; `to_dict` copies them out)."""
         name = str(_required(data, "name", "environment"))
         where = f"environment {name!r}"
         target, image = _required(data, "target", where), _required(data, "image", where)
         gate, promotion = data.get("gate"), data.get("promotion")
         return cls(
-            name=name, cluster=copy.deepcopy(_required(target, "cluster", f"{where}.target")),
+            name=name, cluster=_required(target, "cluster", f"{where}.target"),
             deploy_target=dict(_required(target, "deploy", f"{where}.target")),
-            secrets=copy.deepcopy(_required(data, "secrets", where)),
-            checks=tuple(copy.deepcopy(list(data.get("checks") or ()))),
+            secrets=_required(data, "secrets", where),
+            checks=tuple(data.get("checks") or ()),
             gate=Gate.from_dict(gate, f"{where}.gate") if gate else None,
             promotion=Promotion.from_dict(promotion, f"{where}.promotion") if promotion else None,
             rollout_timeout=_duration(data.get("rolloutTimeoutSeconds"))
