@@ -17,10 +17,11 @@ from activities.boundary import marks_failures
 from blueprints import blueprint
 from shared.app_context import app_ledger
 from shared.approvals import keys, teams
-from shared.approvals.gate import GateRules
+from shared.approvals.gate import judge
 from shared.approvals.requests import gate_links, release_card
 from shared.approvals.teams_webhook import post_message
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
+from shared.policy.model import Gate
 from shared.secrets.sources import for_spec
 
 bp = blueprint()
@@ -77,8 +78,8 @@ def check_approval(request: dict[str, Any]) -> dict[str, Any]:
     problem = malformed(decision)
     if problem:
         return {"counted": False, "reason": f"decision not taken: {problem}"}
-    rules = GateRules.from_spec(request["gate"])
-    allowed, why = rules.judge(decision, request.get("pushedBy"), request["environment"])
+    allowed, why = judge(Gate.from_dict(request["gate"]), decision, request.get("pushedBy"),
+                         request["environment"])
     identity = decision["identities"][0].strip().casefold()
     comment = (decision.get("comment") or "").strip()[:COMMENT_LIMIT] or None
     use = ApprovalUse(use_key=use_key(decision["nonce"], identity), event_id=decision["eventId"],

@@ -25,7 +25,7 @@ from orchestrations.deploying import (
     record_deployment,
     restore,
 )
-from shared.approvals.gate import GateRules, Tally, decision_event
+from shared.approvals.gate import Tally, decision_event
 from shared.releases.failures import REASON_LIMIT, said
 from shared.releases.outcomes import APPROVED, GateDecision, Outcome, StageResult
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
@@ -124,16 +124,18 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
     """Open the gate, then take decisions until one settles it, a newer release, or the deadline.
 
     Every decision is checked by an activity before it counts; reminders go out in between."""
-    rules = GateRules.from_spec(stage.gate or {})
+    rules = stage.gate
+    assert rules is not None  # the release waits only at a stage with a gate
     opened = context.current_utc_datetime
     deadline = opened + rules.deadline
     request = plan.approval_request(stage, deadline, journal.evidence_before(stage))
-    tally, number, reminders = Tally(rules.required), 1, 0
+    tally, number, reminders = Tally(rules.required_approvals), 1, 0
     links: dict[str, Any] = {}  # the signed links, once request_approval has made them
 
     def waiting() -> ApprovalWait:
         return ApprovalWait(stage.name, decision_event(stage.name, number), deadline.isoformat(),
-                            required_approvals=rules.required, approvals=tuple(tally.summary()),
+                            required_approvals=rules.required_approvals,
+                            approvals=tuple(tally.summary()),
                             reminders=reminders, approval_page=links.get("approvalPage"),
                             approval_links=tuple(links.get("approvalLinks") or []))
 
@@ -154,7 +156,8 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
             reminders += 1
             sent = yield from notify(context, {
                 **request, "links": links, "kind": "reminder", "number": reminders,
-                "total": rules.reminders, "escalatedTo": rules.escalated_to(reminders)})
+                "total": rules.reminders_before_deadline,
+                "escalatedTo": rules.escalated_to(reminders)})
             journal.step(stage, "approval", waiting(), detail=sent)
             continue
         if winner != timer:
@@ -162,7 +165,7 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
         if winner == decision:
             number += 1
             verdict = yield from attempt(context, "check_approval", {
-                "releaseId": plan.release_id, "environment": stage.name, "gate": stage.gate,
+                "releaseId": plan.release_id, "environment": stage.name, "gate": stage.spec["gate"],
                 "pushedBy": plan.pushed_by, "decision": _decoded(decision.result)})
             tally.add(verdict)
             if tally.outcome is None:

@@ -1,18 +1,18 @@
-"""The rules of one approval gate: event names, reminder times, escalation, counting decisions.
+"""The rules of one approval gate: event names, who may decide, counting decisions.
 
 Pure and deterministic, for the release orchestration (which may not read a clock) and the
-`check_approval` activity. A gate is the plan's `gate` dict (see shared/policy/model.Gate).
-Does not verify links or read the ledger.
+`check_approval` activity. A gate is `shared.policy.Gate`, which also holds its reminder
+times and escalation. Does not verify links or read the ledger.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
 from shared.approvals.identity import Principal, may_approve
+from shared.policy.model import Gate
 
 APPROVED, REJECTED = "Approved", "Rejected"
 
@@ -25,68 +25,19 @@ def decision_event(environment: str, number: int) -> str:
     return f"approval:{environment}:{number}"
 
 
-@dataclass(frozen=True)
-class GateRules:
-    """Who may approve, how many must, and when to remind and give up."""
-
-    users: tuple[str, ...]
-    groups: tuple[str, ...]
-    required: int
-    deadline: timedelta
-    reminder_interval: timedelta | None
-    escalation_group: str | None
-    escalate_after: int | None
-    webhook_secret: str | None
-
-    @classmethod
-    def from_spec(cls, gate: Mapping[str, Any]) -> GateRules:
-        approvers = gate.get("approvers") or {}
-        escalation = gate.get("escalation") or {}
-        interval = gate.get("reminderIntervalSeconds")
-        return cls(users=tuple(approvers.get("users") or ()),
-                   groups=tuple(approvers.get("groups") or ()),
-                   required=int(gate.get("requiredApprovals") or 1),
-                   deadline=timedelta(seconds=gate["deadlineSeconds"]),
-                   reminder_interval=timedelta(seconds=interval) if interval else None,
-                   escalation_group=escalation.get("group"),
-                   escalate_after=escalation.get("afterReminders"),
-                   webhook_secret=gate.get("teamsWebhookSecret"))
-
-    @property
-    def reminders(self) -> int:
-        """Reminders sent before the deadline: at every interval after opening, strictly before."""
-        if self.reminder_interval is None:
-            return 0
-        return -(-self.deadline // self.reminder_interval) - 1
-
-    def next_wake(self, opened: datetime, reminders_sent: int) -> datetime:
-        """When to wake next: the next reminder, or the deadline.
-
-        Counted from the opening, so a reminder sent late does not push the next one back."""
-        deadline = opened + self.deadline
-        if self.reminder_interval is None or reminders_sent >= self.reminders:
-            return deadline
-        return min(deadline, opened + (reminders_sent + 1) * self.reminder_interval)
-
-    def escalated_to(self, reminder_number: int) -> str | None:
-        """The escalation group told with this reminder, if any."""
-        if self.escalation_group is None:
-            return None
-        return self.escalation_group if reminder_number >= (self.escalate_after or 1) else None
-
-    def judge(self, decision: Mapping[str, Any], pusher: str | None,
-              environment: str) -> tuple[bool, str]:
-        """Whether the person behind a decision event may decide here, and why."""
-        identities = [i for i in decision.get("identities") or () if isinstance(i, str) and i]
-        name = decision.get("approver") or (identities[0] if identities else "")
-        if not isinstance(name, str) or not name.strip():
-            return False, "the decision names no approver"
-        principal = Principal(name=name.strip(), aliases=frozenset(identities),
-                              groups=frozenset(g for g in decision.get("groups") or ()
-                                               if isinstance(g, str)),
-                              provider="event")
-        return may_approve(principal, users=self.users, groups=self.groups, pusher=pusher,
-                           environment=environment)
+def judge(gate: Gate, decision: Mapping[str, Any], pusher: str | None,
+          environment: str) -> tuple[bool, str]:
+    """Whether the person behind a decision event may decide at `gate`, and why."""
+    identities = [i for i in decision.get("identities") or () if isinstance(i, str) and i]
+    name = decision.get("approver") or (identities[0] if identities else "")
+    if not isinstance(name, str) or not name.strip():
+        return False, "the decision names no approver"
+    principal = Principal(name=name.strip(), aliases=frozenset(identities),
+                          groups=frozenset(g for g in decision.get("groups") or ()
+                                           if isinstance(g, str)),
+                          provider="event")
+    return may_approve(principal, users=gate.users, groups=gate.groups, pusher=pusher,
+                       environment=environment)
 
 
 @dataclass

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,8 +39,9 @@ DEFAULT_GATE: dict[str, Any] = {"approvers": None, "required_approvals": 1,
                                 "deadline": timedelta(hours=72),
                                 "reminder_interval": timedelta(hours=24), "escalation": None,
                                 "teams_webhook_secret": None}
+DEFAULT_PAUSE_DEADLINE = timedelta(hours=24)
 DEFAULT_ROLLBACK: dict[str, Any] = {"on_failure": "environment", "pause_for_human": False,
-                                    "pause_deadline": timedelta(hours=24)}
+                                    "pause_deadline": DEFAULT_PAUSE_DEADLINE}
 DEFAULT_ROLLOUT_TIMEOUT = timedelta(minutes=10)
 LATEST = "latest"
 
@@ -87,6 +89,18 @@ def check_dict(check: Any) -> dict[str, Any]:
 
 def _seconds(duration: timedelta | None) -> int | None:
     return None if duration is None else int(duration.total_seconds())
+
+
+def _duration(seconds: Any) -> timedelta | None:
+    """A snapshot's `…Seconds` back as a duration; None (or 0) reads as not set."""
+    return timedelta(seconds=seconds) if seconds else None
+
+
+def _required(data: Mapping[str, Any], key: str, where: str) -> Any:
+    """`data[key]`, or a ValueError naming the snapshot field that is missing."""
+    if not isinstance(data, Mapping) or data.get(key) is None:
+        raise ValueError(f"policy snapshot: {where}.{key} is missing")
+    return data[key]
 
 
 @dataclass(frozen=True)
@@ -143,12 +157,42 @@ class Gate:
     escalate_after_reminders: int | None
     teams_webhook_secret: str | None
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "gate") -> Gate:
+        """The gate of a snapshot (`to_dict`'s output); unset counts and lists read as none."""
+        approvers = data.get("approvers") or {}
+        escalation = data.get("escalation") or {}
+        return cls(users=tuple(approvers.get("users") or ()),
+                   groups=tuple(approvers.get("groups") or ()),
+                   required_approvals=int(data.get("requiredApprovals") or 1),
+                   deadline=timedelta(seconds=_required(data, "deadlineSeconds", where)),
+                   reminder_interval=_duration(data.get("reminderIntervalSeconds")),
+                   escalation_group=escalation.get("group"),
+                   escalate_after_reminders=escalation.get("afterReminders"),
+                   teams_webhook_secret=data.get("teamsWebhookSecret"))
+
     @property
     def reminders_before_deadline(self) -> int:
         """How many reminders are sent before the deadline (at every interval, strictly before)."""
         if self.reminder_interval is None:
             return 0
         return -(-self.deadline // self.reminder_interval) - 1
+
+    def next_wake(self, opened: datetime, reminders_sent: int) -> datetime:
+        """When a gate opened at `opened` wakes next: the next reminder, or the deadline.
+
+        Counted from the opening, so a reminder sent late does not push the next one back."""
+        deadline = opened + self.deadline
+        if self.reminder_interval is None or reminders_sent >= self.reminders_before_deadline:
+            return deadline
+        return min(deadline, opened + (reminders_sent + 1) * self.reminder_interval)
+
+    def escalated_to(self, reminder_number: int) -> str | None:
+        """The escalation group told with this reminder (1-based), if any."""
+        if self.escalation_group is None:
+            return None
+        after = self.escalate_after_reminders or 1
+        return self.escalation_group if reminder_number >= after else None
 
     def to_dict(self) -> dict[str, Any]:
         escalation = None
@@ -173,6 +217,18 @@ class Promotion:
     target_repository: str
     acr_import: dict[str, Any] | None
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "promotion") -> Promotion:
+        """The promotion of a snapshot; a null `targetRegistry` is the source registry."""
+        source = dict(_required(data, "sourceRegistry", where))
+        target = data.get("targetRegistry")
+        acr = data.get("acrImport")
+        return cls(namespace=data.get("namespace"), source_registry=source,
+                   source_repository=_required(data, "sourceRepository", where),
+                   target_registry=dict(target) if target else source,
+                   target_repository=_required(data, "targetRepository", where),
+                   acr_import=dict(acr) if acr else None)
+
     def to_dict(self) -> dict[str, Any]:
         """`targetRegistry` is null when the target is the source registry."""
         same = self.target_registry == self.source_registry
@@ -190,6 +246,15 @@ class Rollback:
     on_failure: str
     pause_for_human: bool
     pause_deadline: timedelta | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Rollback:
+        """The rollback of a snapshot; without one (or without `onFailure`) the environment
+        is restored."""
+        data = data or {}
+        return cls(on_failure=str(data.get("onFailure") or "environment"),
+                   pause_for_human=bool(data.get("pauseForHuman")),
+                   pause_deadline=_duration(data.get("pauseDeadlineSeconds")))
 
     def to_dict(self) -> dict[str, Any]:
         return {"onFailure": self.on_failure, "pauseForHuman": self.pause_for_human,
@@ -211,6 +276,30 @@ class Environment:
     rollback: Rollback
     image_registry: dict[str, Any]
     image_repository: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Environment:
+        """The environment of a snapshot, read whole (`to_dict` writes it back as it was);
+        ValueError naming the field a snapshot lacks.
+
+        The cluster, secrets and checks dicts are the snapshot's own (a plan reads its input
+        on every replay; `to_dict` copies them out)."""
+        name = str(_required(data, "name", "environment"))
+        where = f"environment {name!r}"
+        target, image = _required(data, "target", where), _required(data, "image", where)
+        gate, promotion = data.get("gate"), data.get("promotion")
+        return cls(
+            name=name, cluster=_required(target, "cluster", f"{where}.target"),
+            deploy_target=dict(_required(target, "deploy", f"{where}.target")),
+            secrets=_required(data, "secrets", where),
+            checks=tuple(data.get("checks") or ()),
+            gate=Gate.from_dict(gate, f"{where}.gate") if gate else None,
+            promotion=Promotion.from_dict(promotion, f"{where}.promotion") if promotion else None,
+            rollout_timeout=_duration(data.get("rolloutTimeoutSeconds"))
+            or DEFAULT_ROLLOUT_TIMEOUT,
+            rollback=Rollback.from_dict(data.get("rollback")),
+            image_registry=dict(_required(image, "registry", f"{where}.image")),
+            image_repository=str(_required(image, "repository", f"{where}.image")))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name,

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.policy.model import DEFAULT_PAUSE_DEADLINE, Rollback
 from shared.text import one_line
 
 CHOICES = ("rollback", "keep")
-DEFAULT_DEADLINE = timedelta(hours=24)
 MAX_REASON = 500
 
 
@@ -27,14 +27,12 @@ class PauseRules:
     on_deadline: str  # "rollback" or "keep"
 
     @classmethod
-    def of(cls, rollback: dict[str, Any]) -> PauseRules | None:
-        """The rules of a stage's `rollback` snapshot; None when it does not pause."""
-        if not rollback.get("pauseForHuman"):
+    def of(cls, rollback: Rollback) -> PauseRules | None:
+        """The rules of a stage's rollback; None when it does not pause."""
+        if not rollback.pause_for_human:
             return None
-        seconds = rollback.get("pauseDeadlineSeconds")
-        deadline = timedelta(seconds=seconds) if seconds else DEFAULT_DEADLINE
-        on_deadline = "keep" if rollback.get("onFailure") == "none" else "rollback"
-        return cls(deadline, on_deadline)
+        on_deadline = "keep" if rollback.on_failure == "none" else "rollback"
+        return cls(rollback.pause_deadline or DEFAULT_PAUSE_DEADLINE, on_deadline)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """A release's plan: the image by digest and the ordered environments of its policy snapshot.
 
 Built from the orchestration input only (never from the live policy), so replay
-sees the same plan however the policy file changes. Builds the plain-JSON
-requests of the activities; carries secret *names* and specs, never values.
+sees the same plan however the policy file changes. Each stage is the snapshot's environment
+read once into the policy's own types (`shared.policy.Environment`, `Gate`, `Rollback`);
+the requests of the activities are plain JSON and pass the snapshot's dicts on as written.
+Carries secret *names* and specs, never values.
 The input also says which checks run before the first environment (`preflight`: inputs
 written before a check existed do not name it, so their histories replay unchanged) and
 the retries that started this run again (`retries`: who, when, why).
@@ -10,12 +12,13 @@ the retries that started this run again (`retries`: who, when, why).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared.cluster.rollout import DIGEST, RELEASE_ID
+from shared.policy.model import Environment, Gate, Promotion, Rollback
 
 APPROVAL_SETTINGS = "approvalSettings"
 """Preflight check: the app's approval settings can open and decide the plan's gates."""
@@ -26,32 +29,37 @@ put them in the input)."""
 
 @dataclass(frozen=True)
 class Stage:
-    """One environment of the plan."""
+    """One environment of the plan: `spec` as the snapshot wrote it (requests pass it on
+    unchanged), `environment` the same read once into the policy's types."""
 
     name: str
     spec: dict[str, Any]
+    environment: Environment = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "environment", Environment.from_dict(self.spec))
 
     @property
-    def gate(self) -> dict[str, Any] | None:
-        return self.spec.get("gate")
+    def gate(self) -> Gate | None:
+        return self.environment.gate
 
     @property
-    def promotion(self) -> dict[str, Any] | None:
-        return self.spec.get("promotion")
+    def promotion(self) -> Promotion | None:
+        return self.environment.promotion
 
     @property
-    def rollback(self) -> dict[str, Any]:
-        return self.spec.get("rollback") or {"onFailure": "environment"}
+    def rollback(self) -> Rollback:
+        return self.environment.rollback
 
     @property
     def on_failure(self) -> str:
         """What a failed deployment here does: `environment` (restore it), `none`, or
         `environmentAndEarlier` (also restore the environments this release deployed before)."""
-        return str(self.rollback.get("onFailure") or "environment")
+        return self.environment.rollback.on_failure
 
     @property
     def rollout_timeout(self) -> timedelta:
-        return timedelta(seconds=self.spec.get("rolloutTimeoutSeconds") or 600)
+        return self.environment.rollout_timeout
 
 
 @dataclass(frozen=True)
@@ -87,22 +95,26 @@ class ReleasePlan:
 
     @property
     def gates(self) -> dict[str, dict[str, Any]]:
-        """Environment name → gate spec, for the stages with a gate."""
-        return {stage.name: stage.gate for stage in self.stages if stage.gate}
+        """Environment name → the gate as the snapshot wrote it, for the stages with a gate."""
+        return {stage.name: stage.spec["gate"] for stage in self.stages if stage.gate}
 
     def image_in(self, stage: Stage) -> str:
         """`host/repository@digest` as the stage's cluster pulls it."""
-        image = stage.spec["image"]
-        return f"{_host(image['registry']['url'])}/{image['repository']}@{self.digest}"
+        environment = stage.environment
+        return f"{_host(environment.image_registry['url'])}/{environment.image_repository}" \
+               f"@{self.digest}"
 
     def promotion_request(self, stage: Stage) -> dict[str, Any]:
-        promotion = stage.promotion or {}
-        return {"registry": promotion.get("sourceRegistry") or self.source_registry,
-                "source": f"{promotion.get('sourceRepository') or self.source_repository}"
+        """`promote_image`'s input for a stage with a promotion."""
+        promotion = stage.promotion
+        if promotion is None:
+            raise ValueError(f"environment {stage.name!r} has no promotion")
+        return {"registry": promotion.source_registry or self.source_registry,
+                "source": f"{promotion.source_repository or self.source_repository}"
                           f"@{self.digest}",
-                "target": f"{promotion['targetRepository']}:{self.version}",
-                "targetRegistry": promotion.get("targetRegistry"),
-                "acrImport": promotion.get("acrImport")}
+                "target": f"{promotion.target_repository}:{self.version}",
+                "targetRegistry": promotion.to_dict()["targetRegistry"],
+                "acrImport": promotion.acr_import}
 
     def deploy_request(self, stage: Stage) -> dict[str, Any]:
         """The sub-orchestration input that deploys, watches and verifies one stage."""
@@ -113,7 +125,7 @@ class ReleasePlan:
                          evidence: str | None) -> dict[str, Any]:
         """`request_approval`'s input: what the gate's links bind and its cards say."""
         return {"releaseId": self.release_id, "service": self.service, "version": self.version,
-                "digest": self.digest, "environment": stage.name, "gate": stage.gate,
+                "digest": self.digest, "environment": stage.name, "gate": stage.spec["gate"],
                 "deadline": deadline.isoformat(), "pushedBy": self.pushed_by,
                 "evidence": evidence, "secrets": stage.spec["secrets"],
                 "overwrites": self.overwrites, "tagMoved": self.tag_moved}

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.approvals.gate import GateRules, Tally, decided_by, decision_event
+from shared.approvals.gate import Tally, decided_by, decision_event, judge
 from shared.ledger.approvals import ApprovalUse
+from shared.policy import Gate
 
 OPENED = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 SPEC = {"approvers": {"users": ["ann@example.com", "bob@example.com"], "groups": ["ops"]},
@@ -29,28 +30,30 @@ def test_each_decision_wait_has_its_own_event_name() -> None:
 
 
 def test_rules_from_the_plan_gate() -> None:
-    rules = GateRules.from_spec(SPEC)
+    rules = Gate.from_dict(SPEC)
     assert rules.users == ("ann@example.com", "bob@example.com")
-    assert (rules.required, rules.deadline, rules.reminders) == (2, timedelta(hours=72), 2)
-    assert rules.webhook_secret == "teams-webhook"
-    bare = GateRules.from_spec({"deadlineSeconds": 3600})
-    assert (bare.required, bare.reminders, bare.escalated_to(5)) == (1, 0, None)
+    assert (rules.required_approvals, rules.deadline, rules.reminders_before_deadline) == (
+        2, timedelta(hours=72), 2)
+    assert rules.teams_webhook_secret == "teams-webhook"
+    bare = Gate.from_dict({"deadlineSeconds": 3600})
+    assert (bare.required_approvals, bare.reminders_before_deadline,
+            bare.escalated_to(5)) == (1, 0, None)
 
 
 @pytest.mark.parametrize(("sent", "wake"), [(0, 24), (1, 48), (2, 72), (3, 72)])
 def test_wakes_at_each_reminder_counted_from_the_opening_then_the_deadline(sent: int,
                                                                             wake: int) -> None:
-    assert GateRules.from_spec(SPEC).next_wake(OPENED, sent) == OPENED + timedelta(hours=wake)
+    assert Gate.from_dict(SPEC).next_wake(OPENED, sent) == OPENED + timedelta(hours=wake)
 
 
 def test_an_interval_that_divides_the_deadline_sends_no_reminder_at_the_deadline() -> None:
-    rules = GateRules.from_spec({**SPEC, "deadlineSeconds": 48 * 3600})
-    assert rules.reminders == 1
+    rules = Gate.from_dict({**SPEC, "deadlineSeconds": 48 * 3600})
+    assert rules.reminders_before_deadline == 1
     assert rules.next_wake(OPENED, 1) == OPENED + timedelta(hours=48)
 
 
 def test_escalation_joins_from_the_configured_reminder_on() -> None:
-    rules = GateRules.from_spec(SPEC)
+    rules = Gate.from_dict(SPEC)
     assert [rules.escalated_to(n) for n in (1, 2, 3)] == [None, "leads", "leads"]
 
 
@@ -66,7 +69,7 @@ def test_escalation_joins_from_the_configured_reminder_on() -> None:
 ])
 def test_judge_applies_the_allow_list_and_separation_of_duties(
         decision: dict, pusher: str | None, allowed: bool, why: str) -> None:
-    ok, reason = GateRules.from_spec(SPEC).judge(decision, pusher, "prod")
+    ok, reason = judge(Gate.from_dict(SPEC), decision, pusher, "prod")
     assert ok is allowed and why in reason
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.ledger.records import ReleaseRecord, StageState
+from shared.policy import parse_policy
 from shared.releases.operations import (
     Deployed,
     Operation,
@@ -18,10 +19,13 @@ from shared.releases.operations import (
     was_deployed,
 )
 from shared.releases.plan import Stage
+from tests.policy.policy_samples import BASE
 from triggers.http import Refused, operator, request_body
 from triggers.releases import list_filters
 
 T0 = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
+# An environment as a policy snapshot writes it (a stage is read from a whole one).
+PROD = parse_policy(BASE).service("delivery").snapshot()["environments"][1]
 
 
 def row(release_id: str, day: int, **stages: tuple[str, int | None]) -> ReleaseRecord:
@@ -109,7 +113,7 @@ class TestOperationIds:
 
 
 def test_the_operation_input_round_trips_and_names_who_and_why() -> None:
-    stage = Stage("prod", {"name": "prod", "secrets": {"local": {"environment": "prod"}}})
+    stage = Stage("prod", PROD)
     op = Operation("rollback:delivery:prod:2", "rollback", "delivery", stage,
                    "ann@example.com", "errors up",
                    Deployed("d-1", "v1.0.0", "sha256:" + "1" * 64, "r/prod/d@sha256:1"),
@@ -180,5 +184,6 @@ class TestRequests:
     ({"pauseHours": 4}, "environment"),
 ])
 def test_what_a_failed_deployment_does(rollback: dict | None, on_failure: str) -> None:
-    spec = {"name": "prod"} if rollback is None else {"name": "prod", "rollback": rollback}
+    without = {name: value for name, value in PROD.items() if name != "rollback"}
+    spec = without if rollback is None else {**without, "rollback": rollback}
     assert Stage("prod", spec).on_failure == on_failure

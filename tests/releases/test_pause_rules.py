@@ -6,21 +6,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.policy import Rollback
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 
 DEADLINE = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def test_only_a_pausing_rollback_has_rules() -> None:
-    assert PauseRules.of({"onFailure": "environment"}) is None
-    assert PauseRules.of({"onFailure": "environment", "pauseForHuman": False}) is None
-    rules = PauseRules.of({"onFailure": "environmentAndEarlier", "pauseForHuman": True,
-                           "pauseDeadlineSeconds": 7200})
+    assert PauseRules.of(Rollback.from_dict({"onFailure": "environment"})) is None
+    assert PauseRules.of(Rollback.from_dict({"onFailure": "environment",
+                                             "pauseForHuman": False})) is None
+    rules = PauseRules.of(Rollback.from_dict({"onFailure": "environmentAndEarlier",
+                                              "pauseForHuman": True,
+                                              "pauseDeadlineSeconds": 7200}))
     assert rules == PauseRules(timedelta(hours=2), "rollback")
 
 
 def test_without_rollback_the_deadline_keeps_and_the_default_deadline_is_a_day() -> None:
-    rules = PauseRules.of({"onFailure": "none", "pauseForHuman": True})
+    rules = PauseRules.of(Rollback.from_dict({"onFailure": "none", "pauseForHuman": True}))
     assert rules == PauseRules(timedelta(hours=24), "keep")
     assert on_deadline(rules) == Choice("keep", None, None)
 

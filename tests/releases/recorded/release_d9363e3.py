@@ -15,7 +15,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared.approvals.gate import GateRules, Tally, decision_event
+from shared.approvals.gate import Tally, decision_event
 from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
 from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
@@ -53,7 +53,7 @@ def release(context: df.DurableOrchestrationContext):
             continue
         reason = result["reason"]
         if "rolledBack" in result and not result.get("kept") \
-                and stage.rollback.get("onFailure") == "environmentAndEarlier":
+                and stage.on_failure == "environmentAndEarlier":
             problems = yield from roll_back_earlier(context, plan, deployed)
             reason = "; ".join([reason, *problems])
         if gate:  # the approvers hear how it ended
@@ -112,16 +112,17 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
     """Open the gate, then take decisions until one settles it, a newer release, or the deadline.
 
     Every decision is checked by an activity before it counts; reminders go out in between."""
-    rules = GateRules.from_spec(stage.gate or {})
+    rules = stage.gate  # typed since the policy model is read once (names only changed)
+    assert rules is not None
     opened = context.current_utc_datetime
     deadline = opened + rules.deadline
     request = plan.approval_request(stage, deadline, journal.evidence_before(stage))
-    tally, number, reminders, links = Tally(rules.required), 1, 0, {}
+    tally, number, reminders, links = Tally(rules.required_approvals), 1, 0, {}
 
     def waiting() -> dict[str, Any]:
         return {"kind": "approval", "environment": stage.name,
                 "event": decision_event(stage.name, number), "deadline": deadline.isoformat(),
-                "requiredApprovals": rules.required, "approvals": tally.summary(),
+                "requiredApprovals": rules.required_approvals, "approvals": tally.summary(),
                 "reminders": reminders, "approvalPage": links.get("approvalPage"),
                 "approvalLinks": links.get("approvalLinks") or []}
 
@@ -142,7 +143,8 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
             reminders += 1
             sent = yield from notify(context, {
                 **request, "links": links, "kind": "reminder", "number": reminders,
-                "total": rules.reminders, "escalatedTo": rules.escalated_to(reminders)})
+                "total": rules.reminders_before_deadline,
+                "escalatedTo": rules.escalated_to(reminders)})
             journal.step(stage, "approval", waiting(), detail=sent)
             continue
         if winner != timer:
@@ -150,7 +152,7 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
         if winner == decision:
             number += 1
             verdict = yield from attempt(context, "check_approval", {
-                "releaseId": plan.release_id, "environment": stage.name, "gate": stage.gate,
+                "releaseId": plan.release_id, "environment": stage.name, "gate": stage.spec["gate"],
                 "pushedBy": plan.pushed_by, "decision": _decoded(decision.result)})
             tally.add(verdict)
             if tally.outcome is None:
@@ -302,7 +304,7 @@ def deploy_environment(context: df.DurableOrchestrationContext):
     if PauseRules.of(stage.rollback):  # the release asks a person first
         return {"healthy": False, "rolledBack": False, "paused": True, "reason": failure,
                 "snapshot": snapshot}
-    if stage.rollback.get("onFailure") == "none":
+    if stage.on_failure == "none":
         yield record_deployment(context, job, good=False)  # what runs there, not good
         return {"healthy": False, "rolledBack": False, "reason": failure, "snapshot": snapshot}
     restored = yield from restore(context, cluster, snapshot, failure,
