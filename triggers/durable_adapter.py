@@ -11,13 +11,13 @@ only what it is asked to.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import azure.durable_functions as df
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
+
+from shared.instances import Instance
 
 ACTIVE = frozenset({OrchestrationRuntimeStatus.Pending, OrchestrationRuntimeStatus.Running,
                     OrchestrationRuntimeStatus.ContinuedAsNew,
@@ -45,21 +45,6 @@ class ClientDurable:
 
     async def raise_event(self, instance_id: str, event: str, payload: Any) -> None:
         await self._client.raise_event(instance_id, event, payload)
-
-
-@dataclass(frozen=True)
-class Instance:
-    """An orchestration instance: its name, runtime status (`Running`, …), decoded values and
-    times."""
-
-    instance_id: str
-    name: str | None
-    runtime: str | None
-    input: Any
-    output: Any
-    custom_status: Any
-    created: datetime | None
-    updated: datetime | None
 
 
 class ClientInstances:

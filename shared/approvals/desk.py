@@ -47,6 +47,7 @@ from shared.approvals.tokens import (
     TokenScope,
     verify,
 )
+from shared.instances import Instance
 from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
 from shared.timefmt import as_utc
@@ -56,22 +57,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1
 STATUS_EVERY = 5          # re-read the release's status every this many polls
 DECISIONS = ("approve", "reject")
-
-
-class Instance(Protocol):
-    """A release's orchestration as Durable shows it, its JSON values decoded."""
-
-    @property
-    def name(self) -> str | None: ...
-
-    @property
-    def runtime(self) -> str | None: ...   # Durable's runtime status: "Running", …
-
-    @property
-    def input(self) -> Any: ...
-
-    @property
-    def custom_status(self) -> Any: ...
 
 
 class Gates(Protocol):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from shared.instances import Instance
 from shared.ledger.records import EnvironmentState, ReleaseRecord
 from shared.releases.admission import (
     CONFLICT,
@@ -52,22 +53,6 @@ log = logging.getLogger(__name__)
 
 SERVICE_RELEASES = 10_000   # rows of one service read to find the previous good release
 RELEASE_ORCHESTRATOR = "release"
-
-
-class Instance(Protocol):
-    """An orchestration instance as Durable shows it, its JSON values decoded."""
-
-    @property
-    def instance_id(self) -> str: ...
-
-    @property
-    def runtime(self) -> str | None: ...   # Durable's runtime status: "Running", "Failed", …
-
-    @property
-    def input(self) -> Any: ...
-
-    @property
-    def output(self) -> Any: ...
 
 
 class Instances(Protocol):

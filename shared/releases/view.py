@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.instances import Instance
 from shared.ledger.records import EventRecord, ReleaseRecord
 from shared.releases.admission import NOT_FOUND, Refusal
 from shared.releases.operations import ORCHESTRATORS, operation_kind
@@ -24,28 +25,6 @@ from shared.timefmt import as_utc
 SERVICE_EVENTS = 1_000      # events of one service read for a release's timeline
 SHOWN_ORCHESTRATIONS = frozenset({"release", *ORCHESTRATORS.values()})
 RETRIED = "retried"  # the history step of a retry (orchestrations/release.py Journal)
-
-
-class Instance(Protocol):
-    """An orchestration instance as Durable shows it, its JSON values decoded."""
-
-    @property
-    def name(self) -> str | None: ...
-
-    @property
-    def runtime(self) -> str | None: ...   # Durable's runtime status: "Running", …
-
-    @property
-    def output(self) -> Any: ...
-
-    @property
-    def custom_status(self) -> Any: ...
-
-    @property
-    def created(self) -> datetime | None: ...
-
-    @property
-    def updated(self) -> datetime | None: ...
 
 
 class Instances(Protocol):
