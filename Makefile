@@ -105,7 +105,7 @@ deb-packages:
 	apt-get install -y -q --no-install-recommends $$missing
 
 clean:
-	rm -rf $(DATA_DIR) .pytest_cache .ruff_cache
+	rm -rf $(DATA_DIR) .pytest_cache .ruff_cache .mypy_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -path ./node_modules -prune -o \
 	  -name __pycache__ -type d -exec rm -rf {} +
 
