@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from shared.json_input import read_json
+
 Scope = Literal["approve", "reject", "decide"]
 Decision = Literal["approve", "reject"]
 
@@ -179,7 +181,8 @@ def _authentic(keyring: Keyring, token: object) -> Grant:
     if key_id is None:
         raise TokenInvalid()
     try:
-        return _grant(json.loads(_b64decode(body) or b""), key_id)
+        return _grant(read_json(_b64decode(body) or b"", limit=MAX_TOKEN_LENGTH, what="link"),
+                      key_id)
     except (ValueError, TypeError, KeyError, OverflowError):
         raise TokenInvalid() from None
 

@@ -8,11 +8,11 @@ those bytes, so it is re-published byte for byte, never re-serialized.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from shared.failure_kinds import Permanent
+from shared.json_input import JsonInputError, read_json
 
 from .references import DIGEST
 
@@ -26,6 +26,7 @@ IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 IMAGE_CONFIG_TYPES = frozenset({"application/vnd.oci.image.config.v1+json",
                                 "application/vnd.docker.container.image.v1+json"})
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # what the OCI distribution spec asks registries to accept
 ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 
 
@@ -76,9 +77,9 @@ def digest_of(raw: bytes) -> str:
 def parse_manifest(raw: bytes, content_type: str | None = None) -> Manifest:
     """Parse manifest bytes; the media type comes from the document, else the header."""
     try:
-        document = json.loads(raw)
-    except ValueError as bad:
-        raise UnsupportedManifest(f"manifest is not JSON: {bad}") from bad
+        document = read_json(raw, limit=MAX_MANIFEST_BYTES, what="manifest")
+    except JsonInputError as bad:
+        raise UnsupportedManifest(f"manifest is not JSON we read: {bad}") from bad
     if not isinstance(document, dict):
         raise UnsupportedManifest("manifest is not a JSON object")
     media_type = _media_type(document, content_type)

@@ -141,6 +141,12 @@ def test_signed_payload_that_is_not_json_is_invalid() -> None:
         check(forge(b"[1, 2"))
 
 
+@pytest.mark.parametrize("payload", [b"[" * 3000 + b"]" * 3000, b'{"v": NaN}'])
+def test_signed_payload_the_bounded_reader_refuses_is_invalid(payload: bytes) -> None:
+    with pytest.raises(TokenInvalid):
+        check(forge(payload))
+
+
 def forge(payload: bytes) -> str:
     """A token with a correct signature over an arbitrary payload (as if the key leaked)."""
     body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()

@@ -70,6 +70,9 @@ def test_indexes_list_children_with_platforms(media_type: str) -> None:
 
 @pytest.mark.parametrize("raw, reason", [
     (b"not json", "not JSON"),
+    (b"[" * 5000 + b"]" * 5000, "nested deeper than 32 levels"),
+    (b'{"schemaVersion": NaN}', "NaN is not a JSON number"),
+    (b" " * (4 * 1024 * 1024 + 1), "larger than 4194304 bytes"),
     (b"[]", "not a JSON object"),
     (json.dumps({"schemaVersion": 1, "fsLayers": []}).encode(), "schema 1"),
     (json.dumps({"schemaVersion": 2, "mediaType": "text/plain"}).encode(), "unsupported"),
