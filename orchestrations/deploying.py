@@ -54,10 +54,11 @@ def deploy_and_verify(context: df.DurableOrchestrationContext, stage: Stage,
             return Verified(f"rollout {rollout['state']}: "
                             f"{rollout.get('message') or rollout['reason']}")
         evidence = "rollout complete: " + (rollout.get("message") or "all replicas ready")
-        if stage.spec.get("checks"):
+        environment = stage.environment
+        if environment.checks:
             begin("verify")
             checked = evidence_from_results((yield context.call_activity("verify_release", {
-                "checks": stage.spec["checks"], "secrets": stage.spec["secrets"]})))
+                "checks": list(environment.checks), "secrets": environment.secrets})))
             if not checked.passed:
                 return Verified(checked.failure())
             evidence = checked.summary

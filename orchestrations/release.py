@@ -165,7 +165,7 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
         if winner == decision:
             number += 1
             verdict = yield from attempt(context, "check_approval", {
-                "releaseId": plan.release_id, "environment": stage.name, "gate": stage.spec["gate"],
+                "releaseId": plan.release_id, "environment": stage.name, "gate": rules.to_dict(),
                 "pushedBy": plan.pushed_by, "decision": _decoded(decision.result)})
             tally.add(verdict)
             if tally.outcome is None:
@@ -295,7 +295,7 @@ def deploy_environment(context: df.DurableOrchestrationContext,
                        ) -> Generator[Any, Any, dict[str, Any]]:
     """Snapshot, deploy, watch the rollout, verify; on failure restore the snapshot."""
     job = context.get_input()
-    stage = Stage(job["stage"]["name"], job["stage"])
+    stage = Stage.from_dict(job["stage"])
     def cluster(**fields: Any) -> dict[str, Any]:
         return cluster_request(stage, **fields)
 

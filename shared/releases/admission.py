@@ -60,7 +60,7 @@ def live_plan(release: ReleaseRecord, spec: Mapping[str, Any]) -> ReleasePlan:
     return ReleasePlan(release_id=release.release_id, service=release.service,
                        version=release.version, digest=release.digest,
                        source_registry=spec["registry"], source_repository=spec["repository"],
-                       stages=tuple(Stage(e["name"], e) for e in spec["environments"]))
+                       stages=tuple(Stage.from_dict(e) for e in spec["environments"]))
 
 
 def snapshot_image(snapshot: Mapping[str, Any] | None, plan: ReleasePlan, stage: Stage,

@@ -136,14 +136,14 @@ class Operation:
                 "environment": self.environment, "by": self.by, "reason": self.reason,
                 "release": self.release.to_dict(),
                 "replaces": self.replaces.to_dict() if self.replaces else None,
-                "stage": self.stage.spec, "policy": self.policy}
+                "stage": self.stage.to_dict(), "policy": self.policy}
 
     @classmethod
     def from_input(cls, data: dict[str, Any]) -> Operation:
         release = Deployed.from_dict(data["release"])
         assert release is not None
         return cls(operation_id=data["operationId"], kind=data["kind"],
-                   service=data["service"], stage=Stage(data["stage"]["name"], data["stage"]),
+                   service=data["service"], stage=Stage.from_dict(data["stage"]),
                    by=data["by"], reason=data.get("reason") or "", release=release,
                    replaces=Deployed.from_dict(data.get("replaces")),
                    policy=data.get("policy") or {})
@@ -180,7 +180,7 @@ class Operation:
         """`deploy_environment`'s input: the past release's image in this environment."""
         return {"releaseId": self.release.release_id, "service": self.service,
                 "version": self.release.version, "digest": self.release.digest,
-                "stage": self.stage.spec, "image": self.release.image}
+                "stage": self.stage.to_dict(), "image": self.release.image}
 
     def cluster(self, **fields: Any) -> dict[str, Any]:
         return cluster_request(self.stage, **fields)

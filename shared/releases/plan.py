@@ -2,8 +2,8 @@
 
 Built from the orchestration input only (never from the live policy), so replay
 sees the same plan however the policy file changes. Each stage is the snapshot's environment
-read once into the policy's own types (`shared.policy.Environment`, `Gate`, `Rollback`);
-the requests of the activities are plain JSON and pass the snapshot's dicts on as written.
+read once into the policy's own types (`shared.policy.Environment`, `Gate`, `Rollback`)
+and written back with their `to_dict` where a request carries it (plain JSON).
 Carries secret *names* and specs, never values.
 The input also says which checks run before the first environment (`preflight`: inputs
 written before a check existed do not name it, so their histories replay unchanged) and
@@ -12,7 +12,8 @@ the retries that started this run again (`retries`: who, when, why).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,15 +30,22 @@ put them in the input)."""
 
 @dataclass(frozen=True)
 class Stage:
-    """One environment of the plan: `spec` as the snapshot wrote it (requests pass it on
-    unchanged), `environment` the same read once into the policy's types."""
+    """One environment of the plan, read once from the snapshot into the policy's types;
+    `to_dict` is the snapshot form the activities' requests carry."""
 
-    name: str
-    spec: dict[str, Any]
-    environment: Environment = field(init=False, repr=False, compare=False)
+    environment: Environment
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "environment", Environment.from_dict(self.spec))
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> Stage:
+        """The stage a snapshot's environment (or a request's `stage`) describes."""
+        return cls(Environment.from_dict(spec))
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.environment.to_dict()
+
+    @property
+    def name(self) -> str:
+        return self.environment.name
 
     @property
     def gate(self) -> Gate | None:
@@ -87,7 +95,7 @@ class ReleasePlan:
         return cls(release_id=data["releaseId"], service=policy["service"],
                    version=image["tag"], digest=image["digest"],
                    source_registry=policy["registry"], source_repository=image["repository"],
-                   stages=tuple(Stage(env["name"], env) for env in policy["environments"]),
+                   stages=tuple(Stage.from_dict(env) for env in policy["environments"]),
                    pushed_by=image.get("pushedBy"), overwrites=image.get("overwrites"),
                    preflight=tuple(data.get("preflight") or ()),
                    tag_moved=image.get("tagCurrent") is False,
@@ -96,7 +104,7 @@ class ReleasePlan:
     @property
     def gates(self) -> dict[str, dict[str, Any]]:
         """Environment name → the gate as the snapshot wrote it, for the stages with a gate."""
-        return {stage.name: stage.spec["gate"] for stage in self.stages if stage.gate}
+        return {stage.name: stage.gate.to_dict() for stage in self.stages if stage.gate}
 
     def image_in(self, stage: Stage) -> str:
         """`host/repository@digest` as the stage's cluster pulls it."""
@@ -119,15 +127,18 @@ class ReleasePlan:
     def deploy_request(self, stage: Stage) -> dict[str, Any]:
         """The sub-orchestration input that deploys, watches and verifies one stage."""
         return {"releaseId": self.release_id, "service": self.service, "version": self.version,
-                "digest": self.digest, "stage": stage.spec, "image": self.image_in(stage)}
+                "digest": self.digest, "stage": stage.to_dict(), "image": self.image_in(stage)}
 
     def approval_request(self, stage: Stage, deadline: datetime,
                          evidence: str | None) -> dict[str, Any]:
         """`request_approval`'s input: what the gate's links bind and its cards say."""
+        gate = stage.gate
+        if gate is None:
+            raise ValueError(f"environment {stage.name!r} has no gate")
         return {"releaseId": self.release_id, "service": self.service, "version": self.version,
-                "digest": self.digest, "environment": stage.name, "gate": stage.spec["gate"],
+                "digest": self.digest, "environment": stage.name, "gate": gate.to_dict(),
                 "deadline": deadline.isoformat(), "pushedBy": self.pushed_by,
-                "evidence": evidence, "secrets": stage.spec["secrets"],
+                "evidence": evidence, "secrets": stage.environment.secrets,
                 "overwrites": self.overwrites, "tagMoved": self.tag_moved}
 
     def restored_deployment(self, stage: Stage, snapshot: dict[str, Any],
@@ -152,9 +163,9 @@ class ReleasePlan:
 
 def cluster_request(stage: Stage, **fields: Any) -> dict[str, Any]:
     """A deployment activity's request for the stage's cluster target."""
-    target = stage.spec["target"]
-    return {"target": target["deploy"], "connection": target["cluster"],
-            "secrets": stage.spec["secrets"], **fields}
+    environment = stage.environment
+    return {"target": environment.deploy_target, "connection": environment.cluster,
+            "secrets": environment.secrets, **fields}
 
 
 def _host(url: str) -> str:

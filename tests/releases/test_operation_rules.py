@@ -113,7 +113,7 @@ class TestOperationIds:
 
 
 def test_the_operation_input_round_trips_and_names_who_and_why() -> None:
-    stage = Stage("prod", PROD)
+    stage = Stage.from_dict(PROD)
     op = Operation("rollback:delivery:prod:2", "rollback", "delivery", stage,
                    "ann@example.com", "errors up",
                    Deployed("d-1", "v1.0.0", "sha256:" + "1" * 64, "r/prod/d@sha256:1"),
@@ -186,4 +186,4 @@ class TestRequests:
 def test_what_a_failed_deployment_does(rollback: dict | None, on_failure: str) -> None:
     without = {name: value for name, value in PROD.items() if name != "rollback"}
     spec = without if rollback is None else {**without, "rollback": rollback}
-    assert Stage("prod", spec).on_failure == on_failure
+    assert Stage.from_dict(spec).on_failure == on_failure

@@ -152,7 +152,7 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
         if winner == decision:
             number += 1
             verdict = yield from attempt(context, "check_approval", {
-                "releaseId": plan.release_id, "environment": stage.name, "gate": stage.spec["gate"],
+                "releaseId": plan.release_id, "environment": stage.name, "gate": stage.to_dict()["gate"],
                 "pushedBy": plan.pushed_by, "decision": _decoded(decision.result)})
             tally.add(verdict)
             if tally.outcome is None:
@@ -273,7 +273,7 @@ def take_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage:
 def deploy_environment(context: df.DurableOrchestrationContext):
     """Snapshot, deploy, watch the rollout, verify; on failure restore the snapshot."""
     job = context.get_input()
-    stage = Stage(job["stage"]["name"], job["stage"])
+    stage = Stage.from_dict(job["stage"])
     def cluster(**fields: Any) -> dict[str, Any]:
         return cluster_request(stage, **fields)
 
@@ -288,9 +288,9 @@ def deploy_environment(context: df.DurableOrchestrationContext):
         evidence = "rollout complete: " + (rollout.get("message") or "all replicas ready")
         if rollout["state"] != "complete":
             failure = f"rollout {rollout['state']}: {rollout.get('message') or rollout['reason']}"
-        elif stage.spec.get("checks"):
+        elif stage.to_dict().get("checks"):
             verdict = yield context.call_activity("verify_release", {
-                "checks": stage.spec["checks"], "secrets": stage.spec["secrets"]})
+                "checks": stage.to_dict()["checks"], "secrets": stage.to_dict()["secrets"]})
             evidence = "; ".join(f"{v['check']}: {v['reason']}" for v in verdict["verdicts"])
             if not verdict["passed"]:
                 failed = [v for v in verdict["verdicts"] if not v["passed"]]
