@@ -152,7 +152,8 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
         if winner == decision:
             number += 1
             verdict = yield from attempt(context, "check_approval", {
-                "releaseId": plan.release_id, "environment": stage.name, "gate": stage.to_dict()["gate"],
+                "releaseId": plan.release_id, "environment": stage.name,
+                "gate": stage.to_dict()["gate"],
                 "pushedBy": plan.pushed_by, "decision": _decoded(decision.result)})
             tally.add(verdict)
             if tally.outcome is None:
