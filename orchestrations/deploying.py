@@ -15,6 +15,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from orchestrations.context import OrchestrationContext
 from shared.cluster.verification import evidence_from_results
 from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay, said
 from shared.releases.plan import Stage
@@ -34,7 +35,7 @@ class Verified:
     evidence: str | None = None
 
 
-def deploy_and_verify(context: df.DurableOrchestrationContext, stage: Stage,
+def deploy_and_verify(context: OrchestrationContext, stage: Stage,
                       cluster: ClusterCall, deadline: datetime, *, image: str, release_id: str,
                       change_cause: str, step: Callable[[str], None] | None = None,
                       ) -> Generator[Any, Any, Verified]:
@@ -67,7 +68,7 @@ def deploy_and_verify(context: df.DurableOrchestrationContext, stage: Stage,
     return Verified(None, evidence)
 
 
-def record_deployment(context: df.DurableOrchestrationContext, job: dict[str, Any], *,
+def record_deployment(context: OrchestrationContext, job: dict[str, Any], *,
                       good: bool) -> Any:
     """The ledger's note that the deploy request's image now runs in its environment
     (and, when `good`, is the environment's last good release)."""
@@ -77,7 +78,7 @@ def record_deployment(context: df.DurableOrchestrationContext, job: dict[str, An
         "good": good, "at": context.current_utc_datetime.isoformat()})
 
 
-def watch_rollout(context: df.DurableOrchestrationContext, cluster: ClusterCall,
+def watch_rollout(context: OrchestrationContext, cluster: ClusterCall,
                   deadline: datetime) -> Generator[Any, Any, dict[str, Any]]:
     """Ask the cluster until the rollout completes, fails or the deadline passes."""
     while True:
@@ -87,7 +88,7 @@ def watch_rollout(context: df.DurableOrchestrationContext, cluster: ClusterCall,
             return status
 
 
-def restore(context: df.DurableOrchestrationContext, cluster: ClusterCall,
+def restore(context: OrchestrationContext, cluster: ClusterCall,
             snapshot: dict[str, Any], failure: str,
             deadline: datetime) -> Generator[Any, Any, str | None]:
     """Roll back to the snapshot and watch it; None when restored, else what went wrong."""
@@ -106,7 +107,7 @@ def restore(context: df.DurableOrchestrationContext, cluster: ClusterCall,
     return None
 
 
-def attempt(context: df.DurableOrchestrationContext, activity: str,
+def attempt(context: OrchestrationContext, activity: str,
             request: dict[str, Any]) -> Generator[Any, Any, Any]:
     """Run an activity; transient failures are retried with backoff, permanent ones are not."""
     for number in range(1, ATTEMPTS + 1):

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-import azure.durable_functions as df
-
 from blueprints import blueprint
+from orchestrations.context import OrchestrationContext
 
 bp = blueprint()
 
@@ -20,7 +19,7 @@ DEFAULT_NAMES: tuple[str, ...] = ("Tokyo", "Seattle", "London")
 
 
 @bp.orchestration_trigger(context_name="context")
-def hello_sequence(context: df.DurableOrchestrationContext) -> Generator[Any, Any, list[str]]:
+def hello_sequence(context: OrchestrationContext) -> Generator[Any, Any, list[str]]:
     """Greet each name in turn through `say_hello`; return the list of greetings."""
     greetings: list[str] = []
     for name in names_from_input(context.get_input()):

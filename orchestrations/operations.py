@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-import azure.durable_functions as df
-
 from blueprints import blueprint
+from orchestrations.context import OrchestrationContext
 from orchestrations.deploying import (
     RETRY,
     attempt,
@@ -42,14 +41,14 @@ from shared.text import one_line
 bp = blueprint()
 
 
-def start_journal(context: df.DurableOrchestrationContext, op: Operation) -> Journal:
+def start_journal(context: OrchestrationContext, op: Operation) -> Journal:
     journal = Journal(context, op.plan())
     journal.note_operation(op.summary())
     journal.step(op.stage, op.kind)
     return journal
 
 
-def mark_stage(context: df.DurableOrchestrationContext, op: Operation, release: Deployed,
+def mark_stage(context: OrchestrationContext, op: Operation, release: Deployed,
                state: str, detail: str) -> Any:
     """Set the release's stage in this environment (its row's other fields stay)."""
     return context.call_activity_with_retry("mark_release_stage", RETRY, {
@@ -58,7 +57,7 @@ def mark_stage(context: df.DurableOrchestrationContext, op: Operation, release: 
         "at": context.current_utc_datetime.isoformat()})
 
 
-def claim_turn(context: df.DurableOrchestrationContext, op: Operation,
+def claim_turn(context: OrchestrationContext, op: Operation,
                journal: Journal) -> Generator[Any, Any, str | None]:
     """Take the environment's deploy turn (an older version may go back); why not, if never."""
     refused = yield from wait_for_turn(context, op.plan(), op.stage, journal, [],
@@ -69,7 +68,7 @@ def claim_turn(context: df.DurableOrchestrationContext, op: Operation,
 # The orchestrations ----------------------------------------------------------------------
 
 @bp.orchestration_trigger(context_name="context")
-def rollback_environment(context: df.DurableOrchestrationContext,
+def rollback_environment(context: OrchestrationContext,
                          ) -> Generator[Any, Any, dict[str, Any]]:
     """Put the previous good release back into one environment, by digest, and verify it."""
     op = Operation.from_input(context.get_input())
@@ -109,7 +108,7 @@ def rollback_environment(context: df.DurableOrchestrationContext,
 
 
 @bp.orchestration_trigger(context_name="context")
-def redeploy_environment(context: df.DurableOrchestrationContext,
+def redeploy_environment(context: OrchestrationContext,
                          ) -> Generator[Any, Any, dict[str, Any]]:
     """Deploy a past release's image into one environment again, with the usual safety net."""
     op = Operation.from_input(context.get_input())

@@ -15,9 +15,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import azure.durable_functions as df
-
 from blueprints import blueprint
+from orchestrations.context import OrchestrationContext
 from orchestrations.deploying import (
     RETRY,
     attempt,
@@ -41,7 +40,7 @@ SUPERSEDED = "superseded"
 
 
 @bp.orchestration_trigger(context_name="context")
-def release(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+def release(context: OrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     plan = ReleasePlan.from_input(context.get_input())
     journal = Journal(context, plan)  # the first stage's step writes the ledger row
     unusable = yield from preflight(context, plan)
@@ -76,7 +75,7 @@ def release(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict
     return (yield from journal.finish(Outcome.COMPLETED, healthy=plan.stages[-1]))
 
 
-def preflight(context: df.DurableOrchestrationContext,
+def preflight(context: OrchestrationContext,
               plan: ReleasePlan) -> Generator[Any, Any, str | None]:
     """Why the release cannot get through, found before anything is deployed; None if not.
 
@@ -96,7 +95,7 @@ def preflight(context: df.DurableOrchestrationContext,
                     + "; ".join(problems), REASON_LIMIT)
 
 
-def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
+def deliver(context: OrchestrationContext, plan: ReleasePlan, stage: Stage,
             journal: Journal, gate: GateDecision | None) -> Generator[Any, Any, StageResult]:
     """Promote, take the environment's turn, deploy; `deploy_environment`'s result, or why not."""
     try:
@@ -119,7 +118,7 @@ def deliver(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: S
     return replace(result, outcome=Outcome.ROLLED_BACK if result.rolled_back else Outcome.FAILED)
 
 
-def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
+def wait_for_approval(context: OrchestrationContext, plan: ReleasePlan, stage: Stage,
                       journal: Journal) -> Generator[Any, Any, GateDecision]:
     """Open the gate, then take decisions until one settles it, a newer release, or the deadline.
 
@@ -187,7 +186,7 @@ def wait_for_approval(context: df.DurableOrchestrationContext, plan: ReleasePlan
         return GateDecision(outcome, reason, card)
 
 
-def settle_failure(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
+def settle_failure(context: OrchestrationContext, plan: ReleasePlan, stage: Stage,
                    journal: Journal, gate: GateDecision | None,
                    failed: StageResult) -> Generator[Any, Any, StageResult]:
     """A failed deployment waits for a person to roll it back or keep it (the environment
@@ -236,7 +235,7 @@ def settle_failure(context: df.DurableOrchestrationContext, plan: ReleasePlan, s
                    reason=settled if restored is None else f"{settled}; {restored}")
 
 
-def notify(context: df.DurableOrchestrationContext,
+def notify(context: OrchestrationContext,
            card: dict[str, Any]) -> Generator[Any, Any, str | None]:
     """Post a reminder or outcome card; what went wrong, if anything (never raises)."""
     try:
@@ -247,7 +246,7 @@ def notify(context: df.DurableOrchestrationContext,
     return None if notice is None else str(notice)
 
 
-def wait_for_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, stage: Stage,
+def wait_for_turn(context: OrchestrationContext, plan: ReleasePlan, stage: Stage,
                   journal: Journal, along: list[Any], *, reason: str | None = None,
                   older_allowed: bool = False) -> Generator[Any, Any, StageResult | None]:
     """Claim the stage (`Deploying`) and the environment's turn, waiting while an earlier
@@ -291,7 +290,7 @@ def wait_for_turn(context: df.DurableOrchestrationContext, plan: ReleasePlan, st
 
 
 @bp.orchestration_trigger(context_name="context")
-def deploy_environment(context: df.DurableOrchestrationContext,
+def deploy_environment(context: OrchestrationContext,
                        ) -> Generator[Any, Any, dict[str, Any]]:
     """Snapshot, deploy, watch the rollout, verify; on failure restore the snapshot."""
     job = context.get_input()
@@ -319,7 +318,7 @@ def deploy_environment(context: df.DurableOrchestrationContext,
                        snapshot, rolled_back=restored is None).to_dict()
 
 
-def roll_back_earlier(context: df.DurableOrchestrationContext, plan: ReleasePlan,
+def roll_back_earlier(context: OrchestrationContext, plan: ReleasePlan,
                       deployed: list[tuple[Stage, dict[str, Any]]],
                       ) -> Generator[Any, Any, list[str]]:
     """Restore every earlier environment this release changed, latest first.
@@ -344,7 +343,7 @@ def roll_back_earlier(context: df.DurableOrchestrationContext, plan: ReleasePlan
 class Journal:
     """Keeps the custom status (no secrets) and the ledger row in step with the release."""
 
-    def __init__(self, context: df.DurableOrchestrationContext, plan: ReleasePlan) -> None:
+    def __init__(self, context: OrchestrationContext, plan: ReleasePlan) -> None:
         self.context = context
         self.plan = plan
         self.status = ReleaseStatus(
