@@ -61,7 +61,7 @@ def from_kubeconfig(text: str, context: str | None = None) -> client.ApiClient:
 def for_aks(server: AksServer, credential: Any) -> client.ApiClient:
     """An API client for AKS whose bearer token is refreshed before it expires."""
     configuration = client.Configuration(host=server.server)
-    configuration.ssl_ca_cert = _ca_file(server.ca_data)
+    configuration.ssl_ca_cert = ca_file(server.ca_data)
     refresher = TokenRefresher(credential)
     configuration.api_key_prefix["authorization"] = "Bearer"
     # Configuration.__init__ sets the hook to None unannotated, so mypy infers the type None
@@ -79,20 +79,25 @@ class TokenRefresher:
         self._scope = scope
         self._margin = margin
         self._expires_on = 0.0
+        self._token = ""
         self._lock = threading.Lock()
         self.fetches = 0
 
     def __call__(self, configuration: client.Configuration) -> None:
+        configuration.api_key["authorization"] = self.token()
+
+    def token(self) -> str:
+        """The current token, fetched anew when it is about to expire."""
         with self._lock:
-            if time.time() < self._expires_on - self._margin:
-                return
-            token = self._credential.get_token(self._scope)
-            configuration.api_key["authorization"] = token.token
-            self._expires_on = float(token.expires_on)
-            self.fetches += 1
+            if time.time() >= self._expires_on - self._margin:
+                fetched = self._credential.get_token(self._scope)
+                self._token, self._expires_on = str(fetched.token), float(fetched.expires_on)
+                self.fetches += 1
+            return self._token
 
 
-def _ca_file(ca_data: str) -> str:
+def ca_file(ca_data: str) -> str:
+    """A private temp file holding the cluster CA of `ca_data` (base64 PEM)."""
     try:
         pem = base64.b64decode(ca_data, validate=True)
     except ValueError as bad:
