@@ -1,10 +1,13 @@
 """The simulated Kubernetes API without the HTTP server: routing, auth, CRUD, patch, discovery.
 
-`KubeApi.handle` turns one request into a status code and a JSON body (a `Status` for every
-failure), running the controller before it reads and after it writes. Serves apps/v1
-Deployments (get, list, create, update, patch) and ReplicaSets, core/v1 Pods (get, list), and
-the discovery documents. Namespaces are implicit (any name exists). No watch, delete, scale
-subresource or server-side apply. Callers serialise access (the simulator holds one lock).
+`KubeApi.handle` turns one request into a status code and a body (a `Status` for every
+failure; text for logs and health), running the controller before it reads and after it writes.
+Serves apps/v1 Deployments and ReplicaSets (read-only), core/v1 Pods, Secrets (JSON or
+protobuf bodies), ConfigMaps, Services and ServiceAccounts: get, list, create, update, patch
+(strategic, merge, JSON patch, server-side apply), delete, `pods/<name>/log`, discovery and a
+minimal OpenAPI v3. Watches stream, so the HTTP server serves them (`KubeApi.watch` prepares
+one); `handle` answers them 400. Namespaces are implicit (any name exists). Callers serialise
+access (the simulator holds one lock).
 """
 
 from __future__ import annotations
@@ -21,13 +24,18 @@ from typing import Any
 import pydantic
 from kubernetes.client import V1Deployment
 
+from sandbox.kube import apply, kinds, protobuf
 from sandbox.kube.controller import DeploymentController
+from sandbox.kube.discovery import ResourceType, document
 from sandbox.kube.objects import (
+    CONFIGMAPS,
     DEPLOYMENTS,
     PODS,
     REPLICASETS,
+    SECRETS,
+    SERVICEACCOUNTS,
+    SERVICES,
     ApiError,
-    GroupResource,
     JsonDict,
     bad_request,
     default_deployment,
@@ -41,6 +49,7 @@ from sandbox.kube.objects import (
 )
 from sandbox.kube.patches import PatchError, json_merge_patch, json_patch, strategic_merge_patch
 from sandbox.kube.store import Store
+from sandbox.kube.watch import Watch
 
 KUBERNETES_VERSION = {
     "major": "1", "minor": "37", "gitVersion": "v1.37.0-sandbox",
@@ -59,6 +68,26 @@ NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested r
 METHOD_NOT_ALLOWED = ApiError(
     405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}
 )
+WITH_STATUS = frozenset({"deployments", "replicasets", "pods", "services"})
+
+RESOURCES = {
+    ("apps", "deployments"): ResourceType(
+        DEPLOYMENTS, "v1", "DeploymentList", "deployment", ("deploy",), writable=True,
+        subresources=("status",)),
+    ("apps", "replicasets"): ResourceType(
+        REPLICASETS, "v1", "ReplicaSetList", "replicaset", ("rs",), writable=False,
+        subresources=("status",)),
+    ("", "pods"): ResourceType(PODS, "v1", "PodList", "pod", ("po",), writable=True,
+                               subresources=("status", "log")),
+    ("", "secrets"): ResourceType(SECRETS, "v1", "SecretList", "secret", (), writable=True),
+    ("", "configmaps"): ResourceType(
+        CONFIGMAPS, "v1", "ConfigMapList", "configmap", ("cm",), writable=True),
+    ("", "services"): ResourceType(SERVICES, "v1", "ServiceList", "service", ("svc",),
+                                   writable=True, subresources=("status",)),
+    ("", "serviceaccounts"): ResourceType(
+        SERVICEACCOUNTS, "v1", "ServiceAccountList", "serviceaccount", ("sa",), writable=True),
+}
+BY_RESOURCE = {rt.gr.resource: rt for rt in RESOURCES.values()}
 
 
 @dataclass(frozen=True)
@@ -76,36 +105,6 @@ class Request:
 
 
 @dataclass(frozen=True)
-class ResourceType:
-    """A served resource: where it lives, what it is called, whether it can be written."""
-
-    gr: GroupResource
-    version: str
-    list_kind: str
-    singular: str
-    short_names: tuple[str, ...]
-    writable: bool
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.gr.group}/{self.version}" if self.gr.group else self.version
-
-    def typed(self, obj: JsonDict) -> JsonDict:
-        """`obj` with kind and apiVersion first, as a single-object response carries them."""
-        return {"kind": self.gr.kind, "apiVersion": self.api_version,
-                **{k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}}
-
-
-RESOURCES = {
-    ("apps", "deployments"): ResourceType(
-        DEPLOYMENTS, "v1", "DeploymentList", "deployment", ("deploy",), writable=True),
-    ("apps", "replicasets"): ResourceType(
-        REPLICASETS, "v1", "ReplicaSetList", "replicaset", ("rs",), writable=False),
-    ("", "pods"): ResourceType(PODS, "v1", "PodList", "pod", ("po",), writable=False),
-}
-
-
-@dataclass(frozen=True)
 class _Route:
     resource: ResourceType
     namespace: str | None
@@ -114,7 +113,8 @@ class _Route:
 
     def verb(self, method: str) -> str:
         if self.name is None:
-            return {"GET": "list", "POST": "create"}.get(method, method.lower())
+            return {"GET": "list", "POST": "create", "DELETE": "deletecollection"}.get(
+                method, method.lower())
         return {"GET": "get", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
@@ -144,30 +144,41 @@ class KubeApi:
         self._conflicts = 0
 
     def inject_conflicts(self, count: int) -> None:
-        """Answer the next `count` updates and patches with 409 Conflict."""
+        """Answer the next `count` Deployment updates and patches with 409 Conflict."""
         self._conflicts = count
 
     def handle(self, request: Request, now: float) -> tuple[int, JsonDict | str]:
-        """Status code and body (JSON, or text for health endpoints) for `request`."""
+        """Status code and body (JSON, or text for health endpoints and logs) for `request`."""
         try:
             return self._handle(request, now)
         except ApiError as error:
             return error.code, error.status()
+
+    def watch(self, request: Request, now: float) -> Watch:
+        """Check a `watch=true` request (auth, route, selectors) and start its watch."""
+        path = "/" + request.path.strip("/")
+        identity = self._authenticate(request)
+        route = _route(path)
+        self._authorize(identity, route, "WATCH")
+        if route.name is not None or request.method != "GET":
+            raise METHOD_NOT_ALLOWED
+        self.controller.sync(now)
+        return Watch.start(self.store, route.resource, route.namespace, request.query)
 
     def _handle(self, request: Request, now: float) -> tuple[int, JsonDict | str]:
         path = "/" + request.path.strip("/")
         if path in PUBLIC_PATHS and request.method == "GET":
             return 200, dict(KUBERNETES_VERSION) if path == "/version" else "ok"
         identity = self._authenticate(request)
-        discovery = self._discovery(path)
-        if discovery is not None:
+        described = document(path, list(RESOURCES.values()), self._server_address())
+        if described is not None:
             if request.method != "GET":
                 raise METHOD_NOT_ALLOWED
-            return 200, discovery
+            return 200, described
         route = _route(path)
         self._authorize(identity, route, request.method)
         if request.query.get("watch") in ("true", "1"):
-            raise bad_request("the sandbox simulator does not support watch: poll get/list")
+            raise bad_request("watches are streamed by the simulator's HTTP server")
         self.controller.sync(now)
         status, body, wrote = self._dispatch(route, request, now)
         if wrote:
@@ -206,15 +217,15 @@ class KubeApi:
     # --- verbs -----------------------------------------------------------------------------
 
     def _dispatch(self, route: _Route, request: Request, now: float
-                  ) -> tuple[int, JsonDict, bool]:
+                  ) -> tuple[int, JsonDict | str, bool]:
         rt, method = route.resource, request.method
         dry_run = request.query.get("dryRun") == "All"
         if route.name is None:
             if method == "GET":
                 return 200, self._list(route, request.query), False
             if method == "POST" and rt.writable and route.namespace is not None:
-                self._require_json(request, "application/json")
-                created = self.create(route.namespace, _json_object(request.body), now, dry_run)
+                body = _body(request, rt)
+                created = self.create(route.namespace, body, now, dry_run, rt)
                 return 201, created, not dry_run
             raise METHOD_NOT_ALLOWED
         assert route.namespace is not None
@@ -222,16 +233,23 @@ class KubeApi:
             found = self.store.get(rt.gr.resource, route.namespace, route.name)
             if found is None:
                 raise rt.gr.not_found(route.name)
+            if route.subresource == "log":
+                return 200, self.controller.pod_log(found, request.query), False
             return 200, rt.typed(found), False
-        if route.subresource is not None or not rt.writable or method not in ("PUT", "PATCH"):
+        if route.subresource is not None or not rt.writable:
             raise METHOD_NOT_ALLOWED
+        if method == "DELETE":
+            return 200, self._delete(rt, route.namespace, route.name, dry_run), not dry_run
         if method == "PUT":
-            self._require_json(request, "application/json")
-            body = _json_object(request.body)
-            updated = self._update(route.namespace, route.name, body, dry_run)
-        else:
-            updated = self._patch(route.namespace, route.name, request, dry_run)
-        return 200, updated, not dry_run
+            body = _body(request, rt)
+            updated = self._update(route.namespace, route.name, body, dry_run, rt)
+            return 200, updated, not dry_run
+        if method == "PATCH":
+            content_type = request.header("Content-Type").split(";")[0].strip().lower()
+            if content_type == apply.CONTENT_TYPE:
+                return self._apply(route, request, now, dry_run)
+            return 200, self._patch(route.namespace, route.name, request, dry_run, rt), not dry_run
+        raise METHOD_NOT_ALLOWED
 
     def _list(self, route: _Route, query: Mapping[str, str]) -> JsonDict:
         rt = route.resource
@@ -254,10 +272,13 @@ class KubeApi:
         return {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": metadata,
                 "items": items}
 
-    def create(self, namespace: str, body: JsonDict, now: float, dry_run: bool = False
+    def create(self, namespace: str, body: JsonDict, now: float, dry_run: bool = False,
+               rt: ResourceType | None = None, managed: list[JsonDict] | None = None
                ) -> JsonDict:
-        """Create a Deployment in `namespace` from a request body; the stored object, typed."""
-        rt = RESOURCES[("apps", "deployments")]
+        """Create an object (a Deployment unless `rt` says otherwise) in `namespace` from a
+        request body; the stored object, typed. `managed`: server-side apply's managedFields."""
+        rt = rt or RESOURCES[("apps", "deployments")]
+        resource = rt.gr.resource
         body = _drop_nulls(body)
         _check_kind(body, rt)
         metadata = _metadata(body)
@@ -268,26 +289,37 @@ class KubeApi:
         if not name and metadata.get("generateName"):
             seed = f"{namespace}/{self.store.resource_version}/{now}"
             name = metadata["generateName"] + name_suffix(seed)
-        if name and self.store.get("deployments", namespace, name) is not None:
-            raise DEPLOYMENTS.already_exists(name)
+        if name and self.store.get(resource, namespace, name) is not None:
+            raise rt.gr.already_exists(name)
         for key in ("resourceVersion", "uid", "creationTimestamp", "generation",
                     "managedFields", "selfLink", "deletionTimestamp"):
             metadata.pop(key, None)
         metadata.update({"name": name, "namespace": namespace, "uid": self.store.new_uid(),
-                         "creationTimestamp": rfc3339(now), "generation": 1})
-        deployment = {"metadata": metadata, "spec": body.get("spec"), "status": {}}
-        _validated(default_deployment(deployment), None)
+                         "creationTimestamp": rfc3339(now)})
+        if managed:
+            metadata["managedFields"] = managed
+        if resource == "deployments":
+            metadata["generation"] = 1
+            obj: JsonDict = {"metadata": metadata, "spec": body.get("spec"), "status": {}}
+            _validated(default_deployment(obj), None)
+        else:
+            obj = {k: v for k, v in body.items() if k not in ("kind", "apiVersion", "status")}
+            obj["metadata"] = metadata
+            kinds.prepare(rt.gr, obj, None)
         if dry_run:
-            return rt.typed(deployment)
-        return rt.typed(self.store.put("deployments", deployment))
+            return rt.typed(obj)
+        return rt.typed(self.store.put(resource, obj))
 
-    def _update(self, namespace: str, name: str, body: JsonDict, dry_run: bool) -> JsonDict:
-        rt = RESOURCES[("apps", "deployments")]
+    def _update(self, namespace: str, name: str, body: JsonDict, dry_run: bool,
+                rt: ResourceType | None = None, managed: list[JsonDict] | None = None
+                ) -> JsonDict:
+        rt = rt or RESOURCES[("apps", "deployments")]
+        resource = rt.gr.resource
         body = _drop_nulls(body)
         _check_kind(body, rt)
-        current = self.store.get("deployments", namespace, name)
+        current = self.store.get(resource, namespace, name)
         if current is None:
-            raise DEPLOYMENTS.not_found(name)
+            raise rt.gr.not_found(name)
         metadata = _metadata(body)
         if metadata.get("name", name) != name:
             raise bad_request(f"the name of the object ({metadata.get('name')}) does not match "
@@ -295,93 +327,96 @@ class KubeApi:
         if metadata.get("namespace", namespace) != namespace:
             raise bad_request("the namespace of the provided object does not match the "
                               "namespace sent on the request")
-        if self._conflicts > 0:
+        if self._conflicts > 0 and resource == "deployments":
             self._conflicts -= 1
-            raise DEPLOYMENTS.conflict(name)
+            raise rt.gr.conflict(name)
         version = metadata.get("resourceVersion")  # none: an unconditional update (allowed)
         if version and version != current["metadata"]["resourceVersion"]:
-            raise DEPLOYMENTS.conflict(name)
+            raise rt.gr.conflict(name)
         for key in SERVER_MANAGED:
-            metadata[key] = current["metadata"][key]
+            if key in current["metadata"]:
+                metadata[key] = current["metadata"][key]
         for key in ("managedFields", "selfLink"):
             metadata.pop(key, None)
+        managed = managed or current["metadata"].get("managedFields")
+        if managed:
+            metadata["managedFields"] = managed
         metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
-        deployment = {"metadata": metadata, "spec": body.get("spec"), "status": current["status"]}
-        _validated(default_deployment(deployment), current)
-        if deployment["spec"] != current["spec"]:
-            metadata["generation"] = current["metadata"]["generation"] + 1
-        if dry_run or _without_version(deployment) == _without_version(current):
-            return rt.typed(deployment if dry_run else current)
-        return rt.typed(self.store.put("deployments", deployment))
+        if resource == "deployments":
+            obj: JsonDict = {"metadata": metadata, "spec": body.get("spec"),
+                             "status": current["status"]}
+            _validated(default_deployment(obj), current)
+            if obj["spec"] != current["spec"]:
+                metadata["generation"] = current["metadata"]["generation"] + 1
+        else:
+            obj = {k: v for k, v in body.items() if k not in ("kind", "apiVersion", "status")}
+            obj["metadata"] = metadata
+            kinds.prepare(rt.gr, obj, current)
+            if resource in WITH_STATUS and "status" in current:
+                obj["status"] = current["status"] if resource != "services" else obj["status"]
+        if dry_run or _without_version(obj) == _without_version(current):
+            return rt.typed(obj if dry_run else current)
+        return rt.typed(self.store.put(resource, obj))
 
-    def _patch(self, namespace: str, name: str, request: Request, dry_run: bool) -> JsonDict:
+    def _patch(self, namespace: str, name: str, request: Request, dry_run: bool,
+               rt: ResourceType | None = None) -> JsonDict:
+        rt = rt or RESOURCES[("apps", "deployments")]
         content_type = request.header("Content-Type").split(";")[0].strip().lower()
         patcher = PATCHERS.get(content_type)
         if patcher is None:
             raise ApiError(
                 415, "UnsupportedMediaType",
                 "the body of the request was in an unknown format - accepted media types "
-                "include: " + ", ".join(PATCHERS),
+                "include: " + ", ".join([*PATCHERS, apply.CONTENT_TYPE]),
             )
         patch = _json(request.body)
-        current = self.store.get("deployments", namespace, name)
+        current = self.store.get(rt.gr.resource, namespace, name)
         if current is None:
-            raise DEPLOYMENTS.not_found(name)
-        document = RESOURCES[("apps", "deployments")].typed(current)
+            raise rt.gr.not_found(name)
+        document = rt.typed(current)
         try:
             patched = patcher(document, patch)
         except PatchError as error:
-            raise ApiError(422, "Invalid", str(error), DEPLOYMENTS.details(name)) from error
+            raise ApiError(422, "Invalid", str(error), rt.gr.details(name)) from error
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata", {}), dict):
             problem = ("", "FieldValueInvalid", "Invalid value: the patched object is no object")
-            raise DEPLOYMENTS.invalid(name, [problem])
-        return self._update(namespace, name, patched, dry_run)
+            raise rt.gr.invalid(name, [problem])
+        return self._update(namespace, name, patched, dry_run, rt)
 
-    @staticmethod
-    def _require_json(request: Request, expected: str) -> None:
-        content_type = request.header("Content-Type").split(";")[0].strip().lower()
-        if content_type and content_type != expected:
-            raise ApiError(
-                415, "UnsupportedMediaType",
-                f"the body of the request was in an unknown format - accepted media types "
-                f"include: {expected}",
-            )
+    def _apply(self, route: _Route, request: Request, now: float, dry_run: bool
+               ) -> tuple[int, JsonDict, bool]:
+        """Server-side apply: create (201) or update (200) with the fields the body names."""
+        rt, namespace, name = route.resource, route.namespace, route.name
+        assert namespace is not None and name is not None
+        manager = request.query.get("fieldManager", "")
+        if not manager:
+            raise bad_request("PATCH requests with apply-patch need a fieldManager")
+        applied = apply.parse(request.body)
+        _check_kind(applied, rt)
+        if not applied.get("apiVersion") or not applied.get("kind"):
+            raise bad_request("the applied object needs apiVersion and kind")
+        metadata = _metadata(applied)
+        if metadata.get("name", name) != name:
+            raise bad_request(f"the name of the object ({metadata.get('name')}) does not match "
+                              f"the name on the URL ({name})")
+        current = self.store.get(rt.gr.resource, namespace, name)
+        merged = apply.apply(current, applied, manager, rt.api_version, now)
+        merged["metadata"].update({"name": name, "namespace": namespace})
+        managed = merged["metadata"].get("managedFields")
+        if current is None:
+            return 201, self.create(namespace, merged, now, dry_run, rt, managed), not dry_run
+        merged["metadata"].pop("resourceVersion", None)
+        return 200, self._update(namespace, name, merged, dry_run, rt, managed), not dry_run
 
-    # --- discovery -------------------------------------------------------------------------
-
-    def _discovery(self, path: str) -> JsonDict | None:
-        apps = {"groupVersion": "apps/v1", "version": "v1"}
-        if path == "/api":
-            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-                {"clientCIDR": "0.0.0.0/0", "serverAddress": self._server_address()}]}
-        if path == "/apis":
-            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                {"name": "apps", "versions": [apps], "preferredVersion": apps}]}
-        if path == "/apis/apps":
-            return {"kind": "APIGroup", "apiVersion": "v1", "name": "apps", "versions": [apps],
-                    "preferredVersion": apps}
-        for group, group_version in (("", "/api/v1"), ("apps", "/apis/apps/v1")):
-            if path == group_version:
-                return _resource_list(group)
-        return None
-
-
-def _resource_list(group: str) -> JsonDict:
-    resources = []
-    for (rt_group, _), rt in RESOURCES.items():
-        if rt_group != group:
-            continue
-        verbs = ["create", "get", "list", "patch", "update"] if rt.writable else ["get", "list"]
-        resources.append({
-            "name": rt.gr.resource, "singularName": rt.singular, "namespaced": True,
-            "kind": rt.gr.kind, "verbs": verbs, "shortNames": list(rt.short_names),
-            "categories": ["all"],
-        })
-        resources.append({"name": f"{rt.gr.resource}/status", "singularName": "",
-                          "namespaced": True, "kind": rt.gr.kind, "verbs": ["get"]})
-    group_version = f"{group}/v1" if group else "v1"
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-            "resources": resources}
+    def _delete(self, rt: ResourceType, namespace: str, name: str, dry_run: bool) -> JsonDict:
+        current = self.store.get(rt.gr.resource, namespace, name)
+        if current is None:
+            raise rt.gr.not_found(name)
+        if dry_run:
+            return rt.typed(current)
+        gone = self.store.delete(rt.gr.resource, namespace, name)
+        assert gone is not None
+        return rt.typed(gone)
 
 
 def _route(path: str) -> _Route:
@@ -402,9 +437,28 @@ def _route(path: str) -> _Route:
         raise NOT_FOUND
     name = rest[1] if len(rest) > 1 else None
     subresource = rest[2] if len(rest) > 2 else None
-    if subresource not in (None, "status"):
+    if subresource is not None and subresource not in resource.subresources:
         raise NOT_FOUND
     return _Route(resource, namespace, name, subresource)
+
+
+def _body(request: Request, rt: ResourceType) -> JsonDict:
+    """A create or update body: JSON, or protobuf for Secrets (as client-go sends them)."""
+    content_type = request.header("Content-Type").split(";")[0].strip().lower()
+    if content_type == protobuf.CONTENT_TYPE and rt.gr == SECRETS:
+        try:
+            return protobuf.decode_secret(request.body)
+        except protobuf.ProtobufError as error:
+            raise bad_request(f"error decoding protobuf request body: {error}") from error
+    if content_type and content_type != "application/json":
+        accepted = "application/json" + (
+            f", {protobuf.CONTENT_TYPE}" if rt.gr == SECRETS else "")
+        raise ApiError(
+            415, "UnsupportedMediaType",
+            f"the body of the request was in an unknown format - accepted media types "
+            f"include: {accepted}",
+        )
+    return _json_object(request.body)
 
 
 def _json(body: bytes) -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -26,6 +27,7 @@ from sandbox.kube.objects import (
     POD_TEMPLATE_HASH,
     REVISION,
     REVISION_HISTORY,
+    ApiError,
     JsonDict,
     name_suffix,
     rfc3339,
@@ -35,8 +37,11 @@ from sandbox.kube.objects import (
 )
 from sandbox.kube.store import Store
 
-Behaviour = Literal["ok", "crash", "pull-error", "never-ready"]
+Behaviour = Literal["ok", "crash", "pull-error", "never-ready", "test-fail"]
 BEHAVIOURS: tuple[str, ...] = get_args(Behaviour)
+HEALTHY = ("ok", "test-fail")  # "test-fail": serves fine, but its test run fails
+FAILING_RUNS = ("crash", "test-fail")
+RUN_TO_COMPLETION = ("Never", "OnFailure")
 PULL_ERROR_SECONDS = 5.0  # ErrImagePull before the kubelet backs off to ImagePullBackOff
 NODE_NAME = "sandbox-node-1"
 
@@ -79,6 +84,11 @@ class DeploymentController:
         self._pod_created: dict[tuple[str, str], tuple[float, int]] = {}
         self._pod_serial = 0
 
+    def resume(self, writes: int) -> None:
+        """Continue after objects were loaded from disk: new pod names must not repeat old ones
+        (`writes`, the loaded resourceVersion, is at least the number of pods ever made)."""
+        self._pod_serial = max(self._pod_serial, writes)
+
     # --- image behaviours ------------------------------------------------------------------
 
     def set_behaviour(self, pattern: str, behaviour: Behaviour, now: float) -> None:
@@ -98,14 +108,36 @@ class DeploymentController:
 
     def _healthy(self, template: JsonDict) -> bool:
         containers = template.get("spec", {}).get("containers", [])
-        return all(self.behaviour(c.get("image", "")) == "ok" for c in containers)
+        return all(self.behaviour(c.get("image", "")) in HEALTHY for c in containers)
 
     # --- reconciliation ----------------------------------------------------------------------
 
     def sync(self, now: float) -> None:
-        """Bring every Deployment, its ReplicaSets and their pods to `now`."""
+        """Bring every Deployment, its ReplicaSets and their pods, and bare pods, to `now`."""
+        self._collect_garbage()
         for deployment in self.store.list("deployments"):
             self._sync_deployment(deployment, now)
+        for pod in self.store.list("pods"):
+            if not any(ref.get("kind") == "ReplicaSet"
+                       for ref in pod["metadata"].get("ownerReferences") or []):
+                self._sync_bare_pod(pod, now)
+
+    def _collect_garbage(self) -> None:
+        """Delete ReplicaSets and pods whose owning Deployment or ReplicaSet is gone."""
+        deployments = {d["metadata"]["uid"] for d in self.store.list("deployments")}
+        for uid in set(self._rollouts) - deployments:
+            del self._rollouts[uid]
+        replicasets = set()
+        for rs in self.store.list("replicasets"):
+            if _owner_uid(rs, "Deployment") in deployments:
+                replicasets.add(rs["metadata"]["uid"])
+            else:
+                self.store.delete("replicasets", rs["metadata"]["namespace"], _name(rs))
+        for pod in self.store.list("pods"):
+            owner = _owner_uid(pod, "ReplicaSet")
+            if owner is not None and owner not in replicasets:
+                self.store.delete("pods", pod["metadata"]["namespace"], _name(pod))
+                self._pod_created.pop((pod["metadata"]["namespace"], _name(pod)), None)
 
     def _sync_deployment(self, deployment: JsonDict, now: float) -> None:
         uid = deployment["metadata"]["uid"]
@@ -452,11 +484,103 @@ class DeploymentController:
             status.update({
                 "imageID": image_id(image),
                 "containerID": _container_id(pod["metadata"]["uid"], name, 0),
-                "ready": behaviour == "ok",
+                "ready": behaviour in HEALTHY,
                 "started": True,
                 "state": {"running": {"startedAt": rfc3339(created + 1)}},
             })
         return status
+
+    # --- bare pods (created through the API, e.g. Helm's test hooks) -----------------------
+
+    def _sync_bare_pod(self, pod: JsonDict, now: float) -> None:
+        metadata = pod["metadata"]
+        key = (metadata["namespace"], metadata["name"])
+        if key not in self._pod_created:
+            self._pod_serial += 1
+            self._pod_created[key] = (now, self._pod_serial)
+        created, serial = self._pod_created[key]
+        pod["spec"].setdefault("nodeName", NODE_NAME)
+        ip = pod.get("status", {}).get("podIP") or f"10.244.{serial // 250}.{serial % 250 + 2}"
+        pod["status"] = {**pod.get("status", {}), "podIP": ip}
+        if pod["spec"].get("restartPolicy") in RUN_TO_COMPLETION:
+            pod["status"] = self._run_status(pod, created, now)
+        else:
+            starting = (self._healthy(pod) and now - created < self.rollout_seconds)
+            pod["status"] = self._pod_status(pod, starting, now)
+        self.store.put_if_changed("pods", pod)
+
+    def _run_status(self, pod: JsonDict, created: float, now: float) -> JsonDict:
+        """A run-to-completion pod: pending, running for `rollout_seconds`, then Succeeded or
+        Failed (exit code 1 for crashing and test-failing images)."""
+        containers = pod["spec"]["containers"]
+        behaviours = [self.behaviour(c["image"]) for c in containers]
+        running = self._pod_status(pod, False, now)
+        finished_at = created + self.rollout_seconds
+        if "pull-error" in behaviours or "never-ready" in behaviours or now < finished_at:
+            if "pull-error" not in behaviours:
+                for status in running["containerStatuses"]:
+                    status.update(ready=True, started=True, restartCount=0,
+                                  state={"running": {"startedAt": rfc3339(created)}})
+                    status.pop("lastState", None)
+                for condition in running["conditions"]:
+                    condition["status"] = "True"
+                    condition.pop("reason", None)
+                    condition.pop("message", None)
+                running["phase"] = "Running"
+            return running
+        failed = any(b in FAILING_RUNS for b in behaviours)
+        uid = pod["metadata"]["uid"]
+        for container, status in zip(containers, running["containerStatuses"], strict=True):
+            failing = self.behaviour(container["image"]) in FAILING_RUNS
+            status.update(ready=False, started=False, state={"terminated": {
+                "exitCode": 1 if failing else 0, "reason": "Error" if failing else "Completed",
+                "startedAt": rfc3339(created), "finishedAt": rfc3339(finished_at),
+                "containerID": _container_id(uid, container["name"], 0),
+            }})
+            status["imageID"] = image_id(container["image"])
+            status["containerID"] = _container_id(uid, container["name"], 0)
+            status.pop("lastState", None)
+            status["restartCount"] = 0
+        for condition in running["conditions"]:
+            if condition["type"] in ("Ready", "ContainersReady", "PodReadyToStartContainers"):
+                condition.update(status="False", reason="PodCompleted")
+                condition.pop("message", None)
+        running["phase"] = "Failed" if failed else "Succeeded"
+        return running
+
+    def pod_log(self, pod: JsonDict, query: Mapping[str, str]) -> str:
+        """The log of a pod's container (`container`, `tailLines` as the API takes them)."""
+        containers = pod["spec"]["containers"]
+        wanted = query.get("container") or containers[0]["name"]
+        container = next((c for c in containers if c["name"] == wanted), None)
+        name = pod["metadata"]["name"]
+        if container is None:
+            raise ApiError(400, "BadRequest",
+                           f"container {wanted} is not valid for pod {name}")
+        status = next((s for s in pod.get("status", {}).get("containerStatuses", [])
+                       if s["name"] == wanted), {})
+        waiting = status.get("state", {}).get("waiting", {}).get("reason")
+        if waiting and waiting != "CrashLoopBackOff" or not status:
+            raise ApiError(400, "BadRequest", f'container "{wanted}" in pod "{name}" is '
+                                              f"waiting to start: {waiting or 'PodInitializing'}")
+        image = container["image"]
+        behaviour = self.behaviour(image)
+        lines = [f"starting {image}"]
+        if pod["spec"].get("restartPolicy") in RUN_TO_COMPLETION:
+            lines.append(f"{name}: checking the release")
+            terminated = status.get("state", {}).get("terminated")
+            if terminated and terminated["exitCode"]:
+                lines += ["GET /healthz: expected 200, got 503", "test failed"]
+            elif terminated:
+                lines += ["GET /healthz: 200 OK", "test passed"]
+        elif behaviour == "crash":
+            lines.append("panic: the sandbox made this image crash (exit status 1)")
+        else:
+            lines.append("listening on :8080")
+        tail = query.get("tailLines", "")
+        if tail.isdigit():
+            lines = lines[-int(tail):] if int(tail) else []
+        return "".join(line + "\n" for line in lines)
 
 
 def image_id(image: str) -> str:
@@ -526,6 +650,13 @@ def _omit_zero(values: dict[str, int], keep: tuple[str, ...] = ()) -> JsonDict:
 def _revision(rs: JsonDict) -> int:
     value = (rs["metadata"].get("annotations") or {}).get(REVISION, "0")
     return int(value) if value.isdigit() else 0
+
+
+def _owner_uid(obj: JsonDict, kind: str) -> str | None:
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == kind and ref.get("controller"):
+            return str(ref.get("uid"))
+    return None
 
 
 def _name(obj: JsonDict) -> str:

@@ -113,6 +113,10 @@ class GroupResource:
 DEPLOYMENTS = GroupResource("apps", "deployments", "Deployment")
 REPLICASETS = GroupResource("apps", "replicasets", "ReplicaSet")
 PODS = GroupResource("", "pods", "Pod")
+SECRETS = GroupResource("", "secrets", "Secret")
+CONFIGMAPS = GroupResource("", "configmaps", "ConfigMap")
+SERVICES = GroupResource("", "services", "Service")
+SERVICEACCOUNTS = GroupResource("", "serviceaccounts", "ServiceAccount")
 
 
 def bad_request(message: str) -> ApiError:
@@ -309,11 +313,12 @@ def default_deployment(obj: JsonDict) -> JsonDict:
         containers = pod_spec.get("containers")
         for container in containers if isinstance(containers, list) else []:
             if isinstance(container, dict):
-                _default_container(container)
+                default_container(container)
     return obj
 
 
-def _default_container(container: JsonDict) -> None:
+def default_container(container: JsonDict) -> None:
+    """The apiserver's container defaults (pull policy from the tag, termination message)."""
     image = container.get("image")
     if isinstance(image, str) and "imagePullPolicy" not in container:
         tag = image.rsplit("/", 1)[-1]

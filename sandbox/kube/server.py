@@ -2,20 +2,26 @@
 
 `KubeSimulator` runs aiohttp on its own asyncio loop in a background thread (like
 `sandbox.faults.FaultProxy`), so synchronous tests and the synchronous `kubernetes` client can
-use it. It serves what a release tool needs to roll out an image: Deployments, their
-ReplicaSets and Pods, bearer-token auth per namespace, TLS with a throwaway CA, and a kubeconfig
-to reach it. Test helpers create Deployments, make images fail, inject conflicts and move time.
-Not a conformance target: see sandbox/kube/README.md for what is left out.
+use it. It serves what a release tool and Helm v4 need: Deployments, their ReplicaSets and
+Pods, Secrets, ConfigMaps, Services, watches, server-side apply, bearer-token auth per
+namespace, TLS with a throwaway CA, a kubeconfig to reach it, and (with `data_dir`) every
+object kept across restarts. Test helpers create Deployments, make images fail, inject
+conflicts, move time and read Helm's release records. Not a conformance target: see
+sandbox/kube/README.md for what is left out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gzip
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 from aiohttp import web
@@ -24,11 +30,28 @@ from sandbox.kube.api import KubeApi, Request
 from sandbox.kube.controller import Behaviour, DeploymentController
 from sandbox.kube.objects import ApiError, JsonDict
 from sandbox.kube.store import Store
+from sandbox.kube.watch import Watch
 from sandbox.threaded import ThreadedServer
 from sandbox.tls import TlsFiles
 
-RESOURCES = ("deployments", "replicasets", "pods")
+RESOURCES = ("deployments", "replicasets", "pods", "secrets", "configmaps", "services",
+             "serviceaccounts")
+STATE_FILE = "objects.json"
+WATCH_TICK = 0.25  # seconds between a watch's looks at time-driven changes
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HelmRelease:
+    """One revision of a Helm release as its Secret records it (decoded without Helm)."""
+
+    name: str
+    revision: int
+    status: str
+    chart_version: str
+    description: str
+    chart: str = ""
+    app_version: str = ""
 
 
 class KubeSimulator(ThreadedServer):
@@ -43,9 +66,12 @@ class KubeSimulator(ThreadedServer):
         tokens: Mapping[str, set[str] | None] | None = None,
         rollout_seconds: float = 0.0,
         clock: Callable[[], float] = time.time,
+        data_dir: Path | None = None,
     ) -> None:
         """`tokens` maps bearer tokens to the namespaces they may touch (None: all; no map: no
-        auth). `clock` gives seconds since the epoch; `advance()` moves the simulator past it."""
+        auth). `clock` gives seconds since the epoch; `advance()` moves the simulator past it.
+        `data_dir`: keep every object in `<data_dir>/objects.json` (read now, written on
+        change)."""
         super().__init__()
         self.port = port
         self.tls = tls
@@ -56,6 +82,11 @@ class KubeSimulator(ThreadedServer):
         self._controller = DeploymentController(self._store, rollout_seconds)
         self._api = KubeApi(self._store, self._controller, tokens, lambda: self.host)
         self._requests: list[tuple[str, str]] = []
+        self._state = data_dir / STATE_FILE if data_dir is not None else None
+        if self._state is not None and self._store.load(self._state):
+            self._controller.resume(self._store.version)
+        self._changed: asyncio.Event | None = None
+        self._closing = False
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -101,6 +132,7 @@ class KubeSimulator(ThreadedServer):
             raise ValueError("time only moves forward")
         with self._lock:
             self._skew += seconds
+        self._notify_threadsafe()
 
     @property
     def rollout_seconds(self) -> float:
@@ -130,9 +162,11 @@ class KubeSimulator(ThreadedServer):
 
     def set_image_behaviour(self, image_or_digest_substring: str, behaviour: Behaviour) -> None:
         """Make containers whose image contains the substring crash, fail to pull, never get
-        ready or (again) run fine; the latest matching rule wins."""
+        ready, fail their test runs ("test-fail": pods that run to completion fail, long-running
+        ones serve) or (again) run fine; the latest matching rule wins."""
         with self._lock:
             self._controller.set_behaviour(image_or_digest_substring, behaviour, self.now())
+        self._notify_threadsafe()
 
     def create_deployment(
         self,
@@ -164,11 +198,14 @@ class KubeSimulator(ThreadedServer):
             self._controller.sync(now)
             self._api.create(namespace, body, now)
             self._controller.sync(now)
-            return self.get("deployments", namespace, name)
+            created = self.get("deployments", namespace, name)
+        self._persist()
+        self._notify_threadsafe()
+        return created
 
     def get(self, resource: str, namespace: str, name: str) -> JsonDict:
-        """An object as the API would return it now (`resource`: deployments, replicasets,
-        pods); raises ApiError 404 when missing."""
+        """An object as the API would return it now (`resource`: one of `RESOURCES`); raises
+        ApiError 404 when missing."""
         with self._lock:
             self._controller.sync(self.now())
             found = self._store.get(_resource(resource), namespace, name)
@@ -182,11 +219,61 @@ class KubeSimulator(ThreadedServer):
             self._controller.sync(self.now())
             return self._store.list(_resource(resource), namespace)
 
+    def helm_releases(self, namespace: str, name: str | None = None) -> list[HelmRelease]:
+        """Helm's release records in `namespace` (of release `name`, or all), by name and
+        revision, decoded from the `sh.helm.release.v1.*` Secrets as Helm stores them (base64
+        of gzipped JSON inside the Secret's data), without Helm's code."""
+        found = []
+        for secret in self.objects("secrets", namespace):
+            labels = secret["metadata"].get("labels") or {}
+            if labels.get("owner") != "helm" or (name is not None and labels.get("name") != name):
+                continue
+            found.append(decode_helm_release(secret))
+        return sorted(found, key=lambda r: (r.name, r.revision))
+
     # --- HTTP ------------------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        self._closing = False
+        self._changed = asyncio.Event()
+        await super()._serve()
+
+    async def _shutdown(self) -> None:
+        self._closing = True  # open watches end at their next look
+        self._notify()
+        await asyncio.sleep(0)
+        await super()._shutdown()
+
+    def stop(self) -> None:
+        """Stop serving; with a data directory, write what changed since the last write."""
+        super().stop()
+        self._persist()
+
+    def _persist(self) -> None:
+        if self._state is None:
+            return
+        with self._lock:
+            try:
+                self._store.save(self._state)
+            except OSError:
+                log.exception("kube simulator could not write %s", self._state)
+
+    def _notify(self) -> None:
+        """Wake the watches (runs on the server's loop)."""
+        changed, self._changed = self._changed, asyncio.Event()
+        if changed is not None:
+            changed.set()
+
+    def _notify_threadsafe(self) -> None:
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self._notify)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         body = await request.read()
         api_request = Request(request.method, request.path, request.query, request.headers, body)
+        if request.method == "GET" and request.query.get("watch") in ("true", "1"):
+            return await self._watch(request, api_request)
         with self._lock:
             self._requests.append((request.method, request.path))
             try:
@@ -195,10 +282,67 @@ class KubeSimulator(ThreadedServer):
                 log.exception("kube simulator failed on %s %s", request.method, request.path)
                 failure = ApiError(500, "InternalError", f"sandbox simulator error: {error!r}")
                 status, payload = 500, failure.status()
+        if request.method != "GET":
+            self._persist()
+            self._notify()
         if isinstance(payload, str):
             return web.Response(status=status, text=payload, content_type="text/plain")
         return web.Response(status=status, text=json.dumps(payload),
                             content_type="application/json")
+
+    async def _watch(self, request: web.BaseRequest, api_request: Request
+                     ) -> web.StreamResponse:
+        """Stream watch events until the client goes away or its timeoutSeconds passes."""
+        with self._lock:
+            self._requests.append(("WATCH", request.path))
+            try:
+                watch: Watch = self._api.watch(api_request, self.now())
+            except ApiError as error:
+                return web.Response(status=error.code, text=json.dumps(error.status()),
+                                    content_type="application/json")
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + watch.seconds
+        try:
+            while True:
+                changed = self._changed
+                with self._lock:
+                    self._controller.sync(self.now())
+                    lines = watch.poll(self._store)
+                if lines:
+                    await response.write(b"".join(lines))
+                remaining = deadline - loop.time()
+                transport = request.transport
+                if (watch.closed or remaining <= 0 or self._closing or transport is None
+                        or transport.is_closing()):
+                    break
+                if changed is not None:
+                    try:
+                        await asyncio.wait_for(changed.wait(), min(WATCH_TICK, remaining))
+                    except TimeoutError:
+                        pass
+            await response.write_eof()
+        except (ConnectionResetError, ConnectionError):
+            pass  # the client stopped watching
+        return response
+
+
+def decode_helm_release(secret: JsonDict) -> HelmRelease:
+    """A Helm release Secret's record: data.release is base64 (Helm's) of gzipped JSON."""
+    encoded = base64.b64decode(secret["data"]["release"])  # the API's base64 of the bytes
+    raw = base64.b64decode(encoded)
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    record = json.loads(raw)
+    metadata = record.get("chart", {}).get("metadata", {})
+    info = record.get("info", {})
+    return HelmRelease(
+        name=record["name"], revision=int(record["version"]), status=info.get("status", ""),
+        chart_version=metadata.get("version", ""), description=info.get("description", ""),
+        chart=metadata.get("name", ""), app_version=metadata.get("appVersion", ""),
+    )
 
 
 def _resource(name: str) -> str:

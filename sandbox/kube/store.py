@@ -1,16 +1,35 @@
-"""The simulator's object store: what etcd is to the apiserver, minus persistence and watches.
+"""The simulator's object store: what etcd is to the apiserver, with a short event history.
 
 Objects are plain JSON dicts keyed by resource, namespace and name. Every write takes the next
-cluster-wide resourceVersion. Knows nothing about validation, auth or controllers; not
-thread-safe on its own (the simulator serialises access with one lock).
+cluster-wide resourceVersion and is remembered as a watch event (ADDED, MODIFIED, DELETED) for
+the last `HISTORY` writes. `save(path)` / `load(path)` keep the objects in one JSON file.
+Knows nothing about validation, auth or controllers; not thread-safe on its own (the simulator
+serialises access with one lock).
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import os
 import uuid
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
 
 from sandbox.kube.objects import JsonDict
+
+HISTORY = 10_000  # watch events kept; an older resourceVersion gets 410 Gone
+
+
+@dataclass(frozen=True)
+class Event:
+    """One write as a watch sees it; `obj` is the stored object (never mutated)."""
+
+    version: int
+    type: str  # ADDED, MODIFIED, DELETED
+    resource: str
+    obj: JsonDict
 
 
 class Store:
@@ -19,11 +38,17 @@ class Store:
     def __init__(self) -> None:
         self._objects: dict[tuple[str, str, str], JsonDict] = {}
         self._version = 0
+        self._events: deque[Event] = deque(maxlen=HISTORY)
+        self._saved_version = -1
 
     @property
     def resource_version(self) -> str:
         """The resourceVersion of the latest write (what a list reports)."""
         return str(self._version)
+
+    @property
+    def version(self) -> int:
+        return self._version
 
     @staticmethod
     def new_uid() -> str:
@@ -48,7 +73,10 @@ class Store:
         stored = copy.deepcopy(obj)
         stored["metadata"]["resourceVersion"] = str(self._version)
         metadata = stored["metadata"]
-        self._objects[(resource, metadata["namespace"], metadata["name"])] = stored
+        key = (resource, metadata["namespace"], metadata["name"])
+        kind = "MODIFIED" if key in self._objects else "ADDED"
+        self._objects[key] = stored
+        self._events.append(Event(self._version, kind, resource, stored))
         return copy.deepcopy(stored)
 
     def put_if_changed(self, resource: str, obj: JsonDict) -> bool:
@@ -60,9 +88,56 @@ class Store:
         self.put(resource, obj)
         return True
 
-    def delete(self, resource: str, namespace: str, name: str) -> None:
-        self._objects.pop((resource, namespace, name), None)
+    def delete(self, resource: str, namespace: str, name: str) -> JsonDict | None:
+        """Remove an object; returns it as last stored (with the deletion's resourceVersion)."""
+        found = self._objects.pop((resource, namespace, name), None)
         self._version += 1
+        if found is None:
+            return None
+        gone = copy.deepcopy(found)
+        gone["metadata"]["resourceVersion"] = str(self._version)
+        self._events.append(Event(self._version, "DELETED", resource, gone))
+        return copy.deepcopy(gone)
+
+    def events_since(self, version: int) -> list[Event] | None:
+        """Writes after `version`, oldest first; None when history no longer reaches back."""
+        if version >= self._version:
+            return []
+        if not self._events or self._events[0].version > version + 1:
+            return None
+        return [event for event in self._events if event.version > version]
+
+    # --- persistence -------------------------------------------------------------------------
+
+    def save(self, path: Path) -> bool:
+        """Write every object to `path` (atomically) if anything changed since the last save."""
+        if self._saved_version == self._version:
+            return False
+        document = {"resourceVersion": self._version, "objects": [
+            {"resource": resource, "object": obj}
+            for (resource, _, _), obj in sorted(self._objects.items())
+        ]}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(document, separators=(",", ":")))
+        os.replace(partial, path)
+        self._saved_version = self._version
+        return True
+
+    def load(self, path: Path) -> int:
+        """Replace the objects with those saved in `path` (if it exists); how many were read."""
+        if not path.exists():
+            return 0
+        document = json.loads(path.read_text())
+        self._objects = {}
+        for entry in document["objects"]:
+            obj, resource = entry["object"], entry["resource"]
+            metadata = obj["metadata"]
+            self._objects[(resource, metadata["namespace"], metadata["name"])] = obj
+        self._version = int(document["resourceVersion"])
+        self._events.clear()
+        self._saved_version = self._version
+        return len(self._objects)
 
 
 def _without_version(obj: JsonDict) -> JsonDict:

@@ -216,7 +216,7 @@ def test_unsupported_patch_type_is_415(kube: KubeSimulator, kube_api: client.Api
     kube.create_deployment("qa", "web", "reg/web:1")
     with pytest.raises(ApiException) as unsupported:
         client.AppsV1Api(kube_api).patch_namespaced_deployment(
-            "web", "qa", {"spec": {"replicas": 3}}, _content_type="application/apply-patch+yaml")
+            "web", "qa", {"spec": {"replicas": 3}}, _content_type="application/x-sandbox+json")
     assert unsupported.value.status == 415
     assert status_of(unsupported.value)["reason"] == "UnsupportedMediaType"
 
