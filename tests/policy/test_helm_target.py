@@ -444,3 +444,22 @@ def test_an_environment_with_a_broken_helm_target_does_not_read(app: Path) -> No
     del data["target"]["deploy"]["release"]
     with pytest.raises(ValueError, match=r"environment 'prod'\.target\.deploy\.release is missing"):
         Environment.from_dict(data)
+
+
+def test_the_helm_example_in_the_reference_loads(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "release-policy.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in text.split("```yaml\n")[1:]]
+    example = blocks[0]
+    (environments,) = [block for block in blocks if "          helm:\n" in block]
+    policy = example[:example.index("    environments:\n")] + "    environments:\n" + environments
+    (tmp_path / "function_app.py").write_text("")
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "values-qa.yaml").write_text("ingress: {host: delivery.qa}\n")
+    qa, prod = parse_policy(policy, "docs example", tmp_path).service("delivery").environments
+    assert qa.helm is not None and prod.helm is not None
+    assert qa.helm.values_files == (ValuesFile("deploy/values-qa.yaml",
+                                               {"ingress": {"host": "delivery.qa"}}),)
+    assert (prod.helm.chart, prod.helm.release, prod.image_repository) == (
+        "oci://contosoacr.azurecr.io/prod/helm/delivery", "delivery", "prod/delivery")
+    target = json.loads(text.split('```json\n"target": ', 1)[1].split("```", 1)[0])
+    assert HelmTarget.from_dict(target["deploy"]).to_dict() == target["deploy"]
