@@ -2,7 +2,8 @@
 
 `HelmTarget.from_dict` reads the `target.deploy` dict a snapshot carries (`"kind": "helm"`)
 and `to_dict` writes it back unchanged; values files are already read into it (the plan
-never reads files). Pure: the runtime that installs charts lives elsewhere.
+never reads files). `release_values` composes what a release installs with. Pure: the
+runtime that installs charts lives elsewhere.
 """
 
 from __future__ import annotations
@@ -53,6 +54,29 @@ def split_oci(chart: str) -> tuple[str, str]:
 def value_path(path: str) -> tuple[str, ...]:
     """The keys of a dotted value path (`image.digest` → `("image", "digest")`)."""
     return tuple(path.split("."))
+
+
+def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` merged into a copy of `base` as Helm merges `-f` files: mappings merge key
+    by key, anything else (lists included) replaces."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def set_value(values: dict[str, Any], path: str, value: Any) -> None:
+    """Set the dotted value key `path` in `values` (as `--set`), making mappings on the way."""
+    *parents, last = value_path(path)
+    node = values
+    for key in parents:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[last] = value
 
 
 def _seconds(duration: timedelta | None) -> int | None:
@@ -141,6 +165,27 @@ class HelmTarget:
                              f" version of {self.chart} (version: image)")
         return version
 
+    def release_values(self, repository: str, digest: str,
+                       secrets: Mapping[str, str]) -> dict[str, Any]:
+        """The values a release installs with: the values files in order, `values`, the
+        secret values (`secrets` maps secret names to their values), then the image by digest.
+
+        ValueError when a values file was not read at policy load or a secret is missing."""
+        values: dict[str, Any] = {}
+        for entry in self.values_files:
+            if entry.values is None:
+                raise ValueError(f"values file {entry.path} was not read when the policy was"
+                                 " loaded (no app root)")
+            values = merge_values(values, entry.values)
+        values = merge_values(values, self.values)
+        for key, name in self.secret_values.items():
+            if name not in secrets:
+                raise ValueError(f"secret {name!r} (for value {key}) was not given")
+            set_value(values, key, secrets[name])
+        set_value(values, self.image_values.repository, repository)
+        set_value(values, self.image_values.digest, digest)
+        return values
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "target.deploy") -> HelmTarget:
         """The Helm target of a snapshot (`to_dict`'s output); ValueError naming a bad field."""
@@ -148,10 +193,16 @@ class HelmTarget:
             raise ValueError(f"policy snapshot: {where} is not a helm target")
         files = []
         for entry in _get(data, "valuesFiles", list, where):
-            if not isinstance(entry, Mapping) or not isinstance(entry.get("path"), str):
-                raise ValueError(f"policy snapshot: {where}.valuesFiles has an entry without path")
-            values = entry.get("values")
+            values = entry.get("values") if isinstance(entry, Mapping) else None
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("path"), str) or \
+                    not isinstance(values, Mapping | None):
+                raise ValueError(f"policy snapshot: {where}.valuesFiles has an entry without"
+                                 " path or with values that are not a mapping")
             files.append(ValuesFile(entry["path"], dict(values) if values is not None else None))
+        secret_values = _get(data, "secretValues", Mapping, where)
+        if not all(isinstance(name, str) for name in secret_values.values()):
+            raise ValueError(f"policy snapshot: {where}.secretValues must map keys to secret"
+                             " names")
         image = _get(data, "imageValues", Mapping, where)
         return cls(cluster=_get(data, "cluster", str, where),
                    namespace=_get(data, "namespace", str, where),
@@ -162,7 +213,7 @@ class HelmTarget:
                    values_files=tuple(files),
                    image_values=ImageValues(_get(image, "repository", str, f"{where}.imageValues"),
                                             _get(image, "digest", str, f"{where}.imageValues")),
-                   secret_values=dict(_get(data, "secretValues", Mapping, where)),
+                   secret_values=dict(secret_values),
                    max_history=_get(data, "maxHistory", int, where),
                    test=HelmTest.from_dict(data.get("test")),
                    wait_for_chart=timedelta(

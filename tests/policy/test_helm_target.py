@@ -19,6 +19,7 @@ from shared.policy.helm import HelmTarget, HelmTest, ImageValues, ValuesFile, ch
 
 ROOT = Path(__file__).resolve().parents[2]
 F = "release-policy.yaml"
+DIGEST = "sha256:" + "4f" * 32
 QA = "services.delivery.environments[0].target"
 PROD = "services.delivery.environments[1].target"
 
@@ -146,6 +147,9 @@ def test_a_fixed_chart_version_ignores_the_tag_and_image_needs_a_version_tag() -
     {"kind": "helm"},
     {**HelmTarget("c", "n", "r", "charts/x").to_dict(), "maxHistory": "10"},
     {**HelmTarget("c", "n", "r", "charts/x").to_dict(), "valuesFiles": [{"values": {}}]},
+    {**HelmTarget("c", "n", "r", "charts/x").to_dict(),
+     "valuesFiles": [{"path": "v.yaml", "values": [1]}]},
+    {**HelmTarget("c", "n", "r", "charts/x").to_dict(), "secretValues": {"a.b": 1}},
     {**HelmTarget("c", "n", "r", "charts/x").to_dict(), "kind": "deployment"}])
 def test_a_broken_snapshot_says_which_field(data: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"policy snapshot: target\.deploy"):
@@ -463,3 +467,37 @@ def test_the_helm_example_in_the_reference_loads(tmp_path: Path) -> None:
         "oci://contosoacr.azurecr.io/prod/helm/delivery", "delivery", "prod/delivery")
     target = json.loads(text.split('```json\n"target": ', 1)[1].split("```", 1)[0])
     assert HelmTarget.from_dict(target["deploy"]).to_dict() == target["deploy"]
+
+
+def test_release_values_layer_files_values_secrets_and_the_image(app: Path) -> None:
+    (app / "deploy" / "values.yaml").write_text(
+        "replicaCount: 2\nimage: {repository: nginx, tag: '1.0'}\nports: [80, 443]\n"
+        "database: {host: db, password: from-file}\n")
+    (app / "deploy" / "values-qa.yaml").write_text("ports: [8080]\ndatabase: {host: db-qa}\n")
+    helm = parse_policy(HELM, F, app).service("delivery").environments[0].helm
+    assert helm is not None
+    assert helm.release_values("127.0.0.1:5000/delivery", DIGEST, {"db-password": "s3cret"}) == {
+        "replicaCount": 3, "ports": [8080],
+        "image": {"repository": "127.0.0.1:5000/delivery", "tag": "1.0", "digest": DIGEST,
+                  "pullPolicy": "IfNotPresent"},
+        "database": {"host": "db-qa", "password": "s3cret"}}
+    assert helm.values_files[0].values is not None
+    assert helm.values_files[0].values["image"] == {"repository": "nginx", "tag": "1.0"}
+    with pytest.raises(ValueError, match="secret 'db-password' .for value database.password."):
+        helm.release_values("r", DIGEST, {})
+
+
+def test_release_values_refuse_a_values_file_that_was_not_read() -> None:
+    helm = parse_policy(HELM, F).service("delivery").environments[0].helm
+    assert helm is not None
+    with pytest.raises(ValueError, match="values file deploy/values.yaml was not read"):
+        helm.release_values("r", DIGEST, {"db-password": "x"})
+
+
+def test_image_keys_replace_what_a_values_file_put_in_their_way() -> None:
+    helm = HelmTarget("qa-aks", "delivery", "delivery", "charts/delivery",
+                      values_files=(ValuesFile("v.yaml", {"app": {"image": "nginx:1.0"}}),),
+                      image_values=ImageValues("app.image.name", "app.image.digest"))
+    assert helm.release_values("r", DIGEST, {}) == {
+        "app": {"image": {"name": "r", "digest": DIGEST}}}
+    assert helm.values_files[0].values == {"app": {"image": "nginx:1.0"}}
