@@ -3,7 +3,8 @@
 Each stage reports all of its problems at once, each naming file, line and field; a
 later stage runs only when the earlier ones found nothing. `policy_path` says which file
 the app uses: `RELEASE_POLICY_FILE` (relative to the app root, or absolute), else
-`release-policy.yaml` at the app root.
+`release-policy.yaml` at the app root. Helm chart folders and values files are relative to
+an app root; without one (`app_root=None`) they are neither checked nor read.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shared.app_info import APP_ROOT
 from shared.config_sources import POLICY_FILE_SETTING
 
 from . import semantics
+from .app_files import read_helm_files
 from .errors import PolicyError, Problem
 from .model import Policy, build_policy
 from .schema import PolicyDocument
@@ -44,14 +46,16 @@ def policy_path(environ: Mapping[str, str] | None = None, app_root: Path = APP_R
     return app_root / (configured or DEFAULT_POLICY_FILE)  # an absolute path replaces the root
 
 
-def load_policy(path: Path) -> Policy:
-    """Read and check the policy file at `path`; PolicyError names file, line and field."""
+def load_policy(path: Path, app_root: Path | None = APP_ROOT) -> Policy:
+    """Read and check the policy file at `path`; PolicyError names file, line and field.
+
+    Helm chart folders and values files are taken from `app_root` (this app's by default)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as bad:
         reason = bad.strerror if isinstance(bad, OSError) and bad.strerror else str(bad)
         raise PolicyError([Problem(str(path), None, "", f"cannot read: {reason}")]) from None
-    return parse_policy(text, str(path))
+    return parse_policy(text, str(path), app_root)
 
 
 def load_app_policy(environ: Mapping[str, str] | None = None) -> Policy:
@@ -59,8 +63,9 @@ def load_app_policy(environ: Mapping[str, str] | None = None) -> Policy:
     return load_policy(policy_path(environ))
 
 
-def parse_policy(text: str, source: str = "<policy>") -> Policy:
-    """Check policy text; `source` names it in errors."""
+def parse_policy(text: str, source: str = "<policy>", app_root: Path | None = None) -> Policy:
+    """Check policy text; `source` names it in errors. With `app_root`, Helm values files
+    are read from it into the policy, and chart folders checked."""
     data, locator, problems = load_yaml(text, source)
     if problems:
         raise PolicyError(problems)
@@ -73,10 +78,14 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         raise PolicyError([_problem(error, locator, source)
                            for error in invalid.errors(include_url=False)]) from None
     findings = semantics.check(document, locator.line)
+    files = None
+    if app_root is not None:
+        files, file_findings = read_helm_files(document, app_root)
+        findings += file_findings
     if findings:
         raise PolicyError([Problem(source, locator.line(path), format_path(path), message)
                            for path, message in findings])
-    return build_policy(document, source, hashlib.sha256(text.encode()).hexdigest())
+    return build_policy(document, source, hashlib.sha256(text.encode()).hexdigest(), files)
 
 
 def _problem(error: ErrorDetails, locator: Locator, source: str) -> Problem:

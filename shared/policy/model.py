@@ -17,11 +17,14 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import helm
+from .helm import HelmTarget, HelmTest, ImageValues, ValuesFile
 from .schema import (
     ClusterSpec,
     DefaultsSpec,
     EnvironmentSpec,
     GateSpec,
+    HelmSpec,
     PolicyDocument,
     RegistrySpec,
     RollbackSpec,
@@ -263,11 +266,14 @@ class Rollback:
 
 @dataclass(frozen=True)
 class Environment:
-    """One stage: where it deploys, its secrets, checks, gate, promotion and rollback."""
+    """One stage: where it deploys, its secrets, checks, gate, promotion and rollback.
+
+    `deploy_target` is the plain dict the deploy activities read; `helm` is its typed form
+    when the target is a Helm chart."""
 
     name: str
     cluster: dict[str, Any]
-    deploy_target: dict[str, str]
+    deploy_target: dict[str, Any]
     secrets: dict[str, Any]
     checks: tuple[dict[str, Any], ...]
     gate: Gate | None
@@ -288,7 +294,7 @@ class Environment:
         where = f"environment {name!r}"
         target, image = _required(data, "target", where), _required(data, "image", where)
         gate, promotion = data.get("gate"), data.get("promotion")
-        return cls(
+        environment = cls(
             name=name, cluster=_required(target, "cluster", f"{where}.target"),
             deploy_target=dict(_required(target, "deploy", f"{where}.target")),
             secrets=_required(data, "secrets", where),
@@ -300,11 +306,20 @@ class Environment:
             rollback=Rollback.from_dict(data.get("rollback")),
             image_registry=dict(_required(image, "registry", f"{where}.image")),
             image_repository=str(_required(image, "repository", f"{where}.image")))
+        _ = environment.helm  # a Helm target is read whole here, so a broken one fails now
+        return environment
+
+    @cached_property
+    def helm(self) -> HelmTarget | None:
+        """The Helm chart target, or None for a Deployment target."""
+        if self.deploy_target.get("kind") != helm.KIND:
+            return None
+        return HelmTarget.from_dict(self.deploy_target, f"environment {self.name!r}.target.deploy")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name,
                 "target": {"cluster": copy.deepcopy(self.cluster),
-                           "deploy": dict(self.deploy_target)},
+                           "deploy": copy.deepcopy(self.deploy_target)},
                 "image": {"registry": dict(self.image_registry),
                           "repository": self.image_repository},
                 "secrets": copy.deepcopy(self.secrets),
@@ -458,16 +473,19 @@ def image_locations(document: PolicyDocument,
     return locations
 
 
-def build_policy(document: PolicyDocument, source: str, sha256: str) -> Policy:
-    """Resolve a checked document (see `semantics.check`) into a Policy."""
+def build_policy(document: PolicyDocument, source: str, sha256: str,
+                 files: Mapping[str, dict[str, Any]] | None = None) -> Policy:
+    """Resolve a checked document (see `semantics.check`) into a Policy; `files` are the
+    Helm values files read at load, by path (None: not read)."""
     registries = {name: registry_endpoint(spec) for name, spec in document.registries.items()}
-    services = {name: _service(document, registries, name, spec, source, sha256)
+    services = {name: _service(document, registries, name, spec, source, sha256, files)
                 for name, spec in document.services.items()}
     return Policy(source, sha256, registries, services)
 
 
 def _service(document: PolicyDocument, registries: dict[str, dict[str, Any]], name: str,
-             spec: ServiceSpec, source: str, sha256: str) -> Service:
+             spec: ServiceSpec, source: str, sha256: str,
+             files: Mapping[str, dict[str, Any]] | None) -> Service:
     defaults = document.defaults
     registry_name = service_registry_name(defaults, spec)
     assert registry_name is not None  # semantics.check reports a service without a registry
@@ -476,7 +494,8 @@ def _service(document: PolicyDocument, registries: dict[str, dict[str, Any]], na
     previous: tuple[str | None, str] = (registry_name, spec.repository)
     for environment, location in zip(spec.environments, image_locations(document, spec),
                                      strict=True):
-        environments.append(_environment(document, registries, environment, previous, location))
+        environments.append(_environment(document, registries, environment, previous, location,
+                                         name, files))
         previous = location
     return Service(name=name, registry_name=registry_name, registry=registries[registry_name],
                    repository=spec.repository, tags=resolve_tags(defaults, spec),
@@ -485,9 +504,25 @@ def _service(document: PolicyDocument, registries: dict[str, dict[str, Any]], na
                    environments=tuple(environments), policy_source=source, policy_sha256=sha256)
 
 
+def helm_target(spec: HelmSpec, cluster: str, namespace: str, service: str,
+                files: Mapping[str, dict[str, Any]] | None) -> HelmTarget:
+    """The Helm target of a checked spec; `files` holds the values files read at load (by
+    path; None when the policy was parsed without an app root)."""
+    test = HelmTest(True, spec.test.timeout) if spec.test is not None else HelmTest()
+    return HelmTarget(
+        cluster=cluster, namespace=namespace, release=spec.release or service,
+        chart=spec.chart, version=spec.version, values=copy.deepcopy(spec.values),
+        values_files=tuple(ValuesFile(path, copy.deepcopy(files[path]) if files else None)
+                           for path in spec.values_files),
+        image_values=ImageValues(spec.image_values.repository, spec.image_values.digest),
+        secret_values=dict(spec.secret_values), max_history=spec.max_history, test=test,
+        wait_for_chart=spec.wait_for_chart)
+
+
 def _environment(document: PolicyDocument, registries: dict[str, dict[str, Any]],
                  spec: EnvironmentSpec, source: tuple[str | None, str],
-                 location: tuple[str | None, str]) -> Environment:
+                 location: tuple[str | None, str], service: str,
+                 files: Mapping[str, dict[str, Any]] | None) -> Environment:
     defaults = document.defaults
     promotion = None
     if spec.promotion is not None:
@@ -512,10 +547,16 @@ def _environment(document: PolicyDocument, registries: dict[str, dict[str, Any]]
             secrets["keyVault"]["caBundle"] = vault.ca_bundle
     target = spec.target
     rollout_timeout = spec.rollout_timeout or defaults.rollout_timeout or DEFAULT_ROLLOUT_TIMEOUT
+    deploy_target: dict[str, Any]
+    if target.helm is not None:
+        deploy_target = helm_target(target.helm, target.cluster.name, target.namespace,
+                                    service, files).to_dict()
+    else:
+        deploy_target = {"cluster": target.cluster.name, "namespace": target.namespace,
+                         "deployment": target.deployment, "container": target.container}
     return Environment(
         name=spec.name, cluster=cluster_connection(target.cluster),
-        deploy_target={"cluster": target.cluster.name, "namespace": target.namespace,
-                       "deployment": target.deployment, "container": target.container},
+        deploy_target=deploy_target,
         secrets=secrets, checks=tuple(check_dict(check) for check in spec.checks),
         gate=resolve_gate(defaults, spec.gate) if spec.gate is not None else None,
         promotion=promotion, rollout_timeout=rollout_timeout,

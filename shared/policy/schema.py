@@ -22,10 +22,12 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails
 
 from shared.registry.errors import InvalidReference
 from shared.registry.references import check_repository
@@ -36,6 +38,7 @@ from shared.secrets.names import (
     normalize_vault_url,
 )
 
+from . import helm
 from .durations import parse_duration
 from .versions import parse_range
 
@@ -175,6 +178,72 @@ def _header(value: str) -> str:
     return value
 
 
+def _app_path(value: str, example: str = "deploy/values-qa.yaml") -> str:
+    """A path relative to the app root that stays inside it (`deploy/values-qa.yaml`)."""
+    parts = value.split("/")
+    if not value or value.startswith("/") or "\\" in value or ":" in value or \
+            any(part in ("", "..") for part in parts):
+        raise ValueError(f"{value!r} must be a path relative to the app root, inside it (such as"
+                         f" {example}): no leading /, no .., no empty parts")
+    return value
+
+
+def _chart(value: str) -> str:
+    if not helm.is_oci(value):
+        if "://" in value:
+            raise ValueError(f"chart {value!r} must be oci://<registry host>/<repository> or a"
+                             " chart folder relative to the app root")
+        return _app_path(value, "charts/delivery")
+    host, repository = helm.split_oci(value)
+    if not host or not repository:
+        raise ValueError(f"chart {value!r} must be oci://<registry host>/<repository>")
+    if "@" in repository or ":" in repository:
+        raise ValueError(f"chart {value!r} names a tag or digest: give the repository only"
+                         " (version picks the chart version)")
+    try:
+        check_repository(repository)
+    except InvalidReference as bad:
+        raise ValueError(f"chart {value!r}: {bad}") from None
+    return f"{helm.OCI_SCHEME}{host}/{repository}"
+
+
+def _chart_version(value: str) -> str:
+    if value != helm.IMAGE_VERSION and not helm.SEMVER.fullmatch(value):
+        raise ValueError(f"{value!r} must be 'image' (the image's version) or a SemVer 2 version"
+                         " such as 1.4.2")
+    return value
+
+
+def _release_name(value: str) -> str:
+    from helm_python import HelmInvalidArgError, validate_release_name  # loads Helm's library
+
+    try:
+        validate_release_name(value)
+    except HelmInvalidArgError:
+        raise ValueError(f"{value!r} is not a Helm release name: up to 53 of a-z, 0-9, '-' and"
+                         " '.', starting and ending with a letter or digit") from None
+    return value
+
+
+def _value_path(value: str) -> str:
+    if len(value) > 253 or not helm.VALUE_PATH.fullmatch(value):
+        raise ValueError(f"{value!r} is not a value key: a dotted path of names such as"
+                         " image.repository (letters, digits, _ and -, not starting with a"
+                         " digit or -)")
+    return value
+
+
+def _helm_test(value: Any) -> Any:
+    """`test: false | true | {timeout: 5m}` as None or a mapping."""
+    if value is False:
+        return None
+    if value is True:
+        return {}
+    if isinstance(value, dict):
+        return value
+    raise ValueError("must be true, false or a mapping such as {timeout: 5m}")
+
+
 def _reject_null(cls: type, value: Any) -> Any:
     if value is None:
         raise ValueError("must not be null (leave the field out to use the default)")
@@ -194,6 +263,8 @@ Repository = Annotated[str, _rule(_repository)]
 Guid = Annotated[str, _rule(_guid)]
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Seconds = Annotated[float, Field(gt=0)]
+ValuePath = Annotated[str, _rule(_value_path)]
+AppPath = Annotated[str, _rule(_app_path)]
 
 
 class Spec(BaseModel):
@@ -305,13 +376,62 @@ class ClusterSpec(Spec):
         return self
 
 
+class HelmTestSpec(Spec):
+    """`helm test` with a timeout for the test hooks."""
+
+    timeout: Duration = helm.DEFAULT_TEST_TIMEOUT
+
+
+class ImageValuesSpec(Spec):
+    """The value keys that receive the image: both are required when this is written."""
+
+    repository: ValuePath
+    digest: ValuePath
+
+
+class HelmSpec(Spec):
+    """A chart released with Helm; unset fields take the defaults in docs/release-policy.md."""
+
+    chart: Annotated[str, _rule(_chart)]
+    version: Annotated[str, _rule(_chart_version)] = helm.IMAGE_VERSION
+    release: Annotated[str, _rule(_release_name)] | None = None
+    values: dict[str, JsonValue] = {}
+    values_files: list[AppPath] = []
+    image_values: ImageValuesSpec = ImageValuesSpec(repository="image.repository",
+                                                    digest="image.digest")
+    secret_values: dict[ValuePath, SecretName] = {}
+    max_history: Annotated[int, Field(ge=1)] = helm.DEFAULT_MAX_HISTORY
+    test: Annotated[HelmTestSpec | None, BeforeValidator(_helm_test)] = None
+    wait_for_chart: Duration = helm.DEFAULT_WAIT_FOR_CHART
+
+    _not_null = not_null("version", "release", "values", "values_files", "image_values",
+                         "secret_values", "max_history", "test", "wait_for_chart")
+
+
 class TargetSpec(Spec):
-    """The container of a Deployment that a release updates."""
+    """Where a release deploys: the container of a Deployment, or a Helm chart's release."""
 
     cluster: ClusterSpec
     namespace: Annotated[str, _rule(_dns_label)]
-    deployment: Annotated[str, _rule(_dns_subdomain)]
-    container: Annotated[str, _rule(_dns_label)]
+    deployment: Annotated[str, _rule(_dns_subdomain)] | None = None
+    container: Annotated[str, _rule(_dns_label)] | None = None
+    helm: HelmSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TargetSpec:
+        written = [name for name in ("deployment", "container") if getattr(self, name)]
+        if self.helm is not None:
+            if written:
+                raise ValueError(f"has both helm and {' and '.join(written)}: a target is a"
+                                 " Deployment (deployment, container) or a Helm chart (helm)")
+        elif not written:
+            raise ValueError("needs deployment and container (a Deployment target) or helm"
+                             " (a Helm chart target)")
+        elif len(written) == 1:  # reported as the schema reports any missing field
+            missing = "container" if written == ["deployment"] else "deployment"
+            raise ValidationError.from_exception_data(
+                "TargetSpec", [InitErrorDetails(type="missing", loc=(missing,), input={})])
+        return self
 
 
 class KeyVaultSpec(Spec):

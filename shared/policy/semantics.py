@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from . import helm_rules
 from .durations import format_duration
 from .model import (
     cluster_connection,
@@ -35,6 +36,7 @@ def check(document: PolicyDocument, line_of: LineOf) -> list[Finding]:
         where: Path = ("services", name)
         findings += _tags(document, service, where)
         findings += _environments(document, service, where, line_of)
+        findings += helm_rules.check_service(document, name, service, line_of)
     return findings
 
 
@@ -92,9 +94,10 @@ def _namespaces(document: PolicyDocument, line_of: LineOf) -> Iterator[Finding]:
 
 
 def _targets(document: PolicyDocument, line_of: LineOf) -> Iterator[Finding]:
-    """One cluster name, one connection; one Deployment container, one environment."""
+    """One cluster name, one connection; one Deployment container (or Helm release), one
+    environment."""
     clusters: dict[str, tuple[dict[str, Any], Path]] = {}
-    containers: dict[tuple[str, ...], Path] = {}
+    containers: dict[tuple[str | None, ...], Path] = {}
     for name, service in document.services.items():
         for index, environment in enumerate(service.environments):
             where: Path = ("services", name, "environments", index, "target")
@@ -105,12 +108,18 @@ def _targets(document: PolicyDocument, line_of: LineOf) -> Iterator[Finding]:
                 yield (*where, "cluster"), (
                     f"cluster {target.cluster.name!r} is defined differently at line"
                     f" {line_of((*first[1], 'cluster'))}: one cluster name, one connection")
-            key = (target.cluster.name, target.namespace, target.deployment, target.container)
+            if target.helm is not None:
+                release = target.helm.release or name
+                key: tuple[str | None, ...] = (target.cluster.name, target.namespace, release)
+                what = f"Helm release {target.namespace}/{release} on {target.cluster.name}"
+            else:
+                key = (target.cluster.name, target.namespace, target.deployment,
+                       target.container)
+                what = (f"container {target.container!r} of deployment"
+                        f" {target.namespace}/{target.deployment} on {target.cluster.name}")
             other = containers.setdefault(key, where)
             if other != where:
-                yield where, (f"container {target.container!r} of deployment"
-                              f" {target.namespace}/{target.deployment} on {target.cluster.name}"
-                              f" is already the target of {format_path(other[:-1])}"
+                yield where, (f"{what} is already the target of {format_path(other[:-1])}"
                               f" (line {line_of(other)})")
 
 
