@@ -1,9 +1,9 @@
 """Which `DeployTarget` implementation serves a request: chosen by the target's kind.
 
-A target names its kind (`"kind": "helm"`) or, as every policy snapshot does today, is known
-by its shape: a target with `deployment` and `container` is a `deployment`. A target that
-names no kind and fits no shape is read as the default kind, whose parser says what is
-missing. The policy has one target kind today; Helm and blue-green/canary register here.
+A target names its kind (`"kind": "helm"`, as Helm targets do) or, as every Deployment
+target's snapshot does, is known by its shape: a target with `deployment` and `container` is
+a `deployment`. A target that names no kind and fits no shape is read as the default kind,
+whose parser says what is missing. Blue-green and canary register here next.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.deploy.target import DeployTarget
+from shared.helm.target import HelmChart
 
 from .errors import InvalidTarget
 from .patcher import DeploymentPatcher
@@ -70,4 +71,6 @@ class TargetKinds:
 
 
 DEPLOYMENT = TargetKind(DeploymentPatcher.KIND, DeploymentPatcher.SHAPE, DeploymentPatcher.open)
+HELM = TargetKind(HelmChart.KIND, HelmChart.SHAPE, HelmChart.open)
 KINDS = TargetKinds(DEPLOYMENT)
+KINDS.register(HELM)

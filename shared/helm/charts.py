@@ -21,6 +21,7 @@ from shared.failure_kinds import Permanent
 from shared.registry.client import RegistryClient
 from shared.registry.manifests import HELM_CONFIG
 from shared.registry.references import is_digest
+from shared.text import one_line
 
 CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 MAX_CHART_BYTES = 20 * 1024 * 1024
@@ -109,4 +110,5 @@ def folder_digest(path: Path) -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    """Helm's message on one line (its detail is on the lines after the first)."""
+    return one_line(str(error).strip() or type(error).__name__, 400)
