@@ -155,9 +155,9 @@ class Output:
                   f" {waiting.reminders or 0} reminders)")
         if waiting.approval_page:
             self.line(f"  approval page: {waiting.approval_page}")
-        for link in waiting.approval_links:
-            if link.get("url"):
-                self.line(f"  approval page for {link.get('approver')}: {link['url']}")
+        for link in waiting.links:
+            if link.url:
+                self.line(f"  approval page for {link.approver}: {link.url}")
 
     def started(self, body: Mapping[str, Any]) -> None:
         release, replaces = body.get("release") or {}, body.get("replaces") or {}

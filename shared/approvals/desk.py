@@ -364,8 +364,7 @@ def decision_event(gate: OpenGate, decision: str, comment: str | None, event_id:
 def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None) -> GateView:
     """The page's facts, picked field by field (nothing from the policy's secrets)."""
     status, waiting = gate.status, gate.waiting
-    approvals = tuple(Approval(str(a.get("by")), as_utc(a.get("at")))
-                      for a in waiting.approvals)
+    approvals = tuple(Approval(str(a.by), as_utc(a.at)) for a in waiting.counted)
     return GateView(
         release_id=gate.release_id, service=status.service or "?",
         version=status.version or gate.plan.version or "?",

@@ -425,8 +425,8 @@ def waiting_row(record: ReleaseRecord | RowLike, status: ReleaseStatus, now: dat
         deadline=deadline, deadline_text=relative(deadline, now),
         overdue=deadline is not None and deadline <= now,
         reminders=waiting.reminders, required_approvals=waiting.required_approvals,
-        approvals=tuple(Approval(by=text(a.get("by"), 200), at=text(a.get("at"), 40))
-                        for a in waiting.approvals),
+        approvals=tuple(Approval(by=text(a.by, 200), at=text(a.at, 40))
+                        for a in waiting.counted),
         links=approval_links(waiting), live=wait is waiting,
         link=details_link(record.release_id, base))
 
@@ -456,10 +456,9 @@ def approval_links(waiting: ApprovalWait) -> tuple[ApprovalLink, ...]:
     page = safe_link(waiting.approval_page)
     if page is not None:
         links.append(ApprovalLink(approver=None, url=page))
-    for entry in waiting.approval_links:
-        if (url := safe_link(entry.get("url"))) is not None:
-            links.append(ApprovalLink(approver=text(entry.get("approver"), 200) or None,
-                                      url=url))
+    for entry in waiting.links:
+        if (url := safe_link(entry.url)) is not None:
+            links.append(ApprovalLink(approver=text(entry.approver, 200) or None, url=url))
     return tuple(links)
 
 
