@@ -34,7 +34,7 @@ COMMENT_LIMIT = 500
 def check_approval_settings(request: dict[str, Any]) -> dict[str, Any]:
     """What keeps the release's gates (`{"service", "gates": {env: gate}}`) from opening or
     deciding: `{"problems": [one line each, naming the setting, never its value]}`."""
-    gates = {f"{request['service']}/{environment}": gate
+    gates = {f"{request['service']}/{environment}": Gate.from_dict(gate)
              for environment, gate in request["gates"].items()}
     return {"problems": [problem.message for problem in keys.problems(gates=gates)]}
 
@@ -43,9 +43,10 @@ def check_approval_settings(request: dict[str, Any]) -> dict[str, Any]:
 @marks_failures
 def request_approval(request: dict[str, Any]) -> dict[str, Any]:
     """Sign this gate's links and post the approval card; the links whatever the post did."""
-    links = gate_links(keys.app_keyring(), keys.base_url(), keys.identity_mode(), request)
+    gate = Gate.from_dict(request["gate"])
+    links = gate_links(keys.app_keyring(), keys.base_url(), keys.identity_mode(), request, gate)
     card = teams.approval_request_card(release_card(request, links))
-    return {**links, **send(request, card)}
+    return {**links, **send(request, card, gate)}
 
 
 @bp.activity_trigger(input_name="request")
@@ -54,6 +55,7 @@ def notify_gate(request: dict[str, Any]) -> dict[str, Any]:
     """Post a gate's `reminder`, `outcome` or `paused` (failed deployment) card; failures
     come back as a notice."""
     try:
+        gate = Gate.from_dict(request["gate"]) if request.get("gate") else None
         card = release_card(request, request["links"])
         if request["kind"] == "reminder":
             message = teams.reminder_card(card, request["number"],
@@ -67,7 +69,7 @@ def notify_gate(request: dict[str, Any]) -> dict[str, Any]:
                                          request.get("reason"))
     except (KeyError, ValueError) as error:
         return {"notified": False, "notice": f"card not built: {error}"}
-    return send(request, message)
+    return send(request, message, gate)
 
 
 @bp.activity_trigger(input_name="request")
@@ -96,9 +98,9 @@ def check_approval(request: dict[str, Any]) -> dict[str, Any]:
             "reason": stored.reason or why}
 
 
-def send(request: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+def send(request: dict[str, Any], message: dict[str, Any], gate: Gate | None) -> dict[str, Any]:
     """Post to the gate's Teams webhook, if it has one; never raises."""
-    secret = (request.get("gate") or {}).get("teamsWebhookSecret")
+    secret = gate.teams_webhook_secret if gate else None
     if not secret:
         return {"notified": False, "notice": None}
     try:

@@ -20,6 +20,8 @@ from releasectl import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
 from releasectl.api import Api, ApiError, BadTarget, Unreachable, approval_url, release_path
 from releasectl.local_stack import running_stack_url
 from releasectl.output import Output
+from shared.releases.status import ReleaseStatus
+from shared.releases.waiting import ApprovalWait, FailureWait
 
 URL_ENV, KEY_ENV = "RELEASE_API_URL", "RELEASE_API_KEY"
 DEFAULT_URL = "http://127.0.0.1:7071"
@@ -215,10 +217,11 @@ def decision_link(args: argparse.Namespace, api: Api) -> str:
 def waiting_environment(api: Api, release_id: str) -> str:
     """Where the release waits at a gate now; ApiError(409) when it waits nowhere."""
     shown = api.release(release_id)
-    custom = (shown.get("durable") or {}).get("customStatus")
-    waiting = custom.get("waitingFor") if isinstance(custom, dict) else None
-    if isinstance(waiting, dict) and waiting.get("environment"):
-        return str(waiting["environment"])
+    status = ReleaseStatus.from_dict((shown.get("durable") or {}).get("customStatus"))
+    waiting = status.waiting_for
+    # A paused failed deployment names its environment too: the server then says why not.
+    if isinstance(waiting, ApprovalWait | FailureWait) and waiting.environment:
+        return waiting.environment
     if shown.get("state") == "WaitingForApproval" and shown.get("environment"):
         return str(shown["environment"])
     raise ApiError(409, f"{release_id} is not waiting at a gate (state "

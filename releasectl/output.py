@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting, waiting_from_dict
+from shared.releases.status import ReleaseStatus
+from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting
 
 PIPED_WIDTH = 250
 STATE_STYLES = {"Completed": "green", "Healthy": "green", "Running": "blue",
@@ -81,8 +82,6 @@ class Output:
 
     def release(self, shown: Mapping[str, Any]) -> None:
         durable = shown.get("durable") or {}
-        status = durable.get("customStatus")
-        custom = status if isinstance(status, dict) else {}
         summary = Table.grid(padding=(0, 2))
         summary.add_column(style="bold")
         summary.add_column(overflow="fold")
@@ -97,7 +96,7 @@ class Output:
             if value:
                 summary.add_row(label, value)
         self.show(summary)
-        waiting = waiting_from_dict(custom.get("waitingFor"))
+        waiting = ReleaseStatus.from_dict(durable.get("customStatus")).waiting_for
         if waiting and durable.get("runtimeStatus") in ("Running", "Pending"):
             self.waiting(waiting)
         stages = shown.get("stages") or {}
@@ -156,9 +155,9 @@ class Output:
                   f" {waiting.reminders or 0} reminders)")
         if waiting.approval_page:
             self.line(f"  approval page: {waiting.approval_page}")
-        for link in waiting.approval_links:
-            if link.get("url"):
-                self.line(f"  approval page for {link.get('approver')}: {link['url']}")
+        for link in waiting.links:
+            if link.url:
+                self.line(f"  approval page for {link.approver}: {link.url}")
 
     def started(self, body: Mapping[str, Any]) -> None:
         release, replaces = body.get("release") or {}, body.get("replaces") or {}

@@ -16,7 +16,8 @@ import azure.functions as func
 from blueprints import blueprint
 from shared.releases.operations import operation_kind
 from shared.releases.pause import CHOICES
-from shared.releases.waiting import FailureWait, waiting_from_dict
+from shared.releases.status import ReleaseStatus
+from shared.releases.waiting import FailureWait
 from shared.text import one_line
 from triggers.durable_adapter import ACTIVE, decoded, durable_status
 from triggers.http import (
@@ -66,8 +67,8 @@ async def waiting_for_choice(client: df.DurableOrchestrationClient, release_id: 
     status = await durable_status(client, release_id)
     if status is None:
         raise Refused(404, f"no release {release_id!r}")
-    custom = decoded(status.custom_status)
-    waiting = waiting_from_dict(custom.get("waitingFor") if isinstance(custom, dict) else None)
+    release = ReleaseStatus.from_dict(decoded(status.custom_status))
+    waiting = release.waiting_for
     if status.runtime_status in ACTIVE and isinstance(waiting, FailureWait) \
             and waiting.environment == environment and waiting.event:
         return waiting
@@ -76,7 +77,7 @@ async def waiting_for_choice(client: df.DurableOrchestrationClient, release_id: 
     elif isinstance(waiting, FailureWait):
         now = f"its failed deployment waits in {waiting.environment}"
     else:
-        step = custom.get("step") if isinstance(custom, dict) else None
+        step = release.step
         now = f"it is at step {step!r}" if step else "it is running"
     raise Refused(409, f"{release_id} is not waiting for a rollback-or-keep decision in "
                        f"{one_line(environment, 80)} ({now}); nothing was changed")

@@ -50,6 +50,9 @@ from shared.approvals.tokens import (
 from shared.instances import Instance
 from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
+from shared.releases.plan import ReleasePlan
+from shared.releases.status import ReleaseStatus
+from shared.releases.waiting import ApprovalWait
 from shared.timefmt import as_utc
 
 log = logging.getLogger(__name__)
@@ -106,9 +109,9 @@ class OpenGate:
     grant: Grant
     who: Who
     use_key: str
-    waiting: dict[str, Any]
-    custom: dict[str, Any]
-    image: dict[str, Any]
+    waiting: ApprovalWait
+    status: ReleaseStatus
+    plan: ReleasePlan
     pushed_by: str | None
 
 
@@ -160,29 +163,26 @@ class Desk:
                                      " from the approval request")
         if len(token) > MAX_TOKEN_LENGTH:
             raise Problem("invalid", str(TokenInvalid()))
-        status = await self.durable.status(release_id, show_input=True)
-        data = status.input if status is not None else None
-        if status is None or status.name != "release" or not isinstance(data, dict):
+        instance = await self.durable.status(release_id, show_input=True)
+        plan = release_plan(instance)
+        if instance is None or plan is None:
             raise Problem("not-found", f"there is no release {release_id}")
-        image = _object(data.get("image"))
-        custom = status.custom_status if isinstance(status.custom_status, dict) else {}
-        grant = self.verified(token, release_id, environment, image.get("digest") or "",
-                              decision)
+        status = ReleaseStatus.from_dict(instance.custom_status)
+        grant = self.verified(token, release_id, environment, plan.digest, decision)
         who = self.who(headers, grant)
         key = use_key(grant.nonce, who.identities[0])
         used = await self.book_call(self.book.find, release_id, environment, key)
         if used is not None:  # before the gate's state: a replay hears who decided, and when
             raise Problem("used", already(used))
-        waiting = await self.waiting(status, custom, release_id, environment)
-        pushed_by = image.get("pushedBy") or custom.get("pushedBy")
-        gate_spec = _gate_spec(data, environment)
-        approvers = gate_spec.get("approvers") or {}
+        waiting = await self.waiting(instance, status, release_id, environment)
+        pushed_by = plan.pushed_by or status.pushed_by
+        gate = next((stage.gate for stage in plan.stages if stage.name == environment), None)
         allowed, reason = may_approve(
-            who.principal, users=approvers.get("users") or (), groups=approvers.get("groups") or (),
+            who.principal, users=gate.users if gate else (), groups=gate.groups if gate else (),
             pusher=pushed_by, environment=environment)
         if not allowed:
             raise Problem("forbidden", reason)
-        return OpenGate(release_id, environment, grant, who, key, waiting, custom, image,
+        return OpenGate(release_id, environment, grant, who, key, waiting, status, plan,
                         pushed_by)
 
     def verified(self, token: str, release_id: str, environment: str, digest: str,
@@ -207,14 +207,15 @@ class Desk:
             raise Problem("scope", str(error)) from None
         raise AssertionError("unreachable")
 
-    async def waiting(self, status: Instance | None, custom: dict[str, Any], release_id: str,
-                      environment: str) -> dict[str, Any]:
-        """The release's `waitingFor` at this gate; Problem closed / not waiting otherwise."""
-        waiting = _object(custom.get("waitingFor"))
-        running = status is not None and status.runtime == "Running"
-        if running and custom.get("step") == "approval" and waiting.get("kind") == "approval" \
-                and (waiting.get("environment") or custom.get("environment")) == environment \
-                and waiting.get("event"):
+    async def waiting(self, instance: Instance | None, status: ReleaseStatus, release_id: str,
+                      environment: str) -> ApprovalWait:
+        """The release's wait at this gate (with its event); Problem closed / not waiting
+        otherwise."""
+        waiting = status.waiting_for
+        running = instance is not None and instance.runtime == "Running"
+        if running and status.step == "approval" and isinstance(waiting, ApprovalWait) \
+                and (waiting.environment or status.environment) == environment \
+                and waiting.event:
             return waiting
         uses = await self.book_call(self.book.uses, release_id, environment)
         decided = next((u for u in uses if u.counted and u.decision == "reject"), None) \
@@ -223,15 +224,15 @@ class Desk:
             verb = "approved" if decided.decision == "approve" else "rejected"
             raise Problem("closed", f"this gate is closed: {verb} by {decided.by} at"
                                     f" {when(decided.at)}")
-        outcome, reason = custom.get("outcome"), custom.get("reason")
-        if outcome and custom.get("environment") == environment:
+        outcome, reason = status.outcome, status.reason
+        if outcome and status.environment == environment:
             raise Problem("closed", f"this gate is closed: {outcome}"
                                     + (f" ({reason})" if reason else ""))
         if not running:
             raise Problem("closed", f"release {release_id} has ended"
                                     + (f": {outcome}" if outcome else ""))
-        step = custom.get("step") or "starting"
-        where = f" in {custom['environment']}" if custom.get("environment") else ""
+        step = status.step or "starting"
+        where = f" in {status.environment}" if status.environment else ""
         raise Problem("not-waiting", f"release {release_id} is not waiting for approval in"
                                      f" {environment} (now: {step}{where}); try again when"
                                      " it does")
@@ -266,7 +267,7 @@ class Desk:
         return gate_view(gate, intent, await self.running_now(gate))
 
     async def running_now(self, gate: OpenGate) -> RunningNow | None:
-        service = gate.custom.get("service")
+        service = gate.status.service
         if not service:
             return None
         try:
@@ -290,7 +291,7 @@ class Desk:
         event_id = uuid.uuid4().hex
         at = self.now()
         data = decision_event(gate, decision, comment, event_id, at, via)
-        event = gate.waiting["event"]
+        event = gate.waiting.event or ""  # `waiting` opens only a gate whose wait names one
         await self.durable.raise_event(gate.release_id, event, data)
         log.info("approval: %s %s in %s by %s (event %s)", decision, gate.release_id,
                  gate.environment, gate.who.name, event)
@@ -301,7 +302,7 @@ class Desk:
             polls += 1
             # The gate's state is read before the book: when it moved on (or closed) and our
             # row is still missing, the release never took our event.
-            now_waiting: dict[str, Any] | Problem | None = None
+            now_waiting: ApprovalWait | Problem | None = None
             if polls % STATUS_EVERY == 0:
                 now_waiting = await self.still_waiting(gate)
             row = await self.book_call(self.book.find, gate.release_id, gate.environment,
@@ -312,19 +313,18 @@ class Desk:
                 return await self.verdict(gate, row)
             if isinstance(now_waiting, Problem):
                 raise now_waiting
-            if now_waiting is not None and now_waiting["event"] != event:
-                event = now_waiting["event"]
+            if now_waiting is not None and now_waiting.event != event:
+                event = now_waiting.event or ""
                 await self.durable.raise_event(gate.release_id, event, data)
         return Verdict(decision, False, "Pending", "submitted; the release has not taken it yet",
                        gate.who.name, at, comment)
 
-    async def still_waiting(self, gate: OpenGate) -> dict[str, Any] | Problem:
-        """The gate's `waitingFor` now, or the Problem saying it closed."""
-        status = await self.durable.status(gate.release_id)
-        custom = status.custom_status if status is not None else None
+    async def still_waiting(self, gate: OpenGate) -> ApprovalWait | Problem:
+        """The gate's wait now, or the Problem saying it closed."""
+        instance = await self.durable.status(gate.release_id)
+        status = ReleaseStatus.from_dict(instance.custom_status if instance else None)
         try:
-            return await self.waiting(status, custom if isinstance(custom, dict) else {},
-                                      gate.release_id, gate.environment)
+            return await self.waiting(instance, status, gate.release_id, gate.environment)
         except Problem as closed:
             return closed
 
@@ -337,7 +337,7 @@ class Desk:
         uses = await self.book_call(self.book.uses, gate.release_id, gate.environment)
         people = {u.use_key.partition(":")[2] for u in uses
                   if u.counted and u.decision == "approve"}
-        required = int(gate.waiting.get("requiredApprovals") or 1)
+        required = gate.waiting.required_approvals or 1
         if len(people) >= required:
             return _verdict(row, "Approved", row.reason)
         return _verdict(row, "Waiting", f"{len(people)} of {required} approvals; waiting for"
@@ -363,20 +363,18 @@ def decision_event(gate: OpenGate, decision: str, comment: str | None, event_id:
 
 def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None) -> GateView:
     """The page's facts, picked field by field (nothing from the policy's secrets)."""
-    custom, waiting = gate.custom, gate.waiting
-    evidence = _object(custom.get("evidence"))
-    approvals = tuple(Approval(str(a.get("by")), as_utc(a.get("at")))
-                      for a in waiting.get("approvals") or () if isinstance(a, dict))
+    status, waiting = gate.status, gate.waiting
+    approvals = tuple(Approval(str(a.by), as_utc(a.at)) for a in waiting.counted)
     return GateView(
-        release_id=gate.release_id, service=str(custom.get("service") or "?"),
-        version=str(custom.get("version") or gate.image.get("tag") or "?"),
+        release_id=gate.release_id, service=status.service or "?",
+        version=status.version or gate.plan.version or "?",
         digest=gate.grant.digest, environment=gate.environment, approver=gate.who.name,
-        approver_source=gate.who.source, deadline=as_utc(waiting.get("deadline")),
-        required_approvals=int(waiting.get("requiredApprovals") or 1), approvals=approvals,
+        approver_source=gate.who.source, deadline=as_utc(waiting.deadline),
+        required_approvals=waiting.required_approvals or 1, approvals=approvals,
         running_now=running_now,
-        evidence=tuple((str(env), str(text)) for env, text in evidence.items() if text),
-        pushed_by=gate.pushed_by, overwrites=earlier_image(gate.image.get("overwrites")),
-        tag_moved=gate.image.get("tagCurrent") is False,
+        evidence=tuple((env, text) for env, text in status.evidence.items() if text),
+        pushed_by=gate.pushed_by, overwrites=earlier_image(gate.plan.overwrites),
+        tag_moved=gate.plan.tag_moved,
         scope=gate.grant.scope,
         link_expires_at=gate.grant.expires_at, intent=intent)
 
@@ -390,13 +388,12 @@ def already(use: ApprovalUse) -> str:
     return f"already decided by {use.by} at {when(use.at)}"
 
 
-def _gate_spec(data: Mapping[str, Any], environment: str) -> dict[str, Any]:
-    for stage in _object(data.get("policy")).get("environments") or ():
-        if isinstance(stage, dict) and stage.get("name") == environment:
-            return _object(stage.get("gate"))
-    return {}
-
-
-def _object(value: Any) -> dict[str, Any]:
-    """`value` when it is a JSON object, else an empty one."""
-    return value if isinstance(value, dict) else {}
+def release_plan(instance: Instance | None) -> ReleasePlan | None:
+    """The plan of a release instance, read from its input as the orchestration reads it;
+    None for another orchestration or an input that is not a release's."""
+    if instance is None or instance.name != "release" or not isinstance(instance.input, dict):
+        return None
+    try:
+        return ReleasePlan.from_input(instance.input)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None

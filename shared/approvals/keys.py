@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from shared.approvals.tokens import MIN_KEY_BYTES, Keyring
 from shared.failure_kinds import Permanent
+from shared.policy.model import Gate
 from shared.secrets.references import SettingProblem
 
 KEY_SETTING: Final = "APPROVAL_SIGNING_KEY"
@@ -110,10 +111,10 @@ def identity_mode(settings: Mapping[str, str] | None = None) -> IdentityMode:
 
 
 def problems(settings: Mapping[str, str] | None = None,
-             gates: Mapping[str, Mapping[str, Any]] | None = None) -> list[SettingProblem]:
+             gates: Mapping[str, Gate] | None = None) -> list[SettingProblem]:
     """What keeps gates from opening or deciding; each problem names its setting, never a value.
 
-    `gates` (label such as `delivery/prod` → gate spec) are the gates to open: with none
+    `gates` (label such as `delivery/prod` → gate) are the gates to open: with none
     (`{}`) only the sign-in setting matters; unknown gates (None) get every setting checked
     but nothing a particular gate needs."""
     settings = os.environ if settings is None else settings
@@ -137,11 +138,10 @@ def problems(settings: Mapping[str, str] | None = None,
     return found
 
 
-def named_approvers(label: str, gate: Mapping[str, Any]) -> list[str]:
+def named_approvers(label: str, gate: Gate) -> list[str]:
     """The gate's users, who get personal links in `token` mode; ApprovalConfigError when
     it names only groups (without a sign-in nobody can tell their members apart)."""
-    users = [u.strip() for u in (gate.get("approvers") or {}).get("users") or ()
-             if isinstance(u, str) and u.strip()]
+    users = [u.strip() for u in gate.users if u.strip()]
     if not users:
         raise ApprovalConfigError(IDENTITY_SETTING, (
             f"the gate of {label} names only groups, and without App Service Authentication"

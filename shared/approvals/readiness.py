@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from shared.approvals.keys import problems
 from shared.policy.errors import PolicyError
+from shared.policy.model import Gate, Policy
 from shared.secrets.references import SettingProblem
 
 
-def policy_gates(policy: Any) -> dict[str, dict[str, Any]]:
-    """`service/environment` → gate spec, for every environment of the policy with a gate."""
-    return {f"{name}/{environment.name}": environment.gate.to_dict()
+def policy_gates(policy: Policy) -> dict[str, Gate]:
+    """`service/environment` → gate, for every environment of the policy with a gate."""
+    return {f"{name}/{environment.name}": environment.gate
             for name, service in policy.services.items()
             for environment in service.environments if environment.gate is not None}
 
@@ -31,7 +31,7 @@ def app_problems(environ: Mapping[str, str] | None = None) -> list[SettingProble
 
     environ = os.environ if environ is None else environ
     try:
-        gates: dict[str, dict[str, Any]] | None = policy_gates(app_policy())
+        gates: dict[str, Gate] | None = policy_gates(app_policy())
     except PolicyError:
         gates = None
     return problems(environ, gates)

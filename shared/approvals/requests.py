@@ -15,11 +15,13 @@ from shared.approvals.keys import IdentityMode, named_approvers
 from shared.approvals.links import page_url
 from shared.approvals.teams import ApprovalLinks, ReleaseCard, earlier_image
 from shared.approvals.tokens import Keyring, issue, new_nonce
+from shared.policy.model import Gate
 
 
 def gate_links(keyring: Keyring, base: str, mode: IdentityMode, request: Mapping[str, Any],
-               nonce: Callable[[], str] = new_nonce) -> dict[str, Any]:
-    """`{"approvalPage": url | None, "approvalLinks": [{"approver", "url"}]}` for the gate."""
+               gate: Gate, nonce: Callable[[], str] = new_nonce) -> dict[str, Any]:
+    """`{"approvalPage": url | None, "approvalLinks": [{"approver", "url"}]}` for the gate
+    (the request's, read by the caller)."""
     bound = {"release_id": request["releaseId"], "environment": request["environment"],
              "digest": request["digest"], "scope": "decide",
              "expires_at": datetime.fromisoformat(request["deadline"])}
@@ -30,7 +32,7 @@ def gate_links(keyring: Keyring, base: str, mode: IdentityMode, request: Mapping
 
     if mode == "appservice":
         return {"approvalPage": url(None), "approvalLinks": []}
-    users = named_approvers(request["environment"], request["gate"])
+    users = named_approvers(request["environment"], gate)
     return {"approvalPage": None,
             "approvalLinks": [{"approver": user, "url": url(user)} for user in users]}
 

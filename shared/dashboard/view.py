@@ -330,9 +330,11 @@ def build_overview(
     return Overview(
         generated_at=now, refresh=refresh, messages=tuple(text(m, 1000) for m in messages),
         environments=tuple(columns), services=services,
-        waiting=tuple(waiting_row(r, statuses.get(r.release_id), now, base) for r in waiting),
+        waiting=tuple(waiting_row(r, ReleaseStatus.from_dict(statuses.get(r.release_id)), now,
+                                  base) for r in waiting),
         recent=tuple(recent_row(r, now, base) for r in recent),
-        paused=tuple(paused_row(r, statuses.get(r.release_id), now, base) for r in paused))
+        paused=tuple(paused_row(r, ReleaseStatus.from_dict(statuses.get(r.release_id)), now,
+                                base) for r in paused))
 
 
 def _service_rows(now: datetime, policy_services: Mapping[str, Sequence[str]] | None,
@@ -407,10 +409,10 @@ class RowLike:
     reason: str | None = None
 
 
-def waiting_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
+def waiting_row(record: ReleaseRecord | RowLike, status: ReleaseStatus, now: datetime,
                 base: str = DASHBOARD_PATH) -> WaitingRow:
-    """A release at a gate, from its ledger row and (when known) its live custom status."""
-    status = ReleaseStatus.from_dict(custom)
+    """A release at a gate, from its ledger row and its live custom status (empty when
+    unknown)."""
     wait = status.waiting_for
     waiting = wait if isinstance(wait, ApprovalWait) else ApprovalWait(None, None, None)
     environment = text(waiting.environment or record.environment or "", 80)
@@ -423,16 +425,16 @@ def waiting_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
         deadline=deadline, deadline_text=relative(deadline, now),
         overdue=deadline is not None and deadline <= now,
         reminders=waiting.reminders, required_approvals=waiting.required_approvals,
-        approvals=tuple(Approval(by=text(a.get("by"), 200), at=text(a.get("at"), 40))
-                        for a in waiting.approvals),
+        approvals=tuple(Approval(by=text(a.by, 200), at=text(a.at, 40))
+                        for a in waiting.counted),
         links=approval_links(waiting), live=wait is waiting,
         link=details_link(record.release_id, base))
 
 
-def paused_row(record: ReleaseRecord | RowLike, custom: Any, now: datetime,
+def paused_row(record: ReleaseRecord | RowLike, status: ReleaseStatus, now: datetime,
                base: str = DASHBOARD_PATH) -> PausedRow:
     """A failed deployment waiting for a person, from its ledger row and live custom status."""
-    wait = ReleaseStatus.from_dict(custom).waiting_for
+    wait = status.waiting_for
     waiting = wait if isinstance(wait, FailureWait) else FailureWait(None, None, None)
     environment = text(waiting.environment or record.environment or "", 80)
     deadline = as_utc(waiting.deadline)
@@ -454,10 +456,9 @@ def approval_links(waiting: ApprovalWait) -> tuple[ApprovalLink, ...]:
     page = safe_link(waiting.approval_page)
     if page is not None:
         links.append(ApprovalLink(approver=None, url=page))
-    for entry in waiting.approval_links:
-        if (url := safe_link(entry.get("url"))) is not None:
-            links.append(ApprovalLink(approver=text(entry.get("approver"), 200) or None,
-                                      url=url))
+    for entry in waiting.links:
+        if (url := safe_link(entry.url)) is not None:
+            links.append(ApprovalLink(approver=text(entry.approver, 200) or None, url=url))
     return tuple(links)
 
 
@@ -485,8 +486,7 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
     """The release page from `GET /api/releases/{id}`'s view (row, timeline, Durable status)."""
     now = as_utc(now) or now
     durable = _mapping(shown.get("durable"))
-    custom = _mapping(durable.get("customStatus"))
-    status = ReleaseStatus.from_dict(custom)
+    status = ReleaseStatus.from_dict(durable.get("customStatus"))
     runtime = text(durable.get("runtimeStatus"), 40)
     state = text(shown.get("state"), 40)
     active = state in ACTIVE_STATES
@@ -504,9 +504,9 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
                                shown.get("environment"), shown.get("updatedAt"),
                                shown.get("reason"))
         if isinstance(waits, FailureWait):
-            paused = paused_row(record_like, custom, now, base)
+            paused = paused_row(record_like, status, now, base)
         elif isinstance(waits, ApprovalWait):
-            waiting = waiting_row(record_like, custom, now, base)
+            waiting = waiting_row(record_like, status, now, base)
     return ReleaseDetail(
         generated_at=now, refresh=refresh, release_id=release_id,
         kind=text(shown.get("kind"), 20) or operation_kind(release_id),

@@ -19,6 +19,7 @@ from shared.ledger.records import EventRecord, ReleaseRecord
 from shared.releases.admission import NOT_FOUND, Refusal
 from shared.releases.operations import ORCHESTRATORS, operation_kind
 from shared.releases.retry import ACTIVE_RUNTIMES
+from shared.releases.status import ReleaseStatus
 from shared.text import one_line
 from shared.timefmt import as_utc
 
@@ -64,9 +65,10 @@ class ReleaseViews:
                                                          limit=SERVICE_EVENTS)
                       if e.release_id == release_id]
         custom = status.custom_status if status is not None else None
-        shown = row.to_dict() if row is not None else pending_row(release_id, status, custom)
+        journal = ReleaseStatus.from_dict(custom)
+        shown = row.to_dict() if row is not None else pending_row(release_id, status, journal)
         return {**shown, "kind": operation_kind(release_id), "statusUri": link(release_id),
-                "timeline": timeline(row, custom, events),
+                "timeline": timeline(row, journal, events),
                 "durable": durable_view(status, custom)}
 
 
@@ -82,18 +84,17 @@ def summary(row: ReleaseRecord, link: Callable[[str], str]) -> dict[str, Any]:
     return {**shown, "kind": operation_kind(row.release_id), "statusUri": link(row.release_id)}
 
 
-def pending_row(release_id: str, status: Any, custom: Any) -> dict[str, Any]:
+def pending_row(release_id: str, status: Any, journal: ReleaseStatus) -> dict[str, Any]:
     """An instance whose first ledger write has not landed yet, from its custom status."""
-    custom = custom if isinstance(custom, dict) else {}
-    return {"releaseId": release_id, "service": custom.get("service"),
-            "version": custom.get("version"), "digest": custom.get("digest"),
+    return {"releaseId": release_id, "service": journal.service,
+            "version": journal.version, "digest": journal.digest,
             "state": "Running" if status.runtime in ACTIVE_RUNTIMES else None,
             "createdAt": _iso(status.created), "updatedAt": _iso(status.updated),
-            "environment": custom.get("environment"), "step": custom.get("step"),
-            "reason": custom.get("reason"), "stages": {}}
+            "environment": journal.environment, "step": journal.step,
+            "reason": journal.reason, "stages": {}}
 
 
-def timeline(row: ReleaseRecord | None, custom: Any,
+def timeline(row: ReleaseRecord | None, journal: ReleaseStatus,
              events: list[EventRecord]) -> list[dict[str, Any]]:
     """What happened, oldest first: registry events, orchestration steps, stage outcomes."""
     entries: list[tuple[datetime, dict[str, Any]]] = []
@@ -110,13 +111,11 @@ def timeline(row: ReleaseRecord | None, custom: Any,
         if event.deliveries > 1:  # the same event id again: counted on its row, outcome kept
             what += f" (delivered {event.deliveries} times)"
         add(event.received_at, "registry", None, what)
-    history = custom.get("history") if isinstance(custom, dict) else None
-    for step in history if isinstance(history, list) else []:
-        if isinstance(step, dict):
-            what = str(step.get("step"))
-            if what == RETRIED and step.get("detail"):  # who, when and why
-                what = str(step["detail"])
-            add(step.get("at"), "orchestration", step.get("environment"), what)
+    for step in journal.history:
+        what = str(step.step)
+        if what == RETRIED and step.detail:  # who, when and why
+            what = step.detail
+        add(step.at, "orchestration", step.environment, what)
     for environment, stage in (row.stages if row is not None else {}).items():
         add(stage.started, "ledger", environment, "stage started")
         if stage.finished is not None:

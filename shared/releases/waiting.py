@@ -5,7 +5,8 @@ another release's turn in an environment (`TurnWait`).
 The orchestrator writes them with `to_dict` (the keys earlier code wrote, in that order);
 the dashboard and the decision endpoints read them back with `waiting_from_dict`, which
 takes whatever a custom status holds (written by earlier code, or not at all) and never
-raises. Pure: no I/O.
+raises. A gate's approvals and links stay the dicts the tally and `request_approval` wrote;
+readers take them as `CountedApproval` and `GateLink`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -13,6 +14,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class CountedApproval:
+    """One approval the gate counted: who, and when (an ISO time)."""
+
+    by: str | None
+    at: str | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CountedApproval:
+        return cls(_text(data.get("by")), _text(data.get("at")))
+
+
+@dataclass(frozen=True)
+class GateLink:
+    """A signed link to the gate's page and the approver it names."""
+
+    approver: str | None
+    url: str | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateLink:
+        return cls(_text(data.get("approver")), _text(data.get("url")))
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,16 @@ class ApprovalWait:
                 "approvals": [dict(a) for a in self.approvals], "reminders": self.reminders,
                 "approvalPage": self.approval_page,
                 "approvalLinks": [dict(link) for link in self.approval_links]}
+
+    @property
+    def counted(self) -> tuple[CountedApproval, ...]:
+        """`approvals` read as typed entries (fields of the wrong type read as missing)."""
+        return tuple(CountedApproval.from_dict(a) for a in self.approvals)
+
+    @property
+    def links(self) -> tuple[GateLink, ...]:
+        """`approval_links` read as typed entries (fields of the wrong type read as missing)."""
+        return tuple(GateLink.from_dict(link) for link in self.approval_links)
 
 
 @dataclass(frozen=True)

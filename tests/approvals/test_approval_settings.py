@@ -12,6 +12,7 @@ from shared.approvals.decisions import decision_data
 from shared.approvals.links import page_path, page_url
 from shared.approvals.requests import gate_links, release_card
 from shared.approvals.tokens import TokenInvalid, verify
+from shared.policy.model import Gate
 
 KEY = "k" * 40
 OLD = "o" * 40
@@ -21,7 +22,13 @@ REQUEST = {"releaseId": "delivery-abababababababab", "service": "delivery", "ver
            "digest": DIGEST, "environment": "prod", "pushedBy": "ci-bot",
            "deadline": (NOW + timedelta(hours=72)).isoformat(), "evidence": "qa: health ok",
            "gate": {"approvers": {"users": ["ann@example.com", "bob@example.com"],
-                                  "groups": ["ops"]}}}
+                                  "groups": ["ops"]}, "deadlineSeconds": 72 * 3600}}
+GATE = Gate.from_dict(REQUEST["gate"])
+
+
+def gate(**approvers: list[str]) -> Gate:
+    """A gate of a snapshot with these approvers."""
+    return Gate.from_dict({"approvers": approvers, "deadlineSeconds": 3600})
 
 
 def token_of(url: str) -> str:
@@ -88,13 +95,13 @@ def test_sign_in_headers_are_not_trusted_without_app_service_authentication(
 
 
 GOOD = {"APPROVAL_SIGNING_KEY": KEY, "APPROVAL_BASE_URL": "https://release.example.com"}
-GATES = {"delivery/prod": REQUEST["gate"]}
+GATES = {"delivery/prod": GATE}
 
 
 def test_no_problems_with_good_settings_in_either_mode() -> None:
     assert keys.problems(GOOD, GATES) == []
     assert keys.problems({**GOOD, "WEBSITE_AUTH_ENABLED": "true"},
-                         {"delivery/prod": {"approvers": {"groups": ["ops"]}}}) == []
+                         {"delivery/prod": gate(groups=["ops"])}) == []
 
 
 @pytest.mark.parametrize(("settings", "setting", "words"), [
@@ -117,7 +124,7 @@ def test_each_problem_names_its_setting_never_a_value(settings: dict, setting: s
 
 
 def test_what_is_checked_depends_on_the_gates() -> None:
-    only_groups = {"delivery/prod": {"approvers": {"users": [], "groups": ["ops"]}}}
+    only_groups = {"delivery/prod": gate(users=[], groups=["ops"])}
     (problem,) = keys.problems(GOOD, only_groups)
     assert problem.setting == "APPROVAL_IDENTITY"
     assert problem.message.startswith("the gate of delivery/prod names only groups")
@@ -136,7 +143,7 @@ def test_page_url_quotes_every_part() -> None:
 
 def test_token_mode_gives_each_user_a_personal_link_bound_to_the_gate() -> None:
     ring = keys.app_keyring({"APPROVAL_SIGNING_KEY": KEY})
-    links = gate_links(ring, "http://h", "token", REQUEST)
+    links = gate_links(ring, "http://h", "token", REQUEST, GATE)
     assert links["approvalPage"] is None
     assert [link["approver"] for link in links["approvalLinks"]] == \
         ["ann@example.com", "bob@example.com"]
@@ -155,7 +162,7 @@ def test_token_mode_gives_each_user_a_personal_link_bound_to_the_gate() -> None:
 
 def test_appservice_mode_gives_one_link_naming_nobody() -> None:
     ring = keys.app_keyring({"APPROVAL_SIGNING_KEY": KEY})
-    links = gate_links(ring, "http://h", "appservice", REQUEST)
+    links = gate_links(ring, "http://h", "appservice", REQUEST, GATE)
     assert links["approvalLinks"] == []
     grant = verify(ring, token_of(links["approvalPage"]), now=NOW,
                    release_id=REQUEST["releaseId"], environment="prod", digest=DIGEST,
@@ -167,12 +174,12 @@ def test_token_mode_with_only_groups_says_what_to_change() -> None:
     ring = keys.app_keyring({"APPROVAL_SIGNING_KEY": KEY})
     request = {**REQUEST, "gate": {"approvers": {"users": [], "groups": ["ops"]}}}
     with pytest.raises(keys.ApprovalConfigError, match="names only groups"):
-        gate_links(ring, "http://h", "token", request)
+        gate_links(ring, "http://h", "token", request, gate(users=[], groups=["ops"]))
 
 
 def test_cards_link_to_the_page_and_carry_a_review_button_per_approver() -> None:
     ring = keys.app_keyring({"APPROVAL_SIGNING_KEY": KEY})
-    links = gate_links(ring, "http://h", "token", REQUEST)
+    links = gate_links(ring, "http://h", "token", REQUEST, GATE)
     message = teams.approval_request_card(release_card(REQUEST, links), now=NOW)
     content = message["attachments"][0]["content"]
     actions = [(a["title"], a["url"]) for a in content["actions"]]
@@ -180,7 +187,7 @@ def test_cards_link_to_the_page_and_carry_a_review_button_per_approver() -> None
                        for link in links["approvalLinks"]]
     facts = {f["title"]: f["value"] for f in content["body"][1]["facts"]}
     assert facts["Pushed by"] == "ci-bot" and facts["Verification"] == "qa: health ok"
-    shared = gate_links(ring, "http://h", "appservice", REQUEST)
+    shared = gate_links(ring, "http://h", "appservice", REQUEST, GATE)
     card = release_card(REQUEST, shared)
     assert card.links.approve == shared["approvalPage"] + "&decision=approve"
     assert card.links.details == shared["approvalPage"]

@@ -9,6 +9,9 @@ from shared.approvals.identity import Principal
 from shared.approvals.keys import app_keyring
 from shared.approvals.page import render_decision
 from shared.approvals.tokens import issue, verify
+from shared.releases.plan import ReleasePlan
+from shared.releases.status import ReleaseStatus
+from shared.releases.waiting import ApprovalWait
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 KEY = "k" * 48
@@ -35,10 +38,13 @@ def opened() -> tuple[OpenGate, str]:
               "history": [{"step": "deploy", "detail": WEBHOOK}]}
     who = Who("ann@example.com", ("ann@example.com",), (), "named in this link",
               Principal.local("ann@example.com"))
-    image = {"registry": "r.example", "repository": "delivery", "tag": "v3.1.0",
-             "digest": DIGEST, "pushedBy": "ci@example.com"}
+    plan = ReleasePlan(release_id="delivery-5e5e5e5e5e5e5e5e", service="delivery",
+                       version="v3.1.0", digest=DIGEST, source_registry={"url": "r.example"},
+                       source_repository="delivery", stages=(), pushed_by="ci@example.com")
+    status = ReleaseStatus.from_dict(custom)
+    assert isinstance(status.waiting_for, ApprovalWait)
     gate = OpenGate("delivery-5e5e5e5e5e5e5e5e", "prod", grant, who, "n" * 22 + ":ann",
-                    waiting, custom, image, "ci@example.com")
+                    status.waiting_for, status, plan, "ci@example.com")
     return gate, token
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from sandbox.teams_sink import TeamsSink
 from shared.approvals import teams_webhook
 from shared.approvals.teams import approval_request_card, encode_message
 from shared.approvals.teams_webhook import TeamsNotificationError
+from shared.policy.model import Gate
 from shared.secrets.sources import clear_sources, for_spec
 
 SECRET_SETTING = "SECRETS__PROD__TEAMS_WEBHOOK_URL"
@@ -114,14 +116,18 @@ def test_print_cards_shows_headline_and_links() -> None:
 
 def test_a_gate_card_goes_to_the_gates_webhook_and_a_failed_post_is_a_notice(
         sink: TeamsSink) -> None:
-    gate_request = {"secrets": SPEC, "gate": {"teamsWebhookSecret": "teams-webhook-url"},
+    gate_request = {"secrets": SPEC, "gate": {"teamsWebhookSecret": "teams-webhook-url",
+                                              "deadlineSeconds": 3600},
                     "releaseId": "delivery-abababababababab", "environment": "prod"}
+    gate = Gate.from_dict(gate_request["gate"])
     message = request()["message"]
-    assert send(gate_request, message) == {"notified": True, "notice": None}
+    assert send(gate_request, message, gate) == {"notified": True, "notice": None}
     assert sink.messages() == [message]
     sink.fail_next(1, status=404)
-    failed = send(gate_request, message)
+    failed = send(gate_request, message, gate)
     assert failed["notified"] is False and "answered 404" in failed["notice"]
     assert "'teams-webhook-url'" in failed["notice"] and sink.url not in failed["notice"]
-    assert send({**gate_request, "gate": {}}, message) == {"notified": False, "notice": None}
+    no_webhook = dataclasses.replace(gate, teams_webhook_secret=None)
+    assert send({**gate_request, "gate": {}}, message, no_webhook) == \
+        {"notified": False, "notice": None}
     assert len(sink.messages()) == 1

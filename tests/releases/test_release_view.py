@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shared.ledger.records import EventRecord, ReleaseRecord, StageState
+from shared.releases.status import ReleaseStatus
 from shared.releases.view import durable_view, pending_row, summary, timeline, unknown
 from triggers.durable_adapter import Instance
 
@@ -39,7 +40,8 @@ def test_the_timeline_merges_registry_orchestration_and_ledger_oldest_first() ->
         {"step": "retried", "at": at(6).isoformat(), "detail": "retry 1 by ann: key set"},
         {"step": "no time"}, "not a step"]}
     assert [(e["source"], e["environment"], e["what"])
-            for e in timeline(row, custom, [event(1, deliveries=2)])] == [
+            for e in timeline(row, ReleaseStatus.from_dict(custom), [event(1, deliveries=2)])] \
+        == [
         ("registry", None, "push delivery:v1.0.0 via webhook: started (delivered 2 times)"),
         ("ledger", "qa", "stage started"),
         ("orchestration", "qa", "deploy"),
@@ -48,19 +50,20 @@ def test_the_timeline_merges_registry_orchestration_and_ledger_oldest_first() ->
 
 
 def test_the_timeline_of_an_instance_without_row_or_history_is_empty() -> None:
-    assert timeline(None, None, []) == []
-    assert timeline(None, {"history": "no list"}, []) == []
+    assert timeline(None, ReleaseStatus.from_dict(None), []) == []
+    assert timeline(None, ReleaseStatus.from_dict({"history": "no list"}), []) == []
 
 
 def test_a_pending_instance_is_shown_from_its_custom_status() -> None:
     custom = {"service": "delivery", "version": "v1.0.0", "digest": DIGEST, "step": "qa",
               "environment": "qa", "reason": None}
-    shown = pending_row("d-1", instance("Pending", custom), custom)
+    shown = pending_row("d-1", instance("Pending", custom), ReleaseStatus.from_dict(custom))
     assert shown == {"releaseId": "d-1", "service": "delivery", "version": "v1.0.0",
                      "digest": DIGEST, "state": "Running", "createdAt": at(0).isoformat(),
                      "updatedAt": at(9).isoformat(), "environment": "qa", "step": "qa",
                      "reason": None, "stages": {}}
-    assert pending_row("d-1", instance("Failed"), "text")["state"] is None
+    assert pending_row("d-1", instance("Failed"), ReleaseStatus.from_dict("text"))["state"] \
+        is None
 
 
 def test_durable_status_as_shown() -> None:

@@ -7,7 +7,14 @@ import json
 
 import pytest
 
-from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, waiting_from_dict
+from shared.releases.waiting import (
+    ApprovalWait,
+    CountedApproval,
+    FailureWait,
+    GateLink,
+    TurnWait,
+    waiting_from_dict,
+)
 
 DEADLINE = "2027-01-15T10:00:00+00:00"
 APPROVAL = {"kind": "approval", "environment": "prod", "event": "approval:prod:2",
@@ -49,3 +56,16 @@ def test_statuses_of_earlier_code_and_odd_values() -> None:
     assert odd.approval_links == ({"url": "x"},) and odd.approval_page is None
     for nothing in (None, {}, [], "approval", {"kind": "lunch"}):
         assert waiting_from_dict(nothing) is None
+
+
+def test_approvals_and_links_read_as_typed_entries() -> None:
+    approval = waiting_from_dict(APPROVAL)
+    assert isinstance(approval, ApprovalWait)
+    assert approval.counted == (CountedApproval("ann@example.com", "2027-01-15T08:00:00+00:00"),)
+    assert approval.links == (GateLink("bob@example.com", "https://app.example/a"),)
+    odd = waiting_from_dict({**APPROVAL, "approvals": [{"by": 5}, {}],
+                             "approvalLinks": [{"url": ["x"], "approver": "ann"}]})
+    assert isinstance(odd, ApprovalWait)
+    assert odd.counted == (CountedApproval(None, None), CountedApproval(None, None))
+    assert odd.links == (GateLink("ann", None),)
+    assert json.dumps(odd.to_dict()["approvalLinks"]) == '[{"url": ["x"], "approver": "ann"}]'
