@@ -233,6 +233,13 @@ def _value_path(value: str) -> str:
     return value
 
 
+def _json_values(value: dict[str, Any]) -> dict[str, Any]:
+    problem = helm.json_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 def _helm_test(value: Any) -> Any:
     """`test: false | true | {timeout: 5m}` as None or a mapping."""
     if value is False:
@@ -395,7 +402,7 @@ class HelmSpec(Spec):
     chart: Annotated[str, _rule(_chart)]
     version: Annotated[str, _rule(_chart_version)] = helm.IMAGE_VERSION
     release: Annotated[str, _rule(_release_name)] | None = None
-    values: dict[str, JsonValue] = {}
+    values: Annotated[dict[str, JsonValue], _rule(_json_values)] = {}
     values_files: list[AppPath] = []
     image_values: ImageValuesSpec = ImageValuesSpec(repository="image.repository",
                                                     digest="image.digest")

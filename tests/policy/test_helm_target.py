@@ -216,6 +216,10 @@ CASES = [
                  "{replicaCount: 3, released: 2026-12-06}",
                  f"{F}:20: {QH}.values.released: must be a JSON value (quote dates and times),"
                  " not date", id="values-with-a-date"),
+    pytest.param("{replicaCount: 3, image: {pullPolicy: IfNotPresent}}",
+                 "{replicaCount: 3, limits: {cpu: .nan}}",
+                 f"{F}:20: {QH}.values: limits.cpu is nan, which JSON cannot carry",
+                 id="values-not-a-number"),
     pytest.param("[deploy/values.yaml, deploy/values-qa.yaml]", "[/etc/values.yaml]",
                  f"{F}:21: {QH}.valuesFiles[0]: '/etc/values.yaml' must be a path relative to"
                  " the app root, inside it (such as deploy/values-qa.yaml): no leading /, no ..,"
