@@ -182,9 +182,9 @@ def _app_path(value: str, example: str = "deploy/values-qa.yaml") -> str:
     """A path relative to the app root that stays inside it (`deploy/values-qa.yaml`)."""
     parts = value.split("/")
     if not value or value.startswith("/") or "\\" in value or ":" in value or \
-            any(part in ("", "..") for part in parts):
+            any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"{value!r} must be a path relative to the app root, inside it (such as"
-                         f" {example}): no leading /, no .., no empty parts")
+                         f" {example}): no leading /, no . or .. parts, no empty parts")
     return value
 
 

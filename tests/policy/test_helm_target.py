@@ -178,8 +178,8 @@ CASES = [
                  " (. _ __ -) in /-separated parts", id="chart-repository-not-lowercase"),
     pytest.param("oci://myacr.azurecr.io/helm/delivery", "../charts/delivery",
                  f"{F}:18: {QH}.chart: '../charts/delivery' must be a path relative to the app"
-                 " root, inside it (such as charts/delivery): no leading /, no .., no empty"
-                 " parts", id="chart-folder-outside-the-app"),
+                 " root, inside it (such as charts/delivery): no leading /, no . or .. parts,"
+                 " no empty parts", id="chart-folder-outside-the-app"),
     pytest.param("            version: image\n", "            version: v1.4.2\n",
                  f"{F}:36: {PH}.version: 'v1.4.2' must be 'image' (the image's version) or a"
                  " SemVer 2 version such as 1.4.2", id="version-with-a-v"),
@@ -222,8 +222,12 @@ CASES = [
                  id="values-not-a-number"),
     pytest.param("[deploy/values.yaml, deploy/values-qa.yaml]", "[/etc/values.yaml]",
                  f"{F}:21: {QH}.valuesFiles[0]: '/etc/values.yaml' must be a path relative to"
-                 " the app root, inside it (such as deploy/values-qa.yaml): no leading /, no ..,"
-                 " no empty parts", id="values-file-absolute"),
+                 " the app root, inside it (such as deploy/values-qa.yaml): no leading /, no ."
+                 " or .. parts, no empty parts", id="values-file-absolute"),
+    pytest.param("[deploy/values.yaml, deploy/values-qa.yaml]", "[./deploy/values.yaml]",
+                 f"{F}:21: {QH}.valuesFiles[0]: './deploy/values.yaml' must be a path relative"
+                 " to the app root, inside it (such as deploy/values-qa.yaml): no leading /, no"
+                 " . or .. parts, no empty parts", id="values-file-dot"),
     pytest.param("{repository: app.image.name, digest: app.image.digest}",
                  "{repository: app.image.name}",
                  f"{F}:37: {PH}.imageValues.digest: required field is missing",
