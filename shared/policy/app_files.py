@@ -7,7 +7,6 @@ only checked for a Chart.yaml. Paths may not lead outside the app root, symlinks
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,34 +82,10 @@ def _values_file(root: Path, relative: str) -> tuple[dict[str, Any] | None, str 
         return {}, None  # an empty file sets nothing, as with `helm -f`
     if not isinstance(data, dict):
         return None, f"values file {relative!r} is not a mapping of values"
-    where = _not_json(data, ())
+    where = helm.json_problem(data)
     if where is not None:
         return None, f"values file {relative!r}: {where}"
     return data, None
-
-
-def _not_json(value: Any, path: tuple[str, ...]) -> str | None:
-    """Where `value` holds something JSON cannot carry (a date, a number key, NaN), or None."""
-    at = ".".join(path) or "the top level"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"key {key!r} at {at} is not text (quote it)"
-            found = _not_json(item, (*path, key))
-            if found:
-                return found
-        return None
-    if isinstance(value, list):
-        for position, item in enumerate(value):
-            found = _not_json(item, (*path[:-1], f"{path[-1] if path else ''}[{position}]"))
-            if found:
-                return found
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{at} is {value!r}, which JSON cannot carry"
-    if value is None or isinstance(value, str | int | float | bool):
-        return None
-    return f"{at} is a {type(value).__name__} (quote dates and times)"
 
 
 def find_app_root(start: Path) -> Path | None:

@@ -9,6 +9,7 @@ runtime that installs charts lives elsewhere.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,30 @@ def set_value(values: dict[str, Any], path: str, value: Any) -> None:
             node[key] = {}
         node = node[key]
     node[last] = value
+
+
+def json_problem(value: Any, path: tuple[str, ...] = ()) -> str | None:
+    """Where `value` holds something JSON cannot carry (a date, a number key, NaN), or None."""
+    at = ".".join(path) or "the top level"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"key {key!r} at {at} is not text (quote it)"
+            found = json_problem(item, (*path, key))
+            if found:
+                return found
+        return None
+    if isinstance(value, list):
+        for position, item in enumerate(value):
+            found = json_problem(item, (*path[:-1], f"{path[-1] if path else ''}[{position}]"))
+            if found:
+                return found
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{at} is {value!r}, which JSON cannot carry"
+    if value is None or isinstance(value, str | int | float | bool):
+        return None
+    return f"{at} is a {type(value).__name__} (quote dates and times)"
 
 
 def _seconds(duration: timedelta | None) -> int | None:

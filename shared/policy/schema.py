@@ -182,9 +182,9 @@ def _app_path(value: str, example: str = "deploy/values-qa.yaml") -> str:
     """A path relative to the app root that stays inside it (`deploy/values-qa.yaml`)."""
     parts = value.split("/")
     if not value or value.startswith("/") or "\\" in value or ":" in value or \
-            any(part in ("", "..") for part in parts):
+            any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"{value!r} must be a path relative to the app root, inside it (such as"
-                         f" {example}): no leading /, no .., no empty parts")
+                         f" {example}): no leading /, no . or .. parts, no empty parts")
     return value
 
 
@@ -230,6 +230,13 @@ def _value_path(value: str) -> str:
         raise ValueError(f"{value!r} is not a value key: a dotted path of names such as"
                          " image.repository (letters, digits, _ and -, not starting with a"
                          " digit or -)")
+    return value
+
+
+def _json_values(value: dict[str, Any]) -> dict[str, Any]:
+    problem = helm.json_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
@@ -395,7 +402,7 @@ class HelmSpec(Spec):
     chart: Annotated[str, _rule(_chart)]
     version: Annotated[str, _rule(_chart_version)] = helm.IMAGE_VERSION
     release: Annotated[str, _rule(_release_name)] | None = None
-    values: dict[str, JsonValue] = {}
+    values: Annotated[dict[str, JsonValue], _rule(_json_values)] = {}
     values_files: list[AppPath] = []
     image_values: ImageValuesSpec = ImageValuesSpec(repository="image.repository",
                                                     digest="image.digest")

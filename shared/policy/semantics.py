@@ -1,4 +1,4 @@
-"""Rules that span fields: references, uniqueness, promotions, gates. Pure functions.
+"""Rules that span fields: references, uniqueness, promotions, gates (Helm targets: helm_rules.py).
 
 Runs on a document that passed the schema. Each finding is a field path and a message;
 `line_of` (path → line) lets a message point at the other place involved.

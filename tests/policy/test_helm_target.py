@@ -178,8 +178,8 @@ CASES = [
                  " (. _ __ -) in /-separated parts", id="chart-repository-not-lowercase"),
     pytest.param("oci://myacr.azurecr.io/helm/delivery", "../charts/delivery",
                  f"{F}:18: {QH}.chart: '../charts/delivery' must be a path relative to the app"
-                 " root, inside it (such as charts/delivery): no leading /, no .., no empty"
-                 " parts", id="chart-folder-outside-the-app"),
+                 " root, inside it (such as charts/delivery): no leading /, no . or .. parts,"
+                 " no empty parts", id="chart-folder-outside-the-app"),
     pytest.param("            version: image\n", "            version: v1.4.2\n",
                  f"{F}:36: {PH}.version: 'v1.4.2' must be 'image' (the image's version) or a"
                  " SemVer 2 version such as 1.4.2", id="version-with-a-v"),
@@ -216,10 +216,18 @@ CASES = [
                  "{replicaCount: 3, released: 2026-12-06}",
                  f"{F}:20: {QH}.values.released: must be a JSON value (quote dates and times),"
                  " not date", id="values-with-a-date"),
+    pytest.param("{replicaCount: 3, image: {pullPolicy: IfNotPresent}}",
+                 "{replicaCount: 3, limits: {cpu: .nan}}",
+                 f"{F}:20: {QH}.values: limits.cpu is nan, which JSON cannot carry",
+                 id="values-not-a-number"),
     pytest.param("[deploy/values.yaml, deploy/values-qa.yaml]", "[/etc/values.yaml]",
                  f"{F}:21: {QH}.valuesFiles[0]: '/etc/values.yaml' must be a path relative to"
-                 " the app root, inside it (such as deploy/values-qa.yaml): no leading /, no ..,"
-                 " no empty parts", id="values-file-absolute"),
+                 " the app root, inside it (such as deploy/values-qa.yaml): no leading /, no ."
+                 " or .. parts, no empty parts", id="values-file-absolute"),
+    pytest.param("[deploy/values.yaml, deploy/values-qa.yaml]", "[./deploy/values.yaml]",
+                 f"{F}:21: {QH}.valuesFiles[0]: './deploy/values.yaml' must be a path relative"
+                 " to the app root, inside it (such as deploy/values-qa.yaml): no leading /, no"
+                 " . or .. parts, no empty parts", id="values-file-dot"),
     pytest.param("{repository: app.image.name, digest: app.image.digest}",
                  "{repository: app.image.name}",
                  f"{F}:37: {PH}.imageValues.digest: required field is missing",
