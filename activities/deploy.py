@@ -7,13 +7,15 @@ rollback already in place writes nothing). Names and JSON are what histories hol
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from activities.boundary import marks_failures
 from blueprints import blueprint
+from shared.app_context import app_ledger
 from shared.cluster.errors import InvalidTarget
 from shared.cluster.requests import ClusterRequest
-from shared.cluster.targets import KINDS
+from shared.cluster.targets import HELM, KINDS
 from shared.cluster.verification import check_results, run_checks
 
 bp = blueprint()
@@ -23,8 +25,18 @@ MAX_WAIT_SECONDS = 60.0
 @bp.activity_trigger(input_name="request")
 @marks_failures
 def snapshot_deployment(request: dict[str, Any]) -> dict[str, Any]:
-    """What runs now in the target: image, revision, replicas, our annotations."""
-    return KINDS.open(ClusterRequest.from_dict(request)).snapshot().to_dict()
+    """What runs now in the target (image, revision, our annotations), as `restore` needs it.
+
+    A Helm target restores the revision of the environment's last good release: a request
+    naming `service` and `environment` is told that release, from the ledger."""
+    req = ClusterRequest.from_dict(request)
+    if KINDS.kind_of(req.target).name == HELM.name and "goodReleaseId" not in req.body \
+            and isinstance(req.body.get("service"), str) \
+            and isinstance(req.body.get("environment"), str):
+        good = app_ledger().environment_state(req.body["service"],
+                                              req.body["environment"]).last_good
+        req = replace(req, body={**req.body, "goodReleaseId": good.release_id if good else None})
+    return KINDS.open(req).snapshot().to_dict()
 
 
 @bp.activity_trigger(input_name="request")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.context import OrchestrationContext
+from orchestrations.context import OrchestrationContext, Task
 from shared.cluster.verification import evidence_from_results
 from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay, said
 from shared.releases.plan import Stage
@@ -23,7 +23,9 @@ from shared.releases.plan import Stage
 # Ledger writes: every failure there is worth another try.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
 ROLLOUT_CHECK_SECONDS = 20
+SETTLE_GRACE = timedelta(minutes=2)  # Helm returns at its timeout: the deadline
 ClusterCall = Callable[..., dict[str, Any]]  # the stage's cluster request with more fields
+Report = Callable[[str], Task | None]  # hears an early failure; may return a task to yield
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,10 @@ class Verified:
 def deploy_and_verify(context: OrchestrationContext, stage: Stage,
                       cluster: ClusterCall, deadline: datetime, *, image: str, release_id: str,
                       change_cause: str, step: Callable[[str], None] | None = None,
-                      ) -> Generator[Any, Any, Verified]:
+                      report: Report | None = None) -> Generator[Any, Any, Verified]:
     """Point the stage's target at `image`, watch the rollout until `deadline`, run the
-    stage's checks; `step` hears "deploy", "rollout", "verify" as each begins."""
+    stage's checks (and `helm test`); `step` hears "deploy", "rollout", "verify" as each
+    begins, `report` a failure seen while the target still settles (see `watch_rollout`)."""
     def begin(name: str) -> None:
         if step is not None:
             step(name)
@@ -50,16 +53,20 @@ def deploy_and_verify(context: OrchestrationContext, stage: Stage,
         yield from attempt(context, "deploy_image", cluster(
             image=image, releaseId=release_id, changeCause=change_cause))
         begin("rollout")
-        rollout = yield from watch_rollout(context, cluster, deadline)
+        rollout = yield from watch_rollout(context, cluster, deadline, report)
         if rollout["state"] != "complete":
             return Verified(f"rollout {rollout['state']}: "
                             f"{rollout.get('message') or rollout['reason']}")
         evidence = "rollout complete: " + (rollout.get("message") or "all replicas ready")
-        environment = stage.environment
-        if environment.checks:
+        environment, helm = stage.environment, stage.helm
+        if environment.checks or helm is not None and helm.test.enabled:
             begin("verify")
-            checked = evidence_from_results((yield context.call_activity("verify_release", {
-                "checks": list(environment.checks), "secrets": environment.secrets})))
+            checks = list(environment.checks)
+            # A Helm target verifies through its kind (helm test); the first targets did not.
+            request = cluster(checks=checks) if helm is not None else {
+                "checks": checks, "secrets": environment.secrets}
+            checked = evidence_from_results(
+                (yield context.call_activity("verify_release", request)))
             if not checked.passed:
                 return Verified(checked.failure())
             evidence = checked.summary
@@ -78,14 +85,29 @@ def record_deployment(context: OrchestrationContext, job: dict[str, Any], *,
         "good": good, "at": context.current_utc_datetime.isoformat()})
 
 
-def watch_rollout(context: OrchestrationContext, cluster: ClusterCall,
-                  deadline: datetime) -> Generator[Any, Any, dict[str, Any]]:
-    """Ask the cluster until the rollout completes, fails or the deadline passes."""
+def watch_rollout(context: OrchestrationContext, cluster: ClusterCall, deadline: datetime,
+                  report: Report | None = None) -> Generator[Any, Any, dict[str, Any]]:
+    """Ask the cluster until the rollout completes, fails or the deadline passes.
+
+    A failure the target calls unsettled (`"settled": false`: Helm still waits, and must
+    return before anything rolls back) is told to `report` at once, then watched until it
+    settles, for at most `SETTLE_GRACE` past the deadline."""
+    told = False
     while True:
         status: dict[str, Any] = yield from attempt(context, "await_rollout", cluster(
             deadline=deadline.isoformat(), maxWaitSeconds=ROLLOUT_CHECK_SECONDS))
-        if status["state"] != "progressing" or context.current_utc_datetime >= deadline:
-            return status
+        now = context.current_utc_datetime
+        unsettled = status["state"] == "failed" and status.get("settled") is False
+        if unsettled and not told and report is not None:
+            told = True
+            task = report(f"{status.get('reason')}: {status.get('message')}")
+            if task is not None:
+                yield task
+        if status["state"] == "progressing" and now < deadline:
+            continue
+        if unsettled and now < deadline + SETTLE_GRACE:
+            continue
+        return status
 
 
 def restore(context: OrchestrationContext, cluster: ClusterCall,

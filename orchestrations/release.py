@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from blueprints import blueprint
+from orchestrations.charts import pin_chart
 from orchestrations.context import OrchestrationContext
 from orchestrations.deploying import (
     RETRY,
@@ -25,10 +26,18 @@ from orchestrations.deploying import (
     restore,
 )
 from shared.approvals.gate import Tally, decision_event
+from shared.helm.charts import PinnedChart
+from shared.releases.charts import helm_fields
 from shared.releases.failures import REASON_LIMIT, said
 from shared.releases.outcomes import APPROVED, GateDecision, Outcome, StageResult
 from shared.releases.pause import Choice, PauseRules, failure_event, on_deadline, read_choice
-from shared.releases.plan import APPROVAL_SETTINGS, ReleasePlan, Stage, cluster_request
+from shared.releases.plan import (
+    APPROVAL_SETTINGS,
+    ReleasePlan,
+    Stage,
+    cluster_request,
+    early_failure_record,
+)
 from shared.releases.status import HistoryEntry, ReleaseStatus
 from shared.releases.turns import turn_event
 from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting
@@ -47,6 +56,7 @@ def release(context: OrchestrationContext) -> Generator[Any, Any, dict[str, Any]
     if unusable:
         return (yield from journal.finish(Outcome.FAILED, reason=unusable))
     deployed: list[tuple[Stage, dict[str, Any]]] = []
+    chart: PinnedChart | None = None  # pinned by the first Helm environment
 
     for stage in plan.stages:
         gate = None
@@ -55,7 +65,9 @@ def release(context: OrchestrationContext) -> Generator[Any, Any, dict[str, Any]
             if not gate.approved:
                 return (yield from journal.finish(gate.ended, stage, gate.reason))
             journal.step(stage, "approved", detail=gate.reason)  # by whom, and why
-        result = yield from deliver(context, plan, stage, journal, gate)
+        result = yield from deliver(context, plan, stage, journal, gate, chart)
+        if result.chart:
+            chart = PinnedChart.from_dict(result.chart)
         if result.healthy:
             deployed.append((stage, result.snapshot or {}))
             journal.note_evidence(stage, result.evidence)
@@ -96,19 +108,30 @@ def preflight(context: OrchestrationContext,
 
 
 def deliver(context: OrchestrationContext, plan: ReleasePlan, stage: Stage,
-            journal: Journal, gate: GateDecision | None) -> Generator[Any, Any, StageResult]:
-    """Promote, take the environment's turn, deploy; `deploy_environment`'s result, or why not."""
+            journal: Journal, gate: GateDecision | None,
+            chart: PinnedChart | None) -> Generator[Any, Any, StageResult]:
+    """Promote, pin the chart (a Helm target), take the environment's turn, deploy;
+    `deploy_environment`'s result, or why not."""
+    pinned: dict[str, Any] | None = None
     try:
         if stage.promotion:
             journal.step(stage, "promote")
             yield from attempt(context, "promote_image", plan.promotion_request(stage))
+        if stage.helm is not None:
+            found = yield from pin_chart(context, plan, stage, chart,
+                                         lambda step, detail: journal.step(stage, step,
+                                                                           detail=detail))
+            if isinstance(found, str):
+                return StageResult(False, found, outcome=Outcome.FAILED)
+            pinned = found.to_dict()
         journal.step(stage, "deploy")
         approved = [context.call_activity("notify_gate", gate.card)] if gate else []
         refused = yield from wait_for_turn(context, plan, stage, journal, approved)
         if refused:
             return refused
         result = StageResult.from_dict((yield context.call_sub_orchestrator(
-            "deploy_environment", plan.deploy_request(stage), f"{plan.release_id}:{stage.name}")))
+            "deploy_environment", plan.deploy_request(stage, pinned),
+            f"{plan.release_id}:{stage.name}")))
         if result.paused:
             result = yield from settle_failure(context, plan, stage, journal, gate, result)
     except Exception as failure:
@@ -295,18 +318,26 @@ def deploy_environment(context: OrchestrationContext,
     """Snapshot, deploy, watch the rollout, verify; on failure restore the snapshot."""
     job = context.get_input()
     stage = Stage.from_dict(job["stage"])
+    helm = helm_fields(stage, job)  # nothing for a Deployment target
+
     def cluster(**fields: Any) -> dict[str, Any]:
-        return cluster_request(stage, **fields)
+        return cluster_request(stage, **helm, **fields)
+
+    def report(early: str) -> Any:  # a Helm failure seen while Helm still waits
+        return context.call_activity_with_retry("record_release", RETRY, early_failure_record(
+            job, context.current_utc_datetime, one_line(early, REASON_LIMIT)))
 
     deadline = context.current_utc_datetime + stage.rollout_timeout
     snapshot = yield from attempt(context, "snapshot_deployment", cluster())
     verified = yield from deploy_and_verify(
         context, stage, cluster, deadline, image=job["image"], release_id=job["releaseId"],
-        change_cause=f"release {job['releaseId']}: {job['service']} {job['version']}")
+        change_cause=f"release {job['releaseId']}: {job['service']} {job['version']}",
+        report=report)
     failure, evidence = verified.failure, verified.evidence
     if failure is None:
         yield record_deployment(context, job, good=True)
-        return StageResult(True, snapshot=snapshot, evidence=evidence).to_dict()
+        return StageResult(True, snapshot=snapshot, evidence=evidence,
+                           chart=job.get("chart")).to_dict()
     if PauseRules.of(stage.rollback):  # the release asks a person first
         return StageResult(False, failure, snapshot, rolled_back=False, paused=True).to_dict()
     if stage.on_failure == "none":

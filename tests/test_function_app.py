@@ -61,6 +61,7 @@ class TestRegistration:
             "registry_events",
             "release",
             "request_approval",
+            "resolve_chart",
             "resolve_failure",
             "resolve_image",
             "retry_release",

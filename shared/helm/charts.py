@@ -75,9 +75,14 @@ def fetch_oci(client: RegistryClient, repository: str, reference: str,
                          f" {MAX_CHART_BYTES}")
     archive = b"".join(client.read_blob(repository, layers[0].digest))
     chart = load_archive(archive, source)
-    if not is_digest(reference) and chart.version != reference:
+    if not is_digest(reference) and oci_tag(chart.version) != reference:
         raise ChartError(f"{source}:{reference} holds chart version {chart.version}")
     return PinnedChart(source, chart.name, chart.version, manifest.digest), archive
+
+
+def oci_tag(version: str) -> str:
+    """The OCI tag Helm pushes a chart version under (`+` is not allowed in tags: `_`)."""
+    return version.replace("+", "_")
 
 
 def load_archive(archive: bytes, source: str) -> helm_python.Chart:

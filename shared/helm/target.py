@@ -32,7 +32,7 @@ from shared.cluster.rollout import RolloutStatus
 from shared.cluster.verification import run_checks
 from shared.deploy.evidence import Evidence, Measurement, Verdict
 from shared.failure_kinds import Permanent
-from shared.policy.helm import HelmTarget, split_oci
+from shared.policy.helm import HelmTarget, get_value, split_oci
 from shared.registry.client import RegistryEndpoint
 from shared.registry.registries import for_endpoint
 from shared.secrets.sources import for_spec
@@ -42,7 +42,6 @@ from . import runs
 from .access import HelmAccess, helm_access
 from .charts import ChartError, PinnedChart, fetch_oci, load_archive, load_folder
 from .revisions import RELEASE_ID_LABEL, Revision, deployed, deployments_in, latest, made_by
-from .values import get, release_values
 
 APP_ROOT = Path(__file__).resolve().parents[2]  # where function_app.py and chart folders are
 WAIT = "watcher"  # Helm's kstatus watcher
@@ -110,8 +109,8 @@ class HelmChart:
         if back_to is not None:
             values = self._helm(lambda c: c.get_values(self.target.release,
                                                        revision=back_to.revision))
-            repository = get(values, self.target.image_values.repository)
-            digest = get(values, self.target.image_values.digest)
+            repository = get_value(values, self.target.image_values.repository)
+            digest = get_value(values, self.target.image_values.digest)
             image = f"{repository}@{digest}" if repository and digest else None
             annotations = {"release-workflow.io/release-id": back_to.release_id,
                            "release-workflow.io/digest": digest}
@@ -140,14 +139,10 @@ class HelmChart:
                              " Helm operation is in progress; nothing was deployed")
         pin = PinnedChart.from_dict(self.request.body.get("chart"))
         chart = self._chart(pin)
-        secrets = for_spec(self.request.secrets)
-        secret_values: list[str] = []
-
-        def secret(name: str) -> str:
-            secret_values.append(value := secrets.get(name))
-            return value
-
-        values = release_values(self.target, repository, digest, secret)
+        source = for_spec(self.request.secrets)
+        secrets = {name: source.get(name) for name in set(self.target.secret_values.values())}
+        secret_values = list(secrets.values())
+        values = self.target.release_values(repository, digest, secrets)
         self._check_renders(chart, pin, values, digest, secret_values, install=newest is None)
         timeout = int(self.request.seconds("timeoutSeconds", 600))
         description = one_line(f"{change_cause} (chart {pin.name} {pin.version})", 500)
@@ -297,9 +292,10 @@ class HelmChart:
                 raise ChartError(f"chart folder {self.target.chart} changed since the release"
                                  f" pinned it ({pin.digest}, now {folder_pin.digest})")
             return chart
-        registry = self.request.body.get("chartRegistry")
-        if not isinstance(registry, dict):
-            raise InvalidTarget("a helm deploy from a registry needs chartRegistry")
+        registry = self.target.chart_registry
+        if registry is None:
+            raise InvalidTarget(f"chart {self.target.chart}: its registry is not in the policy"
+                                " snapshot")
         _, repository = split_oci(pin.source)
         return load_archive(_archive(RegistryEndpoint.from_dict(registry), repository,
                                      pin.digest), pin.source)

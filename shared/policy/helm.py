@@ -104,6 +104,16 @@ def json_problem(value: Any, path: tuple[str, ...] = ()) -> str | None:
     return f"{at} is a {type(value).__name__} (quote dates and times)"
 
 
+def get_value(values: Mapping[str, Any], path: str) -> Any:
+    """The value at the dotted value key `path`, or None."""
+    node: Any = values
+    for key in value_path(path):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
 def _seconds(duration: timedelta | None) -> int | None:
     return None if duration is None else int(duration.total_seconds())
 
@@ -114,6 +124,14 @@ def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where
         raise ValueError(f"policy snapshot: {where}.{key} is missing or not"
                          f" {getattr(kind, '__name__', 'valid')}")
     return value
+
+
+def _registry(value: Any, where: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not isinstance(value.get("url"), str):
+        raise ValueError(f"policy snapshot: {where}.chartRegistry is not a registry")
+    return dict(value)
 
 
 @dataclass(frozen=True)
@@ -173,6 +191,8 @@ class HelmTarget:
     max_history: int = DEFAULT_MAX_HISTORY
     test: HelmTest = HelmTest()
     wait_for_chart: timedelta = DEFAULT_WAIT_FOR_CHART
+    chart_registry: dict[str, Any] | None = None
+    """The policy registry an OCI chart is in (its endpoint dict); None for a chart folder."""
 
     @property
     def oci(self) -> bool:
@@ -242,7 +262,8 @@ class HelmTarget:
                    max_history=_get(data, "maxHistory", int, where),
                    test=HelmTest.from_dict(data.get("test")),
                    wait_for_chart=timedelta(
-                       seconds=_get(data, "waitForChartSeconds", int, where)))
+                       seconds=_get(data, "waitForChartSeconds", int, where)),
+                   chart_registry=_registry(data.get("chartRegistry"), where))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": KIND, "cluster": self.cluster, "namespace": self.namespace,
@@ -252,4 +273,5 @@ class HelmTarget:
                 "imageValues": self.image_values.to_dict(),
                 "secretValues": dict(self.secret_values), "maxHistory": self.max_history,
                 "test": self.test.to_dict(),
-                "waitForChartSeconds": _seconds(self.wait_for_chart)}
+                "waitForChartSeconds": _seconds(self.wait_for_chart),
+                "chartRegistry": copy.deepcopy(self.chart_registry)}

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import helm
-from .helm import HelmTarget, HelmTest, ImageValues, ValuesFile
+from .helm import HelmTarget, HelmTest, ImageValues, ValuesFile, is_oci, split_oci
 from .schema import (
     ClusterSpec,
     DefaultsSpec,
@@ -505,9 +505,11 @@ def _service(document: PolicyDocument, registries: dict[str, dict[str, Any]], na
 
 
 def helm_target(spec: HelmSpec, cluster: str, namespace: str, service: str,
-                files: Mapping[str, dict[str, Any]] | None) -> HelmTarget:
+                files: Mapping[str, dict[str, Any]] | None,
+                registries: Mapping[str, dict[str, Any]] | None = None) -> HelmTarget:
     """The Helm target of a checked spec; `files` holds the values files read at load (by
-    path; None when the policy was parsed without an app root)."""
+    path; None when the policy was parsed without an app root), `registries` the policy's
+    (the one whose host an OCI chart names goes into the snapshot)."""
     test = HelmTest(True, spec.test.timeout) if spec.test is not None else HelmTest()
     return HelmTarget(
         cluster=cluster, namespace=namespace, release=spec.release or service,
@@ -516,7 +518,21 @@ def helm_target(spec: HelmSpec, cluster: str, namespace: str, service: str,
                            for path in spec.values_files),
         image_values=ImageValues(spec.image_values.repository, spec.image_values.digest),
         secret_values=dict(spec.secret_values), max_history=spec.max_history, test=test,
-        wait_for_chart=spec.wait_for_chart)
+        wait_for_chart=spec.wait_for_chart,
+        chart_registry=_chart_registry(spec.chart, registries or {}))
+
+
+def _chart_registry(chart: str, registries: Mapping[str, dict[str, Any]],
+                    ) -> dict[str, Any] | None:
+    """The registry whose host an OCI chart reference names (None for a folder)."""
+    if not is_oci(chart):
+        return None
+    host = split_oci(chart)[0]
+    for registry in registries.values():
+        url = str(registry.get("url") or "")
+        if urlsplit(url if "://" in url else "https://" + url).netloc.lower() == host:
+            return dict(registry)
+    return None
 
 
 def _environment(document: PolicyDocument, registries: dict[str, dict[str, Any]],
@@ -550,7 +566,7 @@ def _environment(document: PolicyDocument, registries: dict[str, dict[str, Any]]
     deploy_target: dict[str, Any]
     if target.helm is not None:
         deploy_target = helm_target(target.helm, target.cluster.name, target.namespace,
-                                    service, files).to_dict()
+                                    service, files, registries).to_dict()
     else:
         deploy_target = {"cluster": target.cluster.name, "namespace": target.namespace,
                          "deployment": target.deployment, "container": target.container}

@@ -63,6 +63,7 @@ class StageResult:
     paused: bool = False
     kept: bool = False
     outcome: Outcome | None = None
+    chart: dict[str, Any] | None = None  # the Helm chart pinned and deployed (PinnedChart)
 
     @property
     def failed_deploying(self) -> bool:
@@ -71,7 +72,8 @@ class StageResult:
 
     def to_dict(self) -> dict[str, Any]:
         if self.healthy:
-            return {"healthy": True, "snapshot": self.snapshot, "evidence": self.evidence}
+            done = {"healthy": True, "snapshot": self.snapshot, "evidence": self.evidence}
+            return {**done, "chart": self.chart} if self.chart else done
         data: dict[str, Any] = {"healthy": False}
         if self.rolled_back is not None:
             data["rolledBack"] = self.rolled_back
@@ -84,6 +86,8 @@ class StageResult:
             data["snapshot"] = self.snapshot
         if self.outcome is not None:
             data["outcome"] = self.outcome.value
+        if self.chart:
+            data["chart"] = self.chart
         return data
 
     @classmethod
@@ -93,4 +97,5 @@ class StageResult:
                    snapshot=data.get("snapshot"), evidence=data.get("evidence"),
                    rolled_back=bool(data["rolledBack"]) if "rolledBack" in data else None,
                    paused=bool(data.get("paused")), kept=bool(data.get("kept")),
-                   outcome=Outcome(outcome) if outcome else None)
+                   outcome=Outcome(outcome) if outcome else None,
+                   chart=data.get("chart") or None)

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared.cluster.rollout import DIGEST, RELEASE_ID
+from shared.policy.helm import HelmTarget
 from shared.policy.model import Environment, Gate, Promotion, Rollback
 
 APPROVAL_SETTINGS = "approvalSettings"
@@ -50,6 +51,11 @@ class Stage:
     @property
     def gate(self) -> Gate | None:
         return self.environment.gate
+
+    @property
+    def helm(self) -> HelmTarget | None:
+        """The Helm chart this stage releases; None for a Deployment target."""
+        return self.environment.helm
 
     @property
     def promotion(self) -> Promotion | None:
@@ -124,10 +130,14 @@ class ReleasePlan:
                 "targetRegistry": promotion.to_dict()["targetRegistry"],
                 "acrImport": promotion.acr_import}
 
-    def deploy_request(self, stage: Stage) -> dict[str, Any]:
-        """The sub-orchestration input that deploys, watches and verifies one stage."""
-        return {"releaseId": self.release_id, "service": self.service, "version": self.version,
-                "digest": self.digest, "stage": stage.to_dict(), "image": self.image_in(stage)}
+    def deploy_request(self, stage: Stage, chart: dict[str, Any] | None = None,
+                       ) -> dict[str, Any]:
+        """The sub-orchestration input that deploys, watches and verifies one stage (with
+        the pinned chart, for a Helm target)."""
+        request = {"releaseId": self.release_id, "service": self.service,
+                   "version": self.version, "digest": self.digest, "stage": stage.to_dict(),
+                   "image": self.image_in(stage)}
+        return {**request, "chart": chart} if chart else request
 
     def approval_request(self, stage: Stage, deadline: datetime,
                          evidence: str | None) -> dict[str, Any]:
@@ -159,6 +169,15 @@ class ReleasePlan:
         return {"releaseId": self.release_id, "service": self.service, "version": self.version,
                 "digest": self.digest, "state": state, "environment": environment,
                 "step": step, "reason": reason, "updatedAt": now.isoformat()}
+
+
+def early_failure_record(job: Mapping[str, Any], now: datetime, reason: str) -> dict[str, Any]:
+    """`record_release`'s input that says, while a stage still deploys (Helm still waits),
+    why it is failing; `job` is `deploy_environment`'s input."""
+    return {"releaseId": job["releaseId"], "service": job["service"], "version": job["version"],
+            "digest": job["digest"], "state": "Running", "environment": job["stage"]["name"],
+            "step": "rollout", "reason": reason, "updatedAt": now.isoformat(),
+            "stageState": "Deploying", "stageFinished": False}
 
 
 def cluster_request(stage: Stage, **fields: Any) -> dict[str, Any]:

@@ -58,7 +58,7 @@ class Setup:
 
     def target(self, **fields: Any) -> dict[str, Any]:
         return HelmTarget(cluster="qa-cluster", namespace="qa", release="delivery",
-                          chart=self.source, **fields).to_dict()
+                          chart=self.source, chart_registry=self.registry, **fields).to_dict()
 
     def request(self, target: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
         return {"target": target or self.target(), "connection": CONNECTION,
@@ -68,8 +68,7 @@ class Setup:
                target: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.request(target, image=f"{REPOSITORY}@{digest}",
                             changeCause=f"release {release_id}", releaseId=release_id,
-                            chart=self.chart, chartRegistry=self.registry,
-                            timeoutSeconds=timeout)
+                            chart=self.chart, timeoutSeconds=timeout)
 
     def watch(self, wait: float = 15) -> dict[str, Any]:
         return self.request(deadline=later(60), maxWaitSeconds=wait)

@@ -30,7 +30,9 @@ def app(tmp_path: Path) -> Path:
 
 
 def test_a_helm_target_snapshot_carries_every_field_and_the_values_files(app: Path) -> None:
-    qa, prod = parse_policy(HELM, F, app).service("delivery").snapshot()["environments"]
+    service = parse_policy(HELM, F, app).service("delivery")
+    qa, prod = service.snapshot()["environments"]
+    assert service.registry["url"] == "https://myacr.azurecr.io"  # the charts' host
     assert qa["target"] == {
         "cluster": {"name": "qa-aks", "kubeconfigSecret": "qa-kubeconfig", "aks": None},
         "deploy": {
@@ -46,14 +48,14 @@ def test_a_helm_target_snapshot_carries_every_field_and_the_values_files(app: Pa
             "imageValues": {"repository": "image.repository", "digest": "image.digest"},
             "secretValues": {"database.password": "db-password"},
             "maxHistory": 5, "test": {"enabled": True, "timeoutSeconds": 120},
-            "waitForChartSeconds": 900}}
+            "waitForChartSeconds": 900, "chartRegistry": service.registry}}
     assert prod["target"]["deploy"] == {
         "kind": "helm", "cluster": "prod-aks", "namespace": "delivery", "release": "delivery",
         "chart": "oci://myacr.azurecr.io/prod/helm/delivery", "version": "image",
         "values": {}, "valuesFiles": [],
         "imageValues": {"repository": "app.image.name", "digest": "app.image.digest"},
         "secretValues": {}, "maxHistory": 10, "test": {"enabled": True, "timeoutSeconds": 300},
-        "waitForChartSeconds": 600}
+        "waitForChartSeconds": 600, "chartRegistry": service.registry}
 
 
 def test_the_snapshot_reads_back_typed_and_writes_back_unchanged(app: Path) -> None:
@@ -76,7 +78,9 @@ def test_the_snapshot_reads_back_typed_and_writes_back_unchanged(app: Path) -> N
                                  {"ingress": {"host": "delivery.qa.example.com"}})),
         image_values=ImageValues(), secret_values={"database.password": "db-password"},
         max_history=5, test=HelmTest(True, timedelta(minutes=2)),
-        wait_for_chart=timedelta(minutes=15))
+        wait_for_chart=timedelta(minutes=15),
+        chart_registry=snapshot["environments"][0]["target"]["deploy"]["chartRegistry"])
+    assert qa.chart_registry is not None and qa.chart_registry["url"] == "https://myacr.azurecr.io"
 
 
 def test_writing_the_snapshot_copies_nested_values_out() -> None:
@@ -99,7 +103,7 @@ def test_a_minimal_helm_target_takes_the_defaults() -> None:
         "chart": "charts/delivery", "version": "image", "values": {}, "valuesFiles": [],
         "imageValues": {"repository": "image.repository", "digest": "image.digest"},
         "secretValues": {}, "maxHistory": 10, "test": {"enabled": False, "timeoutSeconds": None},
-        "waitForChartSeconds": 600}
+        "waitForChartSeconds": 600, "chartRegistry": None}
     assert HelmTarget.from_dict(deploy) == HelmTarget("qa-aks", "delivery", "delivery",
                                                       "charts/delivery")
 
