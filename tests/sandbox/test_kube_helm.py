@@ -4,6 +4,7 @@ release records read back without Helm. Timings are printed (`-s`) for bench/hel
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,12 +12,14 @@ from typing import Any
 
 import helm_python as helm
 import pytest
+from kubernetes import client
 
 from sandbox.kube import KubeSimulator
-from sandbox.kube.pytest_fixtures import QA_TOKEN
+from sandbox.kube.pytest_fixtures import QA_TOKEN, api_client
 
 DIGEST_1 = "sha256:" + "1" * 64
 DIGEST_2 = "sha256:" + "2" * 64
+DIGEST_3 = "sha256:" + "3" * 64
 REPOSITORY = "myacr.azurecr.io/web"
 TEST_IMAGE = "myacr.azurecr.io/web-acceptance:1"
 RELEASE = "web"
@@ -189,3 +192,118 @@ def test_install_upgrade_rollback_and_history(kube: KubeSimulator, chart: Path,
     assert [r.description for r in records] == [
         "Install complete", f"deploy {DIGEST_2[:15]}", "Rollback to 1"]
     assert {(r.chart, r.chart_version) for r in records} == {("web", "1.0.0")}
+
+
+def waiting_reasons(sim: KubeSimulator) -> set[str]:
+    """The waiting reasons of the release's pods, read as product code reads them."""
+    with api_client(sim, QA_TOKEN, "qa") as api:
+        pods = client.CoreV1Api(api).list_namespaced_pod("qa", label_selector=f"app={RELEASE}")
+    return {
+        status.state.waiting.reason
+        for pod in pods.items for status in pod.status.container_statuses or []
+        if status.state is not None and status.state.waiting is not None
+    }
+
+
+@pytest.mark.parametrize(("behaviour", "reason"), [
+    ("crash", "CrashLoopBackOff"), ("pull-error", "ImagePullBackOff")])
+def test_a_failing_image_fails_the_wait_and_the_pods_say_why_early(
+        kube: KubeSimulator, chart: Path, behaviour: str, reason: str) -> None:
+    upgrade_install(kube, chart, DIGEST_1)
+    kube.set_image_behaviour(DIGEST_2, behaviour)  # type: ignore[arg-type]
+    failures: list[helm.HelmError] = []
+
+    def deploy() -> None:
+        try:
+            upgrade_install(kube, chart, DIGEST_2, timeout=3)
+        except helm.HelmError as error:
+            failures.append(error)
+
+    started = time.monotonic()
+    upgrading = threading.Thread(target=deploy)
+    upgrading.start()
+    seen: set[str] = set()
+    while reason not in seen and time.monotonic() - started < 3:
+        seen |= waiting_reasons(kube)
+        if "ErrImagePull" in seen:
+            kube.advance(6)  # the kubelet backs off after a few seconds of failed pulls
+        time.sleep(0.05)
+    seen_after = time.monotonic() - started
+    upgrading.join(30)
+    print(f"{reason} seen after {seen_after * 1000:.0f} ms of a 3 s wait")
+    assert reason in seen
+    assert upgrading.is_alive() is False and len(failures) == 1
+    assert "Deployment/qa/web not ready" in str(failures[0])
+    assert history(kube) == recorded(kube) == [(1, "deployed"), (2, "failed")]
+    assert kube.helm_releases("qa", RELEASE)[1].description.startswith('Upgrade "web" failed')
+
+    with config(kube) as cfg:
+        cfg.rollback(RELEASE, version=1, wait="watcher", timeout=20)
+    assert history(kube) == recorded(kube) == [(1, "superseded"), (2, "failed"), (3, "deployed")]
+    assert image_of(kube) == f"{REPOSITORY}@{DIGEST_1}"
+    assert waiting_reasons(kube) == set()
+
+
+def test_helm_test_runs_the_hook_pods_to_success_or_failure_with_their_logs(
+        kube: KubeSimulator, chart: Path) -> None:
+    upgrade_install(kube, chart, DIGEST_1)
+    with config(kube) as cfg:
+        passed = timed("test", lambda: cfg.test(RELEASE, logs=True, timeout=20))
+    assert "test passed" in passed["logs"]
+    with api_client(kube, QA_TOKEN, "qa") as api:
+        core = client.CoreV1Api(api)
+        assert core.read_namespaced_pod("web-acceptance", "qa").status.phase == "Succeeded"
+        assert core.read_namespaced_pod_log("web-acceptance", "qa").splitlines()[-1] == (
+            "test passed")
+
+    kube.set_image_behaviour(TEST_IMAGE, "test-fail")
+    with config(kube) as cfg, pytest.raises(helm.HelmReleaseError) as failed:
+        cfg.test(RELEASE, logs=True, timeout=20)
+    assert "web-acceptance" in str(failed.value) and "Failed" in str(failed.value)
+    with api_client(kube, QA_TOKEN, "qa") as api:
+        core = client.CoreV1Api(api)
+        pod = core.read_namespaced_pod("web-acceptance", "qa")
+        assert pod.status.phase == "Failed"
+        assert pod.status.container_statuses[0].state.terminated.exit_code == 1
+        log = core.read_namespaced_pod_log("web-acceptance", "qa", tail_lines=2)
+    assert log == "GET /healthz: expected 200, got 503\ntest failed\n"
+    assert history(kube) == [(1, "deployed")]  # a failed test does not change the release
+
+
+def test_uninstall_removes_the_objects_and_the_records(kube: KubeSimulator, chart: Path) -> None:
+    upgrade_install(kube, chart, DIGEST_1)
+    upgrade_install(kube, chart, DIGEST_2)
+    with config(kube) as cfg:
+        timed("uninstall", lambda: cfg.uninstall(RELEASE, wait="watcher", timeout=20))
+    for resource in ("deployments", "replicasets", "pods", "services", "configmaps", "secrets"):
+        assert kube.objects(resource, "qa") == [], resource
+    with config(kube) as cfg, pytest.raises(helm.HelmNotFoundError):
+        cfg.history(RELEASE)
+
+
+def test_an_unknown_kind_fails_with_a_readable_reason_and_changes_nothing(
+        kube: KubeSimulator, tmp_path: Path) -> None:
+    widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: gadget\n"
+    chart = write_chart(tmp_path / "chart", extra=widget)
+    with config(kube) as cfg, pytest.raises(helm.HelmError) as failed:
+        cfg.install(chart, RELEASE, {"image": {"digest": DIGEST_1}}, wait="watcher", timeout=5)
+    assert 'no matches for kind "Widget" in version "example.com/v1"' in str(failed.value)
+    assert kube.objects("deployments", "qa") == []
+
+
+def test_release_records_and_objects_survive_a_restart(
+        kube_factory: Callable[..., KubeSimulator], chart: Path, tmp_path: Path) -> None:
+    first = kube_factory(data_dir=tmp_path / "kube")
+    upgrade_install(first, chart, DIGEST_1)
+    pods_before = {p["metadata"]["name"] for p in first.objects("pods", "qa")}
+    first.stop()
+    assert (tmp_path / "kube" / "objects.json").exists()
+
+    second = kube_factory(data_dir=tmp_path / "kube")
+    assert history(second) == recorded(second) == [(1, "deployed")]
+    assert {p["metadata"]["name"] for p in second.objects("pods", "qa")} == pods_before
+    upgrade_install(second, chart, DIGEST_3)
+    assert history(second) == [(1, "superseded"), (2, "deployed")]
+    assert image_of(second) == f"{REPOSITORY}@{DIGEST_3}"
+    pods_after = {p["metadata"]["name"] for p in second.objects("pods", "qa")}
+    assert len(pods_after) == 2 and not pods_after & pods_before
