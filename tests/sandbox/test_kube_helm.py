@@ -4,6 +4,8 @@ release records read back without Helm. Timings are printed (`-s`) for bench/hel
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -12,10 +14,13 @@ from typing import Any
 
 import helm_python as helm
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 
-from sandbox.kube import KubeSimulator
-from sandbox.kube.pytest_fixtures import QA_TOKEN, api_client
+from sandbox.kube import KubeSimulator, protobuf
+from sandbox.kube.api import KubeApi, Request
+from sandbox.kube.controller import DeploymentController
+from sandbox.kube.pytest_fixtures import ADMIN_TOKEN, QA_TOKEN, START, api_client
+from sandbox.kube.store import Store
 
 DIGEST_1 = "sha256:" + "1" * 64
 DIGEST_2 = "sha256:" + "2" * 64
@@ -307,3 +312,145 @@ def test_release_records_and_objects_survive_a_restart(
     assert image_of(second) == f"{REPOSITORY}@{DIGEST_3}"
     pods_after = {p["metadata"]["name"] for p in second.objects("pods", "qa")}
     assert len(pods_after) == 2 and not pods_after & pods_before
+
+
+# --- the parts Helm relies on, one at a time ---------------------------------------------------
+
+RELEASE_SECRET = {
+    "apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+    "metadata": {"name": "sh.helm.release.v1.web.v1", "namespace": "qa",
+                 "labels": {"name": "web", "owner": "helm", "status": "deployed", "version": "1"}},
+    "data": {"release": base64.b64encode(b"H4sIAAAA-not-really-gzip").decode()},
+}
+
+
+def raw(sim: KubeSimulator, method: str, path: str, body: bytes = b"",
+        content_type: str = "application/json", token: str = ADMIN_TOKEN) -> tuple[int, Any]:
+    """One request as client-go would send it (any body, any content type)."""
+    with api_client(sim, token) as api:
+        response = api.rest_client.pool_manager.request(
+            method, sim.url + path, body=body or None, headers={
+                "Authorization": f"Bearer {token}", "Content-Type": content_type,
+                "Accept": "application/json"})
+    data = response.data
+    try:
+        return response.status, json.loads(data)
+    except ValueError:
+        return response.status, data.decode()
+
+
+def test_protobuf_secrets_are_decoded_and_bad_bodies_change_nothing(kube: KubeSimulator) -> None:
+    body = protobuf.encode_secret(RELEASE_SECRET)
+    path = "/api/v1/namespaces/qa/secrets"
+    status, created = raw(kube, "POST", path, body, protobuf.CONTENT_TYPE)
+    assert status == 201, created
+    assert created["metadata"]["labels"] == RELEASE_SECRET["metadata"]["labels"]
+    assert created["data"] == RELEASE_SECRET["data"] and created["type"] == "helm.sh/release.v1"
+    for broken in (body[:-3], b"k8s\x00\x0a\xff", b"not protobuf at all"):
+        status, answer = raw(kube, "PUT", f"{path}/sh.helm.release.v1.web.v1", broken,
+                             protobuf.CONTENT_TYPE)
+        assert status == 400 and answer["reason"] == "BadRequest", answer
+    assert kube.get("secrets", "qa", "sh.helm.release.v1.web.v1")["data"] == created["data"]
+    status, answer = raw(kube, "POST", "/api/v1/namespaces/qa/configmaps", body,
+                         protobuf.CONTENT_TYPE)
+    assert status == 415 and kube.objects("configmaps", "qa") == []
+
+
+def test_server_side_apply_creates_then_replaces_the_fields_it_names(kube: KubeSimulator) -> None:
+    path = "/api/v1/namespaces/qa/configmaps/settings?fieldManager=helm&force=false"
+    first = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  labels:\n" \
+            b"    tier: web\n    team: a\ndata:\n  a: '1'\n  b: '2'\n"
+    status, created = raw(kube, "PATCH", path, first, "application/apply-patch+yaml")
+    assert status == 201, created
+    status, _ = raw(kube, "PATCH", "/api/v1/namespaces/qa/configmaps/settings",
+                    json.dumps({"data": {"c": "3"}}).encode(), "application/merge-patch+json")
+    assert status == 200
+    second = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  labels:\n" \
+             b"    tier: web\ndata:\n  a: '10'\n"
+    status, updated = raw(kube, "PATCH", path, second, "application/apply-patch+yaml")
+    assert status == 200, updated
+    assert updated["data"] == {"a": "10", "c": "3"}  # b was helm's and is gone; c is not helm's
+    assert updated["metadata"]["labels"] == {"tier": "web"}
+    assert [entry["manager"] for entry in updated["metadata"]["managedFields"]] == ["helm"]
+    bomb = b"a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n"
+    for body, query in ((bomb, "?fieldManager=helm"), (first, "")):
+        status, answer = raw(kube, "PATCH", "/api/v1/namespaces/qa/configmaps/settings" + query,
+                             body, "application/apply-patch+yaml")
+        assert status == 400, answer
+    assert kube.get("configmaps", "qa", "settings")["data"] == {"a": "10", "c": "3"}
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/api/v1/namespaces/qa/secrets",
+     {"metadata": {"name": "s"}, "data": {"key": "not base64!"}}, "data[key]"),
+    ("/api/v1/namespaces/qa/services", {"metadata": {"name": "svc"}, "spec": {}}, "spec.ports"),
+    ("/api/v1/namespaces/qa/pods", {"metadata": {"name": "p"}, "spec": {"containers": []}},
+     "spec.containers"),
+    ("/api/v1/namespaces/qa/configmaps", {"metadata": {"name": "Bad_Name"}}, "metadata.name"),
+])
+def test_invalid_objects_are_422_with_the_field(kube: KubeSimulator, path: str,
+                                                body: dict[str, Any], field: str) -> None:
+    status, answer = raw(kube, "POST", path, json.dumps(body).encode())
+    assert status == 422, answer
+    assert [cause["field"] for cause in answer["details"]["causes"]] == [field]
+    assert kube.objects(path.rsplit("/", 1)[1], "qa") == []
+
+
+def test_watches_stream_changes_by_label_and_stop_at_their_timeout(kube: KubeSimulator) -> None:
+    with api_client(kube) as api:
+        core = client.CoreV1Api(api)
+        def create(name: str, tier: str) -> None:
+            core.create_namespaced_config_map("qa", {"metadata": {
+                "name": name, "labels": {"tier": tier}}, "data": {"v": "1"}})
+
+        create("before", "web")
+        listed = core.list_namespaced_config_map("qa")
+        create("a", "web")
+        create("b", "db")
+        core.patch_namespaced_config_map("a", "qa", {"data": {"v": "2"}})
+        core.delete_namespaced_config_map("a", "qa")
+        started = time.monotonic()
+        events = [
+            (event["type"], event["object"].metadata.name,
+             (event["object"].data or {}).get("v"))
+            for event in watch.Watch().stream(
+                core.list_namespaced_config_map, "qa", label_selector="tier=web",
+                resource_version=listed.metadata.resource_version, timeout_seconds=1)
+        ]
+        assert time.monotonic() - started < 10
+    assert events == [("ADDED", "a", "1"), ("MODIFIED", "a", "2"), ("DELETED", "a", "2")]
+
+
+def test_watch_initial_events_end_with_a_bookmark_and_old_versions_expire() -> None:
+    store = Store()
+    api = KubeApi(store, DeploymentController(store), None, lambda: "127.0.0.1:1")
+    path = "/api/v1/namespaces/qa/secrets"
+    for name in ("one", "two"):
+        api.handle(Request("POST", path, {}, {}, json.dumps(
+            {"metadata": {"name": name, "labels": {"owner": "helm"}}}).encode()), START)
+    query = {"watch": "true", "sendInitialEvents": "true", "allowWatchBookmarks": "true",
+             "resourceVersionMatch": "NotOlderThan", "labelSelector": "owner=helm"}
+    stream = api.watch(Request("GET", path, query, {}), START)
+    lines = [json.loads(line) for line in stream.poll(store)]
+    assert [(e["type"], e["object"]["metadata"].get("name")) for e in lines] == [
+        ("ADDED", "one"), ("ADDED", "two"), ("BOOKMARK", None)]
+    assert lines[-1]["object"]["metadata"]["annotations"] == {
+        "k8s.io/initial-events-end": "true"}
+    api.handle(Request("DELETE", f"{path}/one", {}, {}), START)
+    assert [json.loads(line)["type"] for line in stream.poll(store)] == ["DELETED"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "_events", store._events.__class__(maxlen=1))
+        api.handle(Request("DELETE", f"{path}/two", {}, {}), START)
+        expired = api.watch(Request("GET", path, {"watch": "true", "resourceVersion": "1"}, {}),
+                            START)
+        (line,) = expired.poll(store)
+    assert json.loads(line)["object"]["code"] == 410 and expired.closed
+
+
+def test_watches_and_deletes_are_authorised_per_namespace(kube: KubeSimulator) -> None:
+    kube.create_deployment("prod", "web", "reg/web:1")
+    for method, path in (("GET", "/api/v1/namespaces/prod/secrets?watch=true"),
+                         ("DELETE", "/apis/apps/v1/namespaces/prod/deployments/web")):
+        status, answer = raw(kube, method, path, token=QA_TOKEN)
+        assert status == 403 and answer["reason"] == "Forbidden", answer
+    assert kube.get("deployments", "prod", "web")["metadata"]["name"] == "web"
