@@ -133,11 +133,15 @@ class DeploymentController:
                 replicasets.add(rs["metadata"]["uid"])
             else:
                 self.store.delete("replicasets", rs["metadata"]["namespace"], _name(rs))
+        live = set()
         for pod in self.store.list("pods"):
             owner = _owner_uid(pod, "ReplicaSet")
             if owner is not None and owner not in replicasets:
                 self.store.delete("pods", pod["metadata"]["namespace"], _name(pod))
-                self._pod_created.pop((pod["metadata"]["namespace"], _name(pod)), None)
+            else:
+                live.add((pod["metadata"]["namespace"], _name(pod)))
+        for key in set(self._pod_created) - live:  # a pod made again under the name starts anew
+            del self._pod_created[key]
 
     def _sync_deployment(self, deployment: JsonDict, now: float) -> None:
         uid = deployment["metadata"]["uid"]

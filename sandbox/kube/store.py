@@ -110,16 +110,20 @@ class Store:
     # --- persistence -------------------------------------------------------------------------
 
     def save(self, path: Path) -> bool:
-        """Write every object to `path` (atomically) if anything changed since the last save."""
+        """Write every object to `path` (atomically, 0600) if anything changed since the last
+        save."""
         if self._saved_version == self._version:
             return False
         document = {"resourceVersion": self._version, "objects": [
             {"resource": resource, "object": obj}
             for (resource, _, _), obj in sorted(self._objects.items())
         ]}
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(document, separators=(",", ":")))
+        # Helm's release records hold the values a chart was given: private, like a Secret
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(document, file, separators=(",", ":"))
         os.replace(partial, path)
         self._saved_version = self._version
         return True

@@ -275,6 +275,35 @@ def test_helm_test_runs_the_hook_pods_to_success_or_failure_with_their_logs(
     assert history(kube) == [(1, "deployed")]  # a failed test does not change the release
 
 
+def test_each_helm_test_run_takes_its_time_again(kube: KubeSimulator, chart: Path) -> None:
+    upgrade_install(kube, chart, DIGEST_1)
+    kube.rollout_seconds = 5.0  # test pods now run for 5 s of simulator time
+    seen: list[str] = []
+    for _ in range(2):
+        results: list[dict[str, Any]] = []
+
+        def run_tests(into: list[dict[str, Any]]) -> None:
+            with config(kube) as cfg:
+                into.append(cfg.test(RELEASE, logs=True, timeout=20))
+
+        testing = threading.Thread(target=run_tests, args=(results,))
+        testing.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            running = [pod["metadata"]["uid"] for pod in kube.objects("pods", "qa")
+                       if pod["metadata"]["name"] == "web-acceptance"
+                       and pod["status"]["phase"] == "Running"
+                       and pod["metadata"]["uid"] not in seen]
+            if running:
+                seen += running
+                break
+            time.sleep(0.02)
+        kube.advance(6)
+        testing.join(20)
+        assert len(results) == 1 and "test passed" in results[0]["logs"]
+    assert len(seen) == 2  # the second pod, made under the same name, ran too
+
+
 def test_uninstall_removes_the_objects_and_the_records(kube: KubeSimulator, chart: Path) -> None:
     upgrade_install(kube, chart, DIGEST_1)
     upgrade_install(kube, chart, DIGEST_2)
