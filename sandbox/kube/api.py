@@ -69,6 +69,7 @@ METHOD_NOT_ALLOWED = ApiError(
     405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}
 )
 OPENAPI_V2 = b""  # an empty openapi_v2.Document in protobuf, the encoding clients ask for
+CONTROLLED = frozenset({"deployments", "replicasets", "pods"})  # what the controller changes
 WITH_STATUS = frozenset({"deployments", "replicasets", "pods", "services"})
 
 RESOURCES = {
@@ -182,9 +183,11 @@ class KubeApi:
         self._authorize(identity, route, request.method)
         if request.query.get("watch") in ("true", "1"):
             raise bad_request("watches are streamed by the simulator's HTTP server")
-        self.controller.sync(now)
+        controlled = route.resource.gr.resource in CONTROLLED
+        if controlled:
+            self.controller.sync(now)
         status, body, wrote = self._dispatch(route, request, now)
-        if wrote:
+        if wrote and controlled:
             self.controller.sync(now)
         return status, body
 
