@@ -19,7 +19,7 @@ from typing import Any
 
 from sandbox.kube.objects import JsonDict
 
-HISTORY = 10_000  # watch events kept; an older resourceVersion gets 410 Gone
+HISTORY = 1_000  # watch events kept (as the apiserver's watch cache); older: 410 Gone
 
 
 @dataclass(frozen=True)
