@@ -199,19 +199,27 @@ def test_install_upgrade_rollback_and_history(kube: KubeSimulator, chart: Path,
     assert {(r.chart, r.chart_version) for r in records} == {("web", "1.0.0")}
 
 
+UNREADY = "running but not ready"
+
+
 def waiting_reasons(sim: KubeSimulator) -> set[str]:
-    """The waiting reasons of the release's pods, read as product code reads them."""
+    """Why the release's pods are not ready (waiting reasons, or UNREADY), read as product
+    code reads them."""
     with api_client(sim, QA_TOKEN, "qa") as api:
         pods = client.CoreV1Api(api).list_namespaced_pod("qa", label_selector=f"app={RELEASE}")
-    return {
-        status.state.waiting.reason
-        for pod in pods.items for status in pod.status.container_statuses or []
-        if status.state is not None and status.state.waiting is not None
-    }
+    reasons = set()
+    for pod in pods.items:
+        for status in pod.status.container_statuses or []:
+            if status.state is not None and status.state.waiting is not None:
+                reasons.add(status.state.waiting.reason)
+            elif not status.ready:
+                reasons.add(UNREADY)
+    return reasons
 
 
 @pytest.mark.parametrize(("behaviour", "reason"), [
-    ("crash", "CrashLoopBackOff"), ("pull-error", "ImagePullBackOff")])
+    ("crash", "CrashLoopBackOff"), ("pull-error", "ImagePullBackOff"),
+    ("never-ready", UNREADY)])
 def test_a_failing_image_fails_the_wait_and_the_pods_say_why_early(
         kube: KubeSimulator, chart: Path, behaviour: str, reason: str) -> None:
     upgrade_install(kube, chart, DIGEST_1)
