@@ -1,10 +1,13 @@
 """The Deployment controller, ReplicaSet controller and kubelet, collapsed into one time function.
 
 `sync(now)` brings ReplicaSets, pods and Deployment status to what the real controllers would
-show at `now`; the simulator calls it before every request, so time only matters when someone
-looks. A rollout starts when the controller first sees a new Deployment generation: the
-ReplicaSet whose template equals the Deployment's is reused (a rollback: it gets the next
-revision and a `revision-history` annotation) or created, and its pods become ready evenly over
+show at `now`; the simulator calls it before every request for these kinds and while a watch is
+open, so time only matters when someone looks. It also collects garbage (a deleted
+Deployment's ReplicaSets and pods) and runs pods created through the API: run-to-completion
+pods (Helm's test hooks) end Succeeded or Failed by their image's behaviour, with a log.
+A rollout starts when the controller first sees a new Deployment generation: the ReplicaSet
+whose template equals the Deployment's is reused (a rollback: it gets the next revision and a
+`revision-history` annotation) or created, and its pods become ready evenly over
 `rollout_seconds` while old ReplicaSets are scaled down within maxSurge/maxUnavailable. Pods of
 an image with a failing behaviour never become ready, so such a rollout stalls and, after
 `progressDeadlineSeconds`, reports ProgressDeadlineExceeded. Not modelled: paused Deployments,
