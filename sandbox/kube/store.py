@@ -132,13 +132,18 @@ class Store:
         """Replace the objects with those saved in `path` (if it exists); how many were read."""
         if not path.exists():
             return 0
-        document = json.loads(path.read_text())
-        self._objects = {}
-        for entry in document["objects"]:
-            obj, resource = entry["object"], entry["resource"]
-            metadata = obj["metadata"]
-            self._objects[(resource, metadata["namespace"], metadata["name"])] = obj
-        self._version = int(document["resourceVersion"])
+        try:
+            document = json.loads(path.read_text())
+            objects = {}
+            for entry in document["objects"]:
+                obj, resource = entry["object"], entry["resource"]
+                metadata = obj["metadata"]
+                objects[(str(resource), str(metadata["namespace"]), str(metadata["name"]))] = obj
+            version = int(document["resourceVersion"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path} is not a simulator state file ({error!r}): move it "
+                             "away to start empty") from error
+        self._objects, self._version = objects, version
         self._events.clear()
         self._saved_version = self._version
         return len(self._objects)

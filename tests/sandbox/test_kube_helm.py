@@ -351,6 +351,16 @@ def test_release_records_and_objects_survive_a_restart(
     assert len(pods_after) == 2 and not pods_after & pods_before
 
 
+
+@pytest.mark.parametrize("content", ["{not json", '{"objects": [{"resource": "pods"}]}', "[]"])
+def test_a_damaged_state_file_is_named_and_left_alone(tmp_path: Path, content: str) -> None:
+    state = tmp_path / "objects.json"
+    state.write_text(content)
+    with pytest.raises(ValueError, match="objects.json is not a simulator state file"):
+        KubeSimulator(data_dir=tmp_path)
+    assert state.read_text() == content
+
+
 # --- the parts Helm relies on, one at a time ---------------------------------------------------
 
 RELEASE_SECRET = {
