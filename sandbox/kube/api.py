@@ -150,7 +150,7 @@ class KubeApi:
         self._conflicts = count
 
     def handle(self, request: Request, now: float) -> tuple[int, JsonDict | str | bytes]:
-        """Status code and body (JSON, or text for health endpoints and logs) for `request`."""
+        """Status code and body (JSON; text for health and logs; bytes for /openapi/v2)."""
         try:
             return self._handle(request, now)
         except ApiError as error:
