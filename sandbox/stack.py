@@ -207,7 +207,8 @@ class Stack(Managed):
                   for environment in ENVIRONMENTS}
         kube = KubeSimulator(port=self._port("kube", last), tls=tls,
                              tokens={token: {env} for env, token in tokens.items()},
-                             rollout_seconds=self.rollout_seconds).start()
+                             rollout_seconds=self.rollout_seconds,
+                             data_dir=data / "kube").start()
         self._kube = kube
         self._parts.append(("Kubernetes simulator", lambda: self._save_kube(kube)))
         self._restore_kube(kube)
@@ -326,6 +327,9 @@ class Stack(Managed):
         if path.exists():
             saved = json.loads(path.read_text())
         for environment in ENVIRONMENTS:
+            if any(deployment["metadata"]["name"] == SERVICE
+                   for deployment in kube.objects("deployments", environment)):
+                continue  # the simulator kept it (and Helm's records) in its data directory
             state = saved.get(environment, {})
             kube.create_deployment(environment, SERVICE, state.get("image", INITIAL_IMAGE),
                                    annotations=state.get("annotations"))

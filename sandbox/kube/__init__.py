@@ -1,11 +1,12 @@
 """A protocol-level Kubernetes API simulator for tests of the release tool's rollout code.
 
-`KubeSimulator` serves Deployments, ReplicaSets and Pods over HTTP(S) with bearer-token auth and
-simulated rollouts; see README.md in this folder.
+`KubeSimulator` serves Deployments, ReplicaSets, Pods, Secrets, ConfigMaps, Services and
+ServiceAccounts over HTTP(S) with bearer-token auth, watches, server-side apply and simulated
+rollouts, enough for Helm v4's SDK; see README.md in this folder.
 """
 
 from sandbox.kube.controller import BEHAVIOURS, Behaviour
 from sandbox.kube.objects import ApiError
-from sandbox.kube.server import KubeSimulator
+from sandbox.kube.server import HelmRelease, KubeSimulator
 
-__all__ = ["BEHAVIOURS", "ApiError", "Behaviour", "KubeSimulator"]
+__all__ = ["BEHAVIOURS", "ApiError", "Behaviour", "HelmRelease", "KubeSimulator"]

@@ -68,6 +68,8 @@ NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested r
 METHOD_NOT_ALLOWED = ApiError(
     405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}
 )
+OPENAPI_V2 = b""  # an empty openapi_v2.Document in protobuf, the encoding clients ask for
+CONTROLLED = frozenset({"deployments", "replicasets", "pods"})  # what the controller changes
 WITH_STATUS = frozenset({"deployments", "replicasets", "pods", "services"})
 
 RESOURCES = {
@@ -147,8 +149,8 @@ class KubeApi:
         """Answer the next `count` Deployment updates and patches with 409 Conflict."""
         self._conflicts = count
 
-    def handle(self, request: Request, now: float) -> tuple[int, JsonDict | str]:
-        """Status code and body (JSON, or text for health endpoints and logs) for `request`."""
+    def handle(self, request: Request, now: float) -> tuple[int, JsonDict | str | bytes]:
+        """Status code and body (JSON; text for health and logs; bytes for /openapi/v2)."""
         try:
             return self._handle(request, now)
         except ApiError as error:
@@ -165,11 +167,13 @@ class KubeApi:
         self.controller.sync(now)
         return Watch.start(self.store, route.resource, route.namespace, request.query)
 
-    def _handle(self, request: Request, now: float) -> tuple[int, JsonDict | str]:
+    def _handle(self, request: Request, now: float) -> tuple[int, JsonDict | str | bytes]:
         path = "/" + request.path.strip("/")
         if path in PUBLIC_PATHS and request.method == "GET":
             return 200, dict(KUBERNETES_VERSION) if path == "/version" else "ok"
         identity = self._authenticate(request)
+        if path == "/openapi/v2" and request.method == "GET":
+            return 200, OPENAPI_V2  # clients ask for it for kinds not in v3: no kind is in it
         described = document(path, list(RESOURCES.values()), self._server_address())
         if described is not None:
             if request.method != "GET":
@@ -179,9 +183,11 @@ class KubeApi:
         self._authorize(identity, route, request.method)
         if request.query.get("watch") in ("true", "1"):
             raise bad_request("watches are streamed by the simulator's HTTP server")
-        self.controller.sync(now)
+        controlled = route.resource.gr.resource in CONTROLLED
+        if controlled:
+            self.controller.sync(now)
         status, body, wrote = self._dispatch(route, request, now)
-        if wrote:
+        if wrote and controlled:
             self.controller.sync(now)
         return status, body
 
@@ -217,7 +223,7 @@ class KubeApi:
     # --- verbs -----------------------------------------------------------------------------
 
     def _dispatch(self, route: _Route, request: Request, now: float
-                  ) -> tuple[int, JsonDict | str, bool]:
+                  ) -> tuple[int, JsonDict | str | bytes, bool]:
         rt, method = route.resource, request.method
         dry_run = request.query.get("dryRun") == "All"
         if route.name is None:

@@ -1,10 +1,13 @@
 """The Deployment controller, ReplicaSet controller and kubelet, collapsed into one time function.
 
 `sync(now)` brings ReplicaSets, pods and Deployment status to what the real controllers would
-show at `now`; the simulator calls it before every request, so time only matters when someone
-looks. A rollout starts when the controller first sees a new Deployment generation: the
-ReplicaSet whose template equals the Deployment's is reused (a rollback: it gets the next
-revision and a `revision-history` annotation) or created, and its pods become ready evenly over
+show at `now`; the simulator calls it before every request for these kinds and while a watch is
+open, so time only matters when someone looks. It also collects garbage (a deleted
+Deployment's ReplicaSets and pods) and runs pods created through the API: run-to-completion
+pods (Helm's test hooks) end Succeeded or Failed by their image's behaviour, with a log.
+A rollout starts when the controller first sees a new Deployment generation: the ReplicaSet
+whose template equals the Deployment's is reused (a rollback: it gets the next revision and a
+`revision-history` annotation) or created, and its pods become ready evenly over
 `rollout_seconds` while old ReplicaSets are scaled down within maxSurge/maxUnavailable. Pods of
 an image with a failing behaviour never become ready, so such a rollout stalls and, after
 `progressDeadlineSeconds`, reports ProgressDeadlineExceeded. Not modelled: paused Deployments,
@@ -133,11 +136,15 @@ class DeploymentController:
                 replicasets.add(rs["metadata"]["uid"])
             else:
                 self.store.delete("replicasets", rs["metadata"]["namespace"], _name(rs))
+        live = set()
         for pod in self.store.list("pods"):
             owner = _owner_uid(pod, "ReplicaSet")
             if owner is not None and owner not in replicasets:
                 self.store.delete("pods", pod["metadata"]["namespace"], _name(pod))
-                self._pod_created.pop((pod["metadata"]["namespace"], _name(pod)), None)
+            else:
+                live.add((pod["metadata"]["namespace"], _name(pod)))
+        for key in set(self._pod_created) - live:  # a pod made again under the name starts anew
+            del self._pod_created[key]
 
     def _sync_deployment(self, deployment: JsonDict, now: float) -> None:
         uid = deployment["metadata"]["uid"]

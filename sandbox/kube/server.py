@@ -37,6 +37,7 @@ from sandbox.tls import TlsFiles
 RESOURCES = ("deployments", "replicasets", "pods", "secrets", "configmaps", "services",
              "serviceaccounts")
 STATE_FILE = "objects.json"
+OPENAPI_V2_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 WATCH_TICK = 0.25  # seconds between a watch's looks at time-driven changes
 log = logging.getLogger(__name__)
 
@@ -287,6 +288,9 @@ class KubeSimulator(ThreadedServer):
             self._notify()
         if isinstance(payload, str):
             return web.Response(status=status, text=payload, content_type="text/plain")
+        if isinstance(payload, bytes):
+            return web.Response(status=status, body=payload,
+                                headers={"Content-Type": OPENAPI_V2_TYPE})
         return web.Response(status=status, text=json.dumps(payload),
                             content_type="application/json")
 

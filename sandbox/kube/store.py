@@ -9,17 +9,17 @@ serialises access with one lock).
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sandbox.kube.objects import JsonDict
 
-HISTORY = 10_000  # watch events kept; an older resourceVersion gets 410 Gone
+HISTORY = 1_000  # watch events kept (as the apiserver's watch cache); older: 410 Gone
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,12 @@ class Store:
     def get(self, resource: str, namespace: str, name: str) -> JsonDict | None:
         """A copy of the stored object, or None."""
         found = self._objects.get((resource, namespace, name))
-        return copy.deepcopy(found) if found is not None else None
+        return _clone(found) if found is not None else None
 
     def list(self, resource: str, namespace: str | None = None) -> list[JsonDict]:
         """Copies of the objects of `resource` (in one namespace or all), by namespace and name."""
         return [
-            copy.deepcopy(obj)
+            _clone(obj)
             for (kind, ns, _), obj in sorted(self._objects.items())
             if kind == resource and (namespace is None or ns == namespace)
         ]
@@ -70,14 +70,14 @@ class Store:
     def put(self, resource: str, obj: JsonDict) -> JsonDict:
         """Store `obj` under the next resourceVersion and return a copy of what was stored."""
         self._version += 1
-        stored = copy.deepcopy(obj)
+        stored = _clone(obj)
         stored["metadata"]["resourceVersion"] = str(self._version)
         metadata = stored["metadata"]
         key = (resource, metadata["namespace"], metadata["name"])
         kind = "MODIFIED" if key in self._objects else "ADDED"
         self._objects[key] = stored
         self._events.append(Event(self._version, kind, resource, stored))
-        return copy.deepcopy(stored)
+        return _clone(stored)
 
     def put_if_changed(self, resource: str, obj: JsonDict) -> bool:
         """Store `obj` only if it differs from the stored version (resourceVersion aside)."""
@@ -94,10 +94,10 @@ class Store:
         self._version += 1
         if found is None:
             return None
-        gone = copy.deepcopy(found)
+        gone = _clone(found)
         gone["metadata"]["resourceVersion"] = str(self._version)
         self._events.append(Event(self._version, "DELETED", resource, gone))
-        return copy.deepcopy(gone)
+        return _clone(gone)
 
     def events_since(self, version: int) -> list[Event] | None:
         """Writes after `version`, oldest first; None when history no longer reaches back."""
@@ -110,16 +110,20 @@ class Store:
     # --- persistence -------------------------------------------------------------------------
 
     def save(self, path: Path) -> bool:
-        """Write every object to `path` (atomically) if anything changed since the last save."""
+        """Write every object to `path` (atomically, 0600) if anything changed since the last
+        save."""
         if self._saved_version == self._version:
             return False
         document = {"resourceVersion": self._version, "objects": [
             {"resource": resource, "object": obj}
             for (resource, _, _), obj in sorted(self._objects.items())
         ]}
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(document, separators=(",", ":")))
+        # Helm's release records hold the values a chart was given: private, like a Secret
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(document, file, separators=(",", ":"))
         os.replace(partial, path)
         self._saved_version = self._version
         return True
@@ -128,16 +132,30 @@ class Store:
         """Replace the objects with those saved in `path` (if it exists); how many were read."""
         if not path.exists():
             return 0
-        document = json.loads(path.read_text())
-        self._objects = {}
-        for entry in document["objects"]:
-            obj, resource = entry["object"], entry["resource"]
-            metadata = obj["metadata"]
-            self._objects[(resource, metadata["namespace"], metadata["name"])] = obj
-        self._version = int(document["resourceVersion"])
+        try:
+            document = json.loads(path.read_text())
+            objects = {}
+            for entry in document["objects"]:
+                obj, resource = entry["object"], entry["resource"]
+                metadata = obj["metadata"]
+                objects[(str(resource), str(metadata["namespace"]), str(metadata["name"]))] = obj
+            version = int(document["resourceVersion"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path} is not a simulator state file ({error!r}): move it "
+                             "away to start empty") from error
+        self._objects, self._version = objects, version
         self._events.clear()
         self._saved_version = self._version
         return len(self._objects)
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of plain JSON data (several times faster than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return {key: _clone(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clone(item) for item in value]
+    return value
 
 
 def _without_version(obj: JsonDict) -> JsonDict:
