@@ -75,12 +75,13 @@ def rollback_deployment(request: dict[str, Any]) -> dict[str, Any]:
 def verify_release(request: dict[str, Any]) -> dict[str, Any]:
     """Run the environment's checks; header secrets are resolved there and nowhere else.
 
-    Today's requests name no target: their checks are HTTP checks, as the `deployment` kind
-    runs them. A request that names a target asks that target's kind."""
+    Requests of Deployment targets name no target: their checks are HTTP checks, as the
+    `deployment` kind runs them, answered as `{"passed", "verdicts"}` (what histories hold).
+    A request that names its target (a Helm target) asks that target's kind and is answered
+    with the whole `Evidence`."""
     if not isinstance(request, dict) or not isinstance(request.get("checks"), list):
         raise InvalidTarget("verify_release needs a list of checks")
     if "target" not in request:
         return check_results(run_checks(request["checks"], request.get("secrets")))
     req = ClusterRequest.from_dict(request)
-    evidence = KINDS.open(req).verify(request["checks"], req.secrets)
-    return check_results(evidence)
+    return KINDS.open(req).verify(request["checks"], req.secrets).to_dict()

@@ -16,7 +16,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrations.context import OrchestrationContext, Task
-from shared.cluster.verification import evidence_from_results
+from shared.cluster.verification import evidence_from_answer
 from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay, said
 from shared.releases.plan import Stage
 
@@ -65,7 +65,7 @@ def deploy_and_verify(context: OrchestrationContext, stage: Stage,
             # A Helm target verifies through its kind (helm test); the first targets did not.
             request = cluster(checks=checks) if helm is not None else {
                 "checks": checks, "secrets": environment.secrets}
-            checked = evidence_from_results(
+            checked = evidence_from_answer(
                 (yield context.call_activity("verify_release", request)))
             if not checked.passed:
                 return Verified(checked.failure())

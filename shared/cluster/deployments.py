@@ -177,6 +177,14 @@ class Deployments:
                 target.namespace, label_selector=pod_selector)).get("items") or []
         return rollout_status(deployment, pods)
 
+    def pod_log(self, namespace: str, pod: str, tail_lines: int) -> str:
+        """The last lines of a pod's log; "" when the pod has none to give (gone, waiting)."""
+        try:
+            return str(self._core.read_namespaced_pod_log(pod, namespace,
+                                                          tail_lines=tail_lines))
+        except (ApiException, TransportError):
+            return ""
+
     def history(self, target: DeploymentTarget) -> list[dict[str, Any]]:
         deployment = self._read(target)
         with self._errors(target, "list replicasets"):

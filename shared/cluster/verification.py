@@ -174,6 +174,12 @@ def evidence_from_results(results: Mapping[str, Any]) -> Evidence:
         for v in results["verdicts"]))
 
 
+def evidence_from_answer(answer: Mapping[str, Any]) -> Evidence:
+    """`verify_release`'s answer as evidence: `Evidence.to_dict` when the request named its
+    target (a Helm target), else the HTTP results every earlier history holds."""
+    return Evidence.from_dict(answer) if "verdict" in answer else evidence_from_results(answer)
+
+
 def _attempt(check: HttpCheck, headers: dict[str, str], session: requests.Session,
              clock: Callable[[], float], timeout: float, secrets: list[str]) -> Attempt:
     started = clock()

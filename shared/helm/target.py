@@ -48,6 +48,7 @@ WAIT = "watcher"  # Helm's kstatus watcher
 RECORD_WAIT_SECONDS = 10.0  # how long `deploy` waits for Helm to record the new revision
 POLL_SECONDS = 0.25
 LOG_TAIL_LINES = 20
+HELM_TEST = "helmTest"  # the Evidence kind of `helm test`
 T = TypeVar("T")
 
 
@@ -319,27 +320,43 @@ class HelmChart:
                              " deployed (set target.helm.imageValues)")
 
     def _helm_test(self) -> Evidence:
+        """`helm test`: one measurement; a failure's summary ends with its log's last line."""
         timeout = int(self.target.test.timeout.total_seconds() if self.target.test.timeout
-                       else 300)
+                      else 300)
         try:
             result = self._helm(lambda c: c.test(self.target.release, timeout=timeout,
                                                  logs=True))
         except HelmFailed as failed:
-            return Evidence.of("helmTest", (Measurement(
-                "helm test", Verdict.FAILED, one_line(str(failed), 400),
-                details={"logTail": _tail(self._test_logs())}),))
+            tail = _tail(self._test_logs())
+            last = tail.splitlines()[-1] if tail else "no log"
+            return Evidence.of(HELM_TEST, (Measurement(
+                "helm test", Verdict.FAILED,
+                one_line(f"{str(failed).split(': ', 1)[-1]}; log: {last}", 400),
+                details={"logTail": tail}),))
         logs = str(result.get("logs") or "") if isinstance(result, Mapping) else ""
-        return Evidence.of("helmTest", (Measurement(
-            "helm test", Verdict.PASSED, "test hooks succeeded",
+        hooks = self._test_hooks()
+        return Evidence.of(HELM_TEST, (Measurement(
+            "helm test", Verdict.PASSED,
+            f"{len(hooks)} test hook{'s' if len(hooks) != 1 else ''} succeeded"
+            + (f" ({', '.join(hooks)})" if hooks else ""),
             details={"logTail": _tail(logs)}),))
 
+    def _test_hooks(self) -> list[str]:
+        """The names of the release's test hook Pods."""
+        hooks = self._helm(lambda c: c.get_all(self.target.release)).get("hooks") or []
+        return [str(h.get("name")) for h in hooks
+                if "test" in (h.get("events") or []) and h.get("kind") == "Pod"]
+
     def _test_logs(self) -> str:
-        """The test hooks' logs after a failed `helm test` (best effort)."""
-        try:
-            return str(self._helm(lambda c: c.test(self.target.release, timeout=1,
-                                                   logs=True)).get("logs") or "")
-        except Exception:  # noqa: BLE001 - the failure itself is what matters
-            return ""
+        """The test hook Pods' logs after a failed `helm test` (kept by Helm's default
+        `before-hook-creation` delete policy until the next test)."""
+        names = self._test_hooks()
+
+        def read(deployments: Deployments) -> str:
+            return "\n".join(deployments.pod_log(self.target.namespace, name, LOG_TAIL_LINES)
+                             for name in names)
+
+        return with_deployments(self.request.connection, self.request.secrets, read)
 
 
 @functools.lru_cache(maxsize=16)

@@ -222,8 +222,9 @@ def test_the_target_kind_picks_the_implementation(tmp_path: Path, kube: KubeSimu
     assert image_of(kube, "delivery-mirror") == V2 and image_of(kube, "delivery") == V1
     assert Mirror.calls == [("snapshot", "delivery-mirror"), ("deploy", "delivery-mirror"),
                             ("verify", "delivery-mirror")]
-    assert checked == {"passed": True, "verdicts": [
-        {"check": "smoke", "passed": True, "reason": "mirrored", "attempts": []}]}
+    # A request naming its target is answered with the kind's whole evidence.
+    assert Evidence.from_dict(checked) == Evidence.of("mirror", (
+        Measurement("smoke", Verdict.PASSED, "mirrored"),))
 
 
 def test_a_kind_that_is_not_registered_is_refused_before_any_cluster_call(

@@ -20,7 +20,8 @@ from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
-from shared.policy.helm import HelmTarget, ImageValues
+from shared.deploy.evidence import Evidence, Verdict
+from shared.policy.helm import HelmTarget, HelmTest, ImageValues
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "delivery"
@@ -207,3 +208,24 @@ def test_a_secret_value_reaches_the_chart_but_no_answer(tmp_path: Path, setup: S
         config = helm.get_values("delivery", revision=1)
     assert config["extra"] == {"greeting": "s3cret-greeting"}  # Helm keeps values, as ever
     assert config["replicaCount"] == 1
+
+
+def test_helm_test_is_the_acceptance_evidence_with_the_failing_log_tail(
+        tmp_path: Path, setup: Setup) -> None:
+    target = setup.target(test=HelmTest(True, timedelta(seconds=20)))
+    verify = setup.request(target, checks=[])
+    passed, = run(tmp_path, ("deploy_image", setup.deploy(D1, "r-1", target=target)),
+                  ("await_rollout", setup.watch()), ("verify_release", verify))[2:]
+    evidence = Evidence.from_dict(passed)
+    assert (evidence.kind, evidence.verdict) == ("helmTest", Verdict.PASSED)
+    assert evidence.summary == "helm test: 1 test hook succeeded (delivery-test-health)"
+    assert "test passed" in evidence.measurements[0].details["logTail"]
+
+    setup.kube.set_image_behaviour("busybox", "test-fail")
+    (failed,) = run(tmp_path, ("verify_release", verify))
+    evidence = Evidence.from_dict(failed)
+    assert evidence.verdict is Verdict.FAILED
+    assert evidence.summary.startswith("helm test: ")
+    assert evidence.summary.endswith("log: test failed")
+    assert "expected 200, got 503" in evidence.measurements[0].details["logTail"]
+    assert evidence.failure() == f"verification failed: {evidence.summary}"
