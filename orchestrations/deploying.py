@@ -94,8 +94,10 @@ def watch_rollout(context: OrchestrationContext, cluster: ClusterCall, deadline:
     settles, for at most `SETTLE_GRACE` past the deadline."""
     told = False
     while True:
+        # Once a failure is told, the target only waits for it to settle (no early answer).
+        settling = {"settling": True} if told else {}
         status: dict[str, Any] = yield from attempt(context, "await_rollout", cluster(
-            deadline=deadline.isoformat(), maxWaitSeconds=ROLLOUT_CHECK_SECONDS))
+            deadline=deadline.isoformat(), maxWaitSeconds=ROLLOUT_CHECK_SECONDS, **settling))
         now = context.current_utc_datetime
         unsettled = status["state"] == "failed" and status.get("settled") is False
         if unsettled and not told and report is not None:

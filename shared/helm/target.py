@@ -47,6 +47,7 @@ APP_ROOT = Path(__file__).resolve().parents[2]  # where function_app.py and char
 WAIT = "watcher"  # Helm's kstatus watcher
 RECORD_WAIT_SECONDS = 10.0  # how long `deploy` waits for Helm to record the new revision
 POLL_SECONDS = 0.25
+LOOK_SECONDS = 1.0  # how often `await_ready` looks at the pods while Helm waits
 LOG_TAIL_LINES = 20
 HELM_TEST = "helmTest"  # the Evidence kind of `helm test`
 T = TypeVar("T")
@@ -162,28 +163,45 @@ class HelmChart:
         return self._started(self._recorded(run, before, secret_values))
 
     def await_ready(self, deadline: float, max_wait: float) -> HelmReport:
-        """Where the newest revision stands after at most `max_wait` seconds."""
+        """Where the newest revision stands, looking for at most `max_wait` seconds: done
+        once Helm recorded an outcome, or (unless the request says `settling`: the failure
+        was told already) as soon as the chart's pods fail while Helm still waits."""
+        give_up = time.monotonic() + max(0.0, min(max_wait, deadline - time.time()))
+        settling = self.request.body.get("settling") is True
         run = runs.current(self.key)
-        if run is not None:
-            run.wait(min(max_wait, max(0.0, deadline - time.time())))
-        newest = latest(self._history())
-        if newest is None:
-            return _readiness("failed", "NotInstalled",
-                              f"helm release {self.target.release} has no revision")
-        if newest.status == "deployed":
-            return _readiness("complete", None, f"helm revision {newest.revision} deployed"
-                              f" (chart {newest.chart} {newest.chart_version})", newest)
-        if not newest.pending:
-            reason = self._description(newest) or newest.status
-            pods = self._pod_failure()
-            return _readiness("failed", "HelmFailed", one_line(
-                f"helm revision {newest.revision} {newest.status}: {reason}"
-                + (f"; {pods[1]}" if pods else ""), 600), newest)
+        while True:
+            newest = latest(self._history())
+            if newest is None:
+                return _readiness("failed", "NotInstalled",
+                                  f"helm release {self.target.release} has no revision")
+            if not newest.pending:
+                return self._outcome(newest)
+            pods = None if settling else self._pod_failure()
+            if pods is not None:  # Helm still waits; report now, roll back once it returned
+                return _readiness("failed", pods[0], pods[1], newest, settled=False)
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
+                break
+            if run is not None:
+                run.wait(min(LOOK_SECONDS, remaining))
+            else:  # Helm runs in another process: its records say when it returned
+                time.sleep(min(LOOK_SECONDS, remaining))
+        message = f"helm revision {newest.revision} is {newest.status}"
+        if settling:
+            return _readiness("failed", "HelmStillWaiting", message + ": Helm has not returned"
+                              " yet; nothing rolls back before it does", newest, settled=False)
+        return _readiness("progressing", None, message, newest)
+
+    def _outcome(self, revision: Revision) -> HelmReport:
+        """Readiness once Helm recorded how `revision` ended."""
+        if revision.status == "deployed":
+            return _readiness("complete", None, f"helm revision {revision.revision} deployed"
+                              f" (chart {revision.chart} {revision.chart_version})", revision)
+        reason = self._description(revision) or revision.status
         pods = self._pod_failure()
-        if pods is not None:  # Helm still waits; report now, roll back once it returned
-            return _readiness("failed", pods[0], pods[1], newest, settled=False)
-        return _readiness("progressing", None, f"helm revision {newest.revision} is"
-                          f" {newest.status}", newest)
+        return _readiness("failed", "HelmFailed", one_line(
+            f"helm revision {revision.revision} {revision.status}: {reason}"
+            + (f"; {pods[1]}" if pods else ""), 600), revision)
 
     def verify(self, checks: Sequence[Any], secrets: Mapping[str, Any]) -> Evidence:
         """The HTTP checks, then `helm test` when the policy asks for it."""

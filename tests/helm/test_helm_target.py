@@ -71,8 +71,8 @@ class Setup:
                             changeCause=f"release {release_id}", releaseId=release_id,
                             chart=self.chart, timeoutSeconds=timeout)
 
-    def watch(self, wait: float = 15) -> dict[str, Any]:
-        return self.request(deadline=later(60), maxWaitSeconds=wait)
+    def watch(self, wait: float = 15, **fields: Any) -> dict[str, Any]:
+        return self.request(deadline=later(60), maxWaitSeconds=wait, **fields)
 
     def image(self) -> str:
         deployment = self.kube.get("deployments", "qa", "delivery")
@@ -151,7 +151,10 @@ def test_a_crash_is_reported_early_and_rolled_back_once_helm_returned(
     assert time.monotonic() - started < 8  # before Helm's own timeout
     assert setup.history()[-1] == (2, "pending-upgrade")
 
-    (settled,) = run(tmp_path, ("await_rollout", setup.watch(wait=20)))
+    waiting, settled = run(tmp_path, ("await_rollout", setup.watch(wait=0.5, settling=True)),
+                           ("await_rollout", setup.watch(wait=20, settling=True)))
+    assert (waiting["state"], waiting["settled"], waiting["reason"]) == (
+        "failed", False, "HelmStillWaiting")
     assert settled["state"] == "failed" and "settled" not in settled
     assert "helm revision 2 failed" in settled["message"]
     assert setup.history() == [(1, "deployed"), (2, "failed")]
