@@ -51,3 +51,38 @@ def _environment(name: str, rollout_timeout: str | None) -> str:
           deployment: {SERVICE}
           container: app
 {timeout}"""
+
+
+def helm_qa_then_prod(registry_url: str, ca_file: Path | str, repository: str,
+                      chart_repository: str, *, gate: str = GATE,
+                      rollout_timeout: str | None = None, qa_test: bool = True) -> str:
+    """The same release as `qa_then_prod`, each environment a Helm release of the chart
+    `oci://<registry>/<chart_repository>` (production's from `prod/`, where its promotion
+    copies the chart QA verified); QA runs `helm test` when `qa_test`."""
+    host = registry_url.split("://", 1)[-1]
+    return f"""\
+version: 1
+registries:
+  local: {{url: "{registry_url}", auth: anonymous, caBundle: "{ca_file}"}}
+services:
+  {SERVICE}:
+    registry: local
+    repository: {repository}
+    tags: {{semver: ">=1.0.0"}}
+    environments:
+{_helm_environment("qa", f"oci://{host}/{chart_repository}", rollout_timeout, qa_test)}\
+{_helm_environment("prod", f"oci://{host}/prod/{chart_repository}", rollout_timeout, False)}\
+        gate: {gate}
+        promotion: {{namespace: prod/}}
+"""
+
+
+def _helm_environment(name: str, chart: str, rollout_timeout: str | None, test: bool) -> str:
+    timeout = f"        rolloutTimeout: {rollout_timeout}\n" if rollout_timeout else ""
+    return f"""\
+      - name: {name}
+        target:
+          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
+          namespace: {name}
+          helm: {{chart: "{chart}", values: {{replicaCount: 1}}, test: {str(test).lower()}}}
+{timeout}"""

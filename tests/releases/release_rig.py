@@ -105,7 +105,8 @@ class ReleaseStack:
     """One service on real parts: repository, ledger tables, clusters, secrets, policy."""
 
     def __init__(self, tmp_path: Path, tls: TlsFiles, registry: LocalRegistry, azurite: Azurite,
-                 kube: KubeSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+                 kube: KubeSimulator, monkeypatch: pytest.MonkeyPatch, *,
+                 deployments: bool = True) -> None:
         self.tmp_path, self.tls, self.registry, self.kube = tmp_path, tls, registry, kube
         self.registry_endpoint = registry.endpoint  # the app's way in; a fault proxy, say
         self.azurite = azurite
@@ -136,8 +137,9 @@ class ReleaseStack:
             monkeypatch.setenv(name, value)
         self.check_servers: list[CheckServer] = []
         self.policy(checks=[])
-        kube.create_deployment("qa", "delivery", OLD_IMAGE)
-        kube.create_deployment("prod", "delivery", OLD_IMAGE)
+        if deployments:  # what runs before the first release (Helm installs its own)
+            kube.create_deployment("qa", "delivery", OLD_IMAGE)
+            kube.create_deployment("prod", "delivery", OLD_IMAGE)
 
     # --- set-up ----------------------------------------------------------------------------
 

@@ -1,0 +1,104 @@
+"""Releases of Helm chart targets, end to end through devhost on real parts: the sample chart
+pushed to the registry by Helm's own code, Helm's SDK against the Kubernetes simulator.
+
+QA: `upgrade --install` of image and chart by digest, `helm test`; the gate; promotion of
+image and chart to prod/; production; a version that crashes in production is rolled back
+with `helm rollback` to the last good revision; Helm's history, read back without Helm,
+shows what the CLI would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from release_rig import Released, ReleaseStack, outcome
+
+from sandbox.azurite import Azurite
+from sandbox.chart_push import PushedChart, push_chart
+from sandbox.kube.server import KubeSimulator
+from sandbox.policy_text import SERVICE, helm_qa_then_prod
+from sandbox.registry import LocalRegistry
+from sandbox.tls import TlsFiles
+from shared.policy.loader import parse_policy
+from shared.registry.client import RegistryClient, RegistryEndpoint
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "delivery"
+
+
+class HelmStack(ReleaseStack):
+    """A ReleaseStack whose environments are Helm releases of the sample chart."""
+
+    def __init__(self, *args: object, rollout_timeout: str = "10s") -> None:
+        super().__init__(*args, deployments=False)  # type: ignore[arg-type]
+        self.chart_repository = f"{self.repository}-charts/{SERVICE}"
+        text = helm_qa_then_prod(self.registry.endpoint, self.tls.ca, self.repository,
+                                 f"{self.repository}-charts/{SERVICE}",
+                                 rollout_timeout=rollout_timeout)
+        (self.tmp_path / "policy.yaml").write_text(text)
+        self.service = parse_policy(text, source="policy.yaml").service(SERVICE)
+        self.client = RegistryClient(RegistryEndpoint(self.registry.endpoint, "anonymous",
+                                                      str(self.tls.ca)))
+
+    def push_chart(self, version: str) -> PushedChart:
+        """`helm package` + `helm push` of the sample chart at `version`, as CI does."""
+        return push_chart(CHART, f"oci://{self.registry_host}/{self.repository}-charts",
+                          self.tls.ca, version=version, app_version=version)
+
+    def history(self, namespace: str) -> list[tuple[int, str, str]]:
+        """(revision, status, chart version) of the release, decoded from Helm's Secrets."""
+        return [(r.revision, r.status, r.chart_version)
+                for r in self.kube.helm_releases(namespace, SERVICE)]
+
+
+@pytest.fixture
+def helm_stack(tmp_path: Path, tls_files: TlsFiles, registry: LocalRegistry, azurite: Azurite,
+               kube: KubeSimulator, monkeypatch: pytest.MonkeyPatch) -> HelmStack:
+    return HelmStack(tmp_path, tls_files, registry, azurite, kube, monkeypatch)
+
+
+def test_charts_go_through_qa_and_production_and_a_crash_is_rolled_back_by_helm(
+        helm_stack: HelmStack) -> None:
+    stack = helm_stack
+    chart_1 = stack.push_chart("1.0.0")
+    v1 = stack.push("v1.0.0")
+    chart_2 = stack.push_chart("2.0.0")
+    v2 = stack.push("v2.0.0")
+
+    async def scenario(released: Released) -> None:
+        first = released.start("v1.0.0", v1)
+        status = await released.at_gate(first, seconds=60)
+        assert stack.image("qa") == stack.image_in("qa", v1)
+        assert stack.history("qa") == [(1, "deployed", "1.0.0")]
+        assert status["customStatus"]["evidence"]["qa"] == \
+            "helm test: 1 test hook succeeded (delivery-test-health)"
+        released.approve(first)
+        done = await released.finished(first, seconds=60)
+        assert outcome(done) == "Completed", done
+        assert stack.image("prod") == stack.image_in("prod", v1)
+        assert stack.history("prod") == [(1, "deployed", "1.0.0")]
+        # The chart QA verified went to prod/ beside the image, the same bytes.
+        promoted = f"prod/{stack.chart_repository}"
+        assert stack.client.manifest_digest(promoted, "1.0.0") == chart_1.digest
+
+        stack.kube.set_image_behaviour(f"prod/{stack.repository}@", "crash")
+        stack.kube.set_image_behaviour(f"prod/{stack.repository}@{v1}", "ok")
+        second = released.start("v2.0.0", v2)
+        await released.at_gate(second, seconds=60)
+        assert stack.history("qa") == [(1, "superseded", "1.0.0"), (2, "deployed", "2.0.0")]
+        released.approve(second)
+        done = await released.finished(second, seconds=90)
+        assert outcome(done) == "RolledBack", done
+        reason = done["output"]["reason"]
+        assert "helm revision 2 failed" in reason and "CrashLoopBackOff" in reason
+        assert stack.image("prod") == stack.image_in("prod", v1)
+        assert stack.history("prod") == [(1, "superseded", "1.0.0"), (2, "failed", "2.0.0"),
+                                         (3, "deployed", "1.0.0")]
+        assert stack.client.manifest_digest(promoted, "2.0.0") == chart_2.digest
+        prod = stack.ledger.environment_state(SERVICE, "prod")
+        assert prod.last_good is not None and prod.last_good.release_id == first
+        assert prod.current is not None and prod.current.release_id == first
+        steps = [entry["step"] for entry in done["customStatus"]["history"]]
+        assert "promote chart" in steps
+
+    stack.serve(scenario)
