@@ -16,6 +16,7 @@ from typing import Any
 from orchestrations.context import OrchestrationContext
 from orchestrations.deploying import attempt
 from shared.helm.charts import PinnedChart
+from shared.policy.durations import format_duration
 from shared.releases.charts import (
     chart_promotion_request,
     chart_request,
@@ -51,7 +52,7 @@ def pin_chart(context: OrchestrationContext, plan: ReleasePlan, stage: Stage,
                 return PinnedChart.from_dict(found["chart"])
             if context.current_utc_datetime >= give_up:
                 return (f"nothing deployed in {stage.name}: {found.get('absent')} after"
-                        f" waiting {helm.wait_for_chart} for it")
+                        f" waiting {format_duration(helm.wait_for_chart)} for it")
             step("waiting for chart", str(found.get("absent")))
             yield context.create_timer(context.current_utc_datetime + CHART_POLL)
     except Exception as failure:

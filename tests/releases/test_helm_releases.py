@@ -8,6 +8,7 @@ shows what the CLI would."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -100,5 +101,37 @@ def test_charts_go_through_qa_and_production_and_a_crash_is_rolled_back_by_helm(
         assert prod.current is not None and prod.current.release_id == first
         steps = [entry["step"] for entry in done["customStatus"]["history"]]
         assert "promote chart" in steps
+
+    stack.serve(scenario)
+
+
+def test_a_release_waits_for_its_chart_version_then_fails_saying_which(
+        helm_stack: HelmStack) -> None:
+    stack = helm_stack
+    v1 = stack.push("v1.0.0")  # CI pushed the image; the chart comes later
+    v2 = stack.push("v2.0.0")  # … and this one's chart never comes
+
+    async def scenario(released: Released) -> None:
+        first = released.start("v1.0.0", v1)
+        status = await released.until(first, lambda s: (s["customStatus"] or {}).get(
+            "step") == "waiting for chart", step=0)
+        assert f"{stack.chart_repository}:1.0.0 is not in the registry" in \
+            status["customStatus"]["history"][-1]["detail"]
+        assert stack.history("qa") == []
+        stack.push_chart("1.0.0")
+        await released.at_gate(first, seconds=60)  # the next look (30 s on) finds it
+        assert stack.history("qa") == [(1, "deployed", "1.0.0")]
+
+        second = released.start("v2.0.0", v2)
+        await released.until(second, lambda s: (s["customStatus"] or {}).get(
+            "step") == "waiting for chart", step=0)
+        await released.advance_to(released.clock.now() + timedelta(minutes=11))
+        done = await released.finished(second, seconds=60)
+        assert outcome(done) == "Failed"
+        assert done["output"]["reason"] == (
+            f"nothing deployed in qa: oci://{stack.registry_host}/{stack.chart_repository}"
+            ":2.0.0 is not in the registry after waiting 10m for it")
+        assert stack.history("qa") == [(1, "deployed", "1.0.0")]
+        assert stack.ledger.get_release(second, service=SERVICE).state == "Failed"
 
     stack.serve(scenario)
