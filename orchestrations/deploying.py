@@ -44,14 +44,41 @@ def deploy_and_verify(context: OrchestrationContext, stage: Stage,
     """Point the stage's target at `image`, watch the rollout until `deadline`, run the
     stage's checks (and `helm test`); `step` hears "deploy", "rollout", "verify" as each
     begins, `report` a failure seen while the target still settles (see `watch_rollout`)."""
+    def deploy() -> Generator[Any, Any, Any]:
+        return (yield from attempt(context, "deploy_image", cluster(
+            image=image, releaseId=release_id, changeCause=change_cause)))
+
+    return (yield from roll_out(context, stage, cluster, deadline, ("deploy", deploy), step,
+                                report))
+
+
+def put_back_and_verify(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
+                        deadline: datetime, snapshot: dict[str, Any], change_cause: str,
+                        step: Callable[[str], None] | None = None,
+                        ) -> Generator[Any, Any, Verified]:
+    """Put back what `snapshot` recorded (a Helm target: `helm rollback` to its revision) as
+    the deploy, then watch and verify as `deploy_and_verify` does; `step` hears "rollback"."""
+    def put_back() -> Generator[Any, Any, Any]:
+        return (yield from attempt(context, "rollback_deployment", cluster(
+            snapshot=snapshot, deadline=deadline.isoformat(),
+            maxWaitSeconds=ROLLOUT_CHECK_SECONDS, changeCause=change_cause)))
+
+    return (yield from roll_out(context, stage, cluster, deadline, ("rollback", put_back),
+                                step))
+
+
+def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
+             deadline: datetime, change: tuple[str, Callable[[], Generator[Any, Any, Any]]],
+             step: Callable[[str], None] | None = None, report: Report | None = None,
+             ) -> Generator[Any, Any, Verified]:
+    """Make the `change` (its step name and its calls), watch the rollout, verify."""
     def begin(name: str) -> None:
         if step is not None:
             step(name)
 
     try:
-        begin("deploy")
-        yield from attempt(context, "deploy_image", cluster(
-            image=image, releaseId=release_id, changeCause=change_cause))
+        begin(change[0])
+        yield from change[1]()
         begin("rollout")
         rollout = yield from watch_rollout(context, cluster, deadline, report)
         if rollout["state"] != "complete":

@@ -20,6 +20,7 @@ operation may start: the trigger answers 409 before starting it.
 from __future__ import annotations
 
 from collections.abc import Generator
+from functools import partial
 from typing import Any
 
 from blueprints import blueprint
@@ -28,10 +29,12 @@ from orchestrations.deploying import (
     RETRY,
     attempt,
     deploy_and_verify,
+    put_back_and_verify,
     record_deployment,
     restore,
 )
 from orchestrations.release import Journal, wait_for_turn
+from shared.cluster.rollout import RELEASE_ID
 from shared.releases.failures import REASON_LIMIT, said
 from shared.releases.operations import Deployed, Operation
 from shared.releases.outcomes import Outcome, StageResult
@@ -65,6 +68,58 @@ def claim_turn(context: OrchestrationContext, op: Operation,
     return refused.reason if refused else None
 
 
+def put_back(context: OrchestrationContext, op: Operation, journal: Journal,
+             done: str) -> Generator[Any, Any, dict[str, Any]]:
+    """Run the operation's release in its environment again, verify it, and record it as the
+    environment's current and good release (`done` says how, in its stage's note); on
+    failure restore what ran before.
+
+    A Deployment target gets the release's image; a Helm target `helm rollback` to the
+    newest revision that release made (its chart and values as they were)."""
+    stage = op.stage
+    deadline = context.current_utc_datetime + stage.rollout_timeout
+    try:
+        snapshot = yield from attempt(context, "snapshot_deployment", op.cluster())
+        wanted = None if stage.helm is None else (yield from attempt(
+            context, "snapshot_deployment", op.cluster(goodReleaseId=op.release.release_id)))
+    except Exception as error:
+        return (yield from journal.finish(Outcome.FAILED, stage,
+                                          f"nothing changed: {said(error)}"))
+    if wanted is not None and (wanted.get("annotations") or {}).get(RELEASE_ID) != \
+            op.release.release_id:
+        return (yield from journal.finish(Outcome.FAILED, stage, (
+            f"nothing changed: Helm's history of {stage.name} has no revision of"
+            f" {op.release.release_id} any more (maxHistory)")))
+    step = partial(journal.step, stage)
+    if wanted is not None:
+        verified = yield from put_back_and_verify(
+            context, stage, op.cluster, deadline, wanted, op.change_cause(), step)
+    else:
+        verified = yield from deploy_and_verify(
+            context, stage, op.cluster, deadline, image=op.release.image,
+            release_id=op.release.release_id, change_cause=op.change_cause(), step=step)
+    failure = verified.failure
+    if failure is not None and stage.on_failure == "none":
+        return (yield from journal.finish(
+            Outcome.FAILED, stage, f"{failure}; left in place (rollback.onFailure is none)"))
+    if failure is not None:
+        journal.step(stage, "restore")
+        restored = yield from restore(context, op.cluster, snapshot, failure,
+                                      context.current_utc_datetime + stage.rollout_timeout)
+        outcome = Outcome.ROLLED_BACK if restored is None else Outcome.FAILED
+        return (yield from journal.finish(
+            outcome, stage, failure if restored is None else f"{failure}; {restored}"))
+
+    yield record_deployment(context, op.deploy_request(), good=True)
+    if op.kind == "rollback" and op.replaces is not None \
+            and op.replaces.release_id != op.release.release_id:
+        yield mark_stage(context, op, op.replaces, "RolledBack",
+                         f"{ROLLED_BACK_BY}{op.by} ({op.operation_id}): {op.reason}")
+    yield mark_stage(context, op, op.release, "Healthy",
+                     f"{done} by {op.by} ({op.operation_id})")
+    return (yield from journal.finish(Outcome.COMPLETED, stage, op.describe()))
+
+
 # The orchestrations ----------------------------------------------------------------------
 
 @bp.orchestration_trigger(context_name="context")
@@ -78,33 +133,7 @@ def rollback_environment(context: OrchestrationContext,
     if refused:
         return (yield from journal.finish(Outcome.FAILED, stage, refused))
 
-    try:
-        snapshot = yield from attempt(context, "snapshot_deployment", op.cluster())
-    except Exception as error:
-        return (yield from journal.finish(Outcome.FAILED, stage,
-                                          f"nothing changed: {said(error)}"))
-    failure = (yield from deploy_and_verify(
-        context, stage, op.cluster, context.current_utc_datetime + stage.rollout_timeout,
-        image=op.release.image, release_id=op.release.release_id,
-        change_cause=op.change_cause(), step=lambda name: journal.step(stage, name))).failure
-    if failure is not None and stage.on_failure == "none":
-        return (yield from journal.finish(
-            Outcome.FAILED, stage, f"{failure}; left in place (rollback.onFailure is none)"))
-    if failure is not None:
-        journal.step(stage, "restore")
-        restored = yield from restore(context, op.cluster, snapshot, failure,
-                                      context.current_utc_datetime + stage.rollout_timeout)
-        outcome = Outcome.ROLLED_BACK if restored is None else Outcome.FAILED
-        return (yield from journal.finish(
-            outcome, stage, failure if restored is None else f"{failure}; {restored}"))
-
-    yield record_deployment(context, op.deploy_request(), good=True)
-    if op.replaces is not None and op.replaces.release_id != op.release.release_id:
-        yield mark_stage(context, op, op.replaces, "RolledBack",
-                         f"{ROLLED_BACK_BY}{op.by} ({op.operation_id}): {op.reason}")
-    yield mark_stage(context, op, op.release, "Healthy",
-                     f"restored by {op.by} ({op.operation_id})")
-    return (yield from journal.finish(Outcome.COMPLETED, stage, op.describe()))
+    return (yield from put_back(context, op, journal, "restored"))
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -117,6 +146,8 @@ def redeploy_environment(context: OrchestrationContext,
     refused = yield from claim_turn(context, op, journal)
     if refused:
         return (yield from journal.finish(Outcome.FAILED, stage, refused))
+    if stage.helm is not None:  # Helm keeps every revision: put the release's back
+        return (yield from put_back(context, op, journal, "redeployed"))
     journal.step(stage, "deploy")
     try:
         result = StageResult.from_dict((yield context.call_sub_orchestrator(

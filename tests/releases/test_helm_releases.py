@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 from release_rig import Released, ReleaseStack, outcome
 
@@ -25,6 +27,7 @@ from shared.registry.client import RegistryClient, RegistryEndpoint
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "delivery"
+ANN = {"X-MS-CLIENT-PRINCIPAL-NAME": "ann@example.com"}
 
 
 class HelmStack(ReleaseStack):
@@ -133,5 +136,49 @@ def test_a_release_waits_for_its_chart_version_then_fails_saying_which(
             ":2.0.0 is not in the registry after waiting 10m for it")
         assert stack.history("qa") == [(1, "deployed", "1.0.0")]
         assert stack.ledger.get_release(second, service=SERVICE).state == "Failed"
+
+    stack.serve(scenario)
+
+
+def test_manual_rollback_and_redeploy_put_helm_revisions_back(
+        helm_stack: HelmStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = helm_stack
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")  # the sign-in names the operator
+    stack.push_chart("1.0.0")
+    v1 = stack.push("v1.0.0")
+    stack.push_chart("2.0.0")
+    v2 = stack.push("v2.0.0")
+
+    async def scenario(released: Released) -> None:
+        first = await released.completed("v1.0.0", v1)
+        second = await released.completed("v2.0.0", v2)
+        assert stack.history("prod") == [(1, "superseded", "1.0.0"), (2, "deployed", "2.0.0")]
+
+        async with aiohttp.ClientSession() as http:
+            async def operate(kind: str, release: str) -> dict[str, Any]:
+                async with http.post(f"{released.host.base_url}/api/releases/{release}/{kind}",
+                                     headers=ANN, json={"environment": "prod",
+                                                        "reason": "checking"}) as answer:
+                    started = await answer.json()
+                    assert answer.status == 202, started
+                return await released.finished(started["id"], seconds=60)
+
+            rolled_back = await operate("rollback", second)
+            assert outcome(rolled_back) == "Completed", rolled_back
+            assert stack.image("prod") == stack.image_in("prod", v1)
+            assert stack.history("prod") == [(1, "superseded", "1.0.0"),
+                                             (2, "superseded", "2.0.0"),
+                                             (3, "deployed", "1.0.0")]
+            prod = stack.ledger.environment_state(SERVICE, "prod")
+            assert prod.current is not None and prod.current.release_id == first
+            assert stack.ledger.get_release(second, service=SERVICE).stages[
+                "prod"].state == "RolledBack"
+
+            redeployed = await operate("redeploy", second)
+            assert outcome(redeployed) == "Completed", redeployed
+            assert stack.image("prod") == stack.image_in("prod", v2)
+            assert stack.history("prod")[-1] == (4, "deployed", "2.0.0")
+            prod = stack.ledger.environment_state(SERVICE, "prod")
+            assert prod.current is not None and prod.current.release_id == second
 
     stack.serve(scenario)
