@@ -35,6 +35,7 @@ class Verified:
 
     failure: str | None
     evidence: str | None = None
+    revision: int | None = None  # the Helm revision the change made (Helm targets only)
 
 
 def deploy_and_verify(context: OrchestrationContext, stage: Stage,
@@ -76,14 +77,17 @@ def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
         if step is not None:
             step(name)
 
+    revision = None
     try:
         begin(change[0])
-        yield from change[1]()
+        answer = yield from change[1]()
+        if stage.helm is not None and isinstance(answer, dict):
+            revision = answer.get("revision")
         begin("rollout")
         rollout = yield from watch_rollout(context, cluster, deadline, report)
         if rollout["state"] != "complete":
             return Verified(f"rollout {rollout['state']}: "
-                            f"{rollout.get('message') or rollout['reason']}")
+                            f"{rollout.get('message') or rollout['reason']}", revision=revision)
         evidence = "rollout complete: " + (rollout.get("message") or "all replicas ready")
         environment, helm = stage.environment, stage.helm
         if environment.checks or helm is not None and helm.test.enabled:
@@ -95,11 +99,11 @@ def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
             checked = evidence_from_answer(
                 (yield context.call_activity("verify_release", request)))
             if not checked.passed:
-                return Verified(checked.failure())
+                return Verified(checked.failure(), revision=revision)
             evidence = checked.summary
     except Exception as error:
-        return Verified(said(error))
-    return Verified(None, evidence)
+        return Verified(said(error), revision=revision)
+    return Verified(None, evidence, revision)
 
 
 def record_deployment(context: OrchestrationContext, job: dict[str, Any], *,

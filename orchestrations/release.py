@@ -38,7 +38,7 @@ from shared.releases.plan import (
     cluster_request,
     early_failure_record,
 )
-from shared.releases.status import HistoryEntry, ReleaseStatus
+from shared.releases.status import HelmDeployed, HistoryEntry, ReleaseStatus
 from shared.releases.turns import turn_event
 from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting
 from shared.text import one_line
@@ -71,6 +71,8 @@ def release(context: OrchestrationContext) -> Generator[Any, Any, dict[str, Any]
         if result.healthy:
             deployed.append((stage, result.snapshot or {}))
             journal.note_evidence(stage, result.evidence)
+            if chart is not None and result.revision is not None:
+                journal.note_helm(stage, chart, result.revision)
             if stage != plan.stages[-1]:  # the last one is recorded with the outcome
                 yield journal.record("Running", stage, stage_state="Healthy", stage_finished=True)
             continue
@@ -336,8 +338,8 @@ def deploy_environment(context: OrchestrationContext,
     failure, evidence = verified.failure, verified.evidence
     if failure is None:
         yield record_deployment(context, job, good=True)
-        return StageResult(True, snapshot=snapshot, evidence=evidence,
-                           chart=job.get("chart")).to_dict()
+        return StageResult(True, snapshot=snapshot, evidence=evidence, chart=job.get("chart"),
+                           revision=verified.revision).to_dict()
     if PauseRules.of(stage.rollback):  # the release asks a person first
         return StageResult(False, failure, snapshot, rolled_back=False, paused=True).to_dict()
     if stage.on_failure == "none":
@@ -397,6 +399,11 @@ class Journal:
     def note_evidence(self, stage: Stage, evidence: str | None) -> None:
         """What verified `stage`, for its status and the next gate's approvers."""
         self.publish(evidence={**self.status.evidence, stage.name: evidence})
+
+    def note_helm(self, stage: Stage, chart: PinnedChart, revision: int) -> None:
+        """The chart and Helm revision `stage` runs now, for its status."""
+        self.publish(helm={**self.status.helm, stage.name: HelmDeployed(
+            chart.name, chart.version, chart.digest, revision)})
 
     def evidence_before(self, stage: Stage) -> str | None:
         """The verification evidence of the environment deployed last before `stage`."""

@@ -64,6 +64,7 @@ class StageResult:
     kept: bool = False
     outcome: Outcome | None = None
     chart: dict[str, Any] | None = None  # the Helm chart pinned and deployed (PinnedChart)
+    revision: int | None = None  # the Helm revision it made
 
     @property
     def failed_deploying(self) -> bool:
@@ -73,7 +74,7 @@ class StageResult:
     def to_dict(self) -> dict[str, Any]:
         if self.healthy:
             done = {"healthy": True, "snapshot": self.snapshot, "evidence": self.evidence}
-            return {**done, "chart": self.chart} if self.chart else done
+            return {**done, **self._helm()}
         data: dict[str, Any] = {"healthy": False}
         if self.rolled_back is not None:
             data["rolledBack"] = self.rolled_back
@@ -86,9 +87,12 @@ class StageResult:
             data["snapshot"] = self.snapshot
         if self.outcome is not None:
             data["outcome"] = self.outcome.value
-        if self.chart:
-            data["chart"] = self.chart
-        return data
+        return {**data, **self._helm()}
+
+    def _helm(self) -> dict[str, Any]:
+        """The Helm keys, written only for Helm targets (earlier results had none)."""
+        helm: dict[str, Any] = {"chart": self.chart} if self.chart else {}
+        return {**helm, "revision": self.revision} if self.revision is not None else helm
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageResult:
@@ -98,4 +102,5 @@ class StageResult:
                    rolled_back=bool(data["rolledBack"]) if "rolledBack" in data else None,
                    paused=bool(data.get("paused")), kept=bool(data.get("kept")),
                    outcome=Outcome(outcome) if outcome else None,
-                   chart=data.get("chart") or None)
+                   chart=data.get("chart") or None,
+                   revision=data["revision"] if isinstance(data.get("revision"), int) else None)

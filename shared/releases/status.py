@@ -37,6 +37,28 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class HelmDeployed:
+    """What a Helm environment runs after this release: the chart and Helm's revision."""
+
+    chart: str | None
+    version: str | None
+    digest: str | None
+    revision: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chart": self.chart, "version": self.version, "digest": self.digest,
+                "revision": self.revision}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HelmDeployed:
+        revision = data.get("revision")
+        return cls(_text(data.get("chart")), _text(data.get("version")),
+                   _text(data.get("digest")),
+                   revision if isinstance(revision, int) and not isinstance(revision, bool)
+                   else None)
+
+
+@dataclass(frozen=True)
 class ReleaseStatus:
     """The custom status; `finished` once `outcome` and `reason` are written."""
 
@@ -52,6 +74,7 @@ class ReleaseStatus:
     history: tuple[HistoryEntry, ...] = ()
     overwrites: Mapping[str, Any] | None = None  # what the tag named before (no secret)
     operation: Mapping[str, Any] | None = None  # an operation's who, what and why
+    helm: Mapping[str, HelmDeployed] = field(default_factory=dict)  # by environment
     finished: bool = False
     outcome: Outcome | None = None
     reason: str | None = None
@@ -67,6 +90,8 @@ class ReleaseStatus:
             data["overwrites"] = dict(self.overwrites)
         if self.operation is not None:
             data["operation"] = dict(self.operation)
+        if self.helm:  # Helm targets only: other statuses keep the keys they always had
+            data["helm"] = {name: deployed.to_dict() for name, deployed in self.helm.items()}
         if self.finished:
             data["outcome"] = self.outcome.value if self.outcome else None
             data["reason"] = self.reason
@@ -90,6 +115,9 @@ class ReleaseStatus:
             if isinstance(history, list) else (),
             overwrites=_mapping(data.get("overwrites")),
             operation=_mapping(data.get("operation")),
+            helm={name: HelmDeployed.from_dict(entry)
+                  for name, entry in (_mapping(data.get("helm")) or {}).items()
+                  if isinstance(name, str) and isinstance(entry, Mapping)},
             finished="outcome" in data,
             outcome=Outcome(outcome) if outcome in _OUTCOMES else None,
             reason=_text(data.get("reason")))

@@ -81,6 +81,9 @@ def test_charts_go_through_qa_and_production_and_a_crash_is_rolled_back_by_helm(
         assert outcome(done) == "Completed", done
         assert stack.image("prod") == stack.image_in("prod", v1)
         assert stack.history("prod") == [(1, "deployed", "1.0.0")]
+        assert done["customStatus"]["helm"] == {
+            name: {"chart": SERVICE, "version": "1.0.0", "digest": chart_1.digest,
+                   "revision": 1} for name in ("qa", "prod")}
         # The chart QA verified went to prod/ beside the image, the same bytes.
         promoted = f"prod/{stack.chart_repository}"
         assert stack.client.manifest_digest(promoted, "1.0.0") == chart_1.digest
