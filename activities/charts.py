@@ -24,9 +24,9 @@ bp = blueprint()
 @bp.activity_trigger(input_name="request")
 @marks_failures
 def resolve_chart(request: dict[str, Any]) -> dict[str, Any]:
-    """Pin `chart` at `version`, or check that it still has `digest` when one is given."""
-    chart, version, digest = (_text(request, "chart"), _text(request, "version"),
-                              request.get("digest"))
+    """Pin `chart` at `version` (a folder: the version it ships, unless one is asked for),
+    or check that it still has `digest` when one is given."""
+    chart, digest = _text(request, "chart"), request.get("digest")
     if digest is not None and not isinstance(digest, str):
         raise ChartError("digest must be a string or null")
     if not is_oci(chart):
@@ -34,7 +34,12 @@ def resolve_chart(request: dict[str, Any]) -> dict[str, Any]:
         if digest and pin.digest != digest:
             raise ChartError(f"chart folder {chart} changed since the release pinned it"
                              f" ({digest}, now {pin.digest})")
+        wanted = request.get("version")
+        if wanted is not None and pin.version != wanted:
+            raise ChartError(f"chart folder {chart} holds chart version {pin.version}, not"
+                             f" {wanted}")
         return {"chart": pin.to_dict()}
+    version = _text(request, "version")
     registry = request.get("registry")
     if not isinstance(registry, dict):
         raise ChartError(f"chart {chart}: its registry is not in the policy snapshot")

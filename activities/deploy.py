@@ -67,7 +67,10 @@ def rollback_deployment(request: dict[str, Any]) -> dict[str, Any]:
     target = KINDS.open(req)
     deadline, wait = req.deadline(), req.seconds("maxWaitSeconds", MAX_WAIT_SECONDS)
     result = target.restore(req.body.get("snapshot") or {}, req.body.get("changeCause"))
-    return {**result.to_dict(), "rollout": target.await_ready(deadline, wait).to_dict()}
+    restored = result.to_dict()
+    # A target that knows nothing changed (a Helm release nothing was recorded for) says so.
+    rollout = restored.pop("rollout", None) or target.await_ready(deadline, wait).to_dict()
+    return {**restored, "rollout": rollout}
 
 
 @bp.activity_trigger(input_name="request")

@@ -36,6 +36,7 @@ class Verified:
     failure: str | None
     evidence: str | None = None
     revision: int | None = None  # the Helm revision the change made (Helm targets only)
+    changed: bool = True  # False when the change itself was refused (nothing was changed)
 
 
 def deploy_and_verify(context: OrchestrationContext, stage: Stage,
@@ -80,7 +81,10 @@ def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
     revision = None
     try:
         begin(change[0])
-        answer = yield from change[1]()
+        try:
+            answer = yield from change[1]()
+        except Exception as refused:
+            return Verified(said(refused), changed=False)
         if stage.helm is not None and isinstance(answer, dict):
             revision = answer.get("revision")
         begin("rollout")

@@ -340,6 +340,9 @@ def deploy_environment(context: OrchestrationContext,
         yield record_deployment(context, job, good=True)
         return StageResult(True, snapshot=snapshot, evidence=evidence, chart=job.get("chart"),
                            revision=verified.revision).to_dict()
+    if not verified.changed and stage.helm is not None:  # refused before the cluster
+        return StageResult(False, f"nothing deployed: {failure}", snapshot,
+                           rolled_back=False).to_dict()
     if PauseRules.of(stage.rollback):  # the release asks a person first
         return StageResult(False, failure, snapshot, rolled_back=False, paused=True).to_dict()
     if stage.on_failure == "none":

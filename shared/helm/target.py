@@ -116,10 +116,12 @@ class HelmChart:
             image = f"{repository}@{digest}" if repository and digest else None
             annotations = {"release-workflow.io/release-id": back_to.release_id,
                            "release-workflow.io/digest": digest}
+        newest = latest(history)
         return HelmReport({
             "kind": self.KIND, "release": self.target.release,
             "revision": back_to.revision if back_to else 0,
             "running": running.revision if running else 0,
+            "newest": newest.revision if newest else 0,
             "chart": back_to.chart if back_to else None,
             "chartVersion": back_to.chart_version if back_to else None,
             "image": image, "annotations": annotations})
@@ -218,11 +220,17 @@ class HelmChart:
         revision = snapshot.get("revision") if isinstance(snapshot, Mapping) else None
         if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
             raise InvalidTarget("a helm snapshot needs its revision")
+        newest = latest(self._history())
+        if (newest.revision if newest else 0) == snapshot.get("newest") \
+                and revision in (0, snapshot.get("running")):
+            return HelmReport({  # it runs what it ran, and nothing was recorded since
+                "release": self.target.release, "changed": False, "rolledBackTo": None,
+                "rollout": _readiness("complete", None, "nothing to restore: Helm recorded"
+                                      " no revision since the snapshot").to_dict()})
         if revision == 0:
             raise HelmFailed(f"helm release {self.target.release} had no earlier revision to"
                              " roll back to; the failed first install stays (helm uninstall"
                              " removes it)")
-        newest = latest(self._history())
         if newest is not None and newest.pending:
             raise HelmFailed(f"helm release {self.target.release} is {newest.status}: another"
                              " Helm operation is in progress; not rolled back")

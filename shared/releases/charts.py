@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.helm.charts import PinnedChart
-from shared.policy.helm import HelmTarget, is_oci, split_oci
+from shared.policy.helm import IMAGE_VERSION, HelmTarget, is_oci, split_oci
 
 from .plan import ReleasePlan, Stage
 
@@ -23,9 +23,12 @@ def helm_of(stage: Stage) -> HelmTarget:
 
 def chart_request(plan: ReleasePlan, stage: Stage, pinned: PinnedChart | None) -> dict[str, Any]:
     """`resolve_chart`'s input: the stage's chart at the release's version, or at the digest
-    an earlier environment pinned."""
+    an earlier environment pinned. A chart folder is taken as the app ships it: its version
+    is asked for only when the policy fixes one."""
     helm = helm_of(stage)
-    return {"chart": helm.chart, "version": helm.chart_version(plan.version),
+    folder_as_shipped = not helm.oci and helm.version == IMAGE_VERSION
+    return {"chart": helm.chart,
+            "version": None if folder_as_shipped else helm.chart_version(plan.version),
             "digest": pinned.digest if pinned else None, "registry": helm.chart_registry}
 
 

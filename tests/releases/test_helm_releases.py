@@ -36,13 +36,17 @@ class HelmStack(ReleaseStack):
     def __init__(self, *args: object, rollout_timeout: str = "10s") -> None:
         super().__init__(*args, deployments=False)  # type: ignore[arg-type]
         self.chart_repository = f"{self.repository}-charts/{SERVICE}"
-        text = helm_qa_then_prod(self.registry.endpoint, self.tls.ca, self.repository,
-                                 f"{self.repository}-charts/{SERVICE}",
-                                 rollout_timeout=rollout_timeout)
-        (self.tmp_path / "policy.yaml").write_text(text)
-        self.service = parse_policy(text, source="policy.yaml").service(SERVICE)
+        self.helm_policy(rollout_timeout=rollout_timeout)
         self.client = RegistryClient(RegistryEndpoint(self.registry.endpoint, "anonymous",
                                                       str(self.tls.ca)))
+
+    def helm_policy(self, **options: Any) -> None:
+        """Write the Helm policy (`helm_qa_then_prod`'s options)."""
+        options.setdefault("rollout_timeout", "10s")
+        text = helm_qa_then_prod(self.registry.endpoint, self.tls.ca, self.repository,
+                                 self.chart_repository, **options)
+        (self.tmp_path / "policy.yaml").write_text(text)
+        self.service = parse_policy(text, source="policy.yaml").service(SERVICE)
 
     def push_chart(self, version: str) -> PushedChart:
         """`helm package` + `helm push` of the sample chart at `version`, as CI does."""
@@ -183,5 +187,59 @@ def test_manual_rollback_and_redeploy_put_helm_revisions_back(
             assert stack.history("prod")[-1] == (4, "deployed", "2.0.0")
             prod = stack.ledger.environment_state(SERVICE, "prod")
             assert prod.current is not None and prod.current.release_id == second
+
+    stack.serve(scenario)
+
+
+def test_a_paused_helm_failure_is_rolled_back_by_a_person(helm_stack: HelmStack) -> None:
+    stack = helm_stack
+    stack.helm_policy(prod_extra="        rollback: {pauseForHuman: true, pauseDeadline: 2h}\n")
+    stack.push_chart("1.0.0")
+    v1 = stack.push("v1.0.0")
+    stack.push_chart("2.0.0")
+    v2 = stack.push("v2.0.0")
+    stack.kube.set_image_behaviour(f"prod/{stack.repository}@{v2}", "crash")
+
+    async def scenario(released: Released) -> None:
+        first = await released.completed("v1.0.0", v1)
+        second = released.start("v2.0.0", v2)
+        await released.at_gate(second, seconds=60)
+        released.approve(second)
+        status = await released.until(second, lambda s: ((s.get("customStatus") or {}).get(
+            "waitingFor") or {}).get("kind") == "failure", seconds=60)
+        assert "CrashLoopBackOff" in status["customStatus"]["waitingFor"]["failure"]
+        # Helm returned before the release paused: its history says how the upgrade ended.
+        assert stack.history("prod") == [(1, "deployed", "1.0.0"), (2, "failed", "2.0.0")]
+        released.raise_event(second, status["customStatus"]["waitingFor"]["event"],
+                             {"decision": "rollback", "by": "oncall@example.com",
+                              "reason": "bad build"})
+        done = await released.finished(second, seconds=60)
+        assert outcome(done) == "RolledBack", done
+        assert stack.history("prod") == [(1, "superseded", "1.0.0"), (2, "failed", "2.0.0"),
+                                         (3, "deployed", "1.0.0")]
+        assert stack.image("prod") == stack.image_in("prod", v1)
+        assert stack.ledger.environment_state(SERVICE, "prod").last_good.release_id == first
+
+    stack.serve(scenario)
+
+
+def test_a_chart_that_does_not_render_fails_the_release_before_the_cluster(
+        helm_stack: HelmStack) -> None:
+    stack = helm_stack
+    stack.helm_policy(values="{tests: null}")  # the test hook's template needs tests.image
+    stack.push_chart("1.0.0")
+    v1 = stack.push("v1.0.0")
+
+    async def scenario(released: Released) -> None:
+        release = released.start("v1.0.0", v1)
+        done = await released.finished(release, seconds=60)
+        assert outcome(done) == "Failed", done
+        reason = done["output"]["reason"]
+        assert reason.startswith("nothing deployed: ") and "chart delivery 1.0.0 does not" \
+            " render with the release's values: delivery/templates/tests/test-health.yaml" \
+            in reason, reason
+        assert "ROLLBACK" not in reason
+        assert stack.history("qa") == []
+        assert not [r for r in stack.kube.requests() if r[0] not in ("GET",)]
 
     stack.serve(scenario)
