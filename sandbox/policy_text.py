@@ -56,11 +56,13 @@ def _environment(name: str, rollout_timeout: str | None) -> str:
 def helm_qa_then_prod(registry_url: str, ca_file: Path | str, repository: str,
                       chart_repository: str, *, gate: str = GATE,
                       rollout_timeout: str | None = None, qa_test: bool = True,
-                      prod_extra: str = "", values: str = "{replicaCount: 1}") -> str:
+                      prod_extra: str = "", values: str = "{replicaCount: 1}",
+                      prod_helm: str = "") -> str:
     """The same release as `qa_then_prod`, each environment a Helm release of the chart
     `oci://<registry>/<chart_repository>` (production's from `prod/`, where its promotion
     copies the chart QA verified); QA runs `helm test` when `qa_test`; `prod_extra` lines
-    (8-space indent) go to production; `values` (a flow mapping) are both charts' values."""
+    (8-space indent) go to production; `values` (a flow mapping) are both charts' values,
+    `prod_helm` more `key: value` pairs of production's `helm` mapping."""
     host = registry_url.split("://", 1)[-1]
     return f"""\
 version: 1
@@ -74,19 +76,20 @@ services:
     environments:
 {_helm_environment("qa", f"oci://{host}/{chart_repository}", rollout_timeout, qa_test, values)}\
 {_helm_environment("prod", f"oci://{host}/prod/{chart_repository}", rollout_timeout, False,
-                   values)}\
+                   values, prod_helm)}\
         gate: {gate}
         promotion: {{namespace: prod/}}
 {prod_extra}"""
 
 
 def _helm_environment(name: str, chart: str, rollout_timeout: str | None, test: bool,
-                      values: str) -> str:
+                      values: str, more: str = "") -> str:
     timeout = f"        rolloutTimeout: {rollout_timeout}\n" if rollout_timeout else ""
     return f"""\
       - name: {name}
         target:
           cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
           namespace: {name}
-          helm: {{chart: "{chart}", values: {values}, test: {str(test).lower()}}}
+          helm: {{chart: "{chart}", values: {values}, test: {str(test).lower()}\
+{", " + more if more else ""}}}
 {timeout}"""

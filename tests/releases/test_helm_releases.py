@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import helm_python
 import pytest
 from release_rig import Released, ReleaseStack, outcome
 
 from sandbox.azurite import Azurite
 from sandbox.chart_push import PushedChart, push_chart
+from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
 from sandbox.policy_text import SERVICE, helm_qa_then_prod
 from sandbox.registry import LocalRegistry
@@ -36,13 +38,17 @@ class HelmStack(ReleaseStack):
     def __init__(self, *args: object, rollout_timeout: str = "10s") -> None:
         super().__init__(*args, deployments=False)  # type: ignore[arg-type]
         self.chart_repository = f"{self.repository}-charts/{SERVICE}"
-        self.helm_policy(rollout_timeout=rollout_timeout)
+        # Production's chart gets a secret value: Helm stores it in the cluster, and the
+        # rig checks that no status, history or ledger row ever holds it.
+        self.helm_policy(rollout_timeout=rollout_timeout,
+                         prod_helm="secretValues: {probe.token: probe-token}")
         self.client = RegistryClient(RegistryEndpoint(self.registry.endpoint, "anonymous",
                                                       str(self.tls.ca)))
 
     def helm_policy(self, **options: Any) -> None:
         """Write the Helm policy (`helm_qa_then_prod`'s options)."""
         options.setdefault("rollout_timeout", "10s")
+        options.setdefault("prod_helm", "secretValues: {probe.token: probe-token}")
         text = helm_qa_then_prod(self.registry.endpoint, self.tls.ca, self.repository,
                                  self.chart_repository, **options)
         (self.tmp_path / "policy.yaml").write_text(text)
@@ -106,6 +112,10 @@ def test_charts_go_through_qa_and_production_and_a_crash_is_rolled_back_by_helm(
         assert stack.history("prod") == [(1, "superseded", "1.0.0"), (2, "failed", "2.0.0"),
                                          (3, "deployed", "1.0.0")]
         assert stack.client.manifest_digest(promoted, "2.0.0") == chart_2.digest
+        # Helm keeps the values, the secret one too, in its records in the cluster (only).
+        with helm_python.Config(kubeconfig_content=stack.kube.kubeconfig(ADMIN_TOKEN, "prod"),
+                                namespace="prod", qps=50, burst_limit=100) as helm:
+            assert helm.get_values(SERVICE)["probe"] == {"token": stack.probe_token}
         prod = stack.ledger.environment_state(SERVICE, "prod")
         assert prod.last_good is not None and prod.last_good.release_id == first
         assert prod.current is not None and prod.current.release_id == first
