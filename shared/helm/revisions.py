@@ -4,6 +4,8 @@ status and our labels, and the Deployments a revision's manifest holds. Pure.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +14,7 @@ import yaml
 
 RELEASE_ID_LABEL = "release-workflow.io/release-id"
 """Helm release label (a Secret label of the revision): the release that made the revision."""
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 PENDING = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
 GOOD = frozenset({"deployed", "superseded"})  # what ran, as opposed to failed or pending
 
@@ -52,6 +55,14 @@ class Revision:
                 "releaseId": self.release_id, "description": self.description}
 
 
+def release_label(release_id: str) -> str:
+    """The label value that names `release_id` on a revision: the id itself when Kubernetes
+    takes it as a label value, else `r-` and a hash of it (63 characters at most)."""
+    if _LABEL_VALUE.fullmatch(release_id):
+        return release_id
+    return "r-" + hashlib.sha256(release_id.encode()).hexdigest()[:40]
+
+
 def latest(history: Iterable[Revision]) -> Revision | None:
     """The newest revision, whatever its status."""
     return max(history, key=lambda r: r.revision, default=None)
@@ -64,7 +75,8 @@ def deployed(history: Iterable[Revision]) -> Revision | None:
 
 def made_by(history: Sequence[Revision], release_id: str) -> Revision | None:
     """The newest revision our release `release_id` made that ran (deployed or superseded)."""
-    return latest(r for r in history if r.release_id == release_id and r.status in GOOD)
+    label = release_label(release_id)
+    return latest(r for r in history if r.release_id == label and r.status in GOOD)
 
 
 def deployments_in(manifest: str) -> list[str]:

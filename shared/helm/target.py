@@ -41,7 +41,15 @@ from shared.text import one_line
 from . import runs
 from .access import HelmAccess, helm_access
 from .charts import ChartError, PinnedChart, fetch_oci, load_archive, load_folder
-from .revisions import RELEASE_ID_LABEL, Revision, deployed, deployments_in, latest, made_by
+from .revisions import (
+    RELEASE_ID_LABEL,
+    Revision,
+    deployed,
+    deployments_in,
+    latest,
+    made_by,
+    release_label,
+)
 
 APP_ROOT = Path(__file__).resolve().parents[2]  # where function_app.py and chart folders are
 WAIT = "watcher"  # Helm's kstatus watcher
@@ -114,7 +122,9 @@ class HelmChart:
             repository = get_value(values, self.target.image_values.repository)
             digest = get_value(values, self.target.image_values.digest)
             image = f"{repository}@{digest}" if repository and digest else None
-            annotations = {"release-workflow.io/release-id": back_to.release_id,
+            # The label holds the id itself unless it was too long for a label (then a hash).
+            made = good_release if good is not None else back_to.release_id
+            annotations = {"release-workflow.io/release-id": made,
                            "release-workflow.io/digest": digest}
         newest = latest(history)
         return HelmReport({
@@ -135,7 +145,7 @@ class HelmChart:
             raise InvalidTarget(f"image {image!r} is not pinned by digest")
         history = self._history()
         newest = latest(history)
-        if newest is not None and newest.release_id == release_id and \
+        if newest is not None and newest.release_id == release_label(release_id) and \
                 (newest.pending or newest.status == "deployed"):
             return self._started(newest)
         if newest is not None and newest.pending:
@@ -150,7 +160,7 @@ class HelmChart:
         self._check_renders(chart, pin, values, digest, secret_values, install=newest is None)
         timeout = int(self.request.seconds("timeoutSeconds", 600))
         description = one_line(f"{change_cause} (chart {pin.name} {pin.version})", 500)
-        labels = {RELEASE_ID_LABEL: release_id}
+        labels = {RELEASE_ID_LABEL: release_label(release_id)}
         before = newest.revision if newest else 0
 
         def upgrade(config: helm_python.Config) -> Any:
