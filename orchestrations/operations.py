@@ -60,6 +60,16 @@ def mark_stage(context: OrchestrationContext, op: Operation, release: Deployed,
         "at": context.current_utc_datetime.isoformat()})
 
 
+def opened(context: OrchestrationContext,
+           ) -> Generator[Any, Any, tuple[Operation, Journal, str | None]]:
+    """The operation of the input, its journal, and why it never got the environment's
+    turn (None once it has it)."""
+    op = Operation.from_input(context.get_input())
+    journal = start_journal(context, op)
+    refused = yield from claim_turn(context, op, journal)
+    return op, journal, refused
+
+
 def claim_turn(context: OrchestrationContext, op: Operation,
                journal: Journal) -> Generator[Any, Any, str | None]:
     """Take the environment's deploy turn (an older version may go back); why not, if never."""
@@ -126,13 +136,9 @@ def put_back(context: OrchestrationContext, op: Operation, journal: Journal,
 def rollback_environment(context: OrchestrationContext,
                          ) -> Generator[Any, Any, dict[str, Any]]:
     """Put the previous good release back into one environment, by digest, and verify it."""
-    op = Operation.from_input(context.get_input())
-    journal = start_journal(context, op)
-    stage = op.stage
-    refused = yield from claim_turn(context, op, journal)
+    op, journal, refused = yield from opened(context)
     if refused:
-        return (yield from journal.finish(Outcome.FAILED, stage, refused))
-
+        return (yield from journal.finish(Outcome.FAILED, op.stage, refused))
     return (yield from put_back(context, op, journal, "restored"))
 
 
@@ -140,10 +146,8 @@ def rollback_environment(context: OrchestrationContext,
 def redeploy_environment(context: OrchestrationContext,
                          ) -> Generator[Any, Any, dict[str, Any]]:
     """Deploy a past release's image into one environment again, with the usual safety net."""
-    op = Operation.from_input(context.get_input())
-    journal = start_journal(context, op)
+    op, journal, refused = yield from opened(context)
     stage = op.stage
-    refused = yield from claim_turn(context, op, journal)
     if refused:
         return (yield from journal.finish(Outcome.FAILED, stage, refused))
     if stage.helm is not None:  # Helm keeps every revision: put the release's back

@@ -26,6 +26,16 @@ def qa_then_prod(registry_url: str, ca_file: Path | str, repository: str, *, gat
     """The policy YAML; `gate` is production's gate as a flow mapping, the extras are whole
     lines (8-space indent) added to QA and, after the promotion, to production."""
     return f"""\
+{_service(registry_url, ca_file, repository)}\
+{_environment("qa", rollout_timeout)}{qa_extra}{_environment("prod", rollout_timeout)}\
+        gate: {gate}
+        promotion: {{namespace: prod/}}
+{prod_extra}"""
+
+
+def _service(registry_url: str, ca_file: Path | str, repository: str) -> str:
+    """The policy up to the service's environments: the local registry and the service."""
+    return f"""\
 version: 1
 registries:
   local: {{url: "{registry_url}", auth: anonymous, caBundle: "{ca_file}"}}
@@ -35,10 +45,7 @@ services:
     repository: {repository}
     tags: {{semver: ">=1.0.0"}}
     environments:
-{_environment("qa", rollout_timeout)}{qa_extra}{_environment("prod", rollout_timeout)}\
-        gate: {gate}
-        promotion: {{namespace: prod/}}
-{prod_extra}"""
+"""
 
 
 def _environment(name: str, rollout_timeout: str | None) -> str:
@@ -65,15 +72,7 @@ def helm_qa_then_prod(registry_url: str, ca_file: Path | str, repository: str,
     `prod_helm` more `key: value` pairs of production's `helm` mapping."""
     host = registry_url.split("://", 1)[-1]
     return f"""\
-version: 1
-registries:
-  local: {{url: "{registry_url}", auth: anonymous, caBundle: "{ca_file}"}}
-services:
-  {SERVICE}:
-    registry: local
-    repository: {repository}
-    tags: {{semver: ">=1.0.0"}}
-    environments:
+{_service(registry_url, ca_file, repository)}\
 {_helm_environment("qa", f"oci://{host}/{chart_repository}", rollout_timeout, qa_test, values)}\
 {_helm_environment("prod", f"oci://{host}/prod/{chart_repository}", rollout_timeout, False,
                    values, prod_helm)}\

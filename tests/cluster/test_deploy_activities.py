@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import Callable
@@ -13,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from devhost.host import Host
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
@@ -23,6 +21,7 @@ from shared.cluster.rollout import Snapshot
 from shared.cluster.targets import KINDS, TargetKind
 from shared.deploy.evidence import Evidence, Measurement, Verdict
 from shared.deploy.target import DeployTarget
+from tests.apphost import run_activities
 
 REPO = Path(__file__).resolve().parents[2]
 D1, D2 = ("sha256:" + c * 64 for c in "12")
@@ -36,24 +35,8 @@ def request(**fields: Any) -> dict[str, Any]:
     return {"target": TARGET, "connection": CONNECTION, "secrets": SECRETS, **fields}
 
 
-def run(tmp_path: Path, *calls: tuple[str, dict]) -> list[Any]:
-    async def main() -> list[Any]:
-        host = Host(REPO, port=0, data_dir=tmp_path / "devhost")
-        await host.start()
-        try:
-            assert host.invoker is not None
-            results: list[Any] = []
-            for name, body in calls:
-                try:
-                    results.append(json.loads(await host.invoker.run_activity(
-                        name, json.dumps(body))))
-                except Exception as failure:  # what the orchestration would see
-                    results.append(failure)
-            return results
-        finally:
-            await host.stop()
-
-    return asyncio.run(main())
+def run(tmp_path: Path, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
+    return run_activities(tmp_path / "devhost", *calls)
 
 
 def later(seconds: float) -> str:

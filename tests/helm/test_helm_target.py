@@ -3,7 +3,6 @@ against the Kubernetes simulator and the sample chart pushed to the real registr
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -14,7 +13,6 @@ from typing import Any
 import helm_python
 import pytest
 
-from devhost.host import Host
 from sandbox.chart_push import PushedChart, push_chart
 from sandbox.kube.pytest_fixtures import ADMIN_TOKEN
 from sandbox.kube.server import KubeSimulator
@@ -22,6 +20,7 @@ from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 from shared.deploy.evidence import Evidence, Verdict
 from shared.policy.helm import HelmTarget, HelmTest, ImageValues
+from tests.apphost import run_activities
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "delivery"
@@ -83,23 +82,7 @@ class Setup:
 
 
 def run(tmp_path: Path, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
-    async def main() -> list[Any]:
-        host = Host(REPO, port=0, data_dir=tmp_path / "devhost")
-        await host.start()
-        try:
-            assert host.invoker is not None
-            results: list[Any] = []
-            for name, body in calls:
-                try:
-                    results.append(json.loads(await host.invoker.run_activity(
-                        name, json.dumps(body))))
-                except Exception as failure:  # what the orchestration would see
-                    results.append(failure)
-            return results
-        finally:
-            await host.stop()
-
-    return asyncio.run(main())
+    return run_activities(tmp_path / "devhost", *calls)
 
 
 def later(seconds: float) -> str:

@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from devhost.host import Host
 from sandbox.images import build_image, push
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
+from tests.apphost import run_activities
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def run_activities(data_dir: Path, *calls: tuple[str, Any]) -> list[Any]:
-    """Start the app in devhost and run each (activity, input); an exception is returned."""
-
-    async def main() -> list[Any]:
-        host = Host(REPO, port=0, data_dir=data_dir)
-        await host.start()
-        try:
-            assert host.invoker is not None
-            results: list[Any] = []
-            for name, request in calls:
-                try:
-                    results.append(json.loads(
-                        await host.invoker.run_activity(name, json.dumps(request))))
-                except Exception as failure:  # the activity's error, as the engine would see it
-                    results.append(failure)
-            return results
-        finally:
-            await host.stop()
-
-    return asyncio.run(main())
 
 
 def test_resolve_then_promote(tmp_path: Path, registry: LocalRegistry,
