@@ -15,6 +15,7 @@ from activities.boundary import marks_failures
 from activities.turns import wake_waiters
 from blueprints import blueprint
 from shared.app_context import app_async_ledger, app_ledger
+from shared.ledger.records import DeployedChart, helm_revision
 
 bp = blueprint()
 
@@ -37,12 +38,15 @@ async def record_release(record: dict[str, Any],
 @bp.activity_trigger(input_name="record")
 @marks_failures
 def record_deployment(record: dict[str, Any]) -> dict[str, Any]:
-    """What now runs in an environment; a verified deployment is also its last good one."""
+    """What now runs in an environment (a Helm target's chart and revision with it, when the
+    request names them); a verified deployment is also its last good one."""
     ledger = app_ledger()
     at = datetime.fromisoformat(record["at"])
     args = (record["service"], record["environment"], record["releaseId"], record["digest"],
             record["image"])
-    ledger.set_current(*args, at=at)
+    chart = DeployedChart.from_dict(record.get("chart"))
+    revision = helm_revision(record.get("revision"))
+    ledger.set_current(*args, at=at, chart=chart, revision=revision)
     if record.get("good"):
-        ledger.mark_good(*args, at=at)
+        ledger.mark_good(*args, at=at, chart=chart, revision=revision)
     return {"environment": record["environment"], "good": bool(record.get("good"))}

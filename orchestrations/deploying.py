@@ -111,13 +111,20 @@ def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
 
 
 def record_deployment(context: OrchestrationContext, job: dict[str, Any], *,
-                      good: bool) -> Any:
+                      good: bool, revision: int | None = None) -> Any:
     """The ledger's note that the deploy request's image now runs in its environment
-    (and, when `good`, is the environment's last good release)."""
-    return context.call_activity_with_retry("record_deployment", RETRY, {
+    (and, when `good`, is the environment's last good release); a Helm target's chart and
+    `revision` with it (keys only for Helm: other requests stay as they were)."""
+    request = {
         "service": job["service"], "environment": job["stage"]["name"],
         "releaseId": job["releaseId"], "digest": job["digest"], "image": job["image"],
-        "good": good, "at": context.current_utc_datetime.isoformat()})
+        "good": good, "at": context.current_utc_datetime.isoformat()}
+    chart = job.get("chart")
+    if isinstance(chart, dict):
+        request["chart"] = {key: chart.get(key) for key in ("name", "version", "digest")}
+    if revision is not None:
+        request["revision"] = revision
+    return context.call_activity_with_retry("record_deployment", RETRY, request)
 
 
 def watch_rollout(context: OrchestrationContext, cluster: ClusterCall, deadline: datetime,

@@ -337,7 +337,7 @@ def deploy_environment(context: OrchestrationContext,
         report=report)
     failure, evidence = verified.failure, verified.evidence
     if failure is None:
-        yield record_deployment(context, job, good=True)
+        yield record_deployment(context, job, good=True, revision=verified.revision)
         return StageResult(True, snapshot=snapshot, evidence=evidence, chart=job.get("chart"),
                            revision=verified.revision).to_dict()
     if not verified.changed and stage.helm is not None:  # refused before the cluster
@@ -346,7 +346,8 @@ def deploy_environment(context: OrchestrationContext,
     if PauseRules.of(stage.rollback):  # the release asks a person first
         return StageResult(False, failure, snapshot, rolled_back=False, paused=True).to_dict()
     if stage.on_failure == "none":
-        yield record_deployment(context, job, good=False)  # what runs there, not good
+        yield record_deployment(context, job, good=False,  # what runs there, not good
+                                revision=verified.revision)
         return StageResult(False, failure, snapshot, rolled_back=False).to_dict()
     restored = yield from restore(context, cluster, snapshot, failure,
                                   context.current_utc_datetime + stage.rollout_timeout)

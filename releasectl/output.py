@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shared.releases.status import ReleaseStatus
+from shared.releases.status import HelmDeployed, ReleaseStatus
 from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting
 
 PIPED_WIDTH = 250
@@ -96,9 +96,11 @@ class Output:
             if value:
                 summary.add_row(label, value)
         self.show(summary)
-        waiting = ReleaseStatus.from_dict(durable.get("customStatus")).waiting_for
+        status = ReleaseStatus.from_dict(durable.get("customStatus"))
+        waiting = status.waiting_for
         if waiting and durable.get("runtimeStatus") in ("Running", "Pending"):
             self.waiting(waiting)
+        self.helm(helm_of(shown, status))
         stages = shown.get("stages") or {}
         if stages:
             table = Table(title="Environments", title_justify="left", box=None,
@@ -119,6 +121,20 @@ class Output:
                 table.add_row(when(entry.get("at")), entry.get("source") or "",
                               entry.get("environment") or "", entry.get("what") or "")
             self.show(table)
+
+    def helm(self, helm: Mapping[str, HelmDeployed]) -> None:
+        """Per Helm environment: the chart, its version and digest, Helm's revision."""
+        if not helm:
+            return
+        table = Table(title="Helm", title_justify="left", box=None, header_style="bold",
+                      pad_edge=False)
+        for name in ("ENVIRONMENT", "CHART", "VERSION", "CHART DIGEST", "REVISION"):
+            table.add_column(name, overflow="fold", no_wrap=name == "CHART DIGEST")
+        for environment, deployed in helm.items():
+            table.add_row(environment, deployed.chart or "", deployed.version or "",
+                          deployed.digest or "",
+                          str(deployed.revision) if deployed.revision is not None else "")
+        self.show(table)
 
     def waiting(self, waiting: Waiting) -> None:
         """What a running release waits for: a gate, its turn, or a person's choice."""
@@ -179,6 +195,15 @@ class Output:
                   f"for {body.get('releaseId')} in {body.get('environment')}: "
                   f"{body.get('outcome')}" + (f" ({body['reason']})" if body.get("reason")
                                               else ""))
+
+
+def helm_of(shown: Mapping[str, Any], status: ReleaseStatus) -> dict[str, HelmDeployed]:
+    """The API's `helm` of a release (its custom status's, from an API without the key)."""
+    helm = shown.get("helm")
+    if not isinstance(helm, Mapping):
+        return dict(status.helm)
+    return {str(name): HelmDeployed.from_dict(entry) for name, entry in helm.items()
+            if isinstance(entry, Mapping)}
 
 
 def state(name: Any) -> Text:

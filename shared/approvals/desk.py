@@ -30,6 +30,7 @@ from shared.approvals.identity import IdentityError, Principal, may_approve, pri
 from shared.approvals.keys import IdentityMode
 from shared.approvals.page import (
     Approval,
+    ChartShown,
     GateView,
     Problem,
     RunningNow,
@@ -53,6 +54,7 @@ from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
 from shared.releases.plan import ReleasePlan
 from shared.releases.status import ReleaseStatus
 from shared.releases.waiting import ApprovalWait
+from shared.text import one_line
 from shared.timefmt import as_utc
 
 log = logging.getLogger(__name__)
@@ -376,7 +378,21 @@ def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None
         pushed_by=gate.pushed_by, overwrites=earlier_image(gate.plan.overwrites),
         tag_moved=gate.plan.tag_moved,
         scope=gate.grant.scope,
-        link_expires_at=gate.grant.expires_at, intent=intent)
+        link_expires_at=gate.grant.expires_at, intent=intent, chart=chart_before(gate))
+
+
+def chart_before(gate: OpenGate) -> ChartShown | None:
+    """The chart of the nearest environment before the gate that ran a Helm chart (the
+    release pinned it there and deploys the same one on); None when none did."""
+    names = [stage.name for stage in gate.plan.stages]
+    earlier = names[:names.index(gate.environment)] if gate.environment in names else []
+    for environment in reversed(earlier):
+        deployed = gate.status.helm.get(environment)
+        if deployed is not None and deployed.chart and deployed.version:
+            return ChartShown(one_line(deployed.chart, 128), one_line(deployed.version, 128),
+                              one_line(deployed.digest, 100) if deployed.digest else None,
+                              environment)
+    return None
 
 
 def _verdict(row: ApprovalUse, outcome: str, reason: str | None) -> Verdict:

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from shared.ledger.records import ACTIVE_STATES, EnvironmentState, ReleaseRecord
+from shared.ledger.records import ACTIVE_STATES, DeployedChart, EnvironmentState, ReleaseRecord
 from shared.releases.operations import operation_kind
-from shared.releases.status import HistoryEntry, ReleaseStatus
+from shared.releases.status import HelmDeployed, HistoryEntry, ReleaseStatus
 from shared.releases.waiting import ApprovalWait, FailureWait
 from shared.text import one_line
 from shared.timefmt import as_utc
@@ -120,8 +120,40 @@ def _camel(name: str) -> str:
 # Views -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class HelmView:
+    """A Helm target's chart and Helm revision: the digest short, `full_digest` for a title."""
+
+    chart: str
+    version: str
+    digest: str
+    full_digest: str
+    revision: int | None
+
+
+def helm_view(chart: str | None, version: str | None, digest: str | None,
+              revision: int | None) -> HelmView | None:
+    """What a page shows of a Helm deployment; None when there is nothing (not Helm)."""
+    if not (chart or version or digest or revision):
+        return None
+    full = text(digest, 100)
+    return HelmView(chart=text(chart, 128), version=text(version, 128),
+                    digest=short_digest(full), full_digest=full, revision=revision)
+
+
+def chart_of(chart: DeployedChart | None, revision: int | None) -> HelmView | None:
+    """A ledger deployment's chart and revision as shown."""
+    return helm_view(chart.name if chart else None, chart.version if chart else None,
+                     chart.digest if chart else None, revision)
+
+
+def deployed_chart(deployed: HelmDeployed) -> HelmView | None:
+    """A release status's `helm` entry as shown."""
+    return helm_view(deployed.chart, deployed.version, deployed.digest, deployed.revision)
+
+
+@dataclass(frozen=True)
 class DeployedView:
-    """A release running (or last good) in an environment."""
+    """A release running (or last good) in an environment; `helm` for a Helm target."""
 
     release_id: str
     version: str
@@ -129,6 +161,7 @@ class DeployedView:
     since: datetime
     since_text: str
     link: str
+    helm: HelmView | None = None
 
 
 @dataclass(frozen=True)
@@ -296,10 +329,12 @@ class ReleaseDetail:
     timeline: tuple[TimelineEntry, ...]
     overview_link: str
     paused: PausedRow | None = None
+    helm: tuple[tuple[str, HelmView], ...] = ()  # per environment, Helm targets only
 
     def to_dict(self) -> dict[str, Any]:
         data = plain_fields(self)
         data["evidence"] = {environment: line for environment, line in self.evidence}
+        data["helm"] = {environment: plain(shown) for environment, shown in self.helm}
         return data
 
 
@@ -372,7 +407,8 @@ def _deployed(deployment: Any, known: Mapping[str, ReleaseRecord], now: datetime
                         version=record.version if record is not None else "",
                         digest=short_digest(deployment.digest), since=since,
                         since_text=_since(since, now),
-                        link=details_link(deployment.release_id, base))
+                        link=details_link(deployment.release_id, base),
+                        helm=chart_of(deployment.chart, deployment.revision))
 
 
 def _since(moment_: datetime, now: datetime) -> str:
@@ -521,6 +557,8 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
         stages=tuple(_stage_row(env, stage) for env, stage in (
             shown.get("stages") or {}).items() if isinstance(stage, Mapping)),
         waiting=waiting, paused=paused,
+        helm=tuple((text(env, 80), chart) for env, deployed in status.helm.items()
+                   if (chart := deployed_chart(deployed)) is not None),
         timeline=tuple(entry for entry in (_timeline_entry(e) for e in _list(
             shown.get("timeline"))) if entry is not None),
         overview_link=base)

@@ -13,6 +13,7 @@ from .records import (
     ACTIVE_STATES,
     OUTCOMES,
     RELEASE_STATES,
+    DeployedChart,
     Deployment,
     DigestClaim,
     EnvironmentState,
@@ -23,7 +24,8 @@ from .records import (
 from .store import Ledger
 
 __all__ = [
-    "ACTIVE_STATES", "DEFAULT_PREFIX", "OUTCOMES", "RELEASE_STATES", "AsyncLedger", "Deployment",
+    "ACTIVE_STATES", "DEFAULT_PREFIX", "OUTCOMES", "RELEASE_STATES", "AsyncLedger", "DeployedChart",
+    "Deployment",
     "DigestClaim", "EnvironmentState", "EventRecord", "Ledger", "LedgerError", "ReleaseRecord",
     "StageState", "expand_connection_string",
 ]

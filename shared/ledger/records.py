@@ -431,17 +431,54 @@ def _stages_from_dict(data: Mapping[str, Any]) -> dict[str, StageState]:
 
 
 @dataclass(frozen=True)
+class DeployedChart:
+    """The Helm chart a deployment runs (Helm targets only): its name, version and digest."""
+
+    name: str
+    version: str
+    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "digest": self.digest}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> DeployedChart | None:
+        """The chart of a `record_deployment` request (extra keys ignored); None unless it
+        names all three as text."""
+        if not isinstance(data, Mapping):
+            return None
+        name, version, digest = (data.get(key) for key in ("name", "version", "digest"))
+        if not all(isinstance(value, str) and value for value in (name, version, digest)):
+            return None
+        return cls(str(name), str(version), str(digest))
+
+
+def helm_revision(value: Any) -> int | None:
+    """A Helm revision (a positive integer); None for anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 \
+        else None
+
+
+@dataclass(frozen=True)
 class Deployment:
-    """A release running in an environment: what `current` and `last good` point to."""
+    """A release running in an environment: what `current` and `last good` point to; a Helm
+    target's also names its chart and Helm revision (None for other targets and old rows)."""
 
     release_id: str
     digest: str
     image: str
     since: datetime
+    chart: DeployedChart | None = None
+    revision: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"releaseId": self.release_id, "digest": self.digest, "image": self.image,
-                "since": self.since.isoformat()}
+        data: dict[str, Any] = {"releaseId": self.release_id, "digest": self.digest,
+                                "image": self.image, "since": self.since.isoformat()}
+        if self.chart is not None:  # Helm targets only: other deployments keep their keys
+            data["chart"] = self.chart.to_dict()
+        if self.revision is not None:
+            data["revision"] = self.revision
+        return data
 
 
 @dataclass(frozen=True)
@@ -470,15 +507,22 @@ class EnvironmentState:
 
 def deployment_entity(
     slot: str, service: str, environment: str, release_id: str, digest: str, image: str,
-    since: datetime,
+    since: datetime, *, chart: DeployedChart | None = None, revision: int | None = None,
 ) -> dict[str, Any]:
-    """The columns of one slot (`Current` or `Good`) of an Environments row, for a merge."""
+    """The columns of one slot (`Current` or `Good`) of an Environments row, for a merge.
+
+    The chart and revision columns are always written ("" for none), so a deployment
+    without a chart never shows the chart of the one it replaced."""
     return {
         "PartitionKey": table_key(service, "service"),
         "RowKey": table_key(environment, "environment"),
         "Service": service, "Environment": environment,
         f"{slot}ReleaseId": release_id, f"{slot}Digest": digest, f"{slot}Image": image,
         f"{slot}Since": utc(since),
+        f"{slot}ChartName": chart.name if chart else "",
+        f"{slot}ChartVersion": chart.version if chart else "",
+        f"{slot}ChartDigest": chart.digest if chart else "",
+        f"{slot}Revision": _blank_none(revision),
     }
 
 
@@ -489,4 +533,7 @@ def _deployment(entity: Mapping[str, Any], slot: str) -> Deployment | None:
     return Deployment(
         release_id=release_id, digest=entity.get(f"{slot}Digest", ""),
         image=entity.get(f"{slot}Image", ""), since=utc(entity[f"{slot}Since"]),
+        chart=DeployedChart.from_dict({key: entity.get(f"{slot}Chart{key.capitalize()}")
+                                       for key in ("name", "version", "digest")}),
+        revision=helm_revision(entity.get(f"{slot}Revision")),
     )

@@ -48,6 +48,7 @@ from .connection import (
 from .errors import LedgerError
 from .records import (
     UNMATCHED,
+    DeployedChart,
     DigestClaim,
     EnvironmentState,
     EventRecord,
@@ -338,17 +339,22 @@ class Ledger:
 
     def set_current(
         self, service: str, environment: str, release_id: str, digest: str, image: str,
-        *, at: datetime | None = None,
+        *, at: datetime | None = None, chart: DeployedChart | None = None,
+        revision: int | None = None,
     ) -> None:
-        """Record what now runs in the environment (deployed, or restored by a rollback)."""
-        self._set_slot("Current", service, environment, release_id, digest, image, at)
+        """Record what now runs in the environment (deployed, or restored by a rollback);
+        a Helm target's chart and revision with it."""
+        self._set_slot("Current", service, environment, release_id, digest, image, at,
+                       chart, revision)
 
     def mark_good(
         self, service: str, environment: str, release_id: str, digest: str, image: str,
-        *, at: datetime | None = None,
+        *, at: datetime | None = None, chart: DeployedChart | None = None,
+        revision: int | None = None,
     ) -> None:
         """Record a verified release: what a later rollback in this environment restores."""
-        self._set_slot("Good", service, environment, release_id, digest, image, at)
+        self._set_slot("Good", service, environment, release_id, digest, image, at, chart,
+                       revision)
 
     def environment_state(self, service: str, environment: str) -> EnvironmentState:
         """Current and last good release (each None until recorded)."""
@@ -368,10 +374,10 @@ class Ledger:
 
     def _set_slot(
         self, slot: str, service: str, environment: str, release_id: str, digest: str,
-        image: str, at: datetime | None,
+        image: str, at: datetime | None, chart: DeployedChart | None, revision: int | None,
     ) -> None:
         entity = deployment_entity(slot, service, environment, release_id, digest, image,
-                                   at or datetime.now(UTC))
+                                   at or datetime.now(UTC), chart=chart, revision=revision)
         verb = "set current" if slot == "Current" else "mark good"
         self._call(self.environments_table, f"{verb} {release_id} for {service} in {environment}",
                    lambda table: table.upsert_entity(entity, mode=UpdateMode.MERGE))

@@ -68,7 +68,7 @@ class ReleaseViews:
         journal = ReleaseStatus.from_dict(custom)
         shown = row.to_dict() if row is not None else pending_row(release_id, status, journal)
         return {**shown, "kind": operation_kind(release_id), "statusUri": link(release_id),
-                "timeline": timeline(row, journal, events),
+                **helm_view(journal), "timeline": timeline(row, journal, events),
                 "durable": durable_view(status, custom)}
 
 
@@ -92,6 +92,15 @@ def pending_row(release_id: str, status: Any, journal: ReleaseStatus) -> dict[st
             "createdAt": _iso(status.created), "updatedAt": _iso(status.updated),
             "environment": journal.environment, "step": journal.step,
             "reason": journal.reason, "stages": {}}
+
+
+def helm_view(journal: ReleaseStatus) -> dict[str, Any]:
+    """`helm`: per Helm environment the chart, version, digest and revision the release put
+    there; no key at all when the release deployed no Helm target."""
+    if not journal.helm:
+        return {}
+    return {"helm": {environment: deployed.to_dict()
+                     for environment, deployed in journal.helm.items()}}
 
 
 def timeline(row: ReleaseRecord | None, journal: ReleaseStatus,

@@ -15,6 +15,7 @@ from shared.approvals.page import (
     PROBLEMS,
     SECURITY_HEADERS,
     Approval,
+    ChartShown,
     GateView,
     Problem,
     RunningNow,
@@ -129,6 +130,15 @@ def test_text_from_pushes_and_people_is_escaped() -> None:
     verdict = Verdict("approve", True, "Approved", by=hostile, at=NOW, comment=hostile)
     result = render_result("r", "prod", verdict, status_path="/api/releases/r")
     assert "<script>" not in result and "<img" not in result
+
+
+def test_a_chart_from_a_status_is_escaped_and_absent_without_one() -> None:
+    hostile = '<script>alert(1)</script>"><img src=x>'
+    gate = replace(GATE, chart=ChartShown(hostile, hostile, hostile, "qa"))
+    html = render_decision(gate, csrf=CSRF, now=NOW)
+    assert "<script>" not in html and "<img" not in html
+    assert "Helm chart &lt;script&gt;" in text_of(html)
+    assert "Helm chart" not in render_decision(GATE, csrf=CSRF, now=NOW)
 
 
 def test_stylesheet_matches_the_content_security_policy() -> None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from sandbox.policy_text import SERVICE, helm_qa_then_prod
 from shared.approvals.desk import OpenGate, Who, decision_event, gate_view
 from shared.approvals.identity import Principal
 from shared.approvals.keys import app_keyring
 from shared.approvals.page import render_decision
 from shared.approvals.tokens import issue, verify
+from shared.ingest.payloads import RegistryEvent
+from shared.ingest.service import release_input
+from shared.policy.loader import parse_policy
 from shared.releases.plan import ReleasePlan
 from shared.releases.status import ReleaseStatus
 from shared.releases.waiting import ApprovalWait
@@ -64,3 +70,41 @@ def test_decision_event_carries_the_contract_fields() -> None:
     assert data == {"eventId": "e" * 32, "nonce": "n" * 22, "decision": "approve",
                     "approver": "ann@example.com", "identities": ["ann@example.com"],
                     "groups": [], "comment": "ship it", "at": NOW.isoformat(), "via": "page"}
+
+
+CHART_DIGEST = "sha256:" + "c1" * 32
+
+
+def helm_gate(helm: dict[str, object]) -> OpenGate:
+    """`opened()`'s gate for a release of Helm targets (QA, then production's gate) whose
+    status has `helm`."""
+    gate, _ = opened()
+    text = helm_qa_then_prod("https://r.example", "ca.pem", "delivery", "charts/delivery")
+    event = RegistryEvent(event_id="e1", source="test", action="push", registry="r.example",
+                          repository="delivery", tag="v3.1.0", digest=DIGEST)
+    plan = ReleasePlan.from_input(release_input(
+        parse_policy(text, source="policy.yaml").service(SERVICE), event, gate.release_id, NOW))
+    status = ReleaseStatus.from_dict({**gate.status.to_dict(), "helm": helm})
+    return replace(gate, plan=plan, status=status)
+
+
+def test_the_page_shows_the_chart_that_goes_on_beside_the_image() -> None:
+    gate = helm_gate({"qa": {"chart": "delivery", "version": "3.1.0", "digest": CHART_DIGEST,
+                             "revision": 4}})
+    view = gate_view(gate, None, None)
+    assert view.chart is not None
+    assert (view.chart.name, view.chart.version, view.chart.digest, view.chart.environment) == (
+        "delivery", "3.1.0", CHART_DIGEST, "qa")
+    html = render_decision(view, csrf="c" * 43, now=NOW)
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert f"Image digest {DIGEST} Helm chart delivery 3.1.0 {CHART_DIGEST} (as deployed in" \
+           " qa)" in text
+
+
+def test_no_chart_row_without_a_helm_environment_before_the_gate() -> None:
+    gate, _ = opened()  # Deployment targets: no `helm` in the status
+    html = render_decision(gate_view(gate, None, None), csrf="c" * 43, now=NOW)
+    assert "Helm chart" not in html
+    prod_only = helm_gate({"prod": {"chart": "delivery", "version": "3.0.0",
+                                    "digest": CHART_DIGEST, "revision": 2}})
+    assert gate_view(prod_only, None, None).chart is None  # the gate's own, not before it

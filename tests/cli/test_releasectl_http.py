@@ -206,3 +206,43 @@ def test_a_server_that_is_not_the_api_is_named_not_shown_as_no_releases(app: Rec
     assert (code, out) == (2, "")
     assert one_error_line(err) == (f"{app.url} did not answer as the release API does "
                                    "(expected a JSON object)")
+
+
+CHART_DIGEST = "sha256:" + "c1" * 32
+
+
+def test_show_lists_each_helm_environment_chart_digest_and_revision(app: Recorder) -> None:
+    helm = {"qa": {"chart": "delivery", "version": "1.0.0", "digest": CHART_DIGEST,
+                   "revision": 2},
+            "prod": {"chart": "delivery", "version": "1.0.0", "digest": CHART_DIGEST,
+                     "revision": 1}}
+    shown = {"releaseId": "delivery-1", "service": "delivery", "state": "Completed",
+             "helm": helm, "durable": {"runtimeStatus": "Completed",
+                                       "customStatus": {"helm": helm}}}
+    app.answers.append((200, json.dumps(shown), 0.0))
+    code, out, err = ctl("show", "delivery-1", url=app.url)
+    assert (code, err) == (0, "")
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert "ENVIRONMENT CHART VERSION CHART DIGEST REVISION" in lines
+    assert f"qa delivery 1.0.0 {CHART_DIGEST} 2" in lines
+    assert f"prod delivery 1.0.0 {CHART_DIGEST} 1" in lines
+
+    app.answers.append((200, json.dumps(shown), 0.0))
+    code, out, err = ctl("show", "delivery-1", "--json", url=app.url)
+    assert (code, err) == (0, "")
+    assert json.loads(out) == shown  # as the API said it
+
+    older = {**shown, "helm": None}  # an API without the key: the custom status says it
+    app.answers.append((200, json.dumps(older), 0.0))
+    assert f"qa delivery 1.0.0 {CHART_DIGEST} 2" in [
+        " ".join(line.split()) for line in ctl("show", "delivery-1", url=app.url)[1]
+        .splitlines()]
+
+
+def test_show_of_a_deployment_target_has_no_helm_table(app: Recorder) -> None:
+    shown = {"releaseId": "delivery-1", "service": "delivery", "state": "Completed",
+             "durable": {"runtimeStatus": "Completed", "customStatus": {"step": "done"}}}
+    app.answers.append((200, json.dumps(shown), 0.0))
+    code, out, err = ctl("show", "delivery-1", url=app.url)
+    assert (code, err) == (0, "") and "delivery-1" in out
+    assert "Helm" not in out and "CHART" not in out

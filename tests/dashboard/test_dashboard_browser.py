@@ -13,8 +13,9 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from sandbox.browser import screenshot_if_requested
-from sandbox.policy_text import APPROVER
-from tests.dashboard.dashboard_stack import DashboardStack
+from sandbox.policy_text import APPROVER, SERVICE
+from shared.ledger import DeployedChart
+from tests.dashboard.dashboard_stack import V1, V1_DIGEST, DashboardStack
 
 REFRESH = 5  # the shortest the dashboard allows
 
@@ -65,3 +66,20 @@ def test_pending_approval_then_new_production_version(seeded_dashboard: Dashboar
     expect(production).to_contain_text("last good release")
     expect(page.locator("#waiting")).to_contain_text("Nothing waits at a gate.")
     assert seeded_dashboard.ledger.get_release(waiting, service="delivery").state == "Completed"
+
+
+def test_a_helm_environment_shows_chart_and_revision_with_the_full_digest_on_hover(
+        dashboard_app: DashboardStack, browser_page: Page) -> None:
+    stack, page = dashboard_app, browser_page
+    stack.seed_history()
+    chart = DeployedChart(SERVICE, "1.0.0", "sha256:" + "c1" * 32)
+    image = f"{stack.registry.host}/prod/{stack.repository}@{V1_DIGEST}"
+    stack.ledger.set_current(SERVICE, "prod", V1, V1_DIGEST, image, chart=chart, revision=3)
+    page.goto(f"{stack.url}/api/dashboard?refresh=0")
+    production = page.locator("#environments tbody tr").first.locator("td").nth(1)
+    shown = production.locator(".chart")
+    expect(shown).to_have_text("chart delivery 1.0.0 · Helm revision 3")
+    expect(shown).to_have_attribute("title", f"chart digest {chart.digest}")
+    qa = page.locator("#environments tbody tr").first.locator("td").nth(0)
+    expect(qa).to_contain_text("v1.0.0")
+    expect(qa.locator(".chart")).to_have_count(0)  # a Deployment target there

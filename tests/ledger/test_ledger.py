@@ -17,6 +17,7 @@ from azure.data.tables import TableServiceClient
 
 from sandbox.azurite import ACCOUNT_KEY, Azurite
 from shared.ledger import (
+    DeployedChart,
     EnvironmentState,
     EventRecord,
     Ledger,
@@ -270,6 +271,27 @@ def test_current_and_last_good_per_environment(ledger: Ledger) -> None:
     qa = ledger.environment_state("delivery", "qa")
     assert qa.current is None and qa.last_good is not None
     assert ledger.environments("billing") == []
+
+
+def test_a_helm_deployment_keeps_chart_and_revision_until_a_deployment_without_them(
+        ledger: Ledger) -> None:
+    chart = DeployedChart("delivery", "2.0.0", "sha256:" + "c" * 64)
+    image = "myacr.azurecr.io/delivery@"
+    ledger.set_current("delivery", "prod", "d1", digest(1), image + digest(1), at=T0,
+                       chart=chart, revision=4)
+    ledger.mark_good("delivery", "prod", "d1", digest(1), image + digest(1), at=T0,
+                     chart=chart, revision=4)
+    state = ledger.environment_state("delivery", "prod")
+    assert state.current is not None and state.last_good is not None
+    assert (state.current.chart, state.current.revision) == (chart, 4)
+    assert state.last_good == state.current
+
+    ledger.set_current("delivery", "prod", "d0", digest(0), image + digest(0), at=T0)
+    state = ledger.environment_state("delivery", "prod")
+    assert state.current is not None and state.last_good is not None
+    assert (state.current.release_id, state.current.chart, state.current.revision) == (
+        "d0", None, None)
+    assert (state.last_good.chart, state.last_good.revision) == (chart, 4)
 
 
 # Connections, tables and failures ------------------------------------------------------------

@@ -20,7 +20,10 @@ from shared.ledger.connection import (
 )
 from shared.ledger.records import (
     KEPT_DELIVERY_TOKENS,
+    DeployedChart,
+    EnvironmentState,
     delivery_tokens,
+    deployment_entity,
     event_entity,
     event_partition,
     redelivery_entity,
@@ -147,6 +150,43 @@ def test_release_round_trips_with_stages_in_order() -> None:
     assert ReleaseRecord.from_entity(entity) == release
     assert list(ReleaseRecord.from_entity(entity).stages) == ["qa", "prod"]
     assert ReleaseRecord.from_dict(release.to_dict()) == release
+
+
+CHART = DeployedChart("delivery", "1.4.2", "sha256:" + "c" * 64)
+
+
+def test_a_helm_deployment_keeps_its_chart_and_revision_and_other_rows_read_as_none() -> None:
+    row = deployment_entity("Current", "delivery", "prod", "d1", "sha256:aa", "r/d@sha256:aa",
+                            T0, chart=CHART, revision=3)
+    current = EnvironmentState.from_entity(row).current
+    assert current is not None and (current.chart, current.revision) == (CHART, 3)
+    assert current.to_dict()["chart"] == {"name": "delivery", "version": "1.4.2",
+                                          "digest": "sha256:" + "c" * 64}
+    assert current.to_dict()["revision"] == 3
+
+    plain = deployment_entity("Current", "delivery", "prod", "d2", "sha256:bb", "r/d@sha256:bb",
+                              T0)
+    row.update(plain)  # a Deployment target (or a restore) merged over the Helm slot
+    current = EnvironmentState.from_entity(row).current
+    assert current is not None and current.release_id == "d2"
+    assert (current.chart, current.revision) == (None, None)
+    assert set(current.to_dict()) == {"releaseId", "digest", "image", "since"}
+    old = {key: value for key, value in plain.items() if "Chart" not in key
+           and "Revision" not in key}  # a row written before charts were recorded
+    assert EnvironmentState.from_entity(old).current == current
+
+
+@pytest.mark.parametrize("chart, revision", [
+    ({"name": "delivery", "version": "1.0.0"}, 0), ({"name": 1, "version": "1", "digest": "d"},
+                                                    True),
+    ("delivery", -1), (None, "3"), ({"name": "", "version": "1", "digest": "d"}, 2.0)])
+def test_a_malformed_chart_or_revision_is_none(chart: object, revision: object) -> None:
+    row = deployment_entity("Good", "delivery", "qa", "d1", "sha256:aa", "r/d@sha256:aa", T0)
+    row.update(GoodChartName=chart if isinstance(chart, str) else "", GoodRevision=revision)
+    good = EnvironmentState.from_entity(row).last_good
+    assert good is not None and (good.chart, good.revision) == (None, None)
+    assert DeployedChart.from_dict(chart) is None
+    assert DeployedChart.from_dict({**CHART.to_dict(), "source": "oci://r/c"}) == CHART
 
 
 def test_development_storage_expands_to_the_azurite_default_ports() -> None:

@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 from shared.ledger.records import EventRecord, ReleaseRecord, StageState
 from shared.releases.status import ReleaseStatus
-from shared.releases.view import durable_view, pending_row, summary, timeline, unknown
+from shared.releases.view import (
+    durable_view,
+    helm_view,
+    pending_row,
+    summary,
+    timeline,
+    unknown,
+)
 from triggers.durable_adapter import Instance
 
 T0 = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
@@ -84,3 +91,13 @@ def test_a_list_entry_and_an_unknown_id() -> None:
     refusal = unknown("x\n" * 200)
     assert refusal.kind == "not-found" and "\n" not in refusal.reason
     assert len(refusal.reason) < 340
+
+
+def test_helm_environments_are_shown_only_for_helm_targets() -> None:
+    chart = {"chart": "delivery", "version": "1.0.0", "digest": "sha256:" + "c" * 64,
+             "revision": 3}
+    custom = {"helm": {"qa": chart, "prod": {**chart, "revision": "3", "values": "secret"}}}
+    assert helm_view(ReleaseStatus.from_dict(custom)) == {"helm": {
+        "qa": chart, "prod": {**chart, "revision": None}}}
+    assert helm_view(ReleaseStatus.from_dict({"step": "done"})) == {}
+    assert helm_view(ReleaseStatus.from_dict({"helm": "not a mapping"})) == {}

@@ -116,6 +116,16 @@ class RunningNow:
 
 
 @dataclass(frozen=True)
+class ChartShown:
+    """The Helm chart that goes on with the image: the one `environment` was deployed with."""
+
+    name: str
+    version: str
+    digest: str | None
+    environment: str
+
+
+@dataclass(frozen=True)
 class GateView:
     """What the decision page shows about one release waiting at one environment's gate."""
 
@@ -140,6 +150,8 @@ class GateView:
     link_expires_at: datetime | None = None
     intent: str | None = None
     """`approve` or `reject` when the person came from that button of a card."""
+    chart: ChartShown | None = None
+    """A Helm target's chart (pinned at the first Helm environment); None for others."""
 
     def may(self, decision: str) -> bool:
         """Whether the link's scope offers this button."""
