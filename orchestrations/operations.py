@@ -120,7 +120,10 @@ def put_back(context: OrchestrationContext, op: Operation, journal: Journal,
         return (yield from journal.finish(
             outcome, stage, failure if restored is None else f"{failure}; {restored}"))
 
-    yield record_deployment(context, op.deploy_request(), good=True)
+    done_request = op.deploy_request()
+    if wanted is not None and wanted.get("chart"):  # the chart Helm put back, by name
+        done_request["chart"] = {"name": wanted["chart"], "version": wanted.get("chartVersion")}
+    yield record_deployment(context, done_request, good=True, revision=verified.revision)
     if op.kind == "rollback" and op.replaces is not None \
             and op.replaces.release_id != op.release.release_id:
         yield mark_stage(context, op, op.replaces, "RolledBack",

@@ -432,11 +432,12 @@ def _stages_from_dict(data: Mapping[str, Any]) -> dict[str, StageState]:
 
 @dataclass(frozen=True)
 class DeployedChart:
-    """The Helm chart a deployment runs (Helm targets only): its name, version and digest."""
+    """The Helm chart a deployment runs (Helm targets only): its name, version and digest
+    (None when a revision was put back by `helm rollback`, which knows no digest)."""
 
     name: str
     version: str
-    digest: str
+    digest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "digest": self.digest}
@@ -444,13 +445,14 @@ class DeployedChart:
     @classmethod
     def from_dict(cls, data: Any) -> DeployedChart | None:
         """The chart of a `record_deployment` request (extra keys ignored); None unless it
-        names all three as text."""
+        names the chart and its version as text (the digest is text, or none)."""
         if not isinstance(data, Mapping):
             return None
         name, version, digest = (data.get(key) for key in ("name", "version", "digest"))
-        if not all(isinstance(value, str) and value for value in (name, version, digest)):
+        if not all(isinstance(value, str) and value for value in (name, version)):
             return None
-        return cls(str(name), str(version), str(digest))
+        return cls(str(name), str(version),
+                   str(digest) if isinstance(digest, str) and digest else None)
 
 
 def helm_revision(value: Any) -> int | None:
@@ -521,7 +523,7 @@ def deployment_entity(
         f"{slot}Since": utc(since),
         f"{slot}ChartName": chart.name if chart else "",
         f"{slot}ChartVersion": chart.version if chart else "",
-        f"{slot}ChartDigest": chart.digest if chart else "",
+        f"{slot}ChartDigest": chart.digest or "" if chart else "",
         f"{slot}Revision": _blank_none(revision),
     }
 

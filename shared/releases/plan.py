@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared.cluster.rollout import DIGEST, RELEASE_ID
+from shared.policy.helm import KIND as HELM
 from shared.policy.helm import HelmTarget
 from shared.policy.model import Environment, Gate, Promotion, Rollback
 
@@ -159,9 +160,12 @@ class ReleasePlan:
         release_id, digest = annotations.get(RELEASE_ID), annotations.get(DIGEST)
         if not release_id or not digest:
             return None
-        return {"service": self.service, "environment": stage.name, "releaseId": release_id,
-                "digest": digest, "image": snapshot["image"], "good": False,
-                "at": now.isoformat()}
+        request = {"service": self.service, "environment": stage.name,
+                   "releaseId": release_id, "digest": digest, "image": snapshot["image"],
+                   "good": False, "at": now.isoformat()}
+        if snapshot.get("kind") == HELM and snapshot.get("chart"):  # the chart put back
+            request["chart"] = {"name": snapshot["chart"], "version": snapshot.get("chartVersion")}
+        return request
 
     def release_record(self, state: str, now: datetime, *, environment: str | None = None,
                        step: str | None = None, reason: str | None = None) -> dict[str, Any]:

@@ -177,7 +177,7 @@ def test_a_helm_deployment_keeps_its_chart_and_revision_and_other_rows_read_as_n
 
 
 @pytest.mark.parametrize("chart, revision", [
-    ({"name": "delivery", "version": "1.0.0"}, 0), ({"name": 1, "version": "1", "digest": "d"},
+    ({"name": "delivery", "digest": "d"}, 0), ({"name": 1, "version": "1", "digest": "d"},
                                                     True),
     ("delivery", -1), (None, "3"), ({"name": "", "version": "1", "digest": "d"}, 2.0)])
 def test_a_malformed_chart_or_revision_is_none(chart: object, revision: object) -> None:
@@ -187,6 +187,15 @@ def test_a_malformed_chart_or_revision_is_none(chart: object, revision: object) 
     assert good is not None and (good.chart, good.revision) == (None, None)
     assert DeployedChart.from_dict(chart) is None
     assert DeployedChart.from_dict({**CHART.to_dict(), "source": "oci://r/c"}) == CHART
+
+
+def test_a_chart_put_back_by_helm_rollback_has_no_digest() -> None:
+    chart = DeployedChart.from_dict({"name": "delivery", "version": "1.0.0", "digest": None})
+    assert chart == DeployedChart("delivery", "1.0.0", None)
+    row = deployment_entity("Good", "delivery", "qa", "d1", "sha256:aa", "r/d@sha256:aa", T0,
+                            chart=chart, revision=3)
+    good = EnvironmentState.from_entity(row).last_good
+    assert good is not None and (good.chart, good.revision) == (chart, 3)
 
 
 def test_development_storage_expands_to_the_azurite_default_ports() -> None:

@@ -188,6 +188,8 @@ def test_manual_rollback_and_redeploy_put_helm_revisions_back(
                                              (3, "deployed", "1.0.0")]
             prod = stack.ledger.environment_state(SERVICE, "prod")
             assert prod.current is not None and prod.current.release_id == first
+            assert prod.current.chart is not None and prod.current.revision == 3
+            assert (prod.current.chart.name, prod.current.chart.version) == (SERVICE, "1.0.0")
             assert stack.ledger.get_release(second, service=SERVICE).stages[
                 "prod"].state == "RolledBack"
 
