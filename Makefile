@@ -64,6 +64,7 @@ bench: deps
 	$(PY) bench/devhost.py
 	$(PY) bench/promotion.py
 	$(PY) bench/deploy.py
+	$(PY) bench/helm.py
 	$(PY) bench/ingest.py
 	$(PY) bench/release.py
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -88,6 +88,11 @@ class HelmChart:
 
     target: HelmTarget
     request: ClusterRequest
+    # The newest revision as read once this object's own Helm action had returned: the first
+    # look of `await_ready` right after (rollback_deployment) takes it instead of reading
+    # Helm's records again (one read is ~4 ms of a ~60 ms rollback, bench/helm.py).
+    _returned: list[Revision] = field(default_factory=list, init=False, compare=False,
+                                      repr=False)
 
     @classmethod
     def open(cls, request: ClusterRequest) -> HelmChart:
@@ -182,7 +187,7 @@ class HelmChart:
         settling = self.request.body.get("settling") is True
         run = runs.current(self.key)
         while True:
-            newest = latest(self._history())
+            newest = self._returned.pop() if self._returned else latest(self._history())
             if newest is None:
                 return _readiness("failed", "NotInstalled",
                                   f"helm release {self.target.release} has no revision")
@@ -297,6 +302,8 @@ class HelmChart:
             finished = run.wait(POLL_SECONDS)
             newest = latest(self._history())
             if newest is not None and newest.revision > before:
+                if finished:  # read after Helm returned: what `await_ready` would read next
+                    self._returned[:] = [newest]
                 return newest
             if finished and run.error is not None:
                 message = _scrubbed(str(run.error), secret_values)
