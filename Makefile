@@ -28,7 +28,7 @@ help:
 	@echo "make demo   - a guided release: QA, approval, prod, then a rollback"
 	@echo "make test   - install test dependencies (venv, npm, Debian) and run ruff, mypy and pytest"
 	@echo "make lint   - ruff check . and mypy (settings in pyproject.toml)"
-	@echo "make bench  - run the benchmarks (bench/devhost.py)"
+	@echo "make bench  - run the benchmarks under bench/, each against its baseline"
 	@echo "make clean  - remove caches and devhost data; distclean also .venv and node_modules"
 
 # The whole product (sandbox/stack.py) with its state in $(DATA_DIR); Ctrl-C stops it.
