@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.chart_push import ChartPushFailed
 from sandbox.kube.server import KubeSimulator
 from sandbox.push import push_version
-from sandbox.sample_chart import manifest_digest, own_version
+from sandbox.sample_chart import chart_version, manifest_digest, own_version, publish_chart
 from sandbox.stack import (
     FACTS_FILE,
     MARKER_FILE,
@@ -84,6 +85,18 @@ def test_a_crash_rule_for_one_environment_never_matches_the_other() -> None:
     assert qa == f"127.0.0.1:5999/delivery@{digest}"
     assert prod == f"127.0.0.1:5999/prod/delivery@{digest}"
     assert qa not in prod and prod not in qa
+
+
+def test_the_chart_version_is_the_image_version_and_a_silent_registry_fails_in_one_line(
+        tmp_path: Path, tls_files: TlsFiles) -> None:
+    assert [chart_version(tag) for tag in ("1.0.1", "v2.0.0", "latest", "1.0")] == [
+        "1.0.1", "2.0.0", None, None]
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        host = f"127.0.0.1:{closed.getsockname()[1]}"
+    with pytest.raises(ChartPushFailed, match=f"^registry {host} does not answer: ") as error:
+        publish_chart(host, tls_files.ca, "1.0.1")
+    assert "\n" not in str(error.value)
 
 
 def test_wipe_refuses_a_folder_that_is_not_a_stacks(tmp_path: Path) -> None:
