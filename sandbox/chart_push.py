@@ -37,8 +37,13 @@ def push_chart(folder: Path, remote: str, ca: Path, version: str | None = None,
     env = {**os.environ, "SSL_CERT_FILE": str(ca)}
     command = [sys.executable, "-m", "sandbox.chart_push", str(folder), remote, str(ca),
                version or "", app_version or ""]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
-                          cwd=Path(__file__).resolve().parent.parent, check=False)
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True,
+                              timeout=TIMEOUT_S, cwd=Path(__file__).resolve().parent.parent,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise ChartPushFailed(f"helm package + push of {folder} to {remote} took longer than "
+                              f"{TIMEOUT_S:.0f} s") from None
     if done.returncode != 0:
         raise ChartPushFailed(done.stderr.strip().splitlines()[-1] if done.stderr.strip()
                               else f"chart push exited {done.returncode}")

@@ -1,13 +1,17 @@
 """`make demo`: a guided release on the local stack, each step shown as it happens (rich).
 
 Uses the stack running from `--data-dir` when there is one, else starts a fresh stack of its
-own (in `<data-dir>/demo`) and stops it at the end. Pushes `delivery` 1.0.0, which goes to
-QA and waits at the approval gate before production; approves it through the approval
-page's JSON POST with the approver's personal link from the release's status; waits for
-Completed and checks production runs it. Then pushes 1.0.1 built to crash in production,
-approves it the same way, waits for RolledBack and checks production runs 1.0.0 again.
-Exit code 0 only when every final state is the expected one; 1 otherwise (the step that
-failed says why); 2 when the stack cannot start. Never prints a token or an approval link.
+own (in `<data-dir>/demo`) and stops it at the end. Each environment is a Helm release of the
+sample chart. Pushes the chart and image of `delivery` 1.0.0, which Helm installs (or
+upgrades) in QA, `helm test` verifies, and which waits at the approval gate before
+production; approves it through the approval page's JSON POST with the approver's personal
+link from the release's status; waits for Completed and checks production runs it. Then
+pushes 1.0.1 built to crash in production, approves it the same way, waits for RolledBack and
+checks production runs 1.0.0 again, through a new Helm revision that `helm rollback` made
+after the failed upgrade. Helm's history is read from its release Secrets in the cluster
+(decoded without Helm) and printed at the end, as `helm history` shows it. Exit code 0 only
+when every final state is the expected one; 1 otherwise (the step that failed says why); 2
+when the stack cannot start. Never prints a token or an approval link.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sandbox.azurite import AzuriteError
+from sandbox.kube.server import HelmRelease, decode_helm_release
 from sandbox.push import Pushed, PushError, push_version
 from sandbox.registry import RegistryError
 from sandbox.stack import REPO, Stack, StackError, StackFacts, running_stack, wipe
@@ -64,31 +69,33 @@ class Demo:
         with self.progress:
             good = self.release(GOOD, expect="Completed")
             self.check_production(good, f"production runs {SERVICE} {GOOD}")
-            bad = self.release(BAD, expect="RolledBack", crash_in="prod")
+            self.release(BAD, expect="RolledBack", crash_in="prod")
             self.check_production(good, f"production runs {SERVICE} {GOOD} again after the "
-                                        "rollback")
-            del bad
+                                        "helm rollback", rolled_back_from=BAD)
 
     def release(self, version: str, expect: str, crash_in: str | None = None) -> Pushed:
         """Push `version`, take it through QA and the gate, and wait for its final state."""
         crashing = f" (built to crash in {crash_in})" if crash_in else ""
         with self.step(f"push {SERVICE} {version}{crashing}") as detail:
             pushed = push_version(self.facts, SERVICE, version, crash_in)
+            chart = f"chart {pushed.chart.version} {pushed.chart.digest[:19]}…, " \
+                if pushed.chart else ""
             view = self.wait(pushed, lambda view: view is not None,
                              "the registry notifies the app", detail, VISIBLE_SECONDS,
                              hint="did the stack ignore it (a newer version in production)? "
                                   "Run `make demo` while no `make run` runs, or restart that "
                                   "with `make run FRESH=1`")
-            detail(f"{pushed.digest[:19]}…, release {pushed.release_id}")
+            detail(f"{chart}image {pushed.digest[:19]}…, release {pushed.release_id}")
             if finished(view):
                 raise DemoFailed(f"this stack already released {SERVICE} {version} "
                                  f"({pushed.release_id} ended {view.get('state')}): run "
                                  "`make demo` while no `make run` runs, or restart it with "
                                  "`make run FRESH=1`")
-        with self.step(f"QA: deploy {version}, watch the rollout, verify") as detail:
+        with self.step(f"QA: helm upgrade --install {version}, watch the rollout, helm test") \
+                as detail:
             view = self.wait(pushed, waiting_at_gate, "", detail)
             evidence = (custom_status(view).get("evidence") or {}).get("qa", "")
-            detail(evidence)
+            detail("; ".join(filter(None, (helm_revision(view, "qa"), evidence))))
         waiting = custom_status(view).get("waitingFor") or {}
         with self.step("approval gate before prod") as detail:
             links = waiting.get("approvalLinks") or []
@@ -102,12 +109,14 @@ class Demo:
             answer = self.approve(links[0]["url"], f"make demo approves {version}")
             detail(f"{answer.get('outcome')}: {answer.get('reason') or 'counted'}")
         what = "promote, deploy, watch, verify" if expect == "Completed" else \
-            "promote, deploy: the rollout crashes, automatic rollback"
+            "promote, helm upgrade: the rollout crashes, helm rollback"
         with self.step(f"prod: {what}") as detail:
             view = self.wait(pushed, finished, "", detail)
             outcome = (view.get("durable") or {}).get("output") or {}
             state = view.get("state")
-            detail(f"{state}: {outcome.get('reason') or 'all environments healthy'}")
+            revision = helm_revision(view, "prod") if state == "Completed" else ""
+            detail(f"{state}: {outcome.get('reason') or 'all environments healthy'}"
+                   + (f"; {revision}" if revision else ""))
             if state != expect:
                 raise DemoFailed(f"release {pushed.release_id} ended {state}, expected "
                                  f"{expect}: {outcome.get('reason')}")
@@ -115,13 +124,33 @@ class Demo:
             outcome.get("reason") or "")))
         return pushed
 
-    def check_production(self, expected: Pushed, title: str) -> None:
+    def check_production(self, expected: Pushed, title: str,
+                         rolled_back_from: str | None = None) -> None:
+        """Production's Deployment runs `expected`, and Helm's newest revision is deployed
+        at its version (after a rollback: made by `helm rollback` over a failed revision of
+        `rolled_back_from`)."""
         with self.step(title) as detail:
             image = self.production_image()
-            detail(image)
             wanted = f"{self.facts.registry_host}/prod/{SERVICE}@{expected.digest}"
             if image != wanted:
                 raise DemoFailed(f"production runs {image}, expected {wanted}")
+            history = self.helm_history("prod")
+            newest = history[-1] if history else None
+            if newest is None or (newest.status, newest.chart_version) != (
+                    "deployed", expected.version):
+                raise DemoFailed(f"helm history of {SERVICE} in prod ends with "
+                                 f"{_revision(newest)}, expected chart {expected.version} "
+                                 "deployed")
+            if rolled_back_from is not None:
+                failed = history[-2] if len(history) > 1 else None
+                if failed is None or (failed.status, failed.chart_version) != (
+                        "failed", rolled_back_from) or "Rollback" not in newest.description:
+                    raise DemoFailed(f"helm history of {SERVICE} in prod shows no rollback "
+                                     f"over a failed {rolled_back_from}: "
+                                     f"{', '.join(map(_revision, history[-3:]))}")
+            shown = ", ".join(map(_revision, history[-3:]))
+            rollback = f" ({newest.description})" if rolled_back_from else ""
+            detail(f"{image}; helm history: {shown}{rollback}")
 
     # --- talking to the stack ----------------------------------------------------------------
 
@@ -165,6 +194,19 @@ class Demo:
             raise DemoFailed(f"the cluster answered {status} for prod/{SERVICE}")
         return str(body["spec"]["template"]["spec"]["containers"][0]["image"])
 
+    def helm_history(self, namespace: str) -> list[HelmRelease]:
+        """Helm's revisions of `delivery` in `namespace`, from its release Secrets (read with
+        the namespace's token, decoded without Helm), oldest first."""
+        token = Path(self.facts.kube_token_files[namespace]).read_text().strip()
+        url = (f"{self.facts.kube_url}/api/v1/namespaces/{namespace}/secrets"
+               f"?labelSelector=owner%3Dhelm%2Cname%3D{SERVICE}")
+        status, body = http_json("GET", url, headers={"Authorization": f"Bearer {token}"},
+                                 ca_file=self.facts.ca_file)
+        if status != 200 or not isinstance(body, dict):
+            raise DemoFailed(f"the cluster answered {status} for Helm's records in {namespace}")
+        return sorted((decode_helm_release(item) for item in body.get("items") or []),
+                      key=lambda release: release.revision)
+
     # --- reporting ---------------------------------------------------------------------------
 
     @contextmanager
@@ -199,6 +241,19 @@ class Demo:
             table.add_row(*row)
         return table
 
+    def history_table(self, namespace: str = "prod") -> Table:
+        """`helm history delivery -n <namespace>` (its last ten revisions), from the cluster."""
+        table = Table(title=f"helm history {SERVICE} -n {namespace} (decoded from Helm's "
+                            "release Secrets)")
+        for column in ("revision", "status", "chart", "app version"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("description", overflow="fold", min_width=20, max_width=70)
+        for release in self.helm_history(namespace)[-10:]:
+            table.add_row(str(release.revision), release.status,
+                          f"{release.chart}-{release.chart_version}", release.app_version,
+                          release.description)
+        return table
+
 
 # --- release views ---------------------------------------------------------------------------
 
@@ -221,6 +276,21 @@ def waiting_at_gate(view: dict[str, Any] | None) -> bool:
     custom = custom_status(view)
     return (custom.get("step") == "approval" and bool(custom.get("waitingFor"))
             and (view or {}).get("state") == "WaitingForApproval")
+
+
+def helm_revision(view: dict[str, Any] | None, environment: str) -> str:
+    """`helm revision 2 (chart delivery 1.0.1)` from the release's status, or ''."""
+    helm = (custom_status(view).get("helm") or {}).get(environment) or {}
+    if not helm.get("revision"):
+        return ""
+    return f"helm revision {helm['revision']} (chart {helm['chart']} {helm['version']})"
+
+
+def _revision(release: HelmRelease | None) -> str:
+    """`3 deployed 1.0.0` (revision, status, chart version), or `none`."""
+    if release is None:
+        return "none"
+    return f"{release.revision} {release.status} {release.chart_version}"
 
 
 def finished(view: dict[str, Any] | None) -> bool:
@@ -280,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"[red]make demo failed:[/] {escape(str(failure))}")
                 return 1
             console.print(demo.summary())
+            console.print(demo.history_table("prod"))
             console.print("[green]make demo: done.[/]")
             return 0
     except (StackError, ToolMissingError, AzuriteError, RegistryError) as error:

@@ -1,13 +1,15 @@
 """`python -m sandbox push SERVICE VERSION`: push a new version into the running local stack.
 
-Builds a small generated image (sandbox/images.py; the same service and version always give
-the same digest) and pushes it with skopeo into the stack's registry, whose notification
-starts the release in the app; then waits until the app shows that release and prints its
-address. `--crash-in ENV` first tells the stack that this image crashes in that environment
-(see stack_control.py), so its rollout there fails with CrashLoopBackOff and the release
-rolls back; the crashing build is a different image (a different digest) from the healthy
-build of the same version. Exit codes: 0 pushed and started, 1 pushed but no release showed
-up, 2 nothing pushed (bad arguments, no stack, push failed).
+First pushes the service's chart at the image's version (the sample chart, with Helm's own
+package + push, as CI would; a version the registry has already stays as it is), then builds
+a small generated image (sandbox/images.py; the same service and version always give the
+same digest) and pushes it with skopeo into the stack's registry, whose notification starts
+the release in the app; then waits until the app shows that release and prints its address.
+`--crash-in ENV` first tells the stack that this image crashes in that environment (see
+stack_control.py), so its rollout there fails with CrashLoopBackOff and the release rolls
+back; the crashing build is a different image (a different digest) from the healthy build
+of the same version. Exit codes: 0 pushed and started, 1 pushed but no release showed up,
+2 nothing pushed (bad arguments, no stack, push failed).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox.chart_push import ChartPushFailed
 from sandbox.images import SkopeoError, build_image, push
+from sandbox.sample_chart import PublishedChart, chart_version, publish_chart
 from sandbox.stack import REPO, StackError, StackFacts, find_stack, http_status
 from sandbox.tls import TlsFiles
 from sandbox.tools import ToolMissingError
@@ -47,6 +51,7 @@ class Pushed:
     release_id: str
     release_url: str
     crash_in: str | None
+    chart: PublishedChart | None = None  # None: the tag names no chart version
 
 
 def push_version(facts: StackFacts, service: str, version: str,
@@ -65,16 +70,24 @@ def push_version(facts: StackFacts, service: str, version: str,
     variant = f"{version}-crash-in-{crash_in}" if crash_in else version
     layout = build_image(Path(facts.data_dir) / "images" / f"{service}-{variant}",
                          layer_sizes=[LAYER_BYTES], seed=f"{service}:{variant}", tag=version)
+    ca = Path(facts.ca_file)
+    chart = None
+    version_of_chart = chart_version(version) if known.get("chartRepository") else None
+    if version_of_chart is not None:  # before the image, as CI pushes it
+        try:
+            chart = publish_chart(facts.registry_host, ca, version_of_chart)
+        except ChartPushFailed as error:
+            raise PushError(f"the chart could not be pushed: {error}") from None
     if crash_in:
         _crash(facts, service, layout.digest, crash_in)
-    ca = Path(facts.ca_file)
     try:
         digest = push(layout, facts.registry_host, known["repository"], version,
                       tls=TlsFiles(cert=ca, key=ca, ca=ca))
     except (SkopeoError, ToolMissingError) as error:
         raise PushError(str(error)) from None
     release = release_id(service, digest)
-    return Pushed(service, version, digest, release, facts.release_url(release), crash_in)
+    return Pushed(service, version, digest, release, facts.release_url(release), crash_in,
+                  chart)
 
 
 def wait_for_release(pushed: Pushed, seconds: float = RELEASE_WAIT_SECONDS) -> bool:
@@ -122,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"push: {error}", file=sys.stderr)
         return 2
     crash = f" (crashes in {pushed.crash_in})" if pushed.crash_in else ""
+    if pushed.chart is not None:
+        print(pushed.chart.line())
     print(f"pushed {pushed.service}:{pushed.version}{crash} as {pushed.digest}")
     if not wait_for_release(pushed):
         print(f"push: no release {pushed.release_id} showed up within "

@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"starting the local stack (data in {_shown(args.data_dir)}) …", flush=True)
         stack.start()
         assert stack.facts is not None
+        for namespace in stack.removed:
+            print(f"removed the delivery Deployment an older `make run` made in {namespace}: "
+                  "Helm installs its own with the first release there", flush=True)
+        if stack.chart is not None:
+            print(stack.chart.line(), flush=True)
         print(banner(stack.facts, args.data_dir), flush=True)
         while not (dead := stack.dead_parts()):
             time.sleep(WATCH_SECONDS)
@@ -78,6 +83,8 @@ def banner(facts: StackFacts, data_dir: Path) -> str:
     default = data_dir.resolve() == DEFAULT_DATA_DIR.resolve()
     make_extra = "" if default else f" DATA_DIR={_shown(data_dir)}"
     cli_extra = "" if default else f" --data-dir {_shown(data_dir)}"
+    charts = ", ".join(f"oci://{facts.registry_host}/{service['chartRepository']}"
+                       for service in facts.services.values() if service.get("chartRepository"))
     return f"""
   The release workflow runs locally; state in {_shown(data_dir)}/
 
@@ -85,14 +92,16 @@ def banner(facts: StackFacts, data_dir: Path) -> str:
   dashboard   {facts.dashboard_url}
   releases    {facts.app_url}/api/releases
   registry    {facts.registry_url}  (CA {_shown(Path(facts.ca_file))}; pushes notify the app)
-  kubernetes  {facts.kube_url}  (simulator: namespaces qa, prod; Deployment delivery)
+  kubernetes  {facts.kube_url}  (simulator: namespaces qa, prod; Helm release delivery)
+  chart       {charts}  (make push pushes it at each image version)
   teams       cards the app posts are printed below
   devhost log {_shown(Path(facts.devhost_log))}
 
   Push a new version (in a second terminal):
       make push SERVICE=delivery VERSION=1.0.1{make_extra}
   (or .venv/bin/python -m sandbox push delivery 1.0.1{cli_extra}; add --crash-in prod
-  to make that version crash in production). A guided tour: make demo.
+  to make that version crash in production: Helm rolls production back). A guided tour:
+  make demo.
   Ctrl-C stops everything.
 """
 

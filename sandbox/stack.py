@@ -2,13 +2,15 @@
 
 `Stack(data_dir).start()` (or `with Stack(...) as stack:`) starts, on loopback ports that are
 free or configured: Azurite, a throwaway TLS certificate, the Kubernetes API simulator with
-`qa` and `prod` namespaces each running a sample `delivery` Deployment, the Teams sink
-(cards printed), the OCI registry (its push notifications go to the app's webhook with the
-webhook token) and the app in a devhost subprocess with a generated policy and local
-secrets. `stop()` stops them all, newest first. Everything lives under one data directory
-(0700; files holding a secret 0600):
-ports are kept for the next start, the simulator's Deployments are saved on stop and
-restored on start, and `stack.json` says how to reach a running stack (no secrets) until it
+`qa` and `prod` namespaces, the Teams sink (cards printed), the OCI registry (its push
+notifications go to the app's webhook with the webhook token), the sample `delivery` chart
+pushed to it (`helm/delivery` at the chart's own version, unless there) and the app in a
+devhost subprocess with a generated policy and local secrets. The policy makes QA and
+production Helm releases of the chart: Helm installs the `delivery` Deployments with the
+first release; the stack creates none. `stop()` stops them all, newest first. Everything
+lives under one data directory (0700; files holding a secret 0600): ports are kept for the
+next start, the simulator keeps every object (Helm's release records too) in
+`kube/objects.json`, and `stack.json` says how to reach a running stack (no secrets) until it
 stops. `find_stack(data_dir)` reads it for other commands. Does not print or parse command
 lines: see run.py.
 """
@@ -21,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -34,10 +37,13 @@ from typing import Any, Self
 
 from releasectl.local_stack import alive
 from sandbox.azurite import Azurite
+from sandbox.chart_push import ChartPushFailed
 from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
+from sandbox.sample_chart import PublishedChart, own_version, publish_chart
 from sandbox.stack_control import StackControl
 from sandbox.stack_policy import (
+    CHART_REPOSITORY,
     CONTROL_TOKEN_FILE,
     ENVIRONMENTS,
     SERVICE,
@@ -55,8 +61,9 @@ REPO = Path(__file__).resolve().parent.parent
 FACTS_FILE = "stack.json"
 PORTS_FILE = "ports.json"
 MARKER_FILE = ".sandbox-stack"
-KUBE_STATE_FILE = "kube/deployments.json"
-INITIAL_IMAGE = "sandbox.example/delivery:0.9.0@sha256:" + "0" * 64
+# Where stacks before Helm kept their Deployments' images; the simulator keeps everything now.
+LEGACY_KUBE_STATE_FILE = "kube/deployments.json"
+HELM_OWNER = "meta.helm.sh/release-name"  # the annotation Helm sets on objects it owns
 DEVHOST_START_TIMEOUT = 120.0
 DEVHOST_STOP_GRACE = 15.0
 ROLLOUT_SECONDS = 2.0
@@ -138,6 +145,8 @@ class Stack(Managed):
         self._kube: KubeSimulator | None = None
         self._registry: LocalRegistry | None = None
         self._devhost: subprocess.Popen[bytes] | None = None
+        self.chart: PublishedChart | None = None  # the sample chart as start found or pushed it
+        self.removed: list[str] = []  # namespaces whose pre-Helm Deployment start removed
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -210,8 +219,9 @@ class Stack(Managed):
                              rollout_seconds=self.rollout_seconds,
                              data_dir=data / "kube").start()
         self._kube = kube
-        self._parts.append(("Kubernetes simulator", lambda: self._save_kube(kube)))
-        self._restore_kube(kube)
+        self._parts.append(("Kubernetes simulator", kube.stop))
+        self.removed = remove_unmanaged_deployments(kube, tokens)
+        (data / LEGACY_KUBE_STATE_FILE).unlink(missing_ok=True)
 
         teams = TeamsSink(port=self._port("teams", last), print_cards=True,
                           write=self.print_card).start()
@@ -244,6 +254,10 @@ class Stack(Managed):
                          for env, token in tokens.items()},
             teams_url=teams.url))
         self._start_devhost(app_port, settings)
+        try:  # once the app listens: it records the chart push as not a service's image
+            self.chart = publish_chart(registry.host, tls.ca, own_version())
+        except ChartPushFailed as error:
+            raise StackError(f"the sample chart could not be pushed: {error}") from None
 
         ports = {"app": app_port, "registry": registry.port, "kube": kube.port,
                  "teams": teams.port, "control": control.port, "blob": azurite.blob_port,
@@ -260,7 +274,8 @@ class Stack(Managed):
             devhost_log=str(self._devhost_log),
             kube_token_files={env: str(data / "kube" / f"{env}-token") for env in tokens},
             child_pids=_children_naming(data),
-            services={SERVICE: {"repository": SERVICE, "environments": list(ENVIRONMENTS)}})
+            services={SERVICE: {"repository": SERVICE, "environments": list(ENVIRONMENTS),
+                                "chartRepository": CHART_REPOSITORY}})
         facts_file = data / FACTS_FILE
         facts_file.write_text(self.facts.to_json())
 
@@ -319,35 +334,24 @@ class Stack(Managed):
                 return candidate
         return 0 if strict_zero else free_port()
 
-    # --- the simulator's state across restarts ---------------------------------------------
 
-    def _restore_kube(self, kube: KubeSimulator) -> None:
-        saved: dict[str, dict[str, Any]] = {}
-        path = self.data_dir / KUBE_STATE_FILE
-        if path.exists():
-            saved = json.loads(path.read_text())
-        for environment in ENVIRONMENTS:
-            if any(deployment["metadata"]["name"] == SERVICE
-                   for deployment in kube.objects("deployments", environment)):
-                continue  # the simulator kept it (and Helm's records) in its data directory
-            state = saved.get(environment, {})
-            kube.create_deployment(environment, SERVICE, state.get("image", INITIAL_IMAGE),
-                                   annotations=state.get("annotations"))
-
-    def _save_kube(self, kube: KubeSimulator) -> None:
-        try:
-            state = {}
-            for environment in ENVIRONMENTS:
-                deployment = kube.get("deployments", environment, SERVICE)
-                annotations = {k: v for k, v in deployment["metadata"].get(
-                    "annotations", {}).items() if not k.startswith("deployment.kubernetes.io/")}
-                image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-                state[environment] = {"image": image, "annotations": annotations}
-            path = self.data_dir / KUBE_STATE_FILE
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(state, indent=2))
-        finally:
-            kube.stop()
+def remove_unmanaged_deployments(kube: KubeSimulator, tokens: dict[str, str]) -> list[str]:
+    """Delete the `delivery` Deployment a stack before Helm created in each namespace (Helm
+    would refuse to install over an object it does not own); the namespaces it was in."""
+    removed = []
+    for environment in ENVIRONMENTS:
+        found = [item["metadata"].get("annotations") or {}
+                 for item in kube.objects("deployments", environment)
+                 if item["metadata"]["name"] == SERVICE]
+        if not found or HELM_OWNER in found[0]:
+            continue
+        request = urllib.request.Request(
+            f"{kube.url}/apis/apps/v1/namespaces/{environment}/deployments/{SERVICE}",
+            method="DELETE", headers={"Authorization": f"Bearer {tokens[environment]}"})
+        context = ssl.create_default_context(cafile=str(kube.tls.ca)) if kube.tls else None
+        with urllib.request.urlopen(request, timeout=10, context=context):
+            removed.append(environment)
+    return removed
 
 
 def _stop_devhost(process: subprocess.Popen[bytes]) -> None:

@@ -1,11 +1,13 @@
 """The local stack's release policy and app settings, known only once its parts have started.
 
 `local_policy` writes the YAML for the sample `delivery` service (QA, then a gate with a
-one-hour deadline, promotion to `prod/` and production) against the stack's registry and
-cluster; `app_settings` gives devhost what the app reads: storage, policy file, webhook
-token, approval settings, the reconciler's schedule and the local secrets
-`SECRETS__<ENV>__<NAME>`. The throwaway keys are made once per data directory (mode 0600)
-and never printed. Does not start anything: see stack.py.
+one-hour deadline, promotion to `prod/` and production), each environment a Helm release of
+the sample chart (`oci://<registry>/helm/delivery` at the image's version, QA with `helm
+test`; production's from `prod/helm/delivery`, where promotion copies it), against the
+stack's registry and cluster; `app_settings` gives devhost what the app reads: storage,
+policy file, webhook token, approval settings, the reconciler's schedule and the local
+secrets `SECRETS__<ENV>__<NAME>`. The throwaway keys are made once per data directory (mode
+0600) and never printed. Does not start anything: see stack.py.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ PROMOTION_NAMESPACE = "prod/"
 APPROVERS = ("release-manager@example.com",)
 GATE_DEADLINE = "1h"
 GATE_REMINDER = "20m"
-ROLLOUT_TIMEOUT = "2m"
+# Helm waits for readiness until this timeout before a failed upgrade may be rolled back: short,
+# so a crash rolls back within about half a minute (a healthy rollout here takes seconds).
+ROLLOUT_TIMEOUT = "30s"
+CHART_ROOT = "helm"  # the chart lands at <registry>/helm/delivery:<version>
+CHART_REPOSITORY = f"{CHART_ROOT}/{SERVICE}"
 WEBHOOK_TOKEN_FILE = "webhook-token"
 SIGNING_KEY_FILE = "approval-signing-key"
 CONTROL_TOKEN_FILE = "control-token"
@@ -40,8 +46,10 @@ class Wiring:
 
 
 def local_policy(registry_url: str, ca_file: Path) -> str:
-    """The policy YAML: `delivery` goes to QA, waits for approval, is promoted, goes to prod."""
+    """The policy YAML: `delivery` goes to QA, waits for approval, is promoted, goes to prod;
+    each environment is a Helm release of the chart whose version is the image's."""
     approvers = ", ".join(APPROVERS)
+    host = registry_url.split("://", 1)[-1]
     return f"""\
 # Written by `make run` for this stack (registry and CA are known only at start).
 version: 1
@@ -61,8 +69,7 @@ services:
         target:
           cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
           namespace: qa
-          deployment: {SERVICE}
-          container: app
+          helm: {{chart: "oci://{host}/{CHART_REPOSITORY}", version: image, test: true}}
         secrets: {{local: {{environment: qa}}}}
       - name: prod
         gate:
@@ -75,8 +82,7 @@ services:
         target:
           cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
           namespace: prod
-          deployment: {SERVICE}
-          container: app
+          helm: {{chart: "oci://{host}/{PROMOTION_NAMESPACE}{CHART_REPOSITORY}", version: image}}
         secrets: {{local: {{environment: prod}}}}
         rollback: {{onFailure: environment}}
 """

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.chart_push import ChartPushFailed
+from sandbox.kube.server import KubeSimulator
 from sandbox.push import push_version
+from sandbox.sample_chart import chart_version, manifest_digest, own_version, publish_chart
 from sandbox.stack import (
     FACTS_FILE,
     MARKER_FILE,
@@ -21,10 +24,12 @@ from sandbox.stack import (
     Stack,
     StackError,
     StackFacts,
+    remove_unmanaged_deployments,
     running_stack,
     wipe,
 )
 from sandbox.stack_policy import Wiring, app_settings, image_pattern, local_policy
+from sandbox.tls import TlsFiles
 from shared.policy import parse_policy
 from tests.sandbox.stack_helpers import ANY_PORT, get_json, wait_until
 
@@ -40,6 +45,19 @@ def test_the_generated_policy_gates_prod_with_a_short_deadline_and_named_approve
     assert prod.gate.deadline == timedelta(hours=1)
     assert prod.gate.teams_webhook_secret == "teams-webhook-url"
     assert prod.promotion is not None and prod.promotion.namespace == "prod/"
+
+
+def test_the_generated_policy_releases_the_sample_chart_with_helm(tmp_path: Path) -> None:
+    """QA and production are Helm releases of the chart at the image's version, QA with
+    `helm test`, production's chart from prod/ where promotion copies it."""
+    policy = parse_policy(local_policy("https://127.0.0.1:5999", tmp_path / "ca.pem"))
+    qa, prod = policy.services["delivery"].environments
+    assert qa.helm is not None and prod.helm is not None
+    assert (qa.helm.chart, qa.helm.release, qa.helm.test.enabled) == (
+        "oci://127.0.0.1:5999/helm/delivery", "delivery", True)
+    assert (prod.helm.chart, prod.helm.release, prod.helm.test.enabled) == (
+        "oci://127.0.0.1:5999/prod/helm/delivery", "delivery", False)
+    assert qa.helm.chart_version("1.0.1") == prod.helm.chart_version("1.0.1") == "1.0.1"
 
 
 def test_settings_hold_every_secret_the_app_reads_and_keep_keys_per_data_dir(
@@ -69,6 +87,18 @@ def test_a_crash_rule_for_one_environment_never_matches_the_other() -> None:
     assert qa not in prod and prod not in qa
 
 
+def test_the_chart_version_is_the_image_version_and_a_silent_registry_fails_in_one_line(
+        tmp_path: Path, tls_files: TlsFiles) -> None:
+    assert [chart_version(tag) for tag in ("1.0.1", "v2.0.0", "latest", "1.0")] == [
+        "1.0.1", "2.0.0", None, None]
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        host = f"127.0.0.1:{closed.getsockname()[1]}"
+    with pytest.raises(ChartPushFailed, match=f"^registry {host} does not answer: ") as error:
+        publish_chart(host, tls_files.ca, "1.0.1")
+    assert "\n" not in str(error.value)
+
+
 def test_wipe_refuses_a_folder_that_is_not_a_stacks(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(StackError, match="does not look like a stack's data directory"):
@@ -91,8 +121,16 @@ def test_a_configured_port_in_use_is_refused_before_anything_starts(tmp_path: Pa
 
 @pytest.mark.timeout(400)
 def test_a_restart_keeps_releases_deployments_and_crash_rules(tmp_path: Path) -> None:
+    """Also: the start pushes the sample chart (once), no Deployment waits for Helm, and
+    Helm's history in the cluster is the same after the restart."""
     with Stack(tmp_path, ANY_PORT) as stack:
         assert stack.facts is not None and stack.kube is not None
+        chart = stack.chart
+        assert chart is not None and chart.pushed and chart.version == own_version()
+        ca = Path(stack.facts.ca_file)
+        assert manifest_digest(stack.facts.registry_host, ca, "helm/delivery",
+                               own_version()) == chart.digest
+        assert stack.kube.objects("deployments") == []  # Helm installs them
         with pytest.raises(StackError, match="a stack already runs from"):
             Stack(tmp_path, ANY_PORT).start()
         pushed = push_version(stack.facts, "delivery", "1.0.0")
@@ -102,14 +140,50 @@ def test_a_restart_keeps_releases_deployments_and_crash_rules(tmp_path: Path) ->
         crashing = push_version(stack.facts, "delivery", "1.1.0", crash_in="prod")
         qa_image = f"{stack.facts.registry_host}/delivery@{crashing.digest}"
         wait_until(lambda: _image(stack, "qa") == qa_image, 120, "QA runs 1.1.0")
+        history = wait_until(lambda: (h := _history(stack, "qa"))[-1:] == [
+            (2, "deployed", "1.1.0")] and h, 120, "Helm recorded 1.1.0 in QA")
+        assert history == [(1, "superseded", "1.0.0"), (2, "deployed", "1.1.0")]
     with Stack(tmp_path, ANY_PORT) as again:
         assert again.facts is not None and again.kube is not None
+        assert again.chart is not None and not again.chart.pushed  # there already
+        assert again.chart.digest == chart.digest
+        assert _history(again, "qa") == history
+        assert again.removed == []  # Helm's Deployment stays
         assert _image(again, "qa") == qa_image
         status, view = get_json(again.facts.release_url(pushed.release_id))
         assert status == 200 and view["service"] == "delivery"
         crash = image_pattern(again.facts.registry_host, "prod", crashing.digest)
         assert again.kube._controller.behaviour(crash) == "crash"  # noqa: SLF001
         assert again.kube._controller.behaviour(qa_image) == "ok"  # noqa: SLF001
+
+
+def _history(stack: Stack, namespace: str) -> list[tuple[int, str, str]]:
+    assert stack.kube is not None
+    return [(r.revision, r.status, r.chart_version)
+            for r in stack.kube.helm_releases(namespace, "delivery")]
+
+
+def test_a_deployment_an_older_stack_made_is_removed_and_helms_stay(
+        tmp_path: Path, tls_files: TlsFiles) -> None:
+    """A data directory of a stack before Helm holds a `delivery` Deployment Helm would not
+    adopt: the start removes it (its ReplicaSets and pods with it); Helm's own stays."""
+    tokens = {"qa": "qa-token", "prod": "prod-token"}
+    with KubeSimulator(tls=tls_files, tokens={"qa-token": {"qa"}, "prod-token": {"prod"}},
+                       data_dir=tmp_path) as kube:
+        kube.create_deployment("qa", "delivery", "sandbox.example/delivery@sha256:" + "0" * 64)
+        kube.create_deployment("prod", "delivery", "127.0.0.1:5999/prod/delivery@sha256:"
+                               + "1" * 64, annotations={"meta.helm.sh/release-name": "delivery",
+                                                        "meta.helm.sh/release-namespace": "prod"})
+        kube.create_deployment("prod", "other", "sandbox.example/other@sha256:" + "2" * 64)
+        assert kube.objects("pods", "qa")
+    with KubeSimulator(tls=tls_files, tokens={"qa-token": {"qa"}, "prod-token": {"prod"}},
+                       data_dir=tmp_path) as kube:
+        assert remove_unmanaged_deployments(kube, tokens) == ["qa"]
+        assert kube.objects("deployments", "qa") == []
+        assert kube.objects("replicasets", "qa") == kube.objects("pods", "qa") == []
+        assert {d["metadata"]["name"] for d in kube.objects("deployments", "prod")} == {
+            "delivery", "other"}
+        assert remove_unmanaged_deployments(kube, tokens) == []
 
 
 def _image(stack: Stack, namespace: str) -> str:

@@ -1,6 +1,7 @@
-"""`python -m sandbox push` against a running stack: the version it pushes becomes a release
-that passes QA and waits at the approval gate with personal links; `--crash-in` makes that
-version crash there; bad input and a missing stack change nothing."""
+"""`python -m sandbox push` against a running stack: it pushes the chart at the version, then the
+image; the version becomes a release that passes QA (a Helm release, `helm test`) and waits at
+the approval gate with personal links; `--crash-in` makes that version crash there; bad input
+and a missing stack change nothing."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.sample_chart import manifest_digest
 from sandbox.stack import Stack, StackFacts
 from tests.sandbox.stack_helpers import ANY_PORT, REPO, get_json, python_env, wait_until
 
@@ -63,9 +65,22 @@ def test_a_pushed_version_passes_qa_and_waits_for_approval(stack: Stack) -> None
         "release-manager@example.com"]
     assert waiting["approvalLinks"][0]["url"].startswith(
         f"{facts.app_url}/api/releases/{release_id}/approvals/prod?token=")
-    digest = result.stdout.split(" as ")[1].split()[0]
+    digest = pushed_line(result, "pushed delivery:1.0.0 as ").split()[0]
     assert stack_image(stack, "qa") == f"{facts.registry_host}/delivery@{digest}"
-    assert stack_image(stack, "prod").startswith("sandbox.example/delivery")  # not yet
+    assert stack.kube is not None
+    assert stack.kube.objects("deployments", "prod") == []  # not yet: Helm installs it
+    assert stack.kube.helm_releases("prod") == []
+    # The chart at the image's version went first, and QA's Helm release runs it.
+    chart = pushed_line(result, f"pushed chart oci://{facts.registry_host}/helm/delivery"
+                                ":1.0.0 (").rstrip(")")
+    assert manifest_digest(facts.registry_host, Path(facts.ca_file), "helm/delivery",
+                           "1.0.0") == chart
+    assert result.stdout.index("pushed chart") < result.stdout.index("pushed delivery:")
+    assert custom(view)["helm"]["qa"] == {"chart": "delivery", "version": "1.0.0",
+                                          "digest": chart, "revision": 1}
+    assert [(r.revision, r.status, r.chart_version)
+            for r in stack.kube.helm_releases("qa", "delivery")] == [(1, "deployed", "1.0.0")]
+    assert custom(view)["evidence"]["qa"].startswith("helm test: 1 test hook succeeded")
     cards = "\n".join(stack.cards)
     assert "[teams]   Version: 1.0.0" in cards and "Review as release-manager@example.com" \
         in cards
@@ -101,6 +116,12 @@ def test_without_a_running_stack_push_says_how_to_start_one(tmp_path: Path) -> N
     result = push(tmp_path, "delivery", "1.0.0")
     assert result.returncode == 2
     assert f"no stack is running from {tmp_path}: start one with `make run`" in result.stderr
+
+
+def pushed_line(result: subprocess.CompletedProcess[str], start: str) -> str:
+    """The rest of the output line that starts with `start`."""
+    line = next(line for line in result.stdout.splitlines() if line.startswith(start))
+    return line.removeprefix(start)
 
 
 def stack_image(stack: Stack, namespace: str) -> str:

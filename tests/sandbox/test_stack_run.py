@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import signal
+import ssl
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,9 @@ def test_run_reaches_healthy_and_a_signal_stops_every_part(tmp_path: Path,
         for secret in ("webhook-token", "approval-signing-key", "control-token"):
             assert (data / secret).read_text().strip() not in text
             assert (data / secret).stat().st_mode & 0o077 == 0
+        assert f"pushed chart oci://{facts.registry_host}/helm/delivery:" in text
+        # The cluster starts empty (Helm installs `delivery`): give it an object to keep.
+        _create_config_map(facts, "qa", "kept-across-restarts")
 
         process.send_signal(signum)
         assert process.wait(STOP_SECONDS) == 0, _tail(output)
@@ -61,8 +66,23 @@ def test_run_reaches_healthy_and_a_signal_stops_every_part(tmp_path: Path,
     assert left == {}, f"processes left behind: {left}"
     assert not (data / FACTS_FILE).exists() and running_stack(data) is None
     assert http_status(facts.app_url + "/api/health") is None
-    saved = json.loads((data / "kube" / "deployments.json").read_text())
-    assert set(saved) == {"qa", "prod"}  # restored at the next start
+    saved = json.loads((data / "kube" / "objects.json").read_text())
+    assert {(entry["resource"], entry["object"]["metadata"]["namespace"],
+             entry["object"]["metadata"]["name"]) for entry in saved["objects"]} == {
+        ("configmaps", "qa", "kept-across-restarts")}  # restored at the next start
+
+
+def _create_config_map(facts: StackFacts, namespace: str, name: str) -> None:
+    """POST a ConfigMap to the stack's cluster with the namespace's token."""
+    token = Path(facts.kube_token_files[namespace]).read_text().strip()
+    body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+                       "data": {"note": "made by a test"}}).encode()
+    request = urllib.request.Request(
+        f"{facts.kube_url}/api/v1/namespaces/{namespace}/configmaps", data=body, method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    context = ssl.create_default_context(cafile=facts.ca_file)
+    with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+        assert answer.status == 201
 
 
 def _healthy(data: Path, process: subprocess.Popen[bytes]) -> StackFacts | None:
