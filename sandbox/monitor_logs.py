@@ -17,7 +17,9 @@ Speaks what `azure-monitor-query` 2.x (`LogsQueryClient`) sends, at the HTTP lev
   (a KQL syntax error is 400 `BadArgumentError` › `SyntaxError` › `SYN0002`).
 
 Tokens: `credential()` is a TokenCredential standing in for Entra ID: it mints HS256 JWTs
-whose `aud` is the requested scope without `/.default`, signed with this fake's key. The
+whose `aud` is the requested scope without `/.default`, signed with this fake's key;
+`managed_identity()` serves the same tokens over App Service's managed identity protocol
+(`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`) for a process using `DefaultAzureCredential`. The
 fake accepts only its own tokens for the Logs API audience (`https://api.loganalytics.io`,
 or what `accept_audiences` sets), so a client that asks for a token for its endpoint (the
 SDK's default when `audience` is not passed) is refused, as Azure would refuse it.
@@ -105,21 +107,61 @@ class _State:
 
 
 class EntraTokenFake:
-    """A TokenCredential minting this fake's tokens; records the scopes it was asked for."""
+    """A TokenCredential minting this fake's tokens; records the scopes it was asked for
+    and the tokens it issued (so tests can look for them where they must not be)."""
 
     def __init__(self, key: bytes, tenant: str) -> None:
         self._key = key
         self.tenant = tenant
         self.scopes: list[tuple[str, ...]] = []
+        self.issued: list[str] = []
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         self.scopes.append(scopes)
         audience = scopes[0].removesuffix("/.default") if scopes else ""
-        return AccessToken(mint_token(self._key, audience, self.tenant), int(time.time())
-                           + TOKEN_LIFETIME)
+        token = mint_token(self._key, audience, self.tenant)
+        self.issued.append(token)
+        return AccessToken(token, int(time.time()) + TOKEN_LIFETIME)
 
     def close(self) -> None:
         """Nothing to release (the SDK calls this when a client is closed)."""
+
+
+class ManagedIdentityFake(ThreadedServer):
+    """App Service's managed identity endpoint on `http://127.0.0.1:PORT`, minting the Logs
+    fake's tokens, so `DefaultAzureCredential` works unchanged in a process given
+    `environment()`. Plain HTTP on loopback, as on App Service; the header secret is checked."""
+
+    thread_name = "managed-identity-fake"
+
+    def __init__(self, key: bytes, tenant: str, port: int = 0) -> None:
+        super().__init__()
+        self.port = port
+        self._key = key
+        self.tenant = tenant
+        self._secret = secrets.token_urlsafe(24)
+        self._lock = threading.Lock()
+        self.resources: list[str] = []
+
+    def environment(self) -> dict[str, str]:
+        """The app settings that point azure-identity's ManagedIdentityCredential here."""
+        return {"IDENTITY_ENDPOINT": f"http://127.0.0.1:{self.port}/msi/token",
+                "IDENTITY_HEADER": self._secret}
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if not hmac.compare_digest(request.headers.get("X-IDENTITY-HEADER", ""), self._secret):
+            return _reply(401, {"error": "invalid_request",
+                                "error_description": "X-IDENTITY-HEADER is missing or wrong"})
+        resource = request.rel_url.query.get("resource", "")
+        if not resource:
+            return _reply(400, {"error": "invalid_request",
+                                "error_description": "resource is required"})
+        audience = resource.removesuffix("/.default")
+        with self._lock:
+            self.resources.append(audience)
+        return _reply(200, {"access_token": mint_token(self._key, audience, self.tenant),
+                            "expires_on": str(int(time.time()) + TOKEN_LIFETIME),
+                            "resource": audience, "token_type": "Bearer"})
 
 
 class MonitorLogsFake(ThreadedServer):
@@ -147,6 +189,11 @@ class MonitorLogsFake(ThreadedServer):
     def credential(self) -> EntraTokenFake:
         """A credential whose tokens this fake accepts when asked for an accepted audience."""
         return EntraTokenFake(self._key, self.tenant)
+
+    def managed_identity(self, port: int = 0) -> ManagedIdentityFake:
+        """An App Service managed identity endpoint issuing tokens this fake accepts (start it
+        with `with` or `start()`), for a process that uses `DefaultAzureCredential`."""
+        return ManagedIdentityFake(self._key, self.tenant, port)
 
     def accept_audiences(self, *audiences: str) -> None:
         """Accept tokens for exactly these audiences from now on (default: the Logs API's)."""

@@ -5,6 +5,8 @@ its answer and assert the query that was sent and the number or error that came 
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -32,6 +34,7 @@ from shared.analysis.appinsights import (
     Failure,
     InvalidAppInsightsQuery,
     LogsConnection,
+    default_credential,
 )
 
 RESOURCE = ("/subscriptions/0b1f6471-1bf0-4dda-aec3-cb9272f09590/resourceGroups/delivery-rg"
@@ -226,6 +229,40 @@ def test_a_credential_that_cannot_get_a_token_is_denied(query: AppInsightsQuery)
                             "identity endpoint")
 
 
+def test_by_default_the_apps_managed_identity_gets_the_token(
+    logs: MonitorLogsFake, query: AppInsightsQuery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs.answer(RATE_TABLE)
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET",
+                 "AZURE_FEDERATED_TOKEN_FILE", "MSI_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT"):
+        monkeypatch.delenv(name, raising=False)
+    default_credential.cache_clear()
+    try:
+        with logs.managed_identity() as identity:
+            for name, value in identity.environment().items():
+                monkeypatch.setenv(name, value)
+            as_the_app = replace(query, credential=None)
+
+            assert [as_the_app.run().value for _ in range(2)] == [0.025, 0.025]
+            assert identity.resources == [LOGS_AUDIENCE]  # one token, cached between queries
+    finally:
+        default_credential.cache_clear()
+
+
+def test_no_token_reaches_logs_or_errors(
+    logs: MonitorLogsFake, query: AppInsightsQuery, credential: EntraTokenFake,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    logs.answer(RATE_TABLE)
+    assert query.run().value == 0.025
+    error = failure_of(replace(query, audience="https://example.org"))
+
+    assert len(credential.issued) == 2 and error.failure is Failure.DENIED
+    shown = caplog.text + str(error) + "".join(traceback.format_exception(error))
+    assert caplog.records and not [t for t in credential.issued if t in shown]
+
+
 def test_an_unreachable_service_says_so(query: AppInsightsQuery) -> None:
     nobody = f"https://127.0.0.1:{free_port()}"
 
@@ -313,3 +350,29 @@ def test_bad_input_is_one_clear_line_and_sends_nothing(
         replace(query, **changes)
     assert "\n" not in str(info.value) and len(str(info.value)) < 300
     assert logs.counts() == (0, 0)
+
+
+def test_the_fake_accepts_the_audiences_it_is_told(
+    logs: MonitorLogsFake, query: AppInsightsQuery
+) -> None:
+    logs.answer(RATE_TABLE)
+    logs.accept_audiences("https://api.applicationinsights.io")
+
+    assert replace(query, audience="https://api.applicationinsights.io").run().value == 0.025
+    assert failure_of(query).failure is Failure.DENIED
+
+
+def test_the_fake_serves_the_get_form_and_forgets_on_reset(
+    logs: MonitorLogsFake, credential: EntraTokenFake, tls_files: TlsFiles
+) -> None:
+    logs.answer(RATE_TABLE)
+    token = credential.get_token(f"{LOGS_AUDIENCE}/.default").token
+    response = requests.get(f"{logs.endpoint}/v1/workspaces/{WORKSPACE}/query",
+                            params={"query": "requests | count", "timespan": "PT1H"},
+                            headers={"Authorization": f"Bearer {token}"},
+                            verify=str(tls_files.ca), timeout=10)
+
+    assert response.json()["tables"][0]["rows"][0] == [3, 120, 0.025]
+    assert logs.queries() == [LogsQuery("workspace", WORKSPACE, "requests | count", "PT1H")]
+    logs.reset()
+    assert (logs.queries(), logs.counts()) == ([], (0, 0))
