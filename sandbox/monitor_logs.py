@@ -25,7 +25,8 @@ or what `accept_audiences` sets), so a client that asks for a token for its endp
 SDK's default when `audience` is not passed) is refused, as Azure would refuse it.
 
 It is not a KQL engine: the answer does not depend on the query text. Runs its own asyncio
-loop in a background thread (see `threaded.py`); tokens are never logged or recorded.
+loop in a background thread (see `threaded.py`); tokens are never logged (only the test
+credential keeps those it issued).
 """
 
 from __future__ import annotations
@@ -186,6 +187,10 @@ class MonitorLogsFake(ThreadedServer):
 
     # -- tokens ----------------------------------------------------------------------------
 
+    def token(self, audience: str = LOGS_AUDIENCE, lifetime: int = TOKEN_LIFETIME) -> str:
+        """One token of this fake's issuer (for raw HTTP tests; negative lifetime: expired)."""
+        return mint_token(self._key, audience, self.tenant, lifetime)
+
     def credential(self) -> EntraTokenFake:
         """A credential whose tokens this fake accepts when asked for an accepted audience."""
         return EntraTokenFake(self._key, self.tenant)
@@ -338,12 +343,12 @@ class MonitorLogsFake(ThreadedServer):
         return status, _error_body(code, message, ())
 
 
-def mint_token(key: bytes, audience: str, tenant: str) -> str:
+def mint_token(key: bytes, audience: str, tenant: str, lifetime: int = TOKEN_LIFETIME) -> str:
     """An HS256 JWT for `audience` signed with `key` (the fake's own token format)."""
     now = int(time.time())
     header = {"alg": "HS256", "typ": "JWT"}
     claims = {"aud": audience, "iss": f"https://sts.windows.net/{tenant}/", "tid": tenant,
-              "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME,
+              "iat": now, "nbf": now, "exp": now + lifetime,
               "oid": str(uuid.uuid4())}
     signing_input = f"{_b64(json.dumps(header))}.{_b64(json.dumps(claims))}"
     return f"{signing_input}.{_b64(_sign(key, signing_input))}"

@@ -191,11 +191,16 @@ def test_the_sdk_asks_for_the_endpoints_scope_unless_given_an_audience(
     ("Bearer not-a-jwt", 403, "InvalidAuthenticationToken"),
     ("Bearer " + mint_token(b"another issuer's key", LOGS_AUDIENCE, DEFAULT_TENANT), 403,
      "InvalidAuthenticationToken"),
+    ("expired", 403, "InvalidAuthenticationToken"),
+    ("for ARM", 403, "InvalidTokenError"),
 ])
-def test_the_fake_refuses_requests_without_a_token_it_issued(
+def test_the_fake_refuses_requests_without_a_token_it_issued_for_the_logs_api(
     logs: MonitorLogsFake, tls_files: TlsFiles, authorization: str | None, status: int,
     code: str,
 ) -> None:
+    own = {"expired": f"Bearer {logs.token(lifetime=-60)}",
+           "for ARM": f"Bearer {logs.token('https://management.azure.com')}"}
+    authorization = own.get(authorization or "", authorization)
     headers = {"Authorization": authorization} if authorization else {}
     response = requests.post(f"{logs.endpoint}/v1/workspaces/{WORKSPACE}/query",
                              json={"query": "print 1"}, headers=headers,
@@ -363,16 +368,31 @@ def test_the_fake_accepts_the_audiences_it_is_told(
 
 
 def test_the_fake_serves_the_get_form_and_forgets_on_reset(
-    logs: MonitorLogsFake, credential: EntraTokenFake, tls_files: TlsFiles
+    logs: MonitorLogsFake, tls_files: TlsFiles
 ) -> None:
     logs.answer(RATE_TABLE)
-    token = credential.get_token(f"{LOGS_AUDIENCE}/.default").token
     response = requests.get(f"{logs.endpoint}/v1/workspaces/{WORKSPACE}/query",
                             params={"query": "requests | count", "timespan": "PT1H"},
-                            headers={"Authorization": f"Bearer {token}"},
+                            headers={"Authorization": f"Bearer {logs.token()}"},
                             verify=str(tls_files.ca), timeout=10)
 
     assert response.json()["tables"][0]["rows"][0] == [3, 120, 0.025]
     assert logs.queries() == [LogsQuery("workspace", WORKSPACE, "requests | count", "PT1H")]
     logs.reset()
     assert (logs.queries(), logs.counts()) == ([], (0, 0))
+
+
+@pytest.mark.parametrize(("path", "body", "status", "code"), [
+    (f"/v1/workspaces/{WORKSPACE}/query", {"query": " "}, 400, "BadArgumentError"),
+    (f"/v1/workspaces/{WORKSPACE}/query", ["not", "an", "object"], 400, "BadArgumentError"),
+    (f"/v2/workspaces/{WORKSPACE}/query", {"query": "print 1"}, 404, "PathNotFoundError"),
+    ("/v1/elsewhere/query", {"query": "print 1"}, 404, "PathNotFoundError"),
+])
+def test_the_fake_refuses_what_the_service_would_refuse(
+    logs: MonitorLogsFake, tls_files: TlsFiles, path: str, body: Any, status: int, code: str
+) -> None:
+    response = requests.post(f"{logs.endpoint}{path}", json=body, verify=str(tls_files.ca),
+                             headers={"Authorization": f"Bearer {logs.token()}"}, timeout=10)
+
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+    assert logs.queries() == []
