@@ -242,7 +242,7 @@ class JobProvider:
 Provider = HttpProvider | PrometheusProvider | AppInsightsProvider | JobProvider
 PROVIDERS: dict[str, type[Provider]] = {kind.KIND: kind for kind in (
     HttpProvider, PrometheusProvider, AppInsightsProvider, JobProvider)}
-JOB_THRESHOLD = Threshold(min=1)
+JOB_THRESHOLD = Threshold(min=1.0)
 
 
 @dataclass(frozen=True)
