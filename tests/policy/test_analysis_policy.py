@@ -234,11 +234,12 @@ def test_a_broken_strategy_snapshot_names_the_field() -> None:
 
 
 def test_ten_replicas_make_ten_percent_steps() -> None:
-    canary = Canary(10, ())
-    assert [canary.split(weight) for weight in (10, 20, 50, 90)] == [
-        (1, 9), (2, 8), (5, 5), (9, 1)]
-    assert canary_pods(41, 10) == 4 and canary_pods(45, 10) == 5 and canary_pods(4, 10) == 0
-    assert canary_pods(33, 3) == 1 and canary_pods(50, 3) == 2
+    weights = (10, 20, 30, 41, 45, 50, 90)  # the table in docs/release-policy.md
+    assert [Canary(10, ()).split(weight) for weight in weights] == [
+        (1, 9), (2, 8), (3, 7), (4, 6), (5, 5), (5, 5), (9, 1)]
+    assert [Canary(4, ()).split(weight) for weight in weights] == [
+        (0, 4), (1, 3), (1, 3), (2, 2), (2, 2), (2, 2), (4, 0)]
+    assert canary_pods(4, 10) == 0 and canary_pods(33, 3) == 1 and canary_pods(50, 3) == 2
 
 
 def test_variables_expand_and_unknown_ones_are_named() -> None:
@@ -491,3 +492,29 @@ def test_a_helm_target_takes_an_analysis_and_rolling() -> None:
     prod = snapshot(text)[1]
     assert prod["target"]["deploy"]["kind"] == "helm"
     assert prod["analysis"]["measurements"] == 3 and "strategy" not in prod
+
+
+def test_the_examples_in_the_reference_load_and_their_snapshots_read_back() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "release-policy.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in text.split("```yaml\n")[1:]]
+    (analysis,) = [block for block in blocks if block.startswith("        analysis:\n")]
+    (strategy,) = [block for block in blocks if block.startswith("        strategy:\n")]
+    policy = edit("          container: app\n", "          container: app\n" + analysis +
+                  strategy.split("   #", 1)[0] + "\n")
+    qa = parse_policy(policy, "docs example").service("delivery").environments[0]
+    assert qa.analysis is not None and qa.analysis.measurements == 10
+    assert [metric.name for metric in qa.analysis.metrics] == [
+        "error-rate", "health", "failed-requests", "acceptance"]
+    assert isinstance(qa.strategy, Canary) and qa.strategy.weights == (10, 30, 60)
+    written = qa.to_dict()
+    assert [metric["provider"]["kind"] for metric in written["analysis"]["metrics"]] == [
+        "prometheus", "http", "appInsights", "job"]
+    block = text.split('```json\n"analysis": ', 1)[1].split("\n```", 1)[0]
+    documented = json.loads('{"analysis": ' + block + "}")
+    analysis_written = Analysis.from_dict(documented["analysis"])
+    assert analysis_written is not None
+    assert analysis_written.to_dict() == documented["analysis"]
+    assert documented["analysis"]["metrics"][1] == written["analysis"]["metrics"][1]
+    assert documented["strategy"] == written["strategy"]
+    blue_green = json.loads(text.split('```json\n"strategy": ', 1)[1].split("\n```", 1)[0])
+    assert BlueGreen.from_dict(blue_green, "strategy").to_dict() == blue_green
