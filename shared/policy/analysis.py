@@ -295,21 +295,21 @@ class Analysis:
 
         A metric fails the analysis with more than `failureLimit` failed measurements (empty
         ones count as failed with `onNoData: fail`). With `onNoData: inconclusive` a metric
-        whose failed plus empty measurements exceed the limit makes it inconclusive."""
+        whose failed plus empty measurements exceed the limit ends it inconclusive: it can
+        no longer pass."""
         inconclusive = False
         for metric in self.metrics:
             taken = outcomes.get(metric.name, ())
             failed, empty = taken.count("failed"), taken.count("noData")
             if self.on_no_data == "fail":
-                failed += empty
-                empty = 0
+                failed, empty = failed + empty, 0
             if failed > self.failure_limit:
                 return "failed"
             inconclusive = inconclusive or failed + empty > self.failure_limit
+        if inconclusive:
+            return "inconclusive"
         done = all(len(outcomes.get(metric.name, ())) >= self.measurements
                    for metric in self.metrics)
-        if inconclusive and done:
-            return "inconclusive"
         return "passed" if done else None
 
     @classmethod

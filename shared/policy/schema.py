@@ -51,6 +51,10 @@ _HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _RESOURCE_ID = re.compile(r"/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/"
                           r"[A-Za-z0-9.]+/[^/]+/[^/]+(?:/[^/]+/[^/]+)*")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Where an Entra token of the app's identity may go (besides loopback, for local fakes).
+AZURE_PROMETHEUS_SUFFIXES = (".prometheus.monitor.azure.com", ".prometheus.monitor.azure.us",
+                             ".prometheus.monitor.azure.cn")
+AZURE_LOGS_HOSTS = ("api.loganalytics.io", "api.loganalytics.us", "api.loganalytics.azure.cn")
 
 
 def _rule(check: Callable[[Any], Any]) -> AfterValidator:
@@ -593,10 +597,15 @@ class PrometheusMetricSpec(Spec):
         if self.managed_identity_client_id is not None and not self.azure:
             raise ValueError("managedIdentityClientId needs azure: true")
         parts = urlsplit(self.url)
-        if (self.azure or self.bearer_secret) and parts.scheme != "https" and \
-                parts.hostname not in _LOOPBACK:
+        loopback = parts.hostname in _LOOPBACK
+        if (self.azure or self.bearer_secret) and parts.scheme != "https" and not loopback:
             raise ValueError(f"{self.url!r} must be https:// to send a token (plain http only"
                              " on loopback)")
+        if self.azure and not loopback and \
+                not str(parts.hostname).endswith(AZURE_PROMETHEUS_SUFFIXES):
+            raise ValueError(f"{self.url!r} is not an Azure Monitor workspace"
+                             f" (*{AZURE_PROMETHEUS_SUFFIXES[0]}): azure: true sends the app's"
+                             " Entra token, and only there")
         return self
 
 
@@ -619,6 +628,11 @@ class AppInsightsMetricSpec(Spec):
         if (self.resource_id is None) == (self.workspace_id is None):
             raise ValueError("needs exactly one of resourceId (an Application Insights"
                              " resource) or workspaceId (a Log Analytics workspace)")
+        host = urlsplit(self.endpoint).hostname if self.endpoint else None
+        if host is not None and host not in AZURE_LOGS_HOSTS + _LOOPBACK:
+            raise ValueError(f"endpoint {self.endpoint!r} is not an Azure Monitor Logs API"
+                             f" ({', '.join(AZURE_LOGS_HOSTS)}) nor on loopback: the query"
+                             " sends the app's Entra token there")
         return self
 
 

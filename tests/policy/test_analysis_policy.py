@@ -268,8 +268,10 @@ def _analysis(on_no_data: str, failure_limit: int = 1, measurements: int = 3) ->
     ("fail", ["failed", "failed"], "failed"),
     ("fail", ["noData", "failed"], "failed"),
     ("fail", ["noData", "passed", "noData"], "failed"),
-    ("inconclusive", ["noData", "noData"], None),
+    ("inconclusive", ["noData"], None),
+    ("inconclusive", ["noData", "noData"], "inconclusive"),
     ("inconclusive", ["noData", "passed", "noData"], "inconclusive"),
+    ("inconclusive", ["failed", "noData"], "inconclusive"),
     ("inconclusive", ["noData", "passed", "passed"], "passed"),
     ("inconclusive", ["noData", "failed", "failed"], "failed"),
     ("inconclusive", ["noData", "noData", "noData"], "inconclusive"),
@@ -335,6 +337,16 @@ SCHEMA_CASES = [
      "              prometheus:\n                url: http://contoso",
      f"{PROD}.analysis.metrics[1].prometheus", "'http://contoso.prometheus.monitor.azure.com'"
      " must be https:// to send a token (plain http only on loopback)"),
+    ("url: https://contoso.prometheus.monitor.azure.com",
+     "url: https://prometheus.contoso.com", "              prometheus:\n                url: https",
+     f"{PROD}.analysis.metrics[1].prometheus", "'https://prometheus.contoso.com' is not an"
+     " Azure Monitor workspace (*.prometheus.monitor.azure.com): azure: true sends the app's"
+     " Entra token, and only there"),
+    ("                column: failed\n", "                column: failed\n"
+     "                endpoint: https://logs.contoso.com/v1\n", "              appInsights:",
+     f"{PROD}.analysis.metrics[0].appInsights", "endpoint 'https://logs.contoso.com/v1' is not"
+     " an Azure Monitor Logs API (api.loganalytics.io, api.loganalytics.us,"
+     " api.loganalytics.azure.cn) nor on loopback: the query sends the app's Entra token there"),
     ("                column: failed\n",
      "                column: failed\n                workspaceId: 0b9a7c1e-4d0f-4a53-9a55"
      "-3b7a2f6c1d20\n", "              appInsights:", f"{PROD}.analysis.metrics[0].appInsights",
