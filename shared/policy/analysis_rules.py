@@ -155,8 +155,10 @@ def _canary(spec: StrategySpec, here: Path, line_of: LineOf) -> Iterator[Finding
     for weight, where in weights:
         pods = canary_pods(weight, replicas)
         if previous is not None and weight <= previous[0]:
+            at = line_of(previous[1])
+            place = f" (line {at})" if at != line_of(where) else ""
             yield where, (f"weight {weight} is not above the weight before it, {previous[0]}"
-                          f" (line {line_of(previous[1])}): weights must increase")
+                          f"{place}: weights must increase")
         elif pods == 0:
             yield where, (f"weight {weight} of {replicas} replicas is 0 canary pods: the canary"
                           " would get no traffic (raise the weight or replicas)")

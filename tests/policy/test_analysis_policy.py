@@ -436,7 +436,11 @@ RULE_CASES = [
     ("steps: [{weight: 10}, {pause: 30s}, {weight: 50}]",
      "steps: [{weight: 10}, {pause: 30s}, {weight: 10}]", "{weight: 10}]",
      f"{QA}.strategy.canary.steps[2].weight",
-     "weight 10 is not above the weight before it, 10 (line {line}): weights must increase"),
+     "weight 10 is not above the weight before it, 10: weights must increase"),
+    ("            steps: [{weight: 10}, {pause: 30s}, {weight: 50}]\n",
+     "            steps:\n              - weight: 30\n              - weight: 20\n",
+     "weight: 20", f"{QA}.strategy.canary.steps[1].weight",
+     "weight 20 is not above the weight before it, 30 (line {line}): weights must increase"),
     ("steps: [{weight: 10}, {pause: 30s}, {weight: 50}]", "weights: [4, 50]", "weights",
      f"{QA}.strategy.canary.weights[0]", "weight 4 of 10 replicas is 0 canary pods: the canary"
      " would get no traffic (raise the weight or replicas)"),
@@ -476,7 +480,7 @@ def test_every_rule_is_named_with_its_line(old: str, new: str, at: str, field: s
                                            message: str) -> None:
     text = edit(old, new, ANALYSIS)
     (found,) = problems(text)
-    first_weight = line(text, "steps: [{weight: 10},") if "{line}" in message else 0
+    first_weight = line(text, "weight: 30") if "{line}" in message else 0
     expected = f"{F}:{line(text, at)}: {field}: {message.replace('{line}', str(first_weight))}"
     assert found.startswith(expected), found
 
