@@ -110,7 +110,8 @@ def _message(error: ErrorDetails, loc: list[PathPart], is_key: bool) -> str:
     if kind == "too_short" and isinstance(value, Sequence | Mapping):
         return "must not be empty"
     message = error["msg"].replace("Input should be", "must be")
-    if kind in ("literal_error", "greater_than", "greater_than_equal", "less_than_equal"):
+    if kind in ("literal_error", "greater_than", "greater_than_equal", "less_than",
+                "less_than_equal"):
         return f"{message}, not {_describe(value)}"
     return message
 

@@ -18,19 +18,34 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import helm
+from .analysis import (
+    JOB_THRESHOLD,
+    Analysis,
+    AppInsightsProvider,
+    HttpProvider,
+    JobProvider,
+    Metric,
+    PrometheusProvider,
+    Provider,
+    Threshold,
+)
 from .helm import HelmTarget, HelmTest, ImageValues, ValuesFile, is_oci, split_oci
 from .schema import (
+    AnalysisSpec,
     ClusterSpec,
     DefaultsSpec,
     EnvironmentSpec,
     GateSpec,
     HelmSpec,
+    MetricSpec,
     PolicyDocument,
     RegistrySpec,
     RollbackSpec,
     ServiceSpec,
     Spec,
+    StrategySpec,
 )
+from .strategy import ROLLING, BlueGreen, Canary, CanaryStep, Strategy, strategy_from_dict
 from .versions import VersionKey, VersionRange, parse_range, parse_version, version_key
 
 SNAPSHOT_VERSION = 1
@@ -266,7 +281,8 @@ class Rollback:
 
 @dataclass(frozen=True)
 class Environment:
-    """One stage: where it deploys, its secrets, checks, gate, promotion and rollback.
+    """One stage: where it deploys, its secrets, checks, gate, promotion and rollback, how
+    traffic moves (`strategy`) and what is measured over time (`analysis`).
 
     `deploy_target` is the plain dict the deploy activities read; `helm` is its typed form
     when the target is a Helm chart."""
@@ -282,6 +298,8 @@ class Environment:
     rollback: Rollback
     image_registry: dict[str, Any]
     image_repository: str
+    analysis: Analysis | None = None
+    strategy: Strategy = ROLLING
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Environment:
@@ -305,7 +323,9 @@ class Environment:
             or DEFAULT_ROLLOUT_TIMEOUT,
             rollback=Rollback.from_dict(data.get("rollback")),
             image_registry=dict(_required(image, "registry", f"{where}.image")),
-            image_repository=str(_required(image, "repository", f"{where}.image")))
+            image_repository=str(_required(image, "repository", f"{where}.image")),
+            analysis=Analysis.from_dict(data.get("analysis"), f"{where}.analysis"),
+            strategy=strategy_from_dict(data.get("strategy"), f"{where}.strategy"))
         _ = environment.helm  # a Helm target is read whole here, so a broken one fails now
         return environment
 
@@ -317,6 +337,16 @@ class Environment:
         return HelmTarget.from_dict(self.deploy_target, f"environment {self.name!r}.target.deploy")
 
     def to_dict(self) -> dict[str, Any]:
+        """The snapshot form; `analysis` and `strategy` are written only when the environment
+        has them, so environments without them keep the snapshot written before they existed."""
+        data = self._base_dict()
+        if self.analysis is not None:
+            data["analysis"] = self.analysis.to_dict()
+        if self.strategy != ROLLING:
+            data["strategy"] = self.strategy.to_dict()
+        return data
+
+    def _base_dict(self) -> dict[str, Any]:
         return {"name": self.name,
                 "target": {"cluster": copy.deepcopy(self.cluster),
                            "deploy": copy.deepcopy(self.deploy_target)},
@@ -455,6 +485,74 @@ def resolve_rollback(defaults: DefaultsSpec, spec: RollbackSpec | None) -> Rollb
     return Rollback(values["on_failure"], values["pause_for_human"], values["pause_deadline"])
 
 
+def resolve_analysis(spec: AnalysisSpec | None) -> Analysis | None:
+    """The typed analysis of a checked spec: `duration` becomes whole intervals."""
+    if spec is None:
+        return None
+    measurements = spec.measurements
+    if measurements is None:
+        assert spec.duration is not None  # the schema requires one of them
+        measurements = spec.duration // spec.interval
+    return Analysis(interval=spec.interval, measurements=measurements,
+                    metrics=tuple(_metric(metric, spec.interval) for metric in spec.metrics),
+                    duration=spec.duration, failure_limit=spec.failure_limit,
+                    on_no_data=spec.on_no_data, retries=spec.retries)
+
+
+def _metric(spec: MetricSpec, interval: timedelta) -> Metric:
+    provider: Provider
+    if spec.http is not None:
+        http = spec.http
+        provider = HttpProvider(url=http.url, value=http.value, requests=http.requests,
+                                expect_status=http.expect_status,
+                                body_contains=http.body_contains, json_field=http.json_field,
+                                json_equals=copy.deepcopy(http.json_equals),
+                                headers=dict(http.headers),
+                                attempt_timeout_seconds=http.attempt_timeout_seconds)
+    elif spec.prometheus is not None:
+        prometheus = spec.prometheus
+        auth = "azure" if prometheus.azure else "bearer" if prometheus.bearer_secret else "none"
+        provider = PrometheusProvider(
+            url=prometheus.url, query=prometheus.query, auth=auth,
+            bearer_secret=prometheus.bearer_secret,
+            managed_identity_client_id=prometheus.managed_identity_client_id)
+    elif spec.app_insights is not None:
+        insights = spec.app_insights
+        provider = AppInsightsProvider(
+            query=insights.query, column=insights.column,
+            timespan=insights.timespan or interval, resource_id=insights.resource_id,
+            workspace_id=insights.workspace_id, endpoint=insights.endpoint,
+            ca_bundle=insights.ca_bundle,
+            managed_identity_client_id=insights.managed_identity_client_id)
+    else:
+        job = spec.job
+        assert job is not None  # the schema requires exactly one provider
+        provider = JobProvider(image=job.image, command=tuple(job.command), args=tuple(job.args),
+                               backoff_limit=job.backoff_limit, timeout=job.timeout)
+    threshold = JOB_THRESHOLD if spec.threshold is None else \
+        Threshold(spec.threshold.min, spec.threshold.max)
+    return Metric(spec.name, provider, threshold)
+
+
+def resolve_strategy(spec: StrategySpec | None, has_analysis: bool) -> Strategy:
+    """The typed strategy; blue-green runs its analysis before the switch unless told not to."""
+    if spec is None:
+        return ROLLING
+    if spec.blue_green is not None:
+        blue_green = spec.blue_green
+        pre = blue_green.pre_promotion_analysis
+        return BlueGreen(preview_service=blue_green.preview_service,
+                         active_service=blue_green.active_service,
+                         scale_down_delay=blue_green.scale_down_delay,
+                         pre_promotion_analysis=has_analysis if pre is None else pre,
+                         post_promotion_analysis=bool(blue_green.post_promotion_analysis))
+    canary = spec.canary
+    assert canary is not None  # the schema requires exactly one kind
+    steps = [CanaryStep(weight=step.weight, pause=step.pause) for step in canary.steps or ()] \
+        or [CanaryStep(weight=weight) for weight in canary.weights or ()]
+    return Canary(replicas=canary.replicas, steps=tuple(steps))
+
+
 def service_registry_name(defaults: DefaultsSpec, spec: ServiceSpec) -> str | None:
     return spec.registry if spec.registry is not None else defaults.registry
 
@@ -577,4 +675,6 @@ def _environment(document: PolicyDocument, registries: dict[str, dict[str, Any]]
         gate=resolve_gate(defaults, spec.gate) if spec.gate is not None else None,
         promotion=promotion, rollout_timeout=rollout_timeout,
         rollback=resolve_rollback(defaults, spec.rollback),
-        image_registry=registries[str(location[0])], image_repository=location[1])
+        image_registry=registries[str(location[0])], image_repository=location[1],
+        analysis=resolve_analysis(spec.analysis),
+        strategy=resolve_strategy(spec.strategy, spec.analysis is not None))

@@ -38,8 +38,9 @@ from shared.secrets.names import (
     normalize_vault_url,
 )
 
-from . import helm
+from . import analysis, helm
 from .durations import parse_duration
+from .strategy import DEFAULT_SCALE_DOWN_DELAY
 from .versions import parse_range
 
 _NAME = re.compile(r"[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)*")
@@ -47,6 +48,13 @@ _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 _DNS_SUBDOMAIN = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_RESOURCE_ID = re.compile(r"/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/"
+                          r"[A-Za-z0-9.]+/[^/]+/[^/]+(?:/[^/]+/[^/]+)*")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Where an Entra token of the app's identity may go (besides loopback, for local fakes).
+AZURE_PROMETHEUS_SUFFIXES = (".prometheus.monitor.azure.com", ".prometheus.monitor.azure.us",
+                             ".prometheus.monitor.azure.cn")
+AZURE_LOGS_HOSTS = ("api.loganalytics.io", "api.loganalytics.us", "api.loganalytics.azure.cn")
 
 
 def _rule(check: Callable[[Any], Any]) -> AfterValidator:
@@ -251,6 +259,34 @@ def _helm_test(value: Any) -> Any:
     raise ValueError("must be true, false or a mapping such as {timeout: 5m}")
 
 
+def _template(value: str) -> str:
+    """Text that may use the analysis variables (`${service}`, …) and no others."""
+    problem = analysis.variable_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _http_template(value: str) -> str:
+    return _http_url(_template(value))
+
+
+def _resource_id(value: str) -> str:
+    if not _RESOURCE_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not an Azure resource id (such as /subscriptions/<id>/"
+                         "resourceGroups/<group>/providers/microsoft.insights/components/<name>)")
+    return value
+
+
+def _strategy(value: Any) -> Any:
+    """`strategy: rolling` as None (the default); a mapping as written."""
+    if value == "rolling":
+        return None
+    if isinstance(value, dict):
+        return value
+    raise ValueError("must be rolling or a mapping with blueGreen or canary")
+
+
 def _reject_null(cls: type, value: Any) -> Any:
     if value is None:
         raise ValueError("must not be null (leave the field out to use the default)")
@@ -272,6 +308,10 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Seconds = Annotated[float, Field(gt=0)]
 ValuePath = Annotated[str, _rule(_value_path)]
 AppPath = Annotated[str, _rule(_app_path)]
+Template = Annotated[str, _rule(_not_blank), _rule(_template)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+ServiceName = Annotated[str, _rule(_dns_label)]
+Weight = Annotated[int, Field(gt=0, lt=100)]
 
 
 class Spec(BaseModel):
@@ -499,6 +539,215 @@ class RollbackSpec(Spec):
     _not_null = not_null("on_failure", "pause_for_human", "pause_deadline")
 
 
+class ThresholdSpec(Spec):
+    """The range a metric's number must lie in; both ends included."""
+
+    min: Number | None = None
+    max: Number | None = None
+
+    _not_null = not_null("min", "max")
+
+    @model_validator(mode="after")
+    def _a_range(self) -> ThresholdSpec:
+        if self.min is None and self.max is None:
+            raise ValueError("needs min or max (or both)")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}: no value can pass")
+        return self
+
+
+class HttpMetricSpec(Spec):
+    """Requests to a URL per measurement: the share that passed, or the slowest in ms."""
+
+    url: Annotated[str, _rule(_http_template)]
+    value: Literal["successRate", "latencyMs"] = "successRate"
+    requests: Annotated[int, Field(ge=1, le=100)] = 1
+    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
+    body_contains: str | None = None
+    json_field: Text | None = None
+    json_equals: JsonValue = None
+    headers: dict[Annotated[str, _rule(_header)], SecretName] = {}
+    attempt_timeout_seconds: Seconds = analysis.DEFAULT_HTTP_TIMEOUT_SECONDS
+
+    _not_null = not_null("value", "requests", "expect_status", "headers",
+                         "attempt_timeout_seconds")
+
+    @model_validator(mode="after")
+    def _equals_needs_field(self) -> HttpMetricSpec:
+        if self.json_equals is not None and self.json_field is None:
+            raise ValueError("jsonEquals needs jsonField (the dotted path it compares)")
+        return self
+
+
+class PrometheusMetricSpec(Spec):
+    """A PromQL instant query; auth none, a bearer token from a secret, or an Entra token."""
+
+    url: Annotated[str, _rule(_http_url)]
+    query: Template
+    bearer_secret: SecretName | None = None
+    azure: bool = False
+    managed_identity_client_id: Guid | None = None
+
+    _not_null = not_null("azure")
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> PrometheusMetricSpec:
+        if self.azure and self.bearer_secret is not None:
+            raise ValueError("has both bearerSecret and azure: pick one way to authenticate")
+        if self.managed_identity_client_id is not None and not self.azure:
+            raise ValueError("managedIdentityClientId needs azure: true")
+        parts = urlsplit(self.url)
+        loopback = parts.hostname in _LOOPBACK
+        if (self.azure or self.bearer_secret) and parts.scheme != "https" and not loopback:
+            raise ValueError(f"{self.url!r} must be https:// to send a token (plain http only"
+                             " on loopback)")
+        if self.azure and not loopback and \
+                not str(parts.hostname).endswith(AZURE_PROMETHEUS_SUFFIXES):
+            raise ValueError(f"{self.url!r} is not an Azure Monitor workspace"
+                             f" (*{AZURE_PROMETHEUS_SUFFIXES[0]}): azure: true sends the app's"
+                             " Entra token, and only there")
+        return self
+
+
+class AppInsightsMetricSpec(Spec):
+    """A KQL query through azure-monitor-query; the number is `column` of the first row."""
+
+    resource_id: Annotated[str, _rule(_resource_id)] | None = None
+    workspace_id: Guid | None = None
+    query: Template
+    column: Text
+    timespan: Duration | None = None
+    endpoint: Annotated[str, _rule(_https_url)] | None = None
+    ca_bundle: Text | None = None
+    managed_identity_client_id: Guid | None = None
+
+    _not_null = not_null("timespan")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AppInsightsMetricSpec:
+        if (self.resource_id is None) == (self.workspace_id is None):
+            raise ValueError("needs exactly one of resourceId (an Application Insights"
+                             " resource) or workspaceId (a Log Analytics workspace)")
+        host = urlsplit(self.endpoint).hostname if self.endpoint else None
+        if host is not None and host not in AZURE_LOGS_HOSTS + _LOOPBACK:
+            raise ValueError(f"endpoint {self.endpoint!r} is not an Azure Monitor Logs API"
+                             f" ({', '.join(AZURE_LOGS_HOSTS)}) nor on loopback: the query"
+                             " sends the app's Entra token there")
+        return self
+
+
+class JobMetricSpec(Spec):
+    """A Kubernetes Job made from this template; it passes when the Job succeeds."""
+
+    image: Template
+    command: list[Template] = []
+    args: list[Annotated[str, _rule(_template)]] = []
+    backoff_limit: Annotated[int, Field(ge=0, le=10)] = 0
+    timeout: Duration = analysis.DEFAULT_JOB_TIMEOUT
+
+    _not_null = not_null("command", "args", "backoff_limit", "timeout")
+
+
+class MetricSpec(Spec):
+    """One number per measurement from exactly one provider, compared with `threshold`."""
+
+    name: Name
+    http: HttpMetricSpec | None = None
+    prometheus: PrometheusMetricSpec | None = None
+    app_insights: AppInsightsMetricSpec | None = None
+    job: JobMetricSpec | None = None
+    threshold: ThresholdSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_provider(self) -> MetricSpec:
+        written = [name for name in ("http", "prometheus", "app_insights", "job")
+                   if getattr(self, name) is not None]
+        if len(written) != 1:
+            raise ValueError("needs exactly one provider: http, prometheus, appInsights or job")
+        if self.job is not None and self.threshold is not None:
+            raise ValueError("a job metric passes when the Job succeeds: leave threshold out")
+        if self.job is None and self.threshold is None:
+            raise ValidationError.from_exception_data(
+                "MetricSpec", [InitErrorDetails(type="missing", loc=("threshold",), input={})])
+        return self
+
+
+class AnalysisSpec(Spec):
+    """Metrics measured every `interval`, for `duration` or `measurements` times."""
+
+    interval: Duration = analysis.DEFAULT_INTERVAL
+    duration: Duration | None = None
+    measurements: Annotated[int, Field(ge=1, le=analysis.MAX_MEASUREMENTS)] | None = None
+    failure_limit: Annotated[int, Field(ge=0)] = 0
+    on_no_data: Literal["fail", "inconclusive"] = "fail"
+    retries: Annotated[int, Field(ge=0, le=10)] = analysis.DEFAULT_RETRIES
+    metrics: Annotated[list[MetricSpec], Field(min_length=1)]
+
+    _not_null = not_null("interval", "failure_limit", "on_no_data", "retries")
+
+    @model_validator(mode="after")
+    def _how_long(self) -> AnalysisSpec:
+        if (self.duration is None) == (self.measurements is None):
+            raise ValueError("needs exactly one of duration (bake time) or measurements (a"
+                             " count)")
+        return self
+
+
+class BlueGreenSpec(Spec):
+    """The new version beside the old, behind `previewService`, then switched into
+    `activeService`."""
+
+    preview_service: ServiceName
+    active_service: ServiceName
+    scale_down_delay: Duration = DEFAULT_SCALE_DOWN_DELAY
+    pre_promotion_analysis: bool | None = None
+    post_promotion_analysis: bool | None = None
+
+    _not_null = not_null("scale_down_delay", "pre_promotion_analysis",
+                         "post_promotion_analysis")
+
+
+class CanaryStepSpec(Spec):
+    """`{weight: 10}` or `{pause: 30s}`."""
+
+    weight: Weight | None = None
+    pause: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CanaryStepSpec:
+        if (self.weight is None) == (self.pause is None):
+            raise ValueError("a step is {weight: <1-99>} or {pause: <duration>}")
+        return self
+
+
+class CanarySpec(Spec):
+    """A canary Deployment beside the stable one; weights are shares of `replicas` pods."""
+
+    replicas: Annotated[int, Field(ge=2, le=1000)]
+    steps: Annotated[list[CanaryStepSpec], Field(min_length=1)] | None = None
+    weights: Annotated[list[Weight], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _steps_or_weights(self) -> CanarySpec:
+        if (self.steps is None) == (self.weights is None):
+            raise ValueError("needs exactly one of steps or weights")
+        return self
+
+
+class StrategySpec(Spec):
+    """`blueGreen` or `canary` (`strategy: rolling`, the default, is read as no StrategySpec)."""
+
+    blue_green: BlueGreenSpec | None = None
+    canary: CanarySpec | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StrategySpec:
+        if (self.blue_green is None) == (self.canary is None):
+            raise ValueError("needs exactly one of blueGreen or canary (or write strategy:"
+                             " rolling)")
+        return self
+
+
 class EnvironmentSpec(Spec):
     """One stage of a service's path to production."""
 
@@ -510,8 +759,10 @@ class EnvironmentSpec(Spec):
     promotion: PromotionSpec | None = None
     rollout_timeout: Duration | None = None
     rollback: RollbackSpec | None = None
+    analysis: AnalysisSpec | None = None
+    strategy: Annotated[StrategySpec | None, BeforeValidator(_strategy)] = None
 
-    _not_null = not_null("rollout_timeout")
+    _not_null = not_null("rollout_timeout", "analysis")
 
 
 class ServiceSpec(Spec):

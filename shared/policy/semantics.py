@@ -1,4 +1,6 @@
-"""Rules that span fields: references, uniqueness, promotions, gates (Helm targets: helm_rules.py).
+"""Rules that span fields: references, uniqueness, promotions, gates.
+
+Helm targets: helm_rules.py; analysis and strategy: analysis_rules.py.
 
 Runs on a document that passed the schema. Each finding is a field path and a message;
 `line_of` (path → line) lets a message point at the other place involved.
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from . import helm_rules
+from . import analysis_rules, helm_rules
 from .durations import format_duration
 from .model import (
     cluster_connection,
@@ -37,6 +39,7 @@ def check(document: PolicyDocument, line_of: LineOf) -> list[Finding]:
         findings += _tags(document, service, where)
         findings += _environments(document, service, where, line_of)
         findings += helm_rules.check_service(document, name, service, line_of)
+        findings += analysis_rules.check_service(name, service, line_of)
     return findings
 
 
