@@ -13,8 +13,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from orchestrations.attempts import attempt
 from orchestrations.context import OrchestrationContext
-from orchestrations.deploying import attempt
 from shared.helm.charts import PinnedChart
 from shared.policy.durations import format_duration
 from shared.releases.charts import (

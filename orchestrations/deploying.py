@@ -8,17 +8,20 @@ no call of their own, so each caller schedules exactly what it scheduled before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
+from orchestrations.analysing import analyse
+from orchestrations.attempts import attempt
 from orchestrations.context import OrchestrationContext, Task
 from shared.cluster.verification import evidence_from_answer
-from shared.releases.failures import ATTEMPTS, is_permanent, retry_delay, said
+from shared.releases.failures import said
 from shared.releases.plan import Stage
+from shared.timefmt import iso_z
 
 # Ledger writes: every failure there is worth another try.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
@@ -42,16 +45,20 @@ class Verified:
 def deploy_and_verify(context: OrchestrationContext, stage: Stage,
                       cluster: ClusterCall, deadline: datetime, *, image: str, release_id: str,
                       change_cause: str, step: Callable[[str], None] | None = None,
-                      report: Report | None = None) -> Generator[Any, Any, Verified]:
+                      report: Report | None = None,
+                      variables: Mapping[str, str] | None = None,
+                      ) -> Generator[Any, Any, Verified]:
     """Point the stage's target at `image`, watch the rollout until `deadline`, run the
-    stage's checks (and `helm test`); `step` hears "deploy", "rollout", "verify" as each
-    begins, `report` a failure seen while the target still settles (see `watch_rollout`)."""
+    stage's checks (and `helm test`), then its analysis when the policy has one and the
+    caller gives its query `variables`; `step` hears "deploy", "rollout", "verify",
+    "analysis" as each begins, `report` a failure seen while the target still settles
+    (see `watch_rollout`)."""
     def deploy() -> Generator[Any, Any, Any]:
         return (yield from attempt(context, "deploy_image", cluster(
             image=image, releaseId=release_id, changeCause=change_cause)))
 
     return (yield from roll_out(context, stage, cluster, deadline, ("deploy", deploy), step,
-                                report))
+                                report, variables))
 
 
 def put_back_and_verify(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
@@ -72,8 +79,9 @@ def put_back_and_verify(context: OrchestrationContext, stage: Stage, cluster: Cl
 def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
              deadline: datetime, change: tuple[str, Callable[[], Generator[Any, Any, Any]]],
              step: Callable[[str], None] | None = None, report: Report | None = None,
-             ) -> Generator[Any, Any, Verified]:
-    """Make the `change` (its step name and its calls), watch the rollout, verify."""
+             variables: Mapping[str, str] | None = None) -> Generator[Any, Any, Verified]:
+    """Make the `change` (its step name and its calls), watch the rollout, verify, and
+    analyse when the stage has an analysis and `variables` are given."""
     def begin(name: str) -> None:
         if step is not None:
             step(name)
@@ -105,6 +113,13 @@ def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
             if not checked.passed:
                 return Verified(checked.failure(), revision=revision)
             evidence = checked.summary
+        if environment.analysis is not None and variables is not None:
+            begin("analysis")
+            window = {**variables, "windowStart": iso_z(context.current_utc_datetime)}
+            failed, analysed = yield from analyse(context, stage, window)
+            if failed is not None:
+                return Verified(failed, revision=revision)
+            evidence = analysed
     except Exception as error:
         return Verified(said(error), revision=revision)
     return Verified(None, evidence, revision)
@@ -171,16 +186,3 @@ def restore(context: OrchestrationContext, cluster: ClusterCall,
     if rollout["state"] != "complete":
         return f"ROLLBACK DID NOT COMPLETE: {rollout.get('message') or rollout['reason']}"
     return None
-
-
-def attempt(context: OrchestrationContext, activity: str,
-            request: dict[str, Any]) -> Generator[Any, Any, Any]:
-    """Run an activity; transient failures are retried with backoff, permanent ones are not."""
-    for number in range(1, ATTEMPTS + 1):
-        try:
-            return (yield context.call_activity(activity, request))
-        except Exception as failure:
-            if number == ATTEMPTS or is_permanent(str(failure)):
-                raise
-            yield context.create_timer(context.current_utc_datetime + retry_delay(number))
-    raise AssertionError("unreachable")

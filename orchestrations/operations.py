@@ -24,10 +24,10 @@ from functools import partial
 from typing import Any
 
 from blueprints import blueprint
+from orchestrations.attempts import attempt
 from orchestrations.context import OrchestrationContext
 from orchestrations.deploying import (
     RETRY,
-    attempt,
     deploy_and_verify,
     put_back_and_verify,
     record_deployment,

@@ -16,11 +16,11 @@ from datetime import timedelta
 from typing import Any
 
 from blueprints import blueprint
+from orchestrations.attempts import attempt
 from orchestrations.charts import pin_chart
 from orchestrations.context import OrchestrationContext
 from orchestrations.deploying import (
     RETRY,
-    attempt,
     deploy_and_verify,
     record_deployment,
     restore,
@@ -37,6 +37,7 @@ from shared.releases.plan import (
     Stage,
     cluster_request,
     early_failure_record,
+    query_variables,
 )
 from shared.releases.status import HelmDeployed, HistoryEntry, ReleaseStatus
 from shared.releases.turns import turn_event
@@ -334,7 +335,7 @@ def deploy_environment(context: OrchestrationContext,
     verified = yield from deploy_and_verify(
         context, stage, cluster, deadline, image=job["image"], release_id=job["releaseId"],
         change_cause=f"release {job['releaseId']}: {job['service']} {job['version']}",
-        report=report)
+        report=report, variables=query_variables(stage, job))
     failure, evidence = verified.failure, verified.evidence
     if failure is None:
         yield record_deployment(context, job, good=True, revision=verified.revision)

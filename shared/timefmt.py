@@ -1,8 +1,8 @@
 """Reading moments from JSON-ish values: ISO 8601 text or datetimes, as aware UTC datetimes.
 
 One forgiving parser for views and HTTP answers that show times from ledger rows and
-Durable custom statuses. Does not format times for people (see the views) and does not
-validate: anything it cannot read is None.
+Durable custom statuses, and `iso_z` for the times queries take. Does not format times for
+people (see the views) and does not validate: anything it cannot read is None.
 """
 
 from __future__ import annotations
@@ -24,3 +24,8 @@ def as_utc(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso_z(moment: datetime) -> str:
+    """`2026-12-06T16:30:00Z`: RFC 3339 UTC to the second, as queries take a time."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

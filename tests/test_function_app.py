@@ -51,6 +51,7 @@ class TestRegistration:
             "hello_sequence",
             "list_releases",
             "mark_release_stage",
+            "measure_analysis",
             "notify_gate",
             "promote_image",
             "reconcile_registries",

@@ -183,6 +183,17 @@ def early_failure_record(job: Mapping[str, Any], now: datetime, reason: str) -> 
             "stageState": "Deploying", "stageFinished": False}
 
 
+def query_variables(stage: Stage, job: Mapping[str, Any]) -> dict[str, str]:
+    """An analysis's query variables for `deploy_environment`'s input `job` (the analysis
+    adds `windowStart`): with a rolling deploy, `stable` and `canary` are both the target's
+    name (its Deployment, or its Helm release)."""
+    deploy = stage.environment.deploy_target
+    name = str(deploy.get("release") or deploy.get("deployment") or "")
+    return {"service": str(job["service"]), "environment": stage.name,
+            "version": str(job["version"]), "digest": str(job["digest"]),
+            "stable": name, "canary": name}
+
+
 def cluster_request(stage: Stage, **fields: Any) -> dict[str, Any]:
     """A deployment activity's request for the stage's cluster target."""
     environment = stage.environment

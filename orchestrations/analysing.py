@@ -1,0 +1,51 @@
+"""Running an environment's analysis: one measurement round per interval, durable timers
+between them (no activity sleeps through a bake time), until `Analysis.verdict` decides.
+
+Scheduled only for environments whose policy has an `analysis` (histories of releases
+without one never see it). A round is one `measure_analysis` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
+
+from orchestrations.attempts import attempt
+from orchestrations.context import OrchestrationContext
+from shared.analysis.measurements import fatal, outcome_of
+from shared.deploy.evidence import Evidence
+from shared.policy.analysis import Outcome
+from shared.releases.plan import Stage
+from shared.text import one_line
+
+REASON_LIMIT = 400
+
+
+def analyse(context: OrchestrationContext, stage: Stage, variables: Mapping[str, str],
+            step: Callable[[str, str], None] | None = None,
+            ) -> Generator[Any, Any, tuple[str | None, str]]:
+    """(why the analysis did not pass, or None; the evidence line of its last round).
+
+    `step(name, detail)` hears each round's summary."""
+    analysis = stage.environment.analysis
+    assert analysis is not None  # scheduled only for a stage with an analysis
+    outcomes: dict[str, list[Outcome]] = {metric.name: [] for metric in analysis.metrics}
+    request = {"analysis": analysis.to_dict(), "variables": dict(variables),
+               "secrets": stage.environment.secrets}
+    verdict, line = None, ""
+    for number in range(1, analysis.measurements + 1):  # each one interval after the last
+        yield context.create_timer(context.current_utc_datetime + analysis.interval)
+        evidence = Evidence.from_dict((yield from attempt(
+            context, "measure_analysis", {**request, "round": number})))
+        for measurement in evidence.measurements:
+            outcomes.setdefault(measurement.name, []).append(outcome_of(measurement))
+        line = f"analysis {number}/{analysis.measurements}: {evidence.summary}"
+        if step is not None:
+            step("analysis", one_line(line, REASON_LIMIT))
+        verdict = "failed" if fatal(evidence) else analysis.verdict(outcomes)
+        if verdict is not None:
+            break
+    if verdict in (None, "passed"):
+        return None, one_line(f"analysis passed ({analysis.measurements} measurements):"
+                              f" {evidence.summary}", REASON_LIMIT)
+    return one_line(f"analysis {verdict}: {line}", REASON_LIMIT), line
