@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from release_rig import Released, ReleaseStack, outcome
 
+from sandbox.monitor_logs import MonitorLogsFake
 from sandbox.policy_text import SERVICE
+from sandbox.tls import TlsFiles
+from shared.analysis.appinsights import LOGS_AUDIENCE, default_credential
 
 
 def analysis(url: str, measurements: int = 3, failure_limit: int = 0) -> str:
@@ -74,3 +78,61 @@ def test_a_rising_error_rate_rolls_production_back_at_its_first_measurement(
         assert stack.ledger.environment_state(SERVICE, "prod").current.digest == good
 
     stack.serve(scenario)
+
+
+RESOURCE = ("/subscriptions/5d2c4b8e-9f3a-4e1b-8c7d-2a6f0e9b3c41/resourceGroups/rg-prod"
+            "/providers/microsoft.insights/components/delivery-prod")
+
+
+def test_an_application_insights_query_decides_a_rollback(
+        stack: ReleaseStack, tls_files: TlsFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's own identity (DefaultAzureCredential, App Service's managed identity
+    endpoint) queries the Logs API (the fake): failures of the new version roll it back."""
+    good, bad = stack.push("v1.0.0"), stack.push("v2.0.0")
+    with MonitorLogsFake(tls_files) as logs, logs.managed_identity() as identity:
+        for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET",
+                     "AZURE_FEDERATED_TOKEN_FILE", "MSI_ENDPOINT"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in identity.environment().items():
+            monkeypatch.setenv(name, value)
+        default_credential.cache_clear()
+        stack.policy(checks=[], prod_extra=(
+            "        analysis:\n"
+            "          interval: 1m\n"
+            "          measurements: 2\n"
+            "          metrics:\n"
+            "            - name: failed-requests\n"
+            "              appInsights:\n"
+            f"                resourceId: {RESOURCE}\n"
+            "                query: requests | where cloud_RoleName == '${service}' and"
+            " timestamp > datetime(${windowStart}) | summarize failed = countif(success =="
+            " false)\n"
+            "                column: failed\n"
+            "                timespan: 10m\n"
+            f"                endpoint: {logs.endpoint}\n"
+            f"                caBundle: {tls_files.ca}\n"
+            "              threshold: {max: 10}\n"))
+
+        async def scenario(released: Released) -> None:
+            logs.answer_value("failed", 2, "long")
+            await released.completed("v1.0.0", good)
+            assert len(logs.queries()) == 2
+            logs.answer_value("failed", 42, "long")
+            release = released.start("v2.0.0", bad)
+            await released.at_gate(release)
+            released.approve(release)
+            done = await released.finished(release, seconds=60)
+            assert outcome(done) == "RolledBack", done
+            assert done["output"]["reason"].startswith(
+                "analysis failed: analysis 1/2: failed-requests: 42 (outside x ≤ 10)")
+            sent = logs.queries()[-1]
+            assert sent.target.lower() == RESOURCE.lower()
+            assert f"cloud_RoleName == '{SERVICE}'" in sent.query
+            assert "${" not in sent.query and "datetime(20" in sent.query
+            assert stack.image("prod") == stack.image_in("prod", good)
+            assert identity.resources and set(identity.resources) == {LOGS_AUDIENCE}
+
+        try:
+            stack.serve(scenario)
+        finally:
+            default_credential.cache_clear()
