@@ -1,19 +1,23 @@
 """`measure_analysis`: one round of an environment's analysis (every metric once).
 
 The request carries the analysis as the policy snapshot wrote it, the query variables and the
-environment's secrets spec (names only); the answer is the round's `Evidence` as JSON. A
+environment's secrets spec (names only); the answer is the round's `Evidence` as JSON, and
+with `record` (release, environment, round, time) the round is kept in the ledger too. A
 request that cannot be read is a permanent failure; a provider that cannot be reached is a
 measurement without data, not a failed activity.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from activities.boundary import marks_failures
 from blueprints import blueprint
 from shared.analysis.measurements import Providers, measure
+from shared.app_context import app_ledger
 from shared.failure_kinds import Permanent
+from shared.ledger.evidence import EvidenceBook
 from shared.policy.analysis import Analysis
 from shared.secrets.sources import for_spec
 
@@ -39,4 +43,14 @@ def measure_analysis(request: dict[str, Any]) -> dict[str, Any]:
             or not all(isinstance(v, str) for v in variables.values()):
         raise InvalidAnalysisRequest("measure_analysis needs an analysis and text variables")
     source = for_spec(request.get("secrets") or {})
-    return measure(analysis, variables, Providers(source.get)).to_dict()
+    evidence = measure(analysis, variables, Providers(source.get))
+    record = request.get("record")
+    if isinstance(record, dict):  # every measurement is evidence: kept in the ledger
+        try:
+            at = datetime.fromisoformat(str(record["at"]))
+            EvidenceBook.beside(app_ledger()).record(
+                str(record["releaseId"]), str(record["environment"]), int(record["round"]),
+                at, evidence)
+        except (KeyError, TypeError, ValueError) as bad:
+            raise InvalidAnalysisRequest(f"record: {bad}") from None
+    return evidence.to_dict()

@@ -22,11 +22,12 @@ REASON_LIMIT = 400
 
 
 def analyse(context: OrchestrationContext, stage: Stage, variables: Mapping[str, str],
-            step: Callable[[str, str], None] | None = None,
+            release_id: str | None = None, step: Callable[[str, str], None] | None = None,
             ) -> Generator[Any, Any, tuple[str | None, str]]:
     """(why the analysis did not pass, or None; the evidence line of its last round).
 
-    `step(name, detail)` hears each round's summary."""
+    Each round is recorded in the ledger as `release_id`'s evidence (by the activity that
+    measures it); `step(name, detail)` hears each round's summary."""
     analysis = stage.environment.analysis
     assert analysis is not None  # scheduled only for a stage with an analysis
     outcomes: dict[str, list[Outcome]] = {metric.name: [] for metric in analysis.metrics}
@@ -35,8 +36,10 @@ def analyse(context: OrchestrationContext, stage: Stage, variables: Mapping[str,
     verdict, line = None, ""
     for number in range(1, analysis.measurements + 1):  # each one interval after the last
         yield context.create_timer(context.current_utc_datetime + analysis.interval)
+        record = {"releaseId": release_id, "environment": stage.name, "round": number,
+                  "at": context.current_utc_datetime.isoformat()} if release_id else None
         evidence = Evidence.from_dict((yield from attempt(
-            context, "measure_analysis", {**request, "round": number})))
+            context, "measure_analysis", {**request, "round": number, "record": record})))
         for measurement in evidence.measurements:
             outcomes.setdefault(measurement.name, []).append(outcome_of(measurement))
         line = f"analysis {number}/{analysis.measurements}: {evidence.summary}"

@@ -58,7 +58,7 @@ def deploy_and_verify(context: OrchestrationContext, stage: Stage,
             image=image, releaseId=release_id, changeCause=change_cause)))
 
     return (yield from roll_out(context, stage, cluster, deadline, ("deploy", deploy), step,
-                                report, variables))
+                                report, variables, release_id))
 
 
 def put_back_and_verify(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
@@ -79,9 +79,11 @@ def put_back_and_verify(context: OrchestrationContext, stage: Stage, cluster: Cl
 def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
              deadline: datetime, change: tuple[str, Callable[[], Generator[Any, Any, Any]]],
              step: Callable[[str], None] | None = None, report: Report | None = None,
-             variables: Mapping[str, str] | None = None) -> Generator[Any, Any, Verified]:
+             variables: Mapping[str, str] | None = None, release_id: str | None = None,
+             ) -> Generator[Any, Any, Verified]:
     """Make the `change` (its step name and its calls), watch the rollout, verify, and
-    analyse when the stage has an analysis and `variables` are given."""
+    analyse when the stage has an analysis and `variables` are given (its rounds recorded
+    as the evidence of `release_id`)."""
     def begin(name: str) -> None:
         if step is not None:
             step(name)
@@ -116,7 +118,7 @@ def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
         if environment.analysis is not None and variables is not None:
             begin("analysis")
             window = {**variables, "windowStart": iso_z(context.current_utc_datetime)}
-            failed, analysed = yield from analyse(context, stage, window)
+            failed, analysed = yield from analyse(context, stage, window, release_id)
             if failed is not None:
                 return Verified(failed, revision=revision)
             evidence = analysed

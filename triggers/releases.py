@@ -36,6 +36,7 @@ import azure.functions as func
 from blueprints import blueprint
 from shared.app_context import app_ledger, app_policy
 from shared.ledger import RELEASE_STATES
+from shared.ledger.evidence import EvidenceBook
 from shared.releases.desk import OperationsDesk
 from shared.releases.operations import Operation
 from shared.releases.view import ReleaseViews, summary, unknown
@@ -148,7 +149,9 @@ async def show(client: df.DurableOrchestrationClient, req: func.HttpRequest) -> 
     if not INSTANCE_ID.fullmatch(release_id):
         raise unknown(release_id)
     base = origin(req)
-    return await ReleaseViews(app_ledger(), ClientInstances(client)).show(
+    ledger = app_ledger()
+    return await ReleaseViews(ledger, ClientInstances(client),
+                              EvidenceBook.beside(ledger).rounds).show(
         release_id, lambda rid: status_uri(base, rid))
 
 

@@ -10,7 +10,7 @@ snapshot, is never read). Does not list releases (the ledger does) or change any
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -43,12 +43,20 @@ class Rows(Protocol):
     def events(self, service: str | None = None, *, limit: int = ...) -> list[EventRecord]: ...
 
 
+class Round(Protocol):
+    """An analysis round the ledger keeps (shared/ledger/evidence.py `RecordedRound`)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 class ReleaseViews:
     """The ledger's row of a release joined with Durable's status of its orchestration."""
 
-    def __init__(self, ledger: Rows, durable: Instances) -> None:
+    def __init__(self, ledger: Rows, durable: Instances,
+                 evidence: Callable[[str], Sequence[Round]] | None = None) -> None:
         self.ledger = ledger
         self.durable = durable
+        self.evidence = evidence
 
     async def show(self, release_id: str, link: Callable[[str], str]) -> dict[str, Any]:
         """The release or operation with its `link`, stages, timeline and live status;
@@ -67,8 +75,10 @@ class ReleaseViews:
         custom = status.custom_status if status is not None else None
         journal = ReleaseStatus.from_dict(custom)
         shown = row.to_dict() if row is not None else pending_row(release_id, status, journal)
+        rounds = await asyncio.to_thread(self.evidence, release_id) if self.evidence else []
+        analysis = {"analysis": [r.to_dict() for r in rounds]} if rounds else {}
         return {**shown, "kind": operation_kind(release_id), "statusUri": link(release_id),
-                **helm_view(journal), "timeline": timeline(row, journal, events),
+                **helm_view(journal), **analysis, "timeline": timeline(row, journal, events),
                 "durable": durable_view(status, custom)}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 from release_rig import Released, ReleaseStack, outcome
 
@@ -13,6 +14,7 @@ from sandbox.monitor_logs import MonitorLogsFake
 from sandbox.policy_text import SERVICE
 from sandbox.tls import TlsFiles
 from shared.analysis.appinsights import LOGS_AUDIENCE, default_credential
+from shared.ledger.evidence import EvidenceBook
 
 
 def analysis(url: str, measurements: int = 3, failure_limit: int = 0) -> str:
@@ -51,6 +53,17 @@ def test_an_analysis_that_passes_its_bake_time_completes_the_release(
         timers = [e for e in released.history(f"{release}:prod")
                   if e["EventType"] == "TimerCreated"]
         assert len(timers) >= 3  # one interval before each measurement, durable
+        # Every measurement is evidence: the ledger keeps each round, the API shows them.
+        rounds = EvidenceBook.beside(stack.ledger).rounds(release)
+        assert [(r.environment, r.round, r.evidence.verdict.value) for r in rounds] == [
+            ("prod", 1, "passed"), ("prod", 2, "passed"), ("prod", 3, "passed")]
+        assert [r.at for r in rounds] == sorted(r.at for r in rounds)
+        async with aiohttp.ClientSession() as http, http.get(
+                f"{released.host.base_url}/api/releases/{release}") as answer:
+            shown = await answer.json()
+        assert [(a["environment"], a["round"], a["measurements"][0]["value"])
+                for a in shown["analysis"]] == [("prod", 1, 1.0), ("prod", 2, 1.0),
+                                                ("prod", 3, 1.0)]
 
     stack.serve(scenario)
 
