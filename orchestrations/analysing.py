@@ -8,6 +8,7 @@ without one never see it). A round is one `measure_analysis` call.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrations.attempts import attempt
@@ -23,8 +24,8 @@ REASON_LIMIT = 400
 
 def analyse(context: OrchestrationContext, stage: Stage, variables: Mapping[str, str],
             release_id: str | None = None, step: Callable[[str, str], None] | None = None,
-            ) -> Generator[Any, Any, tuple[str | None, str]]:
-    """(why the analysis did not pass, or None; the evidence line of its last round).
+            ) -> Generator[Any, Any, Analysed]:
+    """How the analysis ended: why it did not pass (None when it did), its evidence line.
 
     Each round is recorded in the ledger as `release_id`'s evidence (by the activity that
     measures it); `step(name, detail)` hears each round's summary."""
@@ -49,6 +50,17 @@ def analyse(context: OrchestrationContext, stage: Stage, variables: Mapping[str,
         if verdict is not None:
             break
     if verdict in (None, "passed"):
-        return None, one_line(f"analysis passed ({analysis.measurements} measurements):"
-                              f" {evidence.summary}", REASON_LIMIT)
-    return one_line(f"analysis {verdict}: {line}", REASON_LIMIT), line
+        return Analysed(None, one_line(f"analysis passed ({analysis.measurements}"
+                                       f" measurements): {evidence.summary}", REASON_LIMIT))
+    return Analysed(one_line(f"analysis {verdict}: {line}", REASON_LIMIT), line,
+                    inconclusive=verdict == "inconclusive")
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """How an analysis ended: `failure` None when it passed; `inconclusive` when it could
+    neither pass nor fail (a person decides)."""
+
+    failure: str | None
+    evidence: str
+    inconclusive: bool = False

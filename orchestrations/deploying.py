@@ -40,6 +40,7 @@ class Verified:
     evidence: str | None = None
     revision: int | None = None  # the Helm revision the change made (Helm targets only)
     changed: bool = True  # False when the change itself was refused (nothing was changed)
+    inconclusive: bool = False  # the analysis could neither pass nor fail: a person decides
 
 
 def deploy_and_verify(context: OrchestrationContext, stage: Stage,
@@ -118,10 +119,11 @@ def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
         if environment.analysis is not None and variables is not None:
             begin("analysis")
             window = {**variables, "windowStart": iso_z(context.current_utc_datetime)}
-            failed, analysed = yield from analyse(context, stage, window, release_id)
-            if failed is not None:
-                return Verified(failed, revision=revision)
-            evidence = analysed
+            analysed = yield from analyse(context, stage, window, release_id)
+            if analysed.failure is not None:
+                return Verified(analysed.failure, revision=revision,
+                                inconclusive=analysed.inconclusive)
+            evidence = analysed.evidence
     except Exception as error:
         return Verified(said(error), revision=revision)
     return Verified(None, evidence, revision)

@@ -217,7 +217,7 @@ def settle_failure(context: OrchestrationContext, plan: ReleasePlan, stage: Stag
                    failed: StageResult) -> Generator[Any, Any, StageResult]:
     """A failed deployment waits for a person to roll it back or keep it (the environment
     stays this release's turn meanwhile); without a choice by the deadline, `onFailure`."""
-    rules = PauseRules.of(stage.rollback)
+    rules = PauseRules.of(stage.rollback, inconclusive=failed.inconclusive)
     assert rules is not None
     deadline = context.current_utc_datetime + rules.deadline
     failure, number = failed.reason or "", 1
@@ -344,8 +344,9 @@ def deploy_environment(context: OrchestrationContext,
     if not verified.changed and stage.helm is not None:  # refused before the cluster
         return StageResult(False, f"nothing deployed: {failure}", snapshot,
                            rolled_back=False).to_dict()
-    if PauseRules.of(stage.rollback):  # the release asks a person first
-        return StageResult(False, failure, snapshot, rolled_back=False, paused=True).to_dict()
+    if PauseRules.of(stage.rollback, inconclusive=verified.inconclusive):  # a person first
+        return StageResult(False, failure, snapshot, rolled_back=False, paused=True,
+                           inconclusive=verified.inconclusive).to_dict()
     if stage.on_failure == "none":
         yield record_deployment(context, job, good=False,  # what runs there, not good
                                 revision=verified.revision)

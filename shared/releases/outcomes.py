@@ -65,6 +65,7 @@ class StageResult:
     outcome: Outcome | None = None
     chart: dict[str, Any] | None = None  # the Helm chart pinned and deployed (PinnedChart)
     revision: int | None = None  # the Helm revision it made
+    inconclusive: bool = False  # its analysis could neither pass nor fail: a person decides
 
     @property
     def failed_deploying(self) -> bool:
@@ -80,6 +81,8 @@ class StageResult:
             data["rolledBack"] = self.rolled_back
         if self.paused:
             data["paused"] = True
+        if self.inconclusive:
+            data["inconclusive"] = True
         if self.kept:
             data["kept"] = True
         data["reason"] = self.reason
@@ -101,6 +104,7 @@ class StageResult:
                    snapshot=data.get("snapshot"), evidence=data.get("evidence"),
                    rolled_back=bool(data["rolledBack"]) if "rolledBack" in data else None,
                    paused=bool(data.get("paused")), kept=bool(data.get("kept")),
+                   inconclusive=bool(data.get("inconclusive")),
                    outcome=Outcome(outcome) if outcome else None,
                    chart=data.get("chart") or None,
                    revision=data["revision"] if isinstance(data.get("revision"), int) else None)

@@ -27,9 +27,10 @@ class PauseRules:
     on_deadline: str  # "rollback" or "keep"
 
     @classmethod
-    def of(cls, rollback: Rollback) -> PauseRules | None:
-        """The rules of a stage's rollback; None when it does not pause."""
-        if not rollback.pause_for_human:
+    def of(cls, rollback: Rollback, *, inconclusive: bool = False) -> PauseRules | None:
+        """The rules of a stage's rollback; None when it does not pause. An inconclusive
+        analysis always waits for a person (its deadline and default are the rollback's)."""
+        if not rollback.pause_for_human and not inconclusive:
             return None
         on_deadline = "keep" if rollback.on_failure == "none" else "rollback"
         return cls(rollback.pause_deadline or DEFAULT_PAUSE_DEADLINE, on_deadline)

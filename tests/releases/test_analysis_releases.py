@@ -149,3 +149,53 @@ def test_an_application_insights_query_decides_a_rollback(
             stack.serve(scenario)
         finally:
             default_credential.cache_clear()
+
+
+def test_an_inconclusive_analysis_waits_for_a_person(
+        stack: ReleaseStack, tls_files: TlsFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No rows from the query, `onNoData: inconclusive`: neither go on nor roll back alone;
+    the release waits, as a paused failure does, and a person rolls it back."""
+    good, bad = stack.push("v1.0.0"), stack.push("v2.0.0")
+    with MonitorLogsFake(tls_files) as logs, logs.managed_identity() as identity:
+        for name, value in identity.environment().items():
+            monkeypatch.setenv(name, value)
+        default_credential.cache_clear()
+        stack.policy(checks=[], prod_extra=(
+            "        analysis:\n"
+            "          interval: 1m\n"
+            "          measurements: 2\n"
+            "          onNoData: inconclusive\n"
+            "          metrics:\n"
+            "            - name: failed-requests\n"
+            "              appInsights:\n"
+            f"                resourceId: {RESOURCE}\n"
+            "                query: requests | summarize failed = countif(success == false)\n"
+            "                column: failed\n"
+            "                timespan: 10m\n"
+            f"                endpoint: {logs.endpoint}\n"
+            f"                caBundle: {tls_files.ca}\n"
+            "              threshold: {max: 10}\n"))
+
+        async def scenario(released: Released) -> None:
+            logs.answer_value("failed", 0, "long")
+            await released.completed("v1.0.0", good)
+            logs.answer()  # an empty answer: no table, no number
+            release = released.start("v2.0.0", bad)
+            await released.at_gate(release)
+            released.approve(release)
+            status = await released.until(release, lambda s: ((s.get("customStatus") or {})
+                                          .get("waitingFor") or {}).get("kind") == "failure",
+                                          seconds=60)
+            waiting = status["customStatus"]["waitingFor"]
+            assert waiting["failure"].startswith("analysis inconclusive: analysis 1/2:")
+            assert stack.image("prod") == stack.image_in("prod", bad)  # nothing restored yet
+            released.raise_event(release, waiting["event"], {
+                "decision": "rollback", "by": "oncall@example.com", "reason": "no data"})
+            done = await released.finished(release, seconds=60)
+            assert outcome(done) == "RolledBack", done
+            assert stack.image("prod") == stack.image_in("prod", good)
+
+        try:
+            stack.serve(scenario)
+        finally:
+            default_credential.cache_clear()

@@ -28,6 +28,16 @@ def test_without_rollback_the_deadline_keeps_and_the_default_deadline_is_a_day()
     assert on_deadline(rules) == Choice("keep", None, None)
 
 
+def test_an_inconclusive_analysis_waits_for_a_person_even_without_pause_for_human() -> None:
+    rollback = Rollback.from_dict({"onFailure": "environment"})
+    assert PauseRules.of(rollback) is None
+    assert PauseRules.of(rollback, inconclusive=True) == PauseRules(timedelta(hours=24),
+                                                                    "rollback")
+    keeping = Rollback.from_dict({"onFailure": "none", "pauseDeadlineSeconds": 600})
+    assert PauseRules.of(keeping, inconclusive=True) == PauseRules(timedelta(minutes=10),
+                                                                   "keep")
+
+
 def test_each_wait_has_its_own_event_name() -> None:
     assert failure_event("prod", 1) == "failure:prod:1"
     assert failure_event("prod", 2) != failure_event("prod", 1)
