@@ -155,6 +155,7 @@ class KubeSimulator(ThreadedServer):
         with self._lock:
             self._skew += seconds
         self._notify_threadsafe()
+        self._follow_now()
 
     @property
     def rollout_seconds(self) -> float:
@@ -192,6 +193,7 @@ class KubeSimulator(ThreadedServer):
             self._controller.set_behaviour(image_or_digest_substring, behaviour, self.now(),
                                            errors, latency_ms)
         self._notify_threadsafe()
+        self._follow_now()
 
     def create_deployment(
         self,
@@ -226,6 +228,7 @@ class KubeSimulator(ThreadedServer):
             created = self.get("deployments", namespace, name)
         self._persist()
         self._notify_threadsafe()
+        self._follow_now()
         return created
 
     def get(self, resource: str, namespace: str, name: str) -> JsonDict:
@@ -304,6 +307,11 @@ class KubeSimulator(ThreadedServer):
         """The stand-ins' child process id while it runs."""
         process = self._standin_process
         return process.pid if process is not None else None
+
+    def _follow_now(self) -> None:
+        """With stand-ins running, bring them in step before a test helper returns."""
+        if self._standin_process is not None and self._loop is not None:
+            self._on_standin_loop(self._sync_standins())
 
     def _standin_view(self) -> tuple[JsonDict, JsonDict]:
         return self._standin_sent or {}, self._standin_reply
@@ -441,6 +449,11 @@ class KubeSimulator(ThreadedServer):
         if request.method != "GET":
             self._persist()
             self._notify()
+            if self._standin_process is not None:  # answered once the proxies follow the write
+                try:
+                    await self._sync_standins()
+                except StandinError:
+                    log.exception("kube simulator: stand-ins out of step")
         if isinstance(payload, str):
             return web.Response(status=status, text=payload, content_type="text/plain")
         if isinstance(payload, bytes):

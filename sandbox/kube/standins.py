@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,19 @@ class Standin:
 
 def key(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
+
+
+def file_sd_targets(standins: list[Standin]) -> list[JsonDict]:
+    """Prometheus `file_sd_configs` entries for stand-ins: one target each, labelled with its
+    namespace, pod and the pod's labels (names made Prometheus-safe: `pod-template-hash` →
+    `pod_template_hash`)."""
+    entries = []
+    for standin in standins:
+        labels = {re.sub(r"[^A-Za-z0-9_]", "_", name): value
+                  for name, value in sorted(standin.labels.items())}
+        labels.update(namespace=standin.namespace, pod=standin.pod)
+        entries.append({"targets": [standin.url.removeprefix("http://")], "labels": labels})
+    return entries
 
 
 def is_ready(pod: JsonDict) -> bool:

@@ -19,7 +19,7 @@ from kubernetes import client
 from sandbox.kube import ApiError, KubeSimulator
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.pytest_fixtures import api_client
-from sandbox.kube.standins import STANDIN_ANNOTATION, StandinError
+from sandbox.kube.standins import STANDIN_ANNOTATION, StandinError, file_sd_targets
 
 WAIT_SECONDS = 20.0
 
@@ -110,6 +110,12 @@ def test_a_deployments_ready_pods_answer(sim: KubeSimulator) -> None:
         assert status == 200 and version["pod"] == pod.metadata.name
         assert version["image"] == "reg.example/web:1.4.1" and version["tag"] == "1.4.1"
         assert version["digest"] == pod.status.container_statuses[0].image_id.split("@")[1]
+    targets = file_sd_targets(standins)  # what Prometheus' file discovery reads
+    assert sorted(t["targets"][0] for t in targets) == sorted(
+        url.removeprefix("http://") for url in urls)
+    assert {(t["labels"]["namespace"], t["labels"]["pod"], t["labels"]["app"],
+             "pod_template_hash" in t["labels"]) for t in targets} == {
+        ("qa", name, "web", True) for name in pods}
 
 
 def test_metrics_count_requests_by_code_and_latency(sim: KubeSimulator) -> None:
@@ -129,6 +135,12 @@ def test_metrics_count_requests_by_code_and_latency(sim: KubeSimulator) -> None:
     assert metric(text, "http_request_duration_seconds_count") == 8
     assert metric(text, "http_request_duration_seconds_sum") >= 8 * 0.04
     assert f'pod="{standin.pod}"' in text and 'image="reg.example/web:2.0"' in text
+    sim.set_image_behaviour("web:2.0", "ok")  # a new rule applies to the running stand-in
+    assert sim.standins() == [standin]
+    assert Counter(get(standin.url + "/")[0] for _ in range(4)) == {200: 4}
+    text = get(standin.url + "/metrics")[1]
+    assert metric(text, 'http_requests_total{code="200"}') == 10
+    assert metric(text, 'http_requests_total{code="500"}') == 2
 
 
 def test_an_image_built_with_errors_answers_half_500_through_the_service(
