@@ -261,3 +261,29 @@ def test_stop_ends_the_child_process_and_every_port(
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # gone, and reaped: no zombie left behind
     assert all(refused(url + "/healthz") for url in urls)
+
+
+def test_a_rolling_update_moves_traffic_pod_by_pod(
+    kube_factory: Callable[..., KubeSimulator]
+) -> None:
+    sim = kube_factory(standins=True, rollout_seconds=40)
+    sim.create_deployment("qa", "web", "reg.example/web:1.0", replicas=4)
+    sim.advance(40)
+    with api_client(sim) as api:
+        client.CoreV1Api(api).create_namespaced_service("qa", service("web", {"app": "web"}))
+        client.AppsV1Api(api).patch_namespaced_deployment("web", "qa", {"spec": {"template": {
+            "spec": {"containers": [{"name": "app", "image": "reg.example/web:2.0"}]}}}})
+    url = sim.service_url("qa", "web")
+
+    def versions() -> Counter[str]:
+        image = {s.pod: json.loads(get(s.url + "/version")[1])["tag"] for s in sim.standins()}
+        return Counter(image[pod] for pod, _ in answered_by(url, 8).elements())
+
+    assert versions() == {"1.0": 8}  # the new pods are not ready yet: they get nothing
+    sim.advance(20)  # half of the new ReplicaSet is ready, the old one scaled down to match
+    halfway = versions()
+    assert set(halfway) == {"1.0", "2.0"} and sum(halfway.values()) == 8
+    tags = Counter(json.loads(get(s.url + "/version")[1])["tag"] for s in sim.standins())
+    assert tags == {"2.0": 2, "1.0": 1}  # 4 replicas, maxUnavailable 1: 2 new + 1 old ready
+    sim.advance(20)
+    assert versions() == {"2.0": 8}
