@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -20,6 +21,7 @@ from sandbox.kube import ApiError, KubeSimulator
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
 from sandbox.kube.pytest_fixtures import api_client
 from sandbox.kube.standins import STANDIN_ANNOTATION, StandinError, file_sd_targets
+from tests.sandbox.test_kube_helm import DIGEST_1, DIGEST_2, upgrade_install, write_chart
 
 WAIT_SECONDS = 20.0
 
@@ -287,3 +289,20 @@ def test_a_rolling_update_moves_traffic_pod_by_pod(
     assert tags == {"2.0": 2, "1.0": 1}  # 4 replicas, maxUnavailable 1: 2 new + 1 old ready
     sim.advance(20)
     assert versions() == {"2.0": 8}
+
+
+def test_a_helm_release_is_served_and_an_upgrade_with_errors_shows(
+    sim: KubeSimulator, tmp_path: Path
+) -> None:
+    chart = write_chart(tmp_path / "chart")
+    upgrade_install(sim, chart, DIGEST_1)  # Helm's own wait watches the annotated pods
+    url = sim.service_url("qa", "web")
+    assert sum(answered_by(url, 8).values()) == 8
+    digests = {json.loads(get(s.url + "/version")[1])["digest"] for s in sim.standins()}
+    assert digests == {DIGEST_1}
+    sim.set_image_behaviour(DIGEST_2, "ok", errors=0.5)
+    upgrade_install(sim, chart, DIGEST_2)
+    after = answered_by(url, 8)
+    assert sum(n for (_, code), n in after.items() if code == 500) == 4
+    assert {json.loads(get(s.url + "/version")[1])["digest"] for s in sim.standins()} == {
+        DIGEST_2}
