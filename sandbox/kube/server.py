@@ -52,6 +52,7 @@ OPENAPI_V2_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 WATCH_TICK = 0.25  # seconds between a watch's looks at time-driven changes
 STANDIN_TICK = 0.25  # seconds between the stand-ins' looks at time-driven changes
 STANDIN_WAIT = 30.0  # seconds a test helper waits for the stand-ins to follow the store
+NO_STANDINS: JsonDict = {"pods": {}, "services": {}, "sent": {}}
 log = logging.getLogger(__name__)
 
 
@@ -106,8 +107,7 @@ class KubeSimulator(ThreadedServer):
         self._standin_process: StandinProcess | None = None
         self._standin_task: asyncio.Task[None] | None = None
         self._standin_sync: asyncio.Lock | None = None
-        self._standin_sent: JsonDict | None = None
-        self._standin_reply: JsonDict = {"pods": {}, "services": {}, "sent": {}}
+        self._standin_view: tuple[JsonDict, JsonDict] = ({}, NO_STANDINS)  # sent, answer
         self._traffic: dict[str, float] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -264,7 +264,7 @@ class KubeSimulator(ThreadedServer):
     def standins(self) -> list[Standin]:
         """The ready Deployment pods' stand-ins now, by namespace and pod."""
         self._on_standin_loop(self._sync_standins())
-        state, reply = self._standin_view()
+        state, reply = self._standin_view
         return [
             Standin(spec["namespace"], spec["pod"], dict(spec["labels"]),
                     f"http://127.0.0.1:{reply['pods'][name]}")
@@ -275,7 +275,7 @@ class KubeSimulator(ThreadedServer):
         """`http://127.0.0.1:PORT` of a proxy spreading requests over the ready pods the
         Service selects (in turn); it answers 503 while there are none."""
         self._on_standin_loop(self._sync_standins())
-        _, reply = self._standin_view()
+        _, reply = self._standin_view
         port = reply["services"].get(key(namespace, name))
         if port is None:
             self.get("services", namespace, name)  # 404 when missing
@@ -299,7 +299,7 @@ class KubeSimulator(ThreadedServer):
         """Answers to the generated traffic of a Service so far, by status code ("failed":
         no answer, "dropped": too many waiting)."""
         self._on_standin_loop(self._sync_standins(force=True))
-        _, reply = self._standin_view()
+        _, reply = self._standin_view
         return dict(reply.get("sent", {}).get(key(namespace, name), {}))
 
     @property
@@ -312,9 +312,6 @@ class KubeSimulator(ThreadedServer):
         """With stand-ins running, bring them in step before a test helper returns."""
         if self._standin_process is not None and self._loop is not None:
             self._on_standin_loop(self._sync_standins())
-
-    def _standin_view(self) -> tuple[JsonDict, JsonDict]:
-        return self._standin_sent or {}, self._standin_reply
 
     def _on_standin_loop(self, work: Coroutine[Any, Any, None]) -> None:
         loop = self._loop
@@ -348,10 +345,10 @@ class KubeSimulator(ThreadedServer):
             with self._lock:
                 self._controller.sync(self.now())
                 state = wanted_state(self._store, self._controller, self._traffic)
-            if state == self._standin_sent and not force:
+            if state == self._standin_view[0] and not force:
                 return
             reply = await process.exchange(state)
-            self._standin_sent, self._standin_reply = state, reply
+            self._standin_view = (state, reply)  # one assignment: other threads read it
             with self._lock:
                 changed = self._annotate(reply["pods"])
         if changed:
@@ -388,7 +385,7 @@ class KubeSimulator(ThreadedServer):
         await super()._serve()
         if self._standins_wanted:
             self._standin_sync = asyncio.Lock()
-            self._standin_sent = None
+            self._standin_view = ({}, NO_STANDINS)
             self._standin_process = StandinProcess()
             await self._standin_process.start()
             await self._sync_standins()
@@ -405,7 +402,7 @@ class KubeSimulator(ThreadedServer):
         if self._standin_process is not None:
             await self._standin_process.stop()
             self._standin_process = None
-            self._standin_reply = {"pods": {}, "services": {}, "sent": {}}
+            self._standin_view = ({}, NO_STANDINS)
         await super()._shutdown()
 
     def stop(self) -> None:
