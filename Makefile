@@ -40,11 +40,13 @@ run: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP)
 	$(PY) -m sandbox.run --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(FRESH),--fresh) \
 	  $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL))
 
-# Into the stack `make run` runs: CRASH_IN=prod makes that version crash in production.
+# Into the stack `make run` runs: CRASH_IN=prod makes that version crash in production;
+# ERRORS=0.2 LATENCY_MS=300 make its stand-in services fail that share of requests, slowly.
 push: $(VENV_STAMP) $(PATH_STAMP)
 	@test -n "$(SERVICE)" -a -n "$(VERSION)" \
-	  || { echo "usage: make push SERVICE=delivery VERSION=1.0.1 [CRASH_IN=prod]" >&2; exit 2; }
-	$(PY) -m sandbox push $(SERVICE) $(VERSION) --data-dir $(DATA_DIR) $(if $(CRASH_IN),--crash-in $(CRASH_IN))
+	  || { echo "usage: make push SERVICE=delivery VERSION=1.0.1 [CRASH_IN=prod] [ERRORS=0.2] [LATENCY_MS=300]" >&2; exit 2; }
+	$(PY) -m sandbox push $(SERVICE) $(VERSION) --data-dir $(DATA_DIR) $(if $(CRASH_IN),--crash-in $(CRASH_IN)) \
+	  $(if $(ERRORS),--errors $(ERRORS)) $(if $(LATENCY_MS),--latency-ms $(LATENCY_MS))
 
 # Against the stack of $(DATA_DIR) when one runs, else a fresh one of its own.
 demo: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP)

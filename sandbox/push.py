@@ -8,8 +8,10 @@ the release in the app; then waits until the app shows that release and prints i
 `--crash-in ENV` first tells the stack that this image crashes in that environment (see
 stack_control.py), so its rollout there fails with CrashLoopBackOff and the release rolls
 back; the crashing build is a different image (a different digest) from the healthy build
-of the same version. Exit codes: 0 pushed and started, 1 pushed but no release showed up,
-2 nothing pushed (bad arguments, no stack, push failed).
+of the same version. `--errors SHARE` and `--latency-ms MS` build an image whose stand-in
+services (sandbox/kube/standins.py) answer that share of requests with 500, each after that
+delay, in every environment (again a digest of its own). Exit codes: 0 pushed and started,
+1 pushed but no release showed up, 2 nothing pushed (bad arguments, no stack, push failed).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from sandbox.chart_push import ChartPushFailed
 from sandbox.images import SkopeoError, build_image, push
+from sandbox.kube.controller import check_traffic
 from sandbox.sample_chart import PublishedChart, chart_version, publish_chart
 from sandbox.stack import REPO, StackError, StackFacts, find_stack, http_status
 from sandbox.tls import TlsFiles
@@ -52,11 +55,23 @@ class Pushed:
     release_url: str
     crash_in: str | None
     chart: PublishedChart | None = None  # None: the tag names no chart version
+    errors: float = 0.0
+    latency_ms: float = 0.0
+
+    def behaviour(self) -> str:
+        """How this build behaves, for the `pushed` line ("" when it runs fine)."""
+        parts = [f"crashes in {self.crash_in}"] if self.crash_in else []
+        if self.errors:
+            parts.append(f"errors {self.errors:g}")
+        if self.latency_ms:
+            parts.append(f"latency {self.latency_ms:g} ms")
+        return f" ({', '.join(parts)})" if parts else ""
 
 
-def push_version(facts: StackFacts, service: str, version: str,
-                 crash_in: str | None = None) -> Pushed:
-    """Build and push `service:version` into the stack's registry (crashing in `crash_in`)."""
+def push_version(facts: StackFacts, service: str, version: str, crash_in: str | None = None,
+                 errors: float = 0.0, latency_ms: float = 0.0) -> Pushed:
+    """Build and push `service:version` into the stack's registry (crashing in `crash_in`,
+    its stand-ins answering an `errors` share with 500 after `latency_ms`)."""
     known = facts.services.get(service)
     if known is None:
         raise PushError(f"unknown service {service!r}: this stack releases "
@@ -67,7 +82,14 @@ def push_version(facts: StackFacts, service: str, version: str,
     if crash_in is not None and crash_in not in known["environments"]:
         raise PushError(f"--crash-in {crash_in!r}: {service} runs in "
                         f"{', '.join(known['environments'])}")
+    try:
+        check_traffic(errors, latency_ms)
+    except ValueError as error:
+        raise PushError(str(error).replace("errors", "--errors", 1)
+                        .replace("latency_ms", "--latency-ms", 1)) from None
     variant = f"{version}-crash-in-{crash_in}" if crash_in else version
+    if errors or latency_ms:
+        variant += f"-errors-{errors:g}-latency-{latency_ms:g}"
     layout = build_image(Path(facts.data_dir) / "images" / f"{service}-{variant}",
                          layer_sizes=[LAYER_BYTES], seed=f"{service}:{variant}", tag=version)
     ca = Path(facts.ca_file)
@@ -78,8 +100,12 @@ def push_version(facts: StackFacts, service: str, version: str,
             chart = publish_chart(facts.registry_host, ca, version_of_chart)
         except ChartPushFailed as error:
             raise PushError(f"the chart could not be pushed: {error}") from None
-    if crash_in:
-        _crash(facts, service, layout.digest, crash_in)
+    if errors or latency_ms:  # the build behaves so wherever it runs
+        for environment in known["environments"]:
+            _set_rule(facts, service, layout.digest, environment,
+                      "crash" if environment == crash_in else "ok", errors, latency_ms)
+    elif crash_in:
+        _set_rule(facts, service, layout.digest, crash_in, "crash")
     try:
         digest = push(layout, facts.registry_host, known["repository"], version,
                       tls=TlsFiles(cert=ca, key=ca, ca=ca))
@@ -87,7 +113,7 @@ def push_version(facts: StackFacts, service: str, version: str,
         raise PushError(str(error)) from None
     release = release_id(service, digest)
     return Pushed(service, version, digest, release, facts.release_url(release), crash_in,
-                  chart)
+                  chart, errors, latency_ms)
 
 
 def wait_for_release(pushed: Pushed, seconds: float = RELEASE_WAIT_SECONDS) -> bool:
@@ -100,10 +126,14 @@ def wait_for_release(pushed: Pushed, seconds: float = RELEASE_WAIT_SECONDS) -> b
     return False
 
 
-def _crash(facts: StackFacts, service: str, digest: str, environment: str) -> None:
+def _set_rule(facts: StackFacts, service: str, digest: str, environment: str, behaviour: str,
+              errors: float = 0.0, latency_ms: float = 0.0) -> None:
     token = Path(facts.control_token_file).read_text().strip()
-    body = json.dumps({"service": service, "digest": digest, "environment": environment,
-                       "behaviour": "crash"}).encode()
+    rule: dict[str, object] = {"service": service, "digest": digest,
+                               "environment": environment, "behaviour": behaviour}
+    if errors or latency_ms:
+        rule.update(errors=errors, latency_ms=latency_ms)
+    body = json.dumps(rule).encode()
     request = urllib.request.Request(
         f"{facts.control_url}/image-behaviours", data=body, method="POST",
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
@@ -112,7 +142,8 @@ def _crash(facts: StackFacts, service: str, digest: str, environment: str) -> No
             return
     except urllib.error.HTTPError as error:
         reason = error.read().decode(errors="replace")
-        raise PushError(f"the stack refused the crash rule ({error.code}): {reason}") from None
+        raise PushError(f"the stack refused the {behaviour} rule ({error.code}): {reason}"
+                        ) from None
     except OSError as error:
         raise PushError(f"the stack's control endpoint {facts.control_url} does not answer: "
                         f"{error}") from None
@@ -125,19 +156,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("version", help="the image tag, e.g. 1.0.1")
     parser.add_argument("--crash-in", metavar="ENV",
                         help="make this version crash in that environment (qa or prod)")
+    parser.add_argument("--errors", metavar="SHARE", default="0",
+                        help="share of requests its stand-ins answer with 500 (0 to 1)")
+    parser.add_argument("--latency-ms", metavar="MS", default="0",
+                        help="delay its stand-ins add to each request (milliseconds)")
     parser.add_argument("--data-dir", type=Path, default=REPO / ".devhost",
                         help="the data directory of the running stack (default: .devhost)")
     args = parser.parse_args(argv)
     try:
+        errors, latency_ms = _number("--errors", args.errors), _number("--latency-ms",
+                                                                       args.latency_ms)
         facts = find_stack(args.data_dir)
-        pushed = push_version(facts, args.service, args.version, args.crash_in)
+        pushed = push_version(facts, args.service, args.version, args.crash_in, errors,
+                              latency_ms)
     except (StackError, PushError) as error:
         print(f"push: {error}", file=sys.stderr)
         return 2
-    crash = f" (crashes in {pushed.crash_in})" if pushed.crash_in else ""
     if pushed.chart is not None:
         print(pushed.chart.line())
-    print(f"pushed {pushed.service}:{pushed.version}{crash} as {pushed.digest}")
+    print(f"pushed {pushed.service}:{pushed.version}{pushed.behaviour()} as {pushed.digest}")
     if not wait_for_release(pushed):
         print(f"push: no release {pushed.release_id} showed up within "
               f"{RELEASE_WAIT_SECONDS:.0f} s: see {facts.devhost_log} and "
@@ -146,3 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"release {pushed.release_id}: {pushed.release_url}")
     print(f"dashboard: {facts.dashboard_url}")
     return 0
+
+
+def _number(flag: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise PushError(f"{flag} {text!r} is not a number") from None

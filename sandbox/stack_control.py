@@ -1,13 +1,14 @@
 """The running stack's control endpoint: lets `python -m sandbox push --crash-in ENV` make a
-version crash in one environment of the stack's Kubernetes simulator.
+version crash in one environment of the stack's Kubernetes simulator, and `--errors` /
+`--latency-ms` make its stand-in services answer with errors or slowly.
 
 The simulator decides a pod's fate from its container image (`set_image_behaviour`: a
 substring of the image reference). An environment runs a digest under a reference of its
 own (QA `HOST/delivery@sha256:…`, production `HOST/prod/delivery@sha256:…` after
 promotion), so a rule on that reference makes the version fail there and nowhere else, and
-a rollback to another digest runs fine. Rules (environment, digest, behaviour) are kept in
-the data directory and applied again, to the registry's current address, when the stack
-restarts. Plain HTTP on 127.0.0.1; changing a rule needs the stack's
+a rollback to another digest runs fine. Rules (environment, digest, behaviour, errors,
+latency_ms) are kept in the data directory and applied again, to the registry's current
+address, when the stack restarts. Plain HTTP on 127.0.0.1; changing a rule needs the stack's
 control token (a file in the data directory). Does not push images: see push.py.
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.kube.controller import BEHAVIOURS
+from sandbox.kube.controller import BEHAVIOURS, check_traffic
 from sandbox.kube.server import KubeSimulator
 from sandbox.stack_policy import ENVIRONMENTS, SERVICE, image_pattern
 from sandbox.threaded import ThreadedServer
@@ -33,7 +34,9 @@ RULES_PATH = "/image-behaviours"
 
 
 class StackControl(ThreadedServer):
-    """`GET /health` (which parts run) and `POST /image-behaviours` (bearer token)."""
+    """`GET /health` (which parts run) and `POST /image-behaviours` (bearer token): a JSON
+    object with `environment`, `digest`, optional `behaviour` (default crash), `errors` (share
+    of requests answered 500, 0 to 1) and `latency_ms`."""
 
     thread_name = "stack-control"
 
@@ -53,11 +56,14 @@ class StackControl(ThreadedServer):
         rules = self._saved()
         for rule in rules:  # the registry's address may have changed: the pattern follows it
             pattern = image_pattern(self.registry_host, rule["environment"], rule["digest"])
-            self.kube.set_image_behaviour(pattern, rule["behaviour"])
+            self.kube.set_image_behaviour(pattern, rule["behaviour"], rule.get("errors", 0.0),
+                                          rule.get("latency_ms", 0.0))
         return len(rules)
 
-    def set_rule(self, environment: str, digest: str, behaviour: str) -> dict[str, str]:
-        """Make `digest` behave so in `environment`; ValueError names the bad field."""
+    def set_rule(self, environment: str, digest: str, behaviour: str, errors: float = 0.0,
+                 latency_ms: float = 0.0) -> dict[str, Any]:
+        """Make `digest` behave so in `environment` (its stand-ins answering an `errors` share
+        with 500, after `latency_ms`); ValueError names the bad field."""
         if environment not in ENVIRONMENTS:
             raise ValueError(f"environment {environment!r} is not one of "
                              f"{', '.join(ENVIRONMENTS)}")
@@ -65,17 +71,20 @@ class StackControl(ThreadedServer):
             raise ValueError("digest must be sha256: followed by 64 hex digits")
         if behaviour not in BEHAVIOURS:
             raise ValueError(f"behaviour {behaviour!r} is not one of {', '.join(BEHAVIOURS)}")
-        rule = {"environment": environment, "digest": digest, "behaviour": behaviour,
-                "pattern": image_pattern(self.registry_host, environment, digest)}
+        check_traffic(errors, latency_ms)
+        rule: dict[str, Any] = {
+            "environment": environment, "digest": digest, "behaviour": behaviour,
+            "errors": errors, "latency_ms": latency_ms,
+            "pattern": image_pattern(self.registry_host, environment, digest)}
         with self._lock:
             rules = [r for r in self._saved()
                      if (r["environment"], r["digest"]) != (environment, digest)] + [rule]
             self._rules_file.parent.mkdir(parents=True, exist_ok=True)
             self._rules_file.write_text(json.dumps(rules, indent=2))
-            self.kube.set_image_behaviour(rule["pattern"], behaviour)
+            self.kube.set_image_behaviour(rule["pattern"], behaviour, errors, latency_ms)
         return rule
 
-    def _saved(self) -> list[dict[str, str]]:
+    def _saved(self) -> list[dict[str, Any]]:
         if not self._rules_file.exists():
             return []
         return list(json.loads(self._rules_file.read_text()))
@@ -99,7 +108,8 @@ class StackControl(ThreadedServer):
             if body.get("service", SERVICE) != SERVICE:
                 raise ValueError(f"service {body.get('service')!r} is not {SERVICE!r}")
             rule = self.set_rule(str(body.get("environment")), str(body.get("digest")),
-                                 str(body.get("behaviour", "crash")))
+                                 str(body.get("behaviour", "crash")), body.get("errors", 0.0),
+                                 body.get("latency_ms", 0.0))
         except ValueError as bad:
             return _error(400, str(bad))
         return web.json_response(rule)

@@ -47,6 +47,7 @@ FAILING_RUNS = ("crash", "test-fail")
 RUN_TO_COMPLETION = ("Never", "OnFailure")
 PULL_ERROR_SECONDS = 5.0  # ErrImagePull before the kubelet backs off to ImagePullBackOff
 NODE_NAME = "sandbox-node-1"
+MAX_LATENCY_MS = 60_000.0  # a stand-in's added latency at most (a minute)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class DeploymentController:
         self.store = store
         self.rollout_seconds = rollout_seconds
         self._behaviours: dict[str, Behaviour] = {}
+        self._traffic: dict[str, tuple[float, float]] = {}  # pattern -> (errors, latency_ms)
         self._behaviour_changed = float("-inf")
         self._rollouts: dict[str, Rollout] = {}
         self._pod_created: dict[tuple[str, str], tuple[float, int]] = {}
@@ -94,12 +96,17 @@ class DeploymentController:
 
     # --- image behaviours ------------------------------------------------------------------
 
-    def set_behaviour(self, pattern: str, behaviour: Behaviour, now: float) -> None:
-        """Images containing `pattern` behave so from now on (the latest matching rule wins)."""
+    def set_behaviour(self, pattern: str, behaviour: Behaviour, now: float,
+                      errors: float = 0.0, latency_ms: float = 0.0) -> None:
+        """Images containing `pattern` behave so from now on (the latest matching rule wins);
+        `errors` (share of requests answered 500) and `latency_ms` shape their stand-ins."""
         if behaviour not in BEHAVIOURS:
             raise ValueError(f"unknown image behaviour {behaviour!r}: use one of {BEHAVIOURS}")
+        check_traffic(errors, latency_ms)
         self._behaviours.pop(pattern, None)
         self._behaviours[pattern] = behaviour
+        self._traffic.pop(pattern, None)
+        self._traffic[pattern] = (float(errors), float(latency_ms))
         self._behaviour_changed = now
 
     def behaviour(self, image: str) -> Behaviour:
@@ -107,6 +114,14 @@ class DeploymentController:
         for pattern, behaviour in self._behaviours.items():
             if pattern in image:
                 found = behaviour
+        return found
+
+    def traffic(self, image: str) -> tuple[float, float]:
+        """(errors, latency_ms) of the latest rule matching `image`; (0, 0) without one."""
+        found = (0.0, 0.0)
+        for pattern, traffic in self._traffic.items():
+            if pattern in image:
+                found = traffic
         return found
 
     def _healthy(self, template: JsonDict) -> bool:
@@ -588,6 +603,14 @@ class DeploymentController:
         if tail.isdigit():
             lines = lines[-int(tail):] if int(tail) else []
         return "".join(line + "\n" for line in lines)
+
+
+def check_traffic(errors: float, latency_ms: float) -> None:
+    """ValueError unless 0 <= errors <= 1 and 0 <= latency_ms <= MAX_LATENCY_MS (numbers)."""
+    for name, value, top in (("errors", errors, 1.0), ("latency_ms", latency_ms, MAX_LATENCY_MS)):
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not 0 <= value <= top:
+            raise ValueError(f"{name} must be a number from 0 to {top:g}, not {value!r}")
 
 
 def image_id(image: str) -> str:

@@ -6,7 +6,9 @@ use it. It serves what a release tool and Helm v4 need: Deployments, their Repli
 Pods, Secrets, ConfigMaps, Services, watches, server-side apply, bearer-token auth per
 namespace, TLS with a throwaway CA, a kubeconfig to reach it, and (with `data_dir`) every
 object kept across restarts. Test helpers create Deployments, make images fail, inject
-conflicts, move time and read Helm's release records. Not a conformance target: see
+conflicts, move time and read Helm's release records. With `standins=True`, every ready pod of
+a Deployment is served by a real HTTP stand-in on loopback and every Service by a round-robin
+proxy over its ready pods (one child process, standins.py). Not a conformance target: see
 sandbox/kube/README.md for what is left out.
 """
 
@@ -19,9 +21,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from aiohttp import web
@@ -29,6 +32,14 @@ from aiohttp import web
 from sandbox.kube.api import KubeApi, Request
 from sandbox.kube.controller import Behaviour, DeploymentController
 from sandbox.kube.objects import ApiError, JsonDict
+from sandbox.kube.standins import (
+    STANDIN_ANNOTATION,
+    Standin,
+    StandinError,
+    StandinProcess,
+    key,
+    wanted_state,
+)
 from sandbox.kube.store import Store
 from sandbox.kube.watch import Watch
 from sandbox.threaded import ThreadedServer
@@ -39,6 +50,9 @@ RESOURCES = ("deployments", "replicasets", "pods", "secrets", "configmaps", "ser
 STATE_FILE = "objects.json"
 OPENAPI_V2_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 WATCH_TICK = 0.25  # seconds between a watch's looks at time-driven changes
+STANDIN_TICK = 0.25  # seconds between the stand-ins' looks at time-driven changes
+STANDIN_WAIT = 30.0  # seconds a test helper waits for the stand-ins to follow the store
+NO_STANDINS: JsonDict = {"pods": {}, "services": {}, "sent": {}}
 log = logging.getLogger(__name__)
 
 
@@ -68,11 +82,12 @@ class KubeSimulator(ThreadedServer):
         rollout_seconds: float = 0.0,
         clock: Callable[[], float] = time.time,
         data_dir: Path | None = None,
+        standins: bool = False,
     ) -> None:
         """`tokens` maps bearer tokens to the namespaces they may touch (None: all; no map: no
         auth). `clock` gives seconds since the epoch; `advance()` moves the simulator past it.
         `data_dir`: keep every object in `<data_dir>/objects.json` (read now, written on
-        change)."""
+        change). `standins`: serve ready pods and Services on loopback (one child process)."""
         super().__init__()
         self.port = port
         self.tls = tls
@@ -88,6 +103,12 @@ class KubeSimulator(ThreadedServer):
             self._controller.resume(self._store.version)
         self._changed: asyncio.Event | None = None
         self._closing = False
+        self._standins_wanted = standins
+        self._standin_process: StandinProcess | None = None
+        self._standin_task: asyncio.Task[None] | None = None
+        self._standin_sync: asyncio.Lock | None = None
+        self._standin_view: tuple[JsonDict, JsonDict] = ({}, NO_STANDINS)  # sent, answer
+        self._traffic: dict[str, float] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -134,6 +155,7 @@ class KubeSimulator(ThreadedServer):
         with self._lock:
             self._skew += seconds
         self._notify_threadsafe()
+        self._follow_now()
 
     @property
     def rollout_seconds(self) -> float:
@@ -161,13 +183,17 @@ class KubeSimulator(ThreadedServer):
         with self._lock:
             self._api.inject_conflicts(count)
 
-    def set_image_behaviour(self, image_or_digest_substring: str, behaviour: Behaviour) -> None:
+    def set_image_behaviour(self, image_or_digest_substring: str, behaviour: Behaviour,
+                            errors: float = 0.0, latency_ms: float = 0.0) -> None:
         """Make containers whose image contains the substring crash, fail to pull, never get
         ready, fail their test runs ("test-fail": pods that run to completion fail, long-running
-        ones serve) or (again) run fine; the latest matching rule wins."""
+        ones serve) or (again) run fine; the latest matching rule wins. Their stand-ins answer
+        an `errors` share (0 to 1) of requests with 500, each after `latency_ms`."""
         with self._lock:
-            self._controller.set_behaviour(image_or_digest_substring, behaviour, self.now())
+            self._controller.set_behaviour(image_or_digest_substring, behaviour, self.now(),
+                                           errors, latency_ms)
         self._notify_threadsafe()
+        self._follow_now()
 
     def create_deployment(
         self,
@@ -202,6 +228,7 @@ class KubeSimulator(ThreadedServer):
             created = self.get("deployments", namespace, name)
         self._persist()
         self._notify_threadsafe()
+        self._follow_now()
         return created
 
     def get(self, resource: str, namespace: str, name: str) -> JsonDict:
@@ -232,17 +259,150 @@ class KubeSimulator(ThreadedServer):
             found.append(decode_helm_release(secret))
         return sorted(found, key=lambda r: (r.name, r.revision))
 
+    # --- stand-in services -----------------------------------------------------------------
+
+    def standins(self) -> list[Standin]:
+        """The ready Deployment pods' stand-ins now, by namespace and pod."""
+        self._on_standin_loop(self._sync_standins())
+        state, reply = self._standin_view
+        return [
+            Standin(spec["namespace"], spec["pod"], dict(spec["labels"]),
+                    f"http://127.0.0.1:{reply['pods'][name]}")
+            for name, spec in sorted(state.get("pods", {}).items()) if name in reply["pods"]
+        ]
+
+    def service_url(self, namespace: str, name: str) -> str:
+        """`http://127.0.0.1:PORT` of a proxy spreading requests over the ready pods the
+        Service selects (in turn); it answers 503 while there are none."""
+        self._on_standin_loop(self._sync_standins())
+        _, reply = self._standin_view
+        port = reply["services"].get(key(namespace, name))
+        if port is None:
+            self.get("services", namespace, name)  # 404 when missing
+            raise ValueError(f"service {namespace}/{name} has no selector: nothing to proxy to")
+        return f"http://127.0.0.1:{port}"
+
+    def generate_traffic(self, namespace: str, name: str, rps: float) -> None:
+        """Send `rps` GET / per second through the Service's proxy from the stand-ins' process,
+        until set to 0 or the Service goes away (see `traffic_sent`)."""
+        if isinstance(rps, bool) or not isinstance(rps, int | float) or not 0 <= rps <= 1000:
+            raise ValueError(f"rps must be a number from 0 to 1000, not {rps!r}")
+        self.service_url(namespace, name)
+        with self._lock:
+            if rps:
+                self._traffic[key(namespace, name)] = float(rps)
+            else:
+                self._traffic.pop(key(namespace, name), None)
+        self._on_standin_loop(self._sync_standins())
+
+    def traffic_sent(self, namespace: str, name: str) -> dict[str, int]:
+        """Answers to the generated traffic of a Service so far, by status code ("failed":
+        no answer, "dropped": too many waiting)."""
+        self._on_standin_loop(self._sync_standins(force=True))
+        _, reply = self._standin_view
+        return dict(reply.get("sent", {}).get(key(namespace, name), {}))
+
+    @property
+    def standin_pid(self) -> int | None:
+        """The stand-ins' child process id while it runs."""
+        process = self._standin_process
+        return process.pid if process is not None else None
+
+    def _follow_now(self) -> None:
+        """With stand-ins running, bring them in step before a test helper returns."""
+        if self._standin_process is not None and self._loop is not None:
+            self._on_standin_loop(self._sync_standins())
+
+    def _on_standin_loop(self, work: Coroutine[Any, Any, None]) -> None:
+        loop = self._loop
+        if not self._standins_wanted or loop is None or self._standin_process is None:
+            work.close()
+            raise StandinError("stand-ins are off: start the simulator with standins=True")
+        asyncio.run_coroutine_threadsafe(work, loop).result(STANDIN_WAIT)
+
+    async def _follow_standins(self) -> None:
+        """Keep the stand-ins in step with the store: after every change and every tick."""
+        while not self._closing:  # (3.11's wait_for may swallow a cancel that meets a wake-up)
+            changed = self._changed
+            try:
+                await self._sync_standins()
+            except StandinError:
+                log.exception("kube simulator: stand-ins out of step")
+            if changed is not None:
+                try:
+                    await asyncio.wait_for(changed.wait(), STANDIN_TICK)
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(STANDIN_TICK)
+
+    async def _sync_standins(self, force: bool = False) -> None:
+        """Send the child the wanted state when it changed; annotate pods with their address."""
+        process, lock = self._standin_process, self._standin_sync
+        if process is None or lock is None:
+            raise StandinError("the stand-in process is not running")
+        async with lock:
+            with self._lock:
+                self._controller.sync(self.now())
+                state = wanted_state(self._store, self._controller, self._traffic)
+            if state == self._standin_view[0] and not force:
+                return
+            reply = await process.exchange(state)
+            self._standin_view = (state, reply)  # one assignment: other threads read it
+            with self._lock:
+                changed = self._annotate(reply["pods"])
+        if changed:
+            self._persist()
+            self._notify()
+
+    def _annotate(self, ports: Mapping[str, int]) -> bool:
+        """Write each pod's stand-in address into its annotation (removed when it has none)."""
+        changed = False
+        for pod in self._store.list("pods"):
+            metadata = pod["metadata"]
+            port = ports.get(key(metadata["namespace"], metadata["name"]))
+            wanted = f"http://127.0.0.1:{port}" if port else None
+            annotations = dict(metadata.get("annotations") or {})
+            if annotations.get(STANDIN_ANNOTATION) == wanted:
+                continue
+            if wanted is None:
+                annotations.pop(STANDIN_ANNOTATION, None)
+            else:
+                annotations[STANDIN_ANNOTATION] = wanted
+            if annotations:
+                metadata["annotations"] = annotations
+            else:
+                metadata.pop("annotations", None)
+            self._store.put("pods", pod)
+            changed = True
+        return changed
+
     # --- HTTP ------------------------------------------------------------------------------
 
     async def _serve(self) -> None:
         self._closing = False
         self._changed = asyncio.Event()
         await super()._serve()
+        if self._standins_wanted:
+            self._standin_sync = asyncio.Lock()
+            self._standin_view = ({}, NO_STANDINS)
+            self._standin_process = StandinProcess()
+            await self._standin_process.start()
+            await self._sync_standins()
+            self._standin_task = asyncio.create_task(self._follow_standins())
 
     async def _shutdown(self) -> None:
         self._closing = True  # open watches end at their next look
         self._notify()
         await asyncio.sleep(0)
+        if self._standin_task is not None:
+            self._standin_task.cancel()
+            await asyncio.gather(self._standin_task, return_exceptions=True)
+            self._standin_task = None
+        if self._standin_process is not None:
+            await self._standin_process.stop()
+            self._standin_process = None
+            self._standin_view = ({}, NO_STANDINS)
         await super()._shutdown()
 
     def stop(self) -> None:
@@ -286,6 +446,11 @@ class KubeSimulator(ThreadedServer):
         if request.method != "GET":
             self._persist()
             self._notify()
+            if self._standin_process is not None:  # answered once the proxies follow the write
+                try:
+                    await self._sync_standins()
+                except StandinError:
+                    log.exception("kube simulator: stand-ins out of step")
         if isinstance(payload, str):
             return web.Response(status=status, text=payload, content_type="text/plain")
         if isinstance(payload, bytes):
