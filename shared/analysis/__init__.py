@@ -1,0 +1,1 @@
+"""metric analysis: providers that turn one query into one number"""
