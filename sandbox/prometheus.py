@@ -178,7 +178,7 @@ class LocalPrometheus(Managed):
         # A scalar's result is one [time, "value"] pair: give it the shape of a vector.
         return [{"metric": {}, "value": result}] if data["resultType"] == "scalar" else result
 
-    def wait_for(self, promql: str, timeout: float = 15.0,
+    def wait_for(self, promql: str, timeout: float = 30.0,
                  until: Callable[[list[dict[str, Any]]], bool] = bool) -> list[dict[str, Any]]:
         """Query until `until(result)` holds (by default: a non-empty result); its result."""
         deadline = time.monotonic() + timeout
