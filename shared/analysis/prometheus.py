@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError
 
@@ -197,6 +199,8 @@ class PrometheusQuery:
     def _get(self, params: dict[str, str], headers: dict[str, str],
              token: str | None) -> tuple[int, bytes]:
         where = self._where()
+        # requests bounds each read, not the whole answer: a trickling server meets `deadline`.
+        deadline = time.monotonic() + self.timeout
         try:
             with requests.Session() as session, session.get(
                     self.endpoint, params=params, headers=headers, stream=True,
@@ -204,14 +208,17 @@ class PrometheusQuery:
                     timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout)) as response:
                 status = response.status_code
                 body = b""
-                for chunk in response.iter_content(64 * 1024):
+                # read1 returns what has come, so the deadline is checked while bytes trickle.
+                while chunk := response.raw.read1(64 * 1024, decode_content=True):
                     body += chunk
                     if len(body) > MAX_ANSWER_BYTES:
                         break
-        except requests.Timeout:
+                    if time.monotonic() > deadline:
+                        raise requests.Timeout()
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
             raise ProviderUnreachable(f"{where} unreachable: no answer within "
                                       f"{self.timeout:g} s") from None
-        except (requests.RequestException, OSError) as failed:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as failed:
             raise ProviderUnreachable(f"{where} unreachable: "
                                       f"{_redact(_cause(failed), token)}") from None
         if len(body) > MAX_ANSWER_BYTES:
@@ -346,6 +353,9 @@ def _cause(failed: BaseException) -> str:
     found = _ERRNO.search(str(failed))
     if found:
         return found.group(1).strip()
+    if isinstance(failed, (requests.exceptions.ChunkedEncodingError,
+                           urllib3.exceptions.ProtocolError)):
+        return "the connection broke before the answer was complete"
     return type(failed).__name__
 
 

@@ -1,8 +1,10 @@
 """Small HTTP servers on loopback for the analysis tests: a /metrics target for Prometheus to
-scrape, and an API front that checks a bearer token before passing a query on."""
+scrape, an API front that checks a bearer token before passing a query on, and a raw TCP
+server for answers no well-behaved HTTP server gives."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -120,3 +122,45 @@ class BearerFront:
                 return Reply(answer.status, answer.read())
         except urllib.error.HTTPError as refused:
             return Reply(refused.code, refused.read())
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that reads each request's head and lets `answer` write raw
+    bytes to the socket: chunked, trickling or cut-off answers."""
+
+    def __init__(self, answer: Callable[[socket.socket], None]) -> None:
+        self.answer = answer
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(5)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    received = connection.recv(4096)
+                    if not received:
+                        break
+                    head += received
+                try:
+                    self.answer(connection)
+                except OSError:
+                    pass  # the client hung up, as a client that gave up does
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._listener.close()

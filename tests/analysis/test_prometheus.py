@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +32,14 @@ from shared.analysis.prometheus import (
     UnusableResult,
     default_credential,
 )
-from tests.analysis.loopback import BearerFront, LoopbackServer, MetricsTarget, Reply, Seen
+from tests.analysis.loopback import (
+    BearerFront,
+    LoopbackServer,
+    MetricsTarget,
+    RawServer,
+    Reply,
+    Seen,
+)
 
 JOB = "analysis-provider"
 ERROR_RATE = (
@@ -230,6 +240,46 @@ def test_a_silent_server_times_out() -> None:
         with pytest.raises(ProviderUnreachable, match=r"unreachable: no answer within 0.3 s$"):
             PrometheusQuery(server.url, "up", timeout=0.3).run()
         answer.set()
+
+
+def test_a_gzipped_answer_in_chunks_is_read_whole() -> None:
+    body = gzip.compress(b'{"status":"success","data":{"resultType":"vector","result":'
+                         b'[{"metric":{},"value":[1796570000.5,"0.25"]}]}}')
+    pieces = [body[:10], body[10:20], body[20:]]
+
+    def chunked(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                           b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for piece in pieces:
+            connection.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            time.sleep(0.01)
+        connection.sendall(b"0\r\n\r\n")
+
+    with RawServer(chunked) as server:
+        assert PrometheusQuery(server.url, "up").run() == Number(0.25, 1796570000.5)
+
+
+def test_a_trickling_answer_meets_the_overall_timeout() -> None:
+    def trickle(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        for _ in range(200):  # a byte every 50 ms: each read is quick, the answer never ends
+            connection.sendall(b" ")
+            time.sleep(0.05)
+
+    with RawServer(trickle) as server:
+        with pytest.raises(ProviderUnreachable, match=r"unreachable: no answer within 0.5 s$"):
+            PrometheusQuery(server.url, "up", timeout=0.5).run()
+
+
+def test_a_cut_off_answer_is_unreachable() -> None:
+    def cut(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\"")
+
+    with RawServer(cut) as server:
+        with pytest.raises(ProviderUnreachable) as error:
+            PrometheusQuery(server.url, "up").run()
+    assert str(error.value) == f"prometheus at {server.url} unreachable: the connection " \
+                               "broke before the answer was complete"
 
 
 @pytest.mark.parametrize(("url", "query", "auth", "message"), [
