@@ -5,7 +5,7 @@ Its TSDB, config and log live under `data_dir` (not Debian's system service nor 
 write: the simulator's stand-ins list their ports there, tests list a tiny /metrics server.
 The file is watched and re-read every `scrape_interval`, but Prometheus 2.42 hands a changed
 target list to its scrapers on fixed 5 s tickers: a target's first sample comes about 4 to 10 s
-after it is listed (4-6 s measured), while a new value of a listed target shows at the next
+after it is listed (3.8-6.7 s measured), while a new value of a listed target shows at the next
 scrape. So list a target once and keep it. No auth, no TLS, no remote write.
 """
 
