@@ -11,9 +11,10 @@ PORT ?=
 DATA_DIR ?= .devhost
 
 # Debian packages the tests need, installed with apt-get when missing and running
-# as root: the OCI registry that stands in for ACR, skopeo to push test images, and
-# chromium for the browser tests (driven by Playwright).
-DEB_PACKAGES ?= docker-registry skopeo chromium
+# as root: the OCI registry that stands in for ACR, skopeo to push test images,
+# chromium for the browser tests (driven by Playwright), and prometheus, run as a child
+# process (sandbox/prometheus.py) to scrape the stand-ins and answer analysis queries.
+DEB_PACKAGES ?= docker-registry skopeo chromium prometheus
 
 # Stamps live inside the directories they describe, so deleting one resets it.
 VENV_STAMP := $(VENV)/.requirements.stamp
@@ -34,7 +35,7 @@ help:
 # The whole product (sandbox/stack.py) with its state in $(DATA_DIR); Ctrl-C stops it.
 # PORT picks the app's port (default 7071 when free); FRESH=1 wipes $(DATA_DIR) first;
 # LOG_LEVEL=debug adds the Azure SDKs' HTTP requests to the devhost log.
-RUN_DEB_PACKAGES := docker-registry skopeo
+RUN_DEB_PACKAGES := docker-registry skopeo prometheus
 run: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP)
 	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES="$(RUN_DEB_PACKAGES)"
 	$(PY) -m sandbox.run --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT)) $(if $(FRESH),--fresh) \

@@ -1,4 +1,5 @@
-"""pytest fixtures for the local stack: throwaway TLS, one registry and a fault proxy per session.
+"""pytest fixtures for the local stack: throwaway TLS, one registry, a fault proxy and one
+Prometheus per session.
 
 `tests/conftest.py` loads them for every test folder with
 `pytest_plugins = ["sandbox.pytest_fixtures"]` (one registry for the whole run). pytest refuses
@@ -8,7 +9,8 @@ fixtures in its own conftest instead (one more registry per such conftest):
     from sandbox.pytest_fixtures import *  # noqa: F403
 
 The registry and proxy are shared by every test in the session: use distinct repository names.
-If docker-registry is not installed the fixtures fail (never skip) saying what to install.
+If docker-registry or prometheus is not installed the fixtures fail (never skip) saying what
+to install. Prometheus starts only for a test that asks for `prometheus`.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.faults import FaultProxy
+from sandbox.prometheus import LocalPrometheus
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles, make_throwaway_cert
 
-__all__ = ["tls_files", "registry", "fault_proxy_server", "fault_proxy"]
+__all__ = ["tls_files", "registry", "fault_proxy_server", "fault_proxy", "prometheus"]
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +55,14 @@ def fault_proxy(fault_proxy_server: FaultProxy) -> Iterator[FaultProxy]:
     fault_proxy_server.reset()
     yield fault_proxy_server
     fault_proxy_server.reset()
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
+    """A running Prometheus scraping every 1 s what its targets file lists, for the session.
+
+    Shared: add your targets with `prometheus.add_targets([...])` under a `job` label of your
+    own, once per module (a new target takes 4-10 s to be scraped), and never remove others'.
+    """
+    with LocalPrometheus(tmp_path_factory.mktemp("prometheus")) as running:
+        yield running
