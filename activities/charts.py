@@ -11,8 +11,7 @@ from typing import Any
 
 from activities.boundary import marks_failures
 from blueprints import blueprint
-from shared.helm.charts import ChartError, fetch_oci, load_folder, oci_tag
-from shared.helm.target import APP_ROOT
+from shared.helm.pins import ChartError
 from shared.policy.helm import is_oci, split_oci
 from shared.registry.client import RegistryEndpoint
 from shared.registry.errors import ImageNotFound
@@ -26,6 +25,9 @@ bp = blueprint()
 def resolve_chart(request: dict[str, Any]) -> dict[str, Any]:
     """Pin `chart` at `version` (a folder: the version it ships, unless one is asked for),
     or check that it still has `digest` when one is given."""
+    from shared.helm.charts import fetch_oci, load_folder, oci_tag  # loads Helm's SDK
+    from shared.helm.target import APP_ROOT
+
     chart, digest = _text(request, "chart"), request.get("digest")
     if digest is not None and not isinstance(digest, str):
         raise ChartError("digest must be a string or null")

@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrations.attempts import attempt
 from orchestrations.context import OrchestrationContext
-from shared.helm.charts import PinnedChart
+from shared.helm.pins import PinnedChart
 from shared.policy.durations import format_duration
 from shared.releases.charts import (
     chart_promotion_request,

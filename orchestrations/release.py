@@ -26,7 +26,7 @@ from orchestrations.deploying import (
     restore,
 )
 from shared.approvals.gate import Tally, decision_event
-from shared.helm.charts import PinnedChart
+from shared.helm.pins import PinnedChart
 from shared.releases.charts import helm_fields
 from shared.releases.failures import REASON_LIMIT, said
 from shared.releases.outcomes import APPROVED, GateDecision, Outcome, StageResult

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Generator
+from pathlib import Path
 
 import azure.functions as func
 import pytest
@@ -206,3 +207,25 @@ class TestHelloSequence:
     def test_bad_input_is_refused(self, value: object) -> None:
         with pytest.raises(ValueError, match="non-empty list of names"):
             names_from_input(value)
+
+
+def test_a_worker_loads_helms_sdk_only_for_a_helm_target() -> None:
+    """Helm's Go runtime (about 75 MB, a few threads) stays out of a worker that releases
+    no Helm target: importing the app does not load it; opening a Helm target does."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, function_app\n"
+        "print('helm_python' in sys.modules)\n"
+        "from shared.cluster.targets import KINDS\n"
+        "from shared.cluster.requests import ClusterRequest\n"
+        "request = ClusterRequest.from_dict({'target': {'kind': 'helm', 'cluster': 'c'},"
+        " 'connection': {'name': 'c', 'kubeconfigSecret': 'k'},"
+        " 'secrets': {'local': {'environment': 'qa'}}})\n"
+        "try:\n    KINDS.open(request)\nexcept Exception:\n    pass\n"
+        "print('helm_python' in sys.modules)\n")
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=repo, timeout=60, check=True)
+    assert done.stdout.split() == ["False", "True"]

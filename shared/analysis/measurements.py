@@ -162,5 +162,28 @@ def _app_insights(provider: AppInsightsProvider, variables: Mapping[str, str]) -
 
 def _prometheus(provider: PrometheusProvider, variables: Mapping[str, str],
                 secret: Callable[[str], str]) -> Reading:
-    del provider, variables, secret
-    return Reading(None, "prometheus metrics are not measured by this version", fatal=True)
+    from shared.analysis.prometheus import (
+        Auth,
+        BearerToken,
+        EntraIdentity,
+        NoAuth,
+        NoData,
+        PrometheusQuery,
+        ProviderError,
+    )
+
+    auth: Auth = NoAuth()
+    if provider.auth == "bearer" and provider.bearer_secret:
+        auth = BearerToken(secret(provider.bearer_secret))
+    elif provider.auth == "azure":
+        auth = EntraIdentity(managed_identity_client_id=provider.managed_identity_client_id)
+    try:
+        got = PrometheusQuery(provider.url, expand(provider.query, variables), auth).run()
+    except ProviderError as failed:
+        return Reading(None, str(failed), fatal=not failed.retryable,
+                       unreachable=failed.retryable)
+    except ValueError as bad:  # a query that cannot be sent
+        return Reading(None, str(bad), fatal=True)
+    if isinstance(got, NoData):
+        return Reading(None, f"no data: {got.reason}")
+    return Reading(got.value, "PromQL")

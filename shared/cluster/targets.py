@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.deploy.target import DeployTarget
-from shared.helm.target import HelmChart
 
 from .errors import InvalidTarget
 from .patcher import DeploymentPatcher
@@ -71,6 +70,13 @@ class TargetKinds:
 
 
 DEPLOYMENT = TargetKind(DeploymentPatcher.KIND, DeploymentPatcher.SHAPE, DeploymentPatcher.open)
-HELM = TargetKind(HelmChart.KIND, HelmChart.SHAPE, HelmChart.open)
+def _open_helm(request: ClusterRequest) -> DeployTarget:
+    """A Helm target; Helm's SDK (its Go runtime) loads with the first one a worker opens."""
+    from shared.helm.target import HelmChart
+
+    return HelmChart.open(request)
+
+
+HELM = TargetKind("helm", frozenset({"kind", "release", "chart"}), _open_helm)
 KINDS = TargetKinds(DEPLOYMENT)
 KINDS.register(HELM)

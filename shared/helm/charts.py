@@ -11,52 +11,19 @@ own registry client (its credentials, CA and retries); loading and rendering are
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import helm_python
 
-from shared.failure_kinds import Permanent
 from shared.registry.client import RegistryClient
 from shared.registry.manifests import HELM_CONFIG
 from shared.registry.references import is_digest
 from shared.text import one_line
 
+from .pins import ChartError, PinnedChart
+
 CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 MAX_CHART_BYTES = 20 * 1024 * 1024
-
-
-class ChartError(Permanent, ValueError):
-    """A chart that cannot be used: not a chart, too large, the wrong version, unreadable."""
-
-
-@dataclass(frozen=True)
-class PinnedChart:
-    """The chart a release deploys in every environment: where from, name, version, digest."""
-
-    source: str  # oci://host/repository, or the folder's path inside the app
-    name: str
-    version: str
-    digest: str
-
-    @property
-    def reference(self) -> str:
-        """`oci://host/repository@sha256:…`, or the folder with its digest, for people."""
-        return f"{self.source}@{self.digest}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "name": self.name, "version": self.version,
-                "digest": self.digest}
-
-    @classmethod
-    def from_dict(cls, data: Any) -> PinnedChart:
-        if not isinstance(data, dict):
-            raise ChartError("a pinned chart must be a JSON object")
-        try:
-            return cls(*(str(data[key]) for key in ("source", "name", "version", "digest")))
-        except KeyError as missing:
-            raise ChartError(f"a pinned chart needs {missing}") from None
 
 
 def fetch_oci(client: RegistryClient, repository: str, reference: str,

@@ -40,7 +40,8 @@ from shared.text import one_line
 
 from . import runs
 from .access import HelmAccess, helm_access
-from .charts import ChartError, PinnedChart, fetch_oci, load_archive, load_folder
+from .charts import fetch_oci, load_archive, load_folder
+from .pins import ChartError, PinnedChart
 from .revisions import (
     RELEASE_ID_LABEL,
     Revision,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.helm.charts import PinnedChart
+from shared.helm.pins import PinnedChart
 from shared.policy.helm import IMAGE_VERSION, HelmTarget, is_oci, split_oci
 
 from .plan import ReleasePlan, Stage

@@ -12,7 +12,8 @@ from sandbox.chart_push import push_chart
 from sandbox.registry import LocalRegistry
 from sandbox.registry_push import RegistryPusher
 from sandbox.tls import TlsFiles
-from shared.helm.charts import ChartError, PinnedChart, fetch_oci, folder_digest, load_folder
+from shared.helm.charts import fetch_oci, folder_digest, load_folder
+from shared.helm.pins import ChartError, PinnedChart
 from shared.registry.client import RegistryClient, RegistryEndpoint
 from shared.registry.errors import ImageNotFound
 
