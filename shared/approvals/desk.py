@@ -8,7 +8,8 @@ not used this link before; a `Problem` (nothing changed) otherwise. A desk that 
 the principal from headers while App Service Authentication is off refuses every request.
 `Desk.decide` raises the decision event on the name the release waits for and reads the
 verdict that the release's `check_approval` records in the approval book. Durable, the
-approval book and the ledger come in through the protocols below.
+approval book and the ledger (what runs where; the analysis rounds of the environments
+before the gate) come in through the protocols below.
 Does not read requests or write answers (triggers/approvals.py), and does not count
 approvals or end the gate: the orchestration does (orchestrations/release.py).
 """
