@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from shared.releases.rounds import AnalysisRound, rounds_from
 from shared.releases.status import HelmDeployed, ReleaseStatus
 from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting
 
@@ -24,6 +25,7 @@ STATE_STYLES = {"Completed": "green", "Healthy": "green", "Running": "blue",
                 "WaitingForApproval": "cyan", "Deploying": "blue", "RolledBack": "red",
                 "Failed": "bold red", "Rejected": "red", "Expired": "yellow",
                 "Superseded": "magenta"}
+VERDICT_STYLES = {"passed": "green", "failed": "bold red", "inconclusive": "yellow"}
 
 
 class Output:
@@ -101,6 +103,7 @@ class Output:
         if waiting and durable.get("runtimeStatus") in ("Running", "Pending"):
             self.waiting(waiting)
         self.helm(helm_of(shown, status))
+        self.analysis(rounds_from(shown.get("analysis")))
         stages = shown.get("stages") or {}
         if stages:
             table = Table(title="Environments", title_justify="left", box=None,
@@ -134,6 +137,20 @@ class Output:
             table.add_row(environment, deployed.chart or "", deployed.version or "",
                           deployed.digest or "",
                           str(deployed.revision) if deployed.revision is not None else "")
+        self.show(table)
+
+    def analysis(self, rounds: Sequence[AnalysisRound]) -> None:
+        """Each analysis round: environment, round, when, verdict, each metric's number."""
+        if not rounds:
+            return
+        table = Table(title="Analysis", title_justify="left", box=None, header_style="bold",
+                      pad_edge=False)
+        for name in ("ENVIRONMENT", "ROUND", "WHEN", "VERDICT", "METRICS"):
+            table.add_column(name, overflow="fold", no_wrap=name in ("ROUND", "WHEN"))
+        for shown in rounds:  # Text: a provider's words are never read as rich markup
+            table.add_row(Text(shown.environment), str(shown.round),
+                          when(shown.at.isoformat() if shown.at else None),
+                          verdict(shown.verdict), Text(shown.numbers() or shown.summary))
         self.show(table)
 
     def waiting(self, waiting: Waiting) -> None:
@@ -209,6 +226,10 @@ def helm_of(shown: Mapping[str, Any], status: ReleaseStatus) -> dict[str, HelmDe
 def state(name: Any) -> Text:
     text = str(name or "")
     return Text(text, style=STATE_STYLES.get(text, ""))
+
+
+def verdict(name: str) -> Text:
+    return Text(name, style=VERDICT_STYLES.get(name, ""))
 
 
 def when(value: Any) -> str:

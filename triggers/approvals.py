@@ -38,6 +38,7 @@ from shared.approvals.page import (
     render_result,
 )
 from shared.json_input import JsonInputError, read_json
+from shared.ledger.evidence import EvidenceBook
 from triggers.durable_adapter import ClientInstances
 from triggers.identifiers import INSTANCE_ID, NAME
 from triggers.responses import html_response, json_response
@@ -93,8 +94,10 @@ async def approval_decision(req: func.HttpRequest,
 
 
 def approval_desk(client: df.DurableOrchestrationClient) -> Desk:
-    """The desk over the app's Durable client, approval settings, book and ledger."""
-    return app_desk(ClientInstances(client), app_ledger)
+    """The desk over the app's Durable client, approval settings, book, ledger and the
+    ledger's analysis rounds."""
+    return app_desk(ClientInstances(client), app_ledger,
+                    lambda: EvidenceBook.beside(app_ledger()).rounds)
 
 
 async def open_gate(desk: Desk, req: func.HttpRequest, decision: str | None = None) -> OpenGate:

@@ -8,7 +8,8 @@ not used this link before; a `Problem` (nothing changed) otherwise. A desk that 
 the principal from headers while App Service Authentication is off refuses every request.
 `Desk.decide` raises the decision event on the name the release waits for and reads the
 verdict that the release's `check_approval` records in the approval book. Durable, the
-approval book and the ledger come in through the protocols below.
+approval book and the ledger (what runs where; the analysis rounds of the environments
+before the gate) come in through the protocols below.
 Does not read requests or write answers (triggers/approvals.py), and does not count
 approvals or end the gate: the orchestration does (orchestrations/release.py).
 """
@@ -19,7 +20,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ from shared.approvals.decisions import decision_data
 from shared.approvals.identity import IdentityError, Principal, may_approve, principal_from_headers
 from shared.approvals.keys import IdentityMode
 from shared.approvals.page import (
+    AnalysisBefore,
     Approval,
     ChartShown,
     GateView,
@@ -52,6 +54,7 @@ from shared.instances import Instance
 from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
 from shared.releases.plan import ReleasePlan
+from shared.releases.rounds import AnalysisRound, Recorded, by_environment
 from shared.releases.status import ReleaseStatus
 from shared.releases.waiting import ApprovalWait
 from shared.text import one_line
@@ -89,6 +92,10 @@ class Running(Protocol):
                     service: str | None = None) -> ReleaseRecord | None: ...
 
 
+Rounds = Callable[[str], Sequence[Recorded]]
+"""A release's analysis rounds as the ledger keeps them (`EvidenceBook.rounds`; blocking)."""
+
+
 # The gate ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -117,7 +124,8 @@ class OpenGate:
     pushed_by: str | None
 
 
-def app_desk(durable: Gates, ledger: Callable[[], Running]) -> Desk:
+def app_desk(durable: Gates, ledger: Callable[[], Running],
+             rounds: Callable[[], Rounds] | None = None) -> Desk:
     """The desk under the app's approval settings and book; Problem when they do not allow
     approvals here (sign-in not enforced, no signing key, no approval book)."""
     try:
@@ -138,19 +146,21 @@ def app_desk(durable: Gates, ledger: Callable[[], Running]) -> Desk:
     except LedgerError as error:
         log.error("approval page: %s", error)
         raise Problem("unavailable", "the approval book is not configured") from None
-    return Desk(durable, mode, keyring, book, ledger)
+    return Desk(durable, mode, keyring, book, ledger, rounds)
 
 
 class Desk:
     """Checks links and people against a release's gate, and hands decisions to it."""
 
     def __init__(self, durable: Gates, mode: IdentityMode, keyring: Keyring, book: Book,
-                 ledger: Callable[[], Running]) -> None:
+                 ledger: Callable[[], Running],
+                 rounds: Callable[[], Rounds] | None = None) -> None:
         self.durable = durable
         self.mode = mode
         self.keyring = keyring
         self.book = book
         self.ledger = ledger   # what runs where; a ledger that cannot be had only hides it
+        self.rounds = rounds   # the analysis before the gate; unreadable, it is only hidden
 
     @staticmethod
     def now() -> datetime:
@@ -265,8 +275,22 @@ class Desk:
                    principal)
 
     async def view(self, gate: OpenGate, intent: str | None) -> GateView:
-        """What the decision page shows; what runs there now comes from the ledger."""
-        return gate_view(gate, intent, await self.running_now(gate))
+        """What the decision page shows; what runs there now and the analysis before the
+        gate come from the ledger."""
+        return gate_view(gate, intent, await self.running_now(gate),
+                         await self.analysis_before(gate))
+
+    async def analysis_before(self, gate: OpenGate) -> tuple[AnalysisBefore, ...]:
+        """The recorded analysis rounds of the environments before the gate."""
+        if self.rounds is None:
+            return ()
+        try:
+            recorded = await asyncio.to_thread(self.rounds(), gate.release_id)
+        except LedgerError as error:
+            log.warning("approval page: the analysis before %s is unknown: %s",
+                        gate.environment, error)
+            return ()
+        return analysis_before(gate, [AnalysisRound.of(r) for r in recorded])
 
     async def running_now(self, gate: OpenGate) -> RunningNow | None:
         service = gate.status.service
@@ -363,7 +387,8 @@ def decision_event(gate: OpenGate, decision: str, comment: str | None, event_id:
                          event_id=event_id, via=via, groups=gate.who.groups, comment=comment)
 
 
-def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None) -> GateView:
+def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None,
+              analysis: tuple[AnalysisBefore, ...] = ()) -> GateView:
     """The page's facts, picked field by field (nothing from the policy's secrets)."""
     status, waiting = gate.status, gate.waiting
     approvals = tuple(Approval(str(a.by), as_utc(a.at)) for a in waiting.counted)
@@ -378,7 +403,19 @@ def gate_view(gate: OpenGate, intent: str | None, running_now: RunningNow | None
         pushed_by=gate.pushed_by, overwrites=earlier_image(gate.plan.overwrites),
         tag_moved=gate.plan.tag_moved,
         scope=gate.grant.scope,
-        link_expires_at=gate.grant.expires_at, intent=intent, chart=chart_before(gate))
+        link_expires_at=gate.grant.expires_at, intent=intent, chart=chart_before(gate),
+        analysis=analysis)
+
+
+def analysis_before(gate: OpenGate, rounds: Sequence[AnalysisRound]
+                    ) -> tuple[AnalysisBefore, ...]:
+    """Per environment before the gate (in the plan's order) that has rounds: their verdicts
+    and the last one's numbers. The gate's own environment and later ones are not shown."""
+    names = [stage.name for stage in gate.plan.stages]
+    earlier = names[:names.index(gate.environment)] if gate.environment in names else []
+    found = dict(by_environment(rounds))
+    return tuple(AnalysisBefore.of(environment, found[environment])
+                 for environment in earlier if found.get(environment))
 
 
 def chart_before(gate: OpenGate) -> ChartShown | None:

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 
 from shared.ledger.records import ACTIVE_STATES, DeployedChart, EnvironmentState, ReleaseRecord
 from shared.releases.operations import operation_kind
+from shared.releases.rounds import AnalysisRound, by_environment, rounds_from
 from shared.releases.status import HelmDeployed, HistoryEntry, ReleaseStatus
 from shared.releases.waiting import ApprovalWait, FailureWait
 from shared.text import one_line
@@ -29,6 +30,7 @@ DEFAULT_REFRESH = 30
 DASHBOARD_PATH = "/api/dashboard"
 DIGEST_HEX = 12
 MAX_TEXT = 300
+ROUNDS_SHOWN = 20  # an environment's latest rounds on a release's page
 
 
 # Small pure helpers ----------------------------------------------------------------------
@@ -303,6 +305,23 @@ class TimelineEntry:
 
 
 @dataclass(frozen=True)
+class EnvironmentAnalysis:
+    """An environment's analysis rounds on a release's page: the latest `ROUNDS_SHOWN`,
+    and how many earlier ones are not shown."""
+
+    environment: str
+    rounds: tuple[AnalysisRound, ...]
+    earlier: int = 0
+
+
+def analysis_view(rounds: Sequence[AnalysisRound]) -> tuple[EnvironmentAnalysis, ...]:
+    """Each environment's latest rounds (none at all when nothing was analysed)."""
+    return tuple(EnvironmentAnalysis(environment, found[-ROUNDS_SHOWN:],
+                                     max(0, len(found) - ROUNDS_SHOWN))
+                 for environment, found in by_environment(rounds))
+
+
+@dataclass(frozen=True)
 class ReleaseDetail:
     """One release's (or operation's) page: its row, stages, gate and timeline."""
 
@@ -330,6 +349,7 @@ class ReleaseDetail:
     overview_link: str
     paused: PausedRow | None = None
     helm: tuple[tuple[str, HelmView], ...] = ()  # per environment, Helm targets only
+    analysis: tuple[EnvironmentAnalysis, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = plain_fields(self)
@@ -559,6 +579,7 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
         waiting=waiting, paused=paused,
         helm=tuple((text(env, 80), chart) for env, deployed in status.helm.items()
                    if (chart := deployed_chart(deployed)) is not None),
+        analysis=analysis_view(rounds_from(shown.get("analysis"))),
         timeline=tuple(entry for entry in (_timeline_entry(e) for e in _list(
             shown.get("timeline"))) if entry is not None),
         overview_link=base)

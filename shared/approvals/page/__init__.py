@@ -20,9 +20,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from shared.approvals.teams import format_deadline, short_digest
+from shared.releases.rounds import AnalysisRound
 from shared.text import one_line
 
 COMMENT_LIMIT: Final = 500
+VERDICTS_SHOWN: Final = 20  # an environment's latest rounds whose verdicts the page lists
 HTML_TYPE: Final = "text/html; charset=utf-8"
 CSS: Final = """
 body{margin:0;background:#f4f5f7;color:#1d2330;font:16px/1.45 system-ui,-apple-system,
@@ -45,6 +47,8 @@ button{font:inherit;font-weight:600;padding:10px 28px;border:0;border-radius:4px
 cursor:pointer}
 button.approve{background:#237b4b}button.reject{background:#c4314b}
 .subtle{color:#666}.small{font-size:.875em}.comment{white-space:pre-wrap}
+.verdict-failed{color:#c4314b;font-weight:600}.verdict-inconclusive,.verdict-unknown{
+color:#8a6d00;font-weight:600}
 """
 CSS_HASH: Final = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 SECURITY_HEADERS: Final = {
@@ -126,6 +130,24 @@ class ChartShown:
 
 
 @dataclass(frozen=True)
+class AnalysisBefore:
+    """An environment before the gate: its rounds' verdicts (the latest `VERDICTS_SHOWN`,
+    oldest first) and the numbers of its last round."""
+
+    environment: str
+    verdicts: tuple[str, ...]
+    last: AnalysisRound
+    earlier: int = 0
+
+    @classmethod
+    def of(cls, environment: str, rounds: tuple[AnalysisRound, ...]) -> AnalysisBefore:
+        """From an environment's rounds, in round order (at least one)."""
+        shown = rounds[-VERDICTS_SHOWN:]
+        return cls(environment, tuple(r.verdict for r in shown), rounds[-1],
+                   len(rounds) - len(shown))
+
+
+@dataclass(frozen=True)
 class GateView:
     """What the decision page shows about one release waiting at one environment's gate."""
 
@@ -152,6 +174,8 @@ class GateView:
     """`approve` or `reject` when the person came from that button of a card."""
     chart: ChartShown | None = None
     """A Helm target's chart (pinned at the first Helm environment); None for others."""
+    analysis: tuple[AnalysisBefore, ...] = ()
+    """The analysis rounds of the environments before the gate, in the plan's order."""
 
     def may(self, decision: str) -> bool:
         """Whether the link's scope offers this button."""
