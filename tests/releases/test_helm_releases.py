@@ -255,3 +255,38 @@ def test_a_chart_that_does_not_render_fails_the_release_before_the_cluster(
         assert not [r for r in stack.kube.requests() if r[0] not in ("GET",)]
 
     stack.serve(scenario)
+
+
+def test_an_analysis_after_a_helm_upgrade_rolls_the_chart_back(helm_stack: HelmStack) -> None:
+    """Analysis applies to every target kind: a failing measurement after `helm upgrade`
+    ends in `helm rollback` to the last good revision."""
+    stack = helm_stack
+    answers = {"status": 200}
+    server = stack.check_server(lambda headers: (answers["status"], {"status": "ok"}))
+    stack.helm_policy(prod_extra=(
+        "        analysis:\n"
+        "          interval: 30s\n"
+        "          measurements: 2\n"
+        "          metrics:\n"
+        "            - name: health\n"
+        f"              http: {{url: \"{server.url}\", requests: 2}}\n"
+        "              threshold: {min: 1}\n"))
+    stack.push_chart("1.0.0")
+    v1 = stack.push("v1.0.0")
+    stack.push_chart("2.0.0")
+    v2 = stack.push("v2.0.0")
+
+    async def scenario(released: Released) -> None:
+        await released.completed("v1.0.0", v1)
+        answers["status"] = 503
+        release = released.start("v2.0.0", v2)
+        await released.at_gate(release, seconds=60)
+        released.approve(release)
+        done = await released.finished(release, seconds=60)
+        assert outcome(done) == "RolledBack", done
+        assert done["output"]["reason"].startswith("analysis failed: analysis 1/2: health: 0")
+        assert stack.history("prod") == [(1, "superseded", "1.0.0"), (2, "superseded", "2.0.0"),
+                                         (3, "deployed", "1.0.0")]
+        assert stack.image("prod") == stack.image_in("prod", v1)
+
+    stack.serve(scenario)
