@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -22,19 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sandbox.tools import (
-    Managed,
-    free_port,
-    log_tail,
-    private_dir,
-    private_log,
-    require_tool,
-    stop_process,
-)
+from sandbox.tools import ChildServer, free_port, private_dir, require_tool
 
 START_TIMEOUT = 20.0
 STOP_GRACE = 5.0
-LOG_TAIL_LINES = 20
 REQUEST_TIMEOUT = 5.0
 JOB = "standins"  # the scrape job's name, unless a target group sets its own `job` label
 
@@ -56,17 +46,19 @@ def write_targets(path: Path, groups: Sequence[TargetGroup]) -> None:
     partial.replace(path)
 
 
-class LocalPrometheus(Managed):
+class LocalPrometheus(ChildServer):
     """`prometheus` on 127.0.0.1, scraping the targets of `targets_file`, started by the caller."""
+
+    name = "prometheus"
+    failure = PrometheusError
+    start_timeout = START_TIMEOUT
+    stop_grace = STOP_GRACE
 
     def __init__(self, data_dir: Path, port: int = 0, scrape_interval: str = "1s",
                  targets_file: Path | None = None) -> None:
-        self.data_dir = data_dir
-        self.port = port
+        super().__init__(data_dir, port)
         self.scrape_interval = scrape_interval
         self.targets_file = targets_file or data_dir / "targets.json"
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
 
     @property
     def url(self) -> str:
@@ -76,14 +68,6 @@ class LocalPrometheus(Managed):
     @property
     def config_path(self) -> Path:
         return self.data_dir / "prometheus.yml"
-
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir / "prometheus.log"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> LocalPrometheus:
         """Write the config (and an empty targets file if none), launch, wait until ready."""
@@ -97,53 +81,28 @@ class LocalPrometheus(Managed):
             write_targets(self.targets_file, [])
         # JSON is YAML: Prometheus reads it as its config.
         self.config_path.write_text(json.dumps(self._config(), indent=2))
-        with private_log(self.log_path) as log:
-            self._log_offset = log.tell()
-            self._process = subprocess.Popen(
-                [binary, f"--config.file={self.config_path}",
-                 f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}",
-                 # Debian's defaults point at /etc/prometheus; nothing here uses consoles.
-                 f"--web.console.templates={self.data_dir / 'consoles'}",
-                 f"--web.console.libraries={self.data_dir / 'console_libraries'}"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.data_dir, start_new_session=True,
-            )
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        self.launch([binary, f"--config.file={self.config_path}",
+                     f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
+                     f"--web.listen-address=127.0.0.1:{self.port}",
+                     # Debian's defaults point at /etc/prometheus; nothing here uses consoles.
+                     f"--web.console.templates={self.data_dir / 'consoles'}",
+                     f"--web.console.libraries={self.data_dir / 'console_libraries'}"],
+                    self._answers, self.url)
         return self
-
-    def stop(self) -> None:
-        """Terminate Prometheus (SIGTERM, then SIGKILL after a grace period)."""
-        process, self._process = self._process, None
-        stop_process(process, STOP_GRACE)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Return once `GET /-/ready` answers 200; PrometheusError (with the log) otherwise."""
-        deadline = time.monotonic() + timeout
-        last_error = "no answer yet"
-        while time.monotonic() < deadline:
-            code = None if self._process is None else self._process.poll()
-            if self._process is None or code is not None:
-                raise PrometheusError(
-                    f"prometheus exited with code {code} before serving on {self.url} "
-                    f"(config {self.config_path}); log tail:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=0.5) as reply:
-                    if reply.status == 200:
-                        return
-                    last_error = f"GET /-/ready answered {reply.status}"
-            except urllib.error.HTTPError as refused:
-                last_error = f"GET /-/ready answered {refused.code}"
-            except OSError as error:
-                last_error = str(error) or type(error).__name__
-            time.sleep(0.05)
-        raise PrometheusError(
-            f"prometheus did not answer GET {self.url}/-/ready within {timeout:g} s "
-            f"({last_error}); log tail:\n{self.log_tail()}")
+        self.wait_until_answering(self._answers, self.url, timeout)
+
+    def _answers(self) -> str | None:
+        """None once `GET /-/ready` answers 200, else why not."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=0.5) as reply:
+                return None if reply.status == 200 else f"GET /-/ready answered {reply.status}"
+        except urllib.error.HTTPError as refused:
+            return f"GET /-/ready answered {refused.code}"
+        except OSError as error:
+            return str(error) or type(error).__name__
 
     def set_targets(self, groups: Sequence[TargetGroup]) -> None:
         """List the targets to scrape (replacing the file's groups); picked up within a second."""
@@ -191,10 +150,6 @@ class LocalPrometheus(Managed):
                     f"{promql!r} still gives {result!r} after {timeout:g} s; targets: "
                     f"{self.targets_file.read_text()}; log tail:\n{self.log_tail()}")
             time.sleep(0.2)
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        """The last lines Prometheus logged since it was last started."""
-        return log_tail(self.log_path, self._log_offset, lines)
 
     def _config(self) -> dict[str, object]:
         return {

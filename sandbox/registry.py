@@ -14,24 +14,13 @@ import http.client
 import json
 import re
 import ssl
-import subprocess
-import time
 from pathlib import Path
 
 from sandbox.tls import TlsFiles
-from sandbox.tools import (
-    Managed,
-    free_port,
-    log_tail,
-    private_dir,
-    private_log,
-    require_tool,
-    stop_process,
-)
+from sandbox.tools import ChildServer, free_port, private_dir, private_log, require_tool
 
 START_TIMEOUT = 15.0
 STOP_GRACE = 5.0
-LOG_TAIL_LINES = 20
 # What distribution 2.8 logs at info for each notification endpoint, headers included.
 LOGGED_HEADERS = re.compile(rb"headers=map\[[^\"\n]*\]")
 
@@ -40,8 +29,13 @@ class RegistryError(RuntimeError):
     """The local registry did not start or answer."""
 
 
-class LocalRegistry(Managed):
+class LocalRegistry(ChildServer):
     """`docker-registry serve` as a subprocess on 127.0.0.1, started and stopped by the caller."""
+
+    name = "registry"
+    failure = RegistryError
+    start_timeout = START_TIMEOUT
+    stop_grace = STOP_GRACE
 
     def __init__(
         self,
@@ -51,13 +45,10 @@ class LocalRegistry(Managed):
         notify_url: str | None = None,
         notify_headers: dict[str, str] | None = None,
     ) -> None:
-        self.data_dir = data_dir
+        super().__init__(data_dir, port)
         self.tls = tls
-        self.port = port
         self.notify_url = notify_url
         self.notify_headers = dict(notify_headers or {})
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
 
     @property
     def host(self) -> str:
@@ -73,14 +64,6 @@ class LocalRegistry(Managed):
     def config_path(self) -> Path:
         return self.data_dir / "config.yml"
 
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir / "registry.log"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     def start(self) -> LocalRegistry:
         """Write the config, launch the registry and wait until `GET /v2/` answers over TLS."""
         if self.running:
@@ -93,32 +76,12 @@ class LocalRegistry(Managed):
         self.config_path.chmod(0o600)
         self.config_path.write_text(json.dumps(self._config(), indent=2))
         self._blank_logged_headers()
-        with private_log(self.log_path) as log:
-            self._log_offset = log.tell()
-            self._process = subprocess.Popen(
-                [binary, "serve", str(self.config_path)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.data_dir, start_new_session=True,
-            )
-        try:
-            self._wait_until_serving()
-        except BaseException:
-            self.stop()
-            raise
+        self.launch([binary, "serve", str(self.config_path)], self._answers, self.host)
         return self
-
-    def stop(self) -> None:
-        """Terminate the registry (SIGTERM, then SIGKILL after a grace period)."""
-        process, self._process = self._process, None
-        stop_process(process, STOP_GRACE)
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts this registry's certificate."""
         return ssl.create_default_context(cafile=str(self.tls.ca))
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        """The last lines the registry logged since it was last started."""
-        return log_tail(self.log_path, self._log_offset, lines)
 
     def _blank_logged_headers(self) -> None:
         """Replace the notification headers an older run logged with `[redacted]`."""
@@ -160,33 +123,15 @@ class LocalRegistry(Managed):
             }]}
         return config
 
-    def _wait_until_serving(self) -> None:
-        assert self._process is not None
-        context = self.ssl_context()
-        deadline = time.monotonic() + START_TIMEOUT
-        last_error = "no answer yet"
-        while time.monotonic() < deadline:
-            code = self._process.poll()
-            if code is not None:
-                raise RegistryError(
-                    f"docker-registry exited with code {code} before serving on {self.host} "
-                    f"(config {self.config_path}); log tail:\n{self.log_tail()}"
-                )
-            connection = http.client.HTTPSConnection(
-                "127.0.0.1", self.port, timeout=0.5, context=context
-            )
-            try:
-                connection.request("GET", "/v2/")
-                status = connection.getresponse().status
-                if status == 200:
-                    return
-                last_error = f"GET /v2/ answered {status}"
-            except (OSError, http.client.HTTPException) as error:
-                last_error = str(error) or type(error).__name__
-            finally:
-                connection.close()
-            time.sleep(0.05)
-        raise RegistryError(
-            f"docker-registry did not answer GET {self.endpoint}/v2/ within {START_TIMEOUT:.0f} s "
-            f"({last_error}); log tail:\n{self.log_tail()}"
-        )
+    def _answers(self) -> str | None:
+        """None once `GET /v2/` answers 200 over TLS, else why not."""
+        connection = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=0.5,
+                                                 context=self.ssl_context())
+        try:
+            connection.request("GET", "/v2/")
+            status = connection.getresponse().status
+            return None if status == 200 else f"GET /v2/ answered {status}"
+        except (OSError, http.client.HTTPException) as error:
+            return str(error) or type(error).__name__
+        finally:
+            connection.close()
