@@ -70,6 +70,7 @@ bench: deps
 	$(PY) bench/helm.py
 	$(PY) bench/ingest.py
 	$(PY) bench/release.py
+	$(PY) bench/analysis.py
 
 deps: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP) deb-packages
 

@@ -15,7 +15,6 @@ is not an error rate (without it `onNoData` would decide). Measured:
    parts before it: deploy PATCH -> crossing (Prometheus discovering the new pods + the rate
    window), the wait for the next measurement, the failing measurement, and its verdict ->
    the restore PATCH (our own time). REPS runs, medians.
-
 2. history events of the environment's sub-orchestration with MEASUREMENTS measurements
    against the same release of a service without analysis, per measurement; and the whole
    release's history without analysis (aim < 100).
@@ -291,7 +290,7 @@ def report(reactions: list[Reaction], history: list[dict[str, Counter[str]]]) ->
          "{:.0f}"),
         ("  its verdict -> restore PATCH, ms (our own)", lambda r: r.own_ms, "{:.0f}"),
         ("deploy PATCH -> restore PATCH", lambda r: r.restored - r.deployed, "{:.2f}"),
-        ("measurements taken (earlier ones passed: new pods not yet scraped)",
+        ("measurements taken (earlier ones: no new pod scraped twice yet)",
          lambda r: r.rounds, "{:.0f}"),
     ]
     for label, value, fmt in figures:
