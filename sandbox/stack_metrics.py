@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sandbox.kube.objects import ApiError
 from sandbox.kube.server import KubeSimulator
-from sandbox.kube.standins import StandinError, file_sd_targets
+from sandbox.kube.standins import file_sd_targets
 from sandbox.prometheus import write_targets
 from sandbox.tools import Managed
 
@@ -41,6 +41,11 @@ class StandinFollower(Managed):
         self._flowing: set[tuple[str, str]] = set()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def flowing(self) -> set[tuple[str, str]]:
+        """The Services traffic has been started through."""
+        return set(self._flowing)
 
     def start(self) -> StandinFollower:
         """Follow once now (so the file exists when Prometheus starts reading), then every
@@ -76,6 +81,6 @@ class StandinFollower(Managed):
         while not self._stopping.wait(self.period):
             try:
                 self.follow()
-            except (StandinError, OSError, ValueError) as error:
+            except Exception as error:  # a dead follower would leave Prometheus behind
                 # The stack's health watch notices a dead simulator; keep trying meanwhile.
                 log.warning("following the stand-ins failed: %s", error)
