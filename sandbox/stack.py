@@ -75,7 +75,7 @@ ROLLOUT_SECONDS = 2.0
 KNOWN_ENTRIES = {"azurite", "devhost", "webhook-token"}
 # Folders of the data directory that hold secrets (0700, like the data directory itself).
 PRIVATE_FOLDERS = ("kube", "tls", "registry", "logs", "prometheus")
-PROMETHEUS_SCRAPE = "1s"  # a rate over a few seconds, for analyses measuring every ~5 s
+PROMETHEUS_SCRAPE = "1s"  # several samples in the 10 s rate window of QA's analysis
 # The port each part prefers when none is configured and the last run's is taken.
 PREFERRED = {"app": 7071, "registry": 5000, "prometheus": 9090, "blob": 10000, "queue": 10001,
              "table": 10002}
