@@ -102,8 +102,9 @@ def banner(facts: StackFacts, data_dir: Path) -> str:
   Push a new version (in a second terminal):
       make push SERVICE=delivery VERSION=1.0.1{make_extra}
   (or .venv/bin/python -m sandbox push delivery 1.0.1{cli_extra}; add --crash-in prod
-  to make that version crash in production: Helm rolls production back). A guided tour:
-  make demo.
+  to make that version crash in production: Helm rolls production back; ERRORS=0.5, or
+  --errors 0.5, makes half its requests fail: QA's error-rate analysis rolls it back).
+  A guided tour: make demo.
   Ctrl-C stops everything.
 """
 

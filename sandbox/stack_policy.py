@@ -44,12 +44,13 @@ ERROR_RATE_METRIC = "error-rate"
 def error_rate_query(namespace: str, window: str = "10s") -> str:
     """PromQL: the share of 500s among the requests the new version's pods answered over
     `window`. Its pods are the release's (`${canary}`) whose stand-in runs `${digest}`
-    (`standin_info`), so the old version's pods never dilute it; no traffic yet is NaN
-    (a failed measurement), not zero."""
+    (`standin_info`; `max by (pod)`: after a restart a pod's old stand-in address lingers
+    for Prometheus's 5 min lookback), so the old version's pods never dilute it; no traffic
+    yet is NaN (a failed measurement), not zero."""
     def requests(code: str) -> str:
         return (f'sum(rate(http_requests_total{{namespace="{namespace}",'
                 f'pod=~"${{canary}}-.*"{code}}}[{window}]) * on(pod) group_left() '
-                f'standin_info{{namespace="{namespace}",digest="${{digest}}"}})')
+                f'max by (pod) (standin_info{{namespace="{namespace}",digest="${{digest}}"}}))')
     return requests(',code="500"') + " / " + requests("")
 
 
