@@ -3,7 +3,8 @@
 Uses the stack running from `--data-dir` when there is one, else starts a fresh stack of its
 own (in `<data-dir>/demo`) and stops it at the end. Each environment is a Helm release of the
 sample chart. Pushes the chart and image of `delivery` 1.0.0, which Helm installs (or
-upgrades) in QA, `helm test` verifies, and which waits at the approval gate before
+upgrades) in QA, `helm test` verifies, QA's analysis measures (its error rate, three times
+from the stack's Prometheus), and which waits at the approval gate before
 production; approves it through the approval page's JSON POST with the approver's personal
 link from the release's status; waits for Completed and checks production runs it. Then
 pushes 1.0.1 built to crash in production, approves it the same way, waits for RolledBack and
@@ -91,8 +92,9 @@ class Demo:
                                  f"({pushed.release_id} ended {view.get('state')}): run "
                                  "`make demo` while no `make run` runs, or restart it with "
                                  "`make run FRESH=1`")
-        with self.step(f"QA: helm upgrade --install {version}, watch the rollout, helm test") \
-                as detail:
+        qa = f"QA: helm upgrade --install {version}, watch the rollout, helm test, error-rate " \
+            "analysis"
+        with self.step(qa) as detail:
             view = self.wait(pushed, waiting_at_gate, "", detail)
             evidence = (custom_status(view).get("evidence") or {}).get("qa", "")
             detail("; ".join(filter(None, (helm_revision(view, "qa"), evidence))))

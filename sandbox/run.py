@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ports = Ports(app=args.port, registry=args.registry_port, kube=args.kube_port,
-                  teams=args.teams_port, control=args.control_port, blob=args.blob_port,
+                  teams=args.teams_port, control=args.control_port,
+                  prometheus=args.prometheus_port, blob=args.blob_port,
                   queue=args.queue_port, table=args.table_port)
     stack = Stack(args.data_dir, ports, print_card=lambda line: print(line, flush=True),
                   log_level=args.log_level)
@@ -94,14 +95,16 @@ def banner(facts: StackFacts, data_dir: Path) -> str:
   registry    {facts.registry_url}  (CA {_shown(Path(facts.ca_file))}; pushes notify the app)
   kubernetes  {facts.kube_url}  (simulator: namespaces qa, prod; Helm release delivery)
   chart       {charts}  (make push pushes it at each image version)
+  prometheus  {facts.prometheus_url}  (scrapes the pods' stand-ins; QA's analysis asks it)
   teams       cards the app posts are printed below
   devhost log {_shown(Path(facts.devhost_log))}
 
   Push a new version (in a second terminal):
       make push SERVICE=delivery VERSION=1.0.1{make_extra}
   (or .venv/bin/python -m sandbox push delivery 1.0.1{cli_extra}; add --crash-in prod
-  to make that version crash in production: Helm rolls production back). A guided tour:
-  make demo.
+  to make that version crash in production: Helm rolls production back; ERRORS=0.5, or
+  --errors 0.5, makes half its requests fail: QA's error-rate analysis rolls it back).
+  A guided tour: make demo.
   Ctrl-C stops everything.
 """
 
@@ -121,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--kube-port", type=int, help="the Kubernetes simulator's port" + ports)
     parser.add_argument("--teams-port", type=int, help="the Teams sink's port" + ports)
     parser.add_argument("--control-port", type=int, help="the stack control port" + ports)
+    parser.add_argument("--prometheus-port", type=int,
+                        help="Prometheus's port (usually 9090)" + ports)
     for service, usual in (("blob", 10000), ("queue", 10001), ("table", 10002)):
         parser.add_argument(f"--{service}-port", type=int,
                             help=f"Azurite's {service} port (usually {usual})" + ports)

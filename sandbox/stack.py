@@ -2,17 +2,19 @@
 
 `Stack(data_dir).start()` (or `with Stack(...) as stack:`) starts, on loopback ports that are
 free or configured: Azurite, a throwaway TLS certificate, the Kubernetes API simulator with
-`qa` and `prod` namespaces, the Teams sink (cards printed), the OCI registry (its push
-notifications go to the app's webhook with the webhook token), the sample `delivery` chart
-pushed to it (`helm/delivery` at the chart's own version, unless there) and the app in a
-devhost subprocess with a generated policy and local secrets. The policy makes QA and
-production Helm releases of the chart: Helm installs the `delivery` Deployments with the
-first release; the stack creates none. `stop()` stops them all, newest first. Everything
-lives under one data directory (0700; files holding a secret 0600): ports are kept for the
-next start, the simulator keeps every object (Helm's release records too) in
-`kube/objects.json`, and `stack.json` says how to reach a running stack (no secrets) until it
-stops. `find_stack(data_dir)` reads it for other commands. Does not print or parse command
-lines: see run.py.
+`qa` and `prod` namespaces (its ready pods served by stand-ins on loopback), a local Prometheus
+scraping those stand-ins (its targets kept in step by stack_metrics.py, which also drives a
+little traffic through each `delivery` Service), the Teams sink (cards printed), the OCI
+registry (its push notifications go to the app's webhook with the webhook token), the sample
+`delivery` chart pushed to it (`helm/delivery` at the chart's own version, unless there) and
+the app in a devhost subprocess with a generated policy and local secrets. The policy makes QA
+and production Helm releases of the chart: Helm installs the `delivery` Deployments (and
+Services) with the first release; the stack creates none. `stop()` stops them all, newest
+first. Everything lives under one data directory (0700; files holding a secret 0600): ports are
+kept for the next start, Prometheus's data is in `prometheus/`, the simulator keeps every
+object (Helm's release records too) in `kube/objects.json`, and `stack.json` says how to reach
+a running stack (no secrets) until it stops. `find_stack(data_dir)` reads it for other
+commands. Does not print or parse command lines: see run.py.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ from releasectl.local_stack import alive
 from sandbox.azurite import Azurite
 from sandbox.chart_push import ChartPushFailed
 from sandbox.kube.server import KubeSimulator
+from sandbox.prometheus import LocalPrometheus
 from sandbox.registry import LocalRegistry
 from sandbox.sample_chart import PublishedChart, own_version, publish_chart
 from sandbox.stack_control import StackControl
+from sandbox.stack_metrics import StandinFollower
 from sandbox.stack_policy import (
     CHART_REPOSITORY,
     CONTROL_TOKEN_FILE,
@@ -70,9 +74,11 @@ ROLLOUT_SECONDS = 2.0
 # What older `make run` versions left in a data directory: wiping it is safe too.
 KNOWN_ENTRIES = {"azurite", "devhost", "webhook-token"}
 # Folders of the data directory that hold secrets (0700, like the data directory itself).
-PRIVATE_FOLDERS = ("kube", "tls", "registry", "logs")
+PRIVATE_FOLDERS = ("kube", "tls", "registry", "logs", "prometheus")
+PROMETHEUS_SCRAPE = "1s"  # several samples in the 10 s rate window of QA's analysis
 # The port each part prefers when none is configured and the last run's is taken.
-PREFERRED = {"app": 7071, "registry": 5000, "blob": 10000, "queue": 10001, "table": 10002}
+PREFERRED = {"app": 7071, "registry": 5000, "prometheus": 9090, "blob": 10000, "queue": 10001,
+             "table": 10002}
 
 
 class StackError(RuntimeError):
@@ -88,6 +94,7 @@ class Ports:
     kube: int | None = None
     teams: int | None = None
     control: int | None = None
+    prometheus: int | None = None
     blob: int | None = None
     queue: int | None = None
     table: int | None = None
@@ -116,6 +123,7 @@ class StackFacts:
     kube_token_files: dict[str, str] = field(default_factory=dict)
     child_pids: list[int] = field(default_factory=list)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prometheus_url: str = ""  # empty in the facts of stacks from before Prometheus
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -144,6 +152,7 @@ class Stack(Managed):
         self._azurite: Azurite | None = None
         self._kube: KubeSimulator | None = None
         self._registry: LocalRegistry | None = None
+        self._prometheus: LocalPrometheus | None = None
         self._devhost: subprocess.Popen[bytes] | None = None
         self.chart: PublishedChart | None = None  # the sample chart as start found or pushed it
         self.removed: list[str] = []  # namespaces whose pre-Helm Deployment start removed
@@ -182,6 +191,12 @@ class Stack(Managed):
                 print(f"stopping {name} failed: {error}", file=sys.stderr)
         self.facts = None
         self._azurite = self._kube = self._registry = self._devhost = None
+        self._prometheus = None
+
+    @property
+    def prometheus(self) -> LocalPrometheus | None:
+        """The local Prometheus scraping the stand-ins (tests query it)."""
+        return self._prometheus
 
     @property
     def kube(self) -> KubeSimulator | None:
@@ -197,6 +212,7 @@ class Stack(Managed):
             "azurite": self._azurite is not None and self._azurite.running,
             "registry": self._registry is not None and self._registry.running,
             "kube": self._kube is not None,
+            "prometheus": self._prometheus is not None and self._prometheus.running,
             "devhost": self._devhost is not None and self._devhost.poll() is None,
         }
 
@@ -217,11 +233,20 @@ class Stack(Managed):
         kube = KubeSimulator(port=self._port("kube", last), tls=tls,
                              tokens={token: {env} for env, token in tokens.items()},
                              rollout_seconds=self.rollout_seconds,
-                             data_dir=data / "kube").start()
+                             data_dir=data / "kube", standins=True).start()
         self._kube = kube
         self._parts.append(("Kubernetes simulator", kube.stop))
         self.removed = remove_unmanaged_deployments(kube, tokens)
         (data / LEGACY_KUBE_STATE_FILE).unlink(missing_ok=True)
+
+        prometheus = LocalPrometheus(data / "prometheus", self._port("prometheus", last),
+                                     scrape_interval=PROMETHEUS_SCRAPE)
+        follower = StandinFollower(kube, prometheus.targets_file,
+                                   services=[(env, SERVICE) for env in ENVIRONMENTS]).start()
+        self._parts.append(("stand-in follower", follower.stop))
+        prometheus.start()
+        self._prometheus = prometheus
+        self._parts.append(("Prometheus", prometheus.stop))
 
         teams = TeamsSink(port=self._port("teams", last), print_cards=True,
                           write=self.print_card).start()
@@ -246,7 +271,7 @@ class Stack(Managed):
         self._parts.append(("control endpoint", control.stop))
 
         policy_file = data / "release-policy.yaml"
-        policy_file.write_text(local_policy(registry.endpoint, tls.ca))
+        policy_file.write_text(local_policy(registry.endpoint, tls.ca, prometheus.url))
         settings = app_settings(data, policy_file, Wiring(
             app_url=app_url, registry_url=registry.endpoint, ca_file=tls.ca,
             storage=azurite.connection_string,
@@ -260,7 +285,8 @@ class Stack(Managed):
             raise StackError(f"the sample chart could not be pushed: {error}") from None
 
         ports = {"app": app_port, "registry": registry.port, "kube": kube.port,
-                 "teams": teams.port, "control": control.port, "blob": azurite.blob_port,
+                 "teams": teams.port, "control": control.port, "prometheus": prometheus.port,
+                 "blob": azurite.blob_port,
                  "queue": azurite.queue_port, "table": azurite.table_port}
         (data / PORTS_FILE).write_text(json.dumps(ports, indent=2))
         self.facts = StackFacts(
@@ -275,7 +301,8 @@ class Stack(Managed):
             kube_token_files={env: str(data / "kube" / f"{env}-token") for env in tokens},
             child_pids=_children_naming(data),
             services={SERVICE: {"repository": SERVICE, "environments": list(ENVIRONMENTS),
-                                "chartRepository": CHART_REPOSITORY}})
+                                "chartRepository": CHART_REPOSITORY}},
+            prometheus_url=prometheus.url)
         facts_file = data / FACTS_FILE
         facts_file.write_text(self.facts.to_json())
 

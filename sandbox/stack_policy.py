@@ -3,8 +3,9 @@
 `local_policy` writes the YAML for the sample `delivery` service (QA, then a gate with a
 one-hour deadline, promotion to `prod/` and production), each environment a Helm release of
 the sample chart (`oci://<registry>/helm/delivery` at the image's version, QA with `helm
-test`; production's from `prod/helm/delivery`, where promotion copies it), against the
-stack's registry and cluster; `app_settings` gives devhost what the app reads: storage,
+test` and an analysis of the new version's error rate through the stack's Prometheus;
+production's from `prod/helm/delivery`, where promotion copies it), against the stack's
+registry and cluster; `app_settings` gives devhost what the app reads: storage,
 policy file, webhook token, approval settings, the reconciler's schedule and the local
 secrets `SECRETS__<ENV>__<NAME>`. The throwaway keys are made once per data directory (mode
 0600) and never printed. Does not start anything: see stack.py.
@@ -31,6 +32,26 @@ WEBHOOK_TOKEN_FILE = "webhook-token"
 SIGNING_KEY_FILE = "approval-signing-key"
 CONTROL_TOKEN_FILE = "control-token"
 RECONCILE_SCHEDULE = "0 */5 * * * *"  # the reconciler every 5 minutes, as in the samples
+ANALYSIS_INTERVAL = "5s"
+ANALYSIS_MEASUREMENTS = 3
+# One failed measurement is forgiven: Prometheus 2.42 scrapes a new pod's stand-in only 4 to
+# 10 s after it is ready, so the first measurement may find no data yet.
+ANALYSIS_FAILURE_LIMIT = 1
+ERROR_RATE_MAX = 0.1
+ERROR_RATE_METRIC = "error-rate"
+
+
+def error_rate_query(namespace: str, window: str = "10s") -> str:
+    """PromQL: the share of 500s among the requests the new version's pods answered over
+    `window`. Its pods are the release's (`${canary}`) whose stand-in runs `${digest}`
+    (`standin_info`; `max by (pod)`: after a restart a pod's old stand-in address lingers
+    for Prometheus's 5 min lookback), so the old version's pods never dilute it; no traffic
+    yet is NaN (a failed measurement), not zero."""
+    def requests(code: str) -> str:
+        return (f'sum(rate(http_requests_total{{namespace="{namespace}",'
+                f'pod=~"${{canary}}-.*"{code}}}[{window}]) * on(pod) group_left() '
+                f'max by (pod) (standin_info{{namespace="{namespace}",digest="${{digest}}"}}))')
+    return requests(',code="500"') + " / " + requests("")
 
 
 @dataclass(frozen=True)
@@ -45,9 +66,10 @@ class Wiring:
     teams_url: str
 
 
-def local_policy(registry_url: str, ca_file: Path) -> str:
+def local_policy(registry_url: str, ca_file: Path, prometheus_url: str) -> str:
     """The policy YAML: `delivery` goes to QA, waits for approval, is promoted, goes to prod;
-    each environment is a Helm release of the chart whose version is the image's."""
+    each environment is a Helm release of the chart whose version is the image's; QA's
+    error rate, measured by the Prometheus at `prometheus_url`, decides its rollback."""
     approvers = ", ".join(APPROVERS)
     host = registry_url.split("://", 1)[-1]
     return f"""\
@@ -71,6 +93,16 @@ services:
           namespace: qa
           helm: {{chart: "oci://{host}/{CHART_REPOSITORY}", version: image, test: true}}
         secrets: {{local: {{environment: qa}}}}
+        analysis:
+          interval: {ANALYSIS_INTERVAL}
+          measurements: {ANALYSIS_MEASUREMENTS}
+          failureLimit: {ANALYSIS_FAILURE_LIMIT}
+          metrics:
+            - name: {ERROR_RATE_METRIC}
+              prometheus:
+                url: "{prometheus_url}"
+                query: '{error_rate_query("qa")}'
+              threshold: {{max: {ERROR_RATE_MAX}}}
       - name: prod
         gate:
           approvers: {{users: [{approvers}]}}

@@ -1,8 +1,9 @@
 """`python -m sandbox demo` (what `make demo` runs) on a fresh stack of its own: 1.0.0 reaches
 production through the approval page, 1.0.1 crashes there and is rolled back, production runs
 1.0.0 again, exit code 0, and the demo's stack leaves no process behind. Each environment is a
-Helm release: the demo shows QA's `helm upgrade` to revision 2 and production's history after
-`helm rollback`, as read from Helm's records in the cluster."""
+Helm release: the demo shows QA's `helm upgrade` to revision 2 with its error-rate analysis
+(measured by the stack's Prometheus) and production's history after `helm rollback`, as read
+from Helm's records in the cluster."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ def test_demo_ends_with_production_back_on_the_good_version(tmp_path: Path) -> N
                  "RolledBack: rollout failed", "✓ production runs delivery 1.0.0 again"):
         assert any(step in line for line in lines), f"{step!r} missing:\n{output[-4000:]}"
     flat = " ".join(line.strip() for line in lines)  # rich wraps long lines at spaces
-    for shown in ("✓ QA: helm upgrade --install 1.0.1, watch the rollout, helm test — helm "
-                  "revision 2 (chart delivery 1.0.1); helm test: 1 test hook succeeded",
+    for shown in ("✓ QA: helm upgrade --install 1.0.1, watch the rollout, helm test, error-rate "
+                  "analysis — helm revision 2 (chart delivery 1.0.1); analysis passed (3 "
+                  "measurements): error-rate: 0 (within x ≤ 0.1)",
                   "helm history: 1 superseded 1.0.0, 2 failed 1.0.1, 3 deployed 1.0.0 "
                   "(Rollback to 1)", "helm history delivery -n prod"):
         assert shown in flat, f"{shown!r} missing:\n{output[-4000:]}"

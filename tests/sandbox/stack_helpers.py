@@ -16,9 +16,11 @@ from typing import Any
 
 from sandbox.stack import Ports
 
-ANY_PORT = Ports(app=0, registry=0, kube=0, teams=0, control=0, blob=0, queue=0, table=0)
+ANY_PORT = Ports(app=0, registry=0, kube=0, teams=0, control=0, prometheus=0, blob=0, queue=0,
+                 table=0)
 ANY_PORT_FLAGS = ["--port", "0", "--registry-port", "0", "--kube-port", "0",
-                  "--teams-port", "0", "--control-port", "0", "--blob-port", "0",
+                  "--teams-port", "0", "--control-port", "0", "--prometheus-port", "0",
+                  "--blob-port", "0",
                   "--queue-port", "0", "--table-port", "0"]
 REPO = Path(__file__).resolve().parents[2]
 

@@ -31,12 +31,15 @@ from sandbox.stack import (
 from sandbox.stack_policy import Wiring, app_settings, image_pattern, local_policy
 from sandbox.tls import TlsFiles
 from shared.policy import parse_policy
+from shared.policy.analysis import PrometheusProvider
 from tests.sandbox.stack_helpers import ANY_PORT, get_json, wait_until
+
+PROMETHEUS = "http://127.0.0.1:9999"
 
 
 def test_the_generated_policy_gates_prod_with_a_short_deadline_and_named_approvers(
         tmp_path: Path) -> None:
-    policy = parse_policy(local_policy("https://127.0.0.1:5999", tmp_path / "ca.pem"))
+    policy = parse_policy(local_policy("https://127.0.0.1:5999", tmp_path / "ca.pem", PROMETHEUS))
     service = policy.services["delivery"]
     qa, prod = service.environments
     assert (qa.name, qa.gate) == ("qa", None)
@@ -50,7 +53,7 @@ def test_the_generated_policy_gates_prod_with_a_short_deadline_and_named_approve
 def test_the_generated_policy_releases_the_sample_chart_with_helm(tmp_path: Path) -> None:
     """QA and production are Helm releases of the chart at the image's version, QA with
     `helm test`, production's chart from prod/ where promotion copies it."""
-    policy = parse_policy(local_policy("https://127.0.0.1:5999", tmp_path / "ca.pem"))
+    policy = parse_policy(local_policy("https://127.0.0.1:5999", tmp_path / "ca.pem", PROMETHEUS))
     qa, prod = policy.services["delivery"].environments
     assert qa.helm is not None and prod.helm is not None
     assert (qa.helm.chart, qa.helm.release, qa.helm.test.enabled) == (
@@ -58,6 +61,29 @@ def test_the_generated_policy_releases_the_sample_chart_with_helm(tmp_path: Path
     assert (prod.helm.chart, prod.helm.release, prod.helm.test.enabled) == (
         "oci://127.0.0.1:5999/prod/helm/delivery", "delivery", False)
     assert qa.helm.chart_version("1.0.1") == prod.helm.chart_version("1.0.1") == "1.0.1"
+
+
+def test_the_generated_policy_measures_qa_error_rate_in_the_stacks_prometheus(
+        tmp_path: Path) -> None:
+    """QA's analysis: every 5 s, 3 times, the new version's share of 500s from the stack's
+    Prometheus must stay at most 0.1; production has none."""
+    policy = parse_policy(local_policy("https://127.0.0.1:5999", tmp_path / "ca.pem",
+                                       PROMETHEUS))
+    qa, prod = policy.services["delivery"].environments
+    assert prod.analysis is None
+    analysis = qa.analysis
+    assert analysis is not None
+    assert (analysis.interval, analysis.measurements, analysis.failure_limit) == (
+        timedelta(seconds=5), 3, 1)
+    [metric] = analysis.metrics
+    assert metric.name == "error-rate" and metric.threshold.to_dict() == {"min": None,
+                                                                          "max": 0.1}
+    provider = metric.provider
+    assert isinstance(provider, PrometheusProvider)
+    assert (provider.url, provider.auth) == (PROMETHEUS, "none")
+    query = provider.query
+    assert 'code="500"' in query and 'digest="${digest}"' in query
+    assert 'pod=~"${canary}-.*"' in query and 'namespace="qa"' in query
 
 
 def test_settings_hold_every_secret_the_app_reads_and_keep_keys_per_data_dir(

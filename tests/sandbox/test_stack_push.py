@@ -1,12 +1,15 @@
 """`python -m sandbox push` against a running stack: it pushes the chart at the version, then the
-image; the version becomes a release that passes QA (a Helm release, `helm test`) and waits at
-the approval gate with personal links; `--crash-in` makes that version crash there; bad input
-and a missing stack change nothing."""
+image; the version becomes a release that passes QA (a Helm release, `helm test`, an analysis
+of its error rate in the stack's Prometheus) and waits at the approval gate with personal
+links; Prometheus scrapes the pods' stand-ins; `--crash-in` makes that version crash there,
+`--errors 0.5` makes QA's analysis roll it back; bad input and a missing stack change
+nothing."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,7 +83,11 @@ def test_a_pushed_version_passes_qa_and_waits_for_approval(stack: Stack) -> None
                                           "digest": chart, "revision": 1}
     assert [(r.revision, r.status, r.chart_version)
             for r in stack.kube.helm_releases("qa", "delivery")] == [(1, "deployed", "1.0.0")]
-    assert custom(view)["evidence"]["qa"].startswith("helm test: 1 test hook succeeded")
+    # QA's evidence is now its analysis's; `helm test` ran before it (its hook Pod passed).
+    assert custom(view)["evidence"]["qa"].startswith(
+        "analysis passed (3 measurements): error-rate: 0 (within x ≤ 0.1)")
+    hook = stack.kube.get("pods", "qa", "delivery-test-health")
+    assert hook["status"]["phase"] == "Succeeded"
     cards = "\n".join(stack.cards)
     assert "[teams]   Version: 1.0.0" in cards and "Review as release-manager@example.com" \
         in cards
@@ -100,6 +107,52 @@ def test_crash_in_makes_that_version_fail_there_and_roll_back(stack: Stack) -> N
     assert view["state"] == "RolledBack", view
     assert "CrashLoopBackOff" in view["reason"]
     assert stack_image(stack, "qa") == before
+
+
+@pytest.mark.timeout(120)
+def test_prometheus_scrapes_the_stand_ins_of_the_delivery_pods(stack: Stack) -> None:
+    """Each ready `delivery` pod in QA (released by the first test) is a Prometheus target,
+    and the stack's steady traffic through the Service shows in its request counters."""
+    kube, prometheus = stack.kube, stack.prometheus
+    assert kube is not None and prometheus is not None and stack.facts is not None
+    assert stack.facts.prometheus_url == prometheus.url
+    pods = {standin.pod for standin in kube.standins() if standin.namespace == "qa"}
+    assert len(pods) == 2 and all(pod.startswith("delivery-") for pod in pods)
+
+    def counted(result: list[dict[str, Any]]) -> bool:
+        return {series["metric"]["pod"] for series in result
+                if float(series["value"][1]) > 0} == pods
+
+    result = prometheus.wait_for('http_requests_total{namespace="qa",code="200"}', 30,
+                                 until=counted)
+    assert {series["metric"]["app_kubernetes_io_name"] for series in result} == {"delivery"}
+    assert kube.traffic_sent("qa", "delivery").get("200", 0) > 0
+
+
+@pytest.mark.timeout(120)
+def test_errors_in_qa_are_rolled_back_by_the_analysis(stack: Stack) -> None:
+    """A version answering half its requests with 500 fails QA's error-rate analysis (the
+    evidence names the metric) and Helm rolls QA back to the version before."""
+    facts = stack.facts
+    assert facts is not None and stack.kube is not None
+    before = stack_image(stack, "qa")
+    started = time.monotonic()
+    result = push(stack.data_dir, "delivery", "2.1.0", "--errors", "0.5")
+    release_id = released_id(result)
+    view = wait_until(lambda: (v := release(facts, release_id))
+                      and v["state"] not in ("Running", None) and v, 90,
+                      f"{release_id} finished")
+    print(f"push to rollback: {time.monotonic() - started:.1f} s")
+    assert view["state"] == "RolledBack", view
+    assert view["reason"].startswith("analysis failed: analysis ")
+    assert "error-rate: 0.5" in view["reason"]
+    failed = [measurement for shown in view["analysis"] if shown["environment"] == "qa"
+              for measurement in shown["measurements"] if measurement["verdict"] == "failed"]
+    assert failed and {m["name"] for m in failed} == {"error-rate"}
+    assert all(m["value"] > 0.1 for m in failed)
+    assert stack_image(stack, "qa") == before
+    newest = stack.kube.helm_releases("qa", "delivery")[-1]
+    assert (newest.status, newest.chart_version) == ("deployed", "1.0.0")
 
 
 def test_bad_input_is_refused_and_nothing_is_pushed(stack: Stack) -> None:

@@ -25,6 +25,7 @@ from tests.sandbox.stack_helpers import (
     wait_until,
 )
 
+STANDINS = "sandbox.kube.standin_server"
 START_SECONDS = 180  # a loaded 2-core machine; usually about 10 s
 STOP_SECONDS = 60
 
@@ -46,10 +47,12 @@ def test_run_reaches_healthy_and_a_signal_stops_every_part(tmp_path: Path,
         parts = descendants(process.pid)
         commands = " | ".join(parts.values())
         assert "devhost start" in commands and "docker-registry serve" in commands
-        assert "azurite" in commands
+        assert "azurite" in commands and "prometheus --config.file" in commands
+        assert "sandbox.kube.standin_server" in commands
         status, health = get_json(facts.control_url + "/health")
         assert status == 200 and health["status"] == "ok", health
         text = output.read_text()
+        assert f"prometheus  {facts.prometheus_url}" in text
         assert facts.dashboard_url in text and "make push SERVICE=delivery VERSION=1.0.1" in text
         for secret in ("webhook-token", "approval-signing-key", "control-token"):
             assert (data / secret).read_text().strip() not in text
@@ -105,10 +108,15 @@ def test_the_next_start_ends_what_a_killed_run_left_behind(tmp_path: Path) -> No
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: _healthy(data, killed), START_SECONDS, "the first stack")
-        orphans = descendants(killed.pid)
-        killed.kill()  # no cleanup at all: its parts keep running
+        parts = descendants(killed.pid)
+        # The stand-ins' process ends by itself when its parent dies (its stdin closes).
+        standins = [pid for pid, command in parts.items() if STANDINS in command]
+        orphans = {pid: command for pid, command in parts.items() if pid not in standins}
+        killed.kill()  # no cleanup at all: its other parts keep running
         killed.wait()
         assert orphans and all(running(pid) for pid in orphans)
+        assert len(standins) == 1
+        wait_until(lambda: not running(standins[0]), STOP_SECONDS, "the stand-ins ending")
     except BaseException:
         stop_tree(killed)
         raise
