@@ -116,6 +116,8 @@ def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
             if not checked.passed:
                 return Verified(checked.failure(), revision=revision)
             evidence = checked.summary
+        verified_by = evidence if environment.checks or helm is not None and \
+            helm.test.enabled else None
         if environment.analysis is not None and variables is not None:
             begin("analysis")
             window = {**variables, "windowStart": iso_z(context.current_utc_datetime)}
@@ -123,7 +125,8 @@ def roll_out(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
             if analysed.failure is not None:
                 return Verified(analysed.failure, revision=revision,
                                 inconclusive=analysed.inconclusive)
-            evidence = analysed.evidence
+            # Approvers see both: what the checks (helm test) showed, then the analysis.
+            evidence = "; ".join(filter(None, (verified_by, analysed.evidence)))
     except Exception as error:
         return Verified(said(error), revision=revision)
     return Verified(None, evidence, revision)

@@ -34,8 +34,9 @@ def test_demo_ends_with_production_back_on_the_good_version(tmp_path: Path) -> N
         assert any(step in line for line in lines), f"{step!r} missing:\n{output[-4000:]}"
     flat = " ".join(line.strip() for line in lines)  # rich wraps long lines at spaces
     for shown in ("✓ QA: helm upgrade --install 1.0.1, watch the rollout, helm test, error-rate "
-                  "analysis — helm revision 2 (chart delivery 1.0.1); analysis passed (3 "
-                  "measurements): error-rate: 0 (within x ≤ 0.1)",
+                  "analysis — helm revision 2 (chart delivery 1.0.1); helm test: 1 test hook "
+                  "succeeded (delivery-test-health); analysis passed (3 measurements): "
+                  "error-rate: 0 (within x ≤ 0.1)",
                   "helm history: 1 superseded 1.0.0, 2 failed 1.0.1, 3 deployed 1.0.0 "
                   "(Rollback to 1)", "helm history delivery -n prod"):
         assert shown in flat, f"{shown!r} missing:\n{output[-4000:]}"

@@ -83,9 +83,10 @@ def test_a_pushed_version_passes_qa_and_waits_for_approval(stack: Stack) -> None
                                           "digest": chart, "revision": 1}
     assert [(r.revision, r.status, r.chart_version)
             for r in stack.kube.helm_releases("qa", "delivery")] == [(1, "deployed", "1.0.0")]
-    # QA's evidence is now its analysis's; `helm test` ran before it (its hook Pod passed).
+    # QA's evidence: `helm test` (its hook Pod passed), then the analysis.
     assert custom(view)["evidence"]["qa"].startswith(
-        "analysis passed (3 measurements): error-rate: 0 (within x ≤ 0.1)")
+        "helm test: 1 test hook succeeded (delivery-test-health); analysis passed (3"
+        " measurements): error-rate: 0 (within x ≤ 0.1)")
     hook = stack.kube.get("pods", "qa", "delivery-test-health")
     assert hook["status"]["phase"] == "Succeeded"
     cards = "\n".join(stack.cards)
