@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from orchestrations.attempts import attempt
@@ -36,7 +37,9 @@ def analyse(context: OrchestrationContext, stage: Stage, variables: Mapping[str,
                "secrets": stage.environment.secrets}
     verdict, line = None, ""
     for number in range(1, analysis.measurements + 1):  # each one interval after the last
-        yield context.create_timer(context.current_utc_datetime + analysis.interval)
+        delay = analysis.interval + (analysis.initial_delay or timedelta(0) if number == 1
+                                     else timedelta(0))
+        yield context.create_timer(context.current_utc_datetime + delay)
         record = {"releaseId": release_id, "environment": stage.name, "round": number,
                   "at": context.current_utc_datetime.isoformat()} if release_id else None
         evidence = Evidence.from_dict((yield from attempt(

@@ -284,6 +284,10 @@ class Analysis:
     failure_limit: int = 0
     on_no_data: str = "fail"
     retries: int = DEFAULT_RETRIES
+    initial_delay: timedelta | None = None
+    """Time after the rollout before the first interval starts: new pods need to be seen by
+    the metric source (Prometheus scrapes a new target after a few seconds) before a
+    measurement can have data."""
 
     @property
     def length(self) -> timedelta:
@@ -322,16 +326,20 @@ class Analysis:
         if on_no_data not in ON_NO_DATA:
             raise ValueError(f"policy snapshot: {where}.onNoData must be fail or inconclusive")
         duration = _optional(data, "durationSeconds", int, where)
+        delay = _optional(data, "initialDelaySeconds", int, where)
         return cls(interval=timedelta(seconds=_get(data, "intervalSeconds", int, where)),
                    measurements=_get(data, "measurements", int, where),
                    metrics=tuple(Metric.from_dict(metric, f"{where}.metrics")
                                  for metric in _get(data, "metrics", list, where)),
                    duration=timedelta(seconds=duration) if duration is not None else None,
                    failure_limit=_get(data, "failureLimit", int, where),
-                   on_no_data=on_no_data, retries=_get(data, "retries", int, where))
+                   on_no_data=on_no_data, retries=_get(data, "retries", int, where),
+                   initial_delay=timedelta(seconds=delay) if delay else None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"intervalSeconds": _seconds(self.interval), "measurements": self.measurements,
                 "durationSeconds": _seconds(self.duration), "failureLimit": self.failure_limit,
                 "onNoData": self.on_no_data, "retries": self.retries,
-                "metrics": [metric.to_dict() for metric in self.metrics]}
+                "metrics": [metric.to_dict() for metric in self.metrics],
+                **({"initialDelaySeconds": _seconds(self.initial_delay)}
+                   if self.initial_delay else {})}

@@ -496,7 +496,8 @@ def resolve_analysis(spec: AnalysisSpec | None) -> Analysis | None:
     return Analysis(interval=spec.interval, measurements=measurements,
                     metrics=tuple(_metric(metric, spec.interval) for metric in spec.metrics),
                     duration=spec.duration, failure_limit=spec.failure_limit,
-                    on_no_data=spec.on_no_data, retries=spec.retries)
+                    on_no_data=spec.on_no_data, retries=spec.retries,
+                    initial_delay=spec.initial_delay)
 
 
 def _metric(spec: MetricSpec, interval: timedelta) -> Metric:

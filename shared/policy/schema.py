@@ -676,6 +676,7 @@ class AnalysisSpec(Spec):
     """Metrics measured every `interval`, for `duration` or `measurements` times."""
 
     interval: Duration = analysis.DEFAULT_INTERVAL
+    initial_delay: Duration | None = None
     duration: Duration | None = None
     measurements: Annotated[int, Field(ge=1, le=analysis.MAX_MEASUREMENTS)] | None = None
     failure_limit: Annotated[int, Field(ge=0)] = 0

@@ -4,6 +4,7 @@ bake time, and a rising error rate that rolls production back at its first measu
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -17,11 +18,13 @@ from shared.analysis.appinsights import LOGS_AUDIENCE, default_credential
 from shared.ledger.evidence import EvidenceBook
 
 
-def analysis(url: str, measurements: int = 3, failure_limit: int = 0) -> str:
+def analysis(url: str, measurements: int = 3, failure_limit: int = 0,
+             initial_delay: str | None = None) -> str:
     """Production's `analysis` (8-space indent): an http metric over `url`, every 30 s."""
     return (
         "        analysis:\n"
-        f"          interval: 30s\n"
+        "          interval: 30s\n"
+        + (f"          initialDelay: {initial_delay}\n" if initial_delay else "") +
         f"          measurements: {measurements}\n"
         f"          failureLimit: {failure_limit}\n"
         "          metrics:\n"
@@ -37,7 +40,7 @@ def history_of(status: dict[str, Any]) -> list[tuple[str, str | None]]:
 def test_an_analysis_that_passes_its_bake_time_completes_the_release(
         stack: ReleaseStack) -> None:
     server = stack.check_server(lambda headers: (200, {"status": "ok"}))
-    stack.policy(checks=[], prod_extra=analysis(server.url))
+    stack.policy(checks=[], prod_extra=analysis(server.url, initial_delay="20s"))
     good = stack.push("v1.0.0")
 
     async def scenario(released: Released) -> None:
@@ -53,6 +56,10 @@ def test_an_analysis_that_passes_its_bake_time_completes_the_release(
         timers = [e for e in released.history(f"{release}:prod")
                   if e["EventType"] == "TimerCreated"]
         assert len(timers) >= 3  # one interval before each measurement, durable
+        waits = [datetime.fromisoformat(t["FireAt"].replace("Z", "+00:00"))
+                 - datetime.fromisoformat(t["Timestamp"].replace("Z", "+00:00"))
+                 for t in timers[-3:]]
+        assert waits == [timedelta(seconds=50), timedelta(seconds=30), timedelta(seconds=30)]
         # Every measurement is evidence: the ledger keeps each round, the API shows them.
         rounds = EvidenceBook.beside(stack.ledger).rounds(release)
         assert [(r.environment, r.round, r.evidence.verdict.value) for r in rounds] == [
