@@ -86,8 +86,8 @@ class Managed:
 
 class ChildServer(Managed):
     """A tool run as a child process on a loopback port, its log in a private file: launch,
-    wait until it answers, stop, and the log since the last start. Subclasses say how to
-    launch it and how to ask whether it answers."""
+    wait until it answers, stop, and the log since the last start. Subclasses write `start`
+    (the config and `launch` of their tool) and say how to ask whether it answers."""
 
     name = "server"  # in errors: "docker-registry", "prometheus"
     failure: type[RuntimeError] = RuntimeError
@@ -107,9 +107,6 @@ class ChildServer(Managed):
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
-
-    def start(self) -> Self:
-        raise NotImplementedError
 
     def stop(self) -> None:
         """Terminate the child (SIGTERM, then SIGKILL after `stop_grace` seconds)."""
