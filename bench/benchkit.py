@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import statistics
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -43,3 +45,23 @@ def print_aims(aims: Iterable[tuple[str, bool]]) -> None:
     """One `aim met|MISSED: …` line per aim: the benchmarks print aims, never assert them."""
     for text, met in aims:
         print(f"aim {'met' if met else 'MISSED'}: {text}")
+
+
+@dataclass
+class Timings:
+    """One side of one operation: wall times (ms) and the requests a server saw, per run."""
+
+    ms: list[float] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.ms)
+
+    @property
+    def p90(self) -> float:
+        return statistics.quantiles(self.ms, n=10)[-1]
+
+    @property
+    def median_requests(self) -> float:
+        return statistics.median(self.requests)

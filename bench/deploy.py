@@ -29,7 +29,6 @@ from __future__ import annotations
 import cProfile
 import hashlib
 import pstats
-import statistics
 import tempfile
 import time
 from collections import Counter
@@ -38,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchkit import print_aims  # before the project: sets the import path
+from benchkit import Timings, print_aims  # before the project: sets the import path
 from kubernetes import client
 
 from sandbox.kube.pytest_fixtures import api_client
@@ -79,24 +78,10 @@ def image(n: int) -> str:
 
 
 @dataclass
-class Measured:
+class Measured(Timings):
     """One side of one operation: wall times, requests per run, the request sequence seen."""
 
-    ms: list[float] = field(default_factory=list)
-    requests: list[int] = field(default_factory=list)
     sequences: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.ms)
-
-    @property
-    def p90(self) -> float:
-        return statistics.quantiles(self.ms, n=10)[-1]
-
-    @property
-    def median_requests(self) -> float:
-        return statistics.median(self.requests)
 
     @property
     def sequence(self) -> str:

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import helm_python
-from benchkit import REPO, print_aims, quiet  # before the project: sets the import path
+from benchkit import REPO, Timings, print_aims, quiet  # before the project: sets the import path
 
 from devhost.host import Host
 from devhost.invoker import Invoker
@@ -100,25 +100,11 @@ DEPLOYED = (digest("bench-helm-a"), digest("bench-helm-b"))
 
 
 @dataclass
-class Measured:
+class Measured(Timings):
     """One side of one operation: wall times and requests the simulator saw per run."""
 
-    ms: list[float] = field(default_factory=list)
-    requests: list[int] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
     parts: list[Counter[str]] = field(default_factory=list)  # ours: ms and calls per part
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.ms)
-
-    @property
-    def p90(self) -> float:
-        return statistics.quantiles(self.ms, n=10)[-1]
-
-    @property
-    def median_requests(self) -> float:
-        return statistics.median(self.requests)
 
 
 # --- the simulator in a child process ----------------------------------------------------------

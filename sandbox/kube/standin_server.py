@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,14 +87,12 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-class Standin:
-    """One pod's HTTP service on its own loopback port."""
+class Loopback:
+    """A low-level aiohttp server on a free 127.0.0.1 port answering with `handle`."""
 
-    def __init__(self, spec: PodSpec) -> None:
-        self.spec = spec
-        self.metrics = Metrics()
-        self._owed = 0.0  # errors accumulate; each whole one is answered 500
-        self._runner = web.ServerRunner(web.Server(self._handle), handle_signals=False,
+    def __init__(self, handle: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+                 ) -> None:
+        self._runner = web.ServerRunner(web.Server(handle), handle_signals=False,
                                         shutdown_timeout=SHUTDOWN_SECONDS)
         self.port = 0
 
@@ -104,6 +103,16 @@ class Standin:
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+
+
+class Standin(Loopback):
+    """One pod's HTTP service on its own loopback port."""
+
+    def __init__(self, spec: PodSpec) -> None:
+        super().__init__(self._handle)
+        self.spec = spec
+        self.metrics = Metrics()
+        self._owed = 0.0  # errors accumulate; each whole one is answered 500
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         spec = self.spec
@@ -132,25 +141,15 @@ class Standin:
                                  headers={"X-Pod": spec.pod})
 
 
-class ServiceProxy:
+class ServiceProxy(Loopback):
     """A Service's address: forwards each request to the next of its pods' stand-ins."""
 
     def __init__(self, name: str, session: aiohttp.ClientSession) -> None:
+        super().__init__(self._handle)
         self.name = name
         self.backends: list[int] = []
         self._session = session
         self._turn = 0
-        self._runner = web.ServerRunner(web.Server(self._handle), handle_signals=False,
-                                        shutdown_timeout=SHUTDOWN_SECONDS)
-        self.port = 0
-
-    async def start(self) -> None:
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = int(self._runner.addresses[0][1])
-
-    async def stop(self) -> None:
-        await self._runner.cleanup()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         backends = self.backends

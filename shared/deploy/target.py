@@ -33,25 +33,19 @@ class DeployTarget(Protocol):
 
     @property
     def kind(self) -> str:
-        """The target kind this implementation serves ("deployment", next "helm", …)."""
-        ...
+        """The target kind this implementation serves ("deployment", "helm", …)."""
 
     def snapshot(self) -> Report:
         """What runs now, as `restore` will need it (image, revision, our annotations)."""
-        ...
 
     def deploy(self, image: str, change_cause: str, release_id: str) -> Report:
         """Run `image` (repo@sha256:…); idempotent: nothing is written when it already runs."""
-        ...
 
     def await_ready(self, deadline: float, max_wait: float) -> Readiness:
         """Look at readiness for at most `max_wait` seconds, or until `deadline` (epoch)."""
-        ...
 
     def verify(self, checks: Sequence[Any], secrets: Mapping[str, Any]) -> Evidence:
         """Run the environment's checks; `secrets` is a secrets source spec, never values."""
-        ...
 
     def restore(self, snapshot: Mapping[str, Any], change_cause: str | None) -> Report:
         """Put back what `snapshot` (from `snapshot`) recorded; idempotent like `deploy`."""
-        ...

@@ -4,14 +4,16 @@ bake time, and a rising error rate that rolls production back at its first measu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import aiohttp
 import pytest
 from release_rig import Released, ReleaseStack, outcome
 
-from sandbox.monitor_logs import MonitorLogsFake
+from sandbox.monitor_logs import ManagedIdentityFake, MonitorLogsFake
 from sandbox.policy_text import SERVICE
 from sandbox.tls import TlsFiles
 from shared.analysis.appinsights import LOGS_AUDIENCE, default_credential
@@ -104,108 +106,111 @@ RESOURCE = ("/subscriptions/5d2c4b8e-9f3a-4e1b-8c7d-2a6f0e9b3c41/resourceGroups/
             "/providers/microsoft.insights/components/delivery-prod")
 
 
-def test_an_application_insights_query_decides_a_rollback(
-        stack: ReleaseStack, tls_files: TlsFiles, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The app's own identity (DefaultAzureCredential, App Service's managed identity
-    endpoint) queries the Logs API (the fake): failures of the new version roll it back."""
-    good, bad = stack.push("v1.0.0"), stack.push("v2.0.0")
-    with MonitorLogsFake(tls_files) as logs, logs.managed_identity() as identity:
+class LogsApi(NamedTuple):
+    """The Logs query API fake and the managed identity endpoint that gets its tokens."""
+
+    fake: MonitorLogsFake
+    identity: ManagedIdentityFake
+
+
+@pytest.fixture
+def logs_api(tls_files: TlsFiles, monkeypatch: pytest.MonkeyPatch) -> Iterator[LogsApi]:
+    """The Logs query API (the fake), reached with the app's own identity: the
+    DefaultAzureCredential of App Service's managed identity endpoint (served by the fake)."""
+    with MonitorLogsFake(tls_files) as fake, fake.managed_identity() as identity:
         for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET",
                      "AZURE_FEDERATED_TOKEN_FILE", "MSI_ENDPOINT"):
             monkeypatch.delenv(name, raising=False)
         for name, value in identity.environment().items():
             monkeypatch.setenv(name, value)
         default_credential.cache_clear()
-        stack.policy(checks=[], prod_extra=(
-            "        analysis:\n"
+        try:
+            yield LogsApi(fake, identity)
+        finally:
+            default_credential.cache_clear()
+
+
+def insights_analysis(logs: MonitorLogsFake, ca: Path, query: str, extra: str = "") -> str:
+    """Production's `analysis` (8-space indent): one App Insights metric `failed-requests`
+    (at most 10) over the fake, 2 measurements a minute apart; `extra` lines after."""
+    return ("        analysis:\n"
             "          interval: 1m\n"
             "          measurements: 2\n"
+            f"{extra}"
             "          metrics:\n"
             "            - name: failed-requests\n"
             "              appInsights:\n"
             f"                resourceId: {RESOURCE}\n"
-            "                query: requests | where cloud_RoleName == '${service}' and"
-            " timestamp > datetime(${windowStart}) | summarize failed = countif(success =="
-            " false)\n"
+            f"                query: {query}\n"
             "                column: failed\n"
             "                timespan: 10m\n"
             f"                endpoint: {logs.endpoint}\n"
-            f"                caBundle: {tls_files.ca}\n"
-            "              threshold: {max: 10}\n"))
+            f"                caBundle: {ca}\n"
+            "              threshold: {max: 10}\n")
 
-        async def scenario(released: Released) -> None:
-            logs.answer_value("failed", 2, "long")
-            await released.completed("v1.0.0", good)
-            assert len(logs.queries()) == 2
-            logs.answer_value("failed", 42, "long")
-            release = released.start("v2.0.0", bad)
-            await released.at_gate(release)
-            released.approve(release)
-            done = await released.finished(release, seconds=60)
-            assert outcome(done) == "RolledBack", done
-            assert done["output"]["reason"].startswith(
-                "analysis failed: analysis 1/2: failed-requests: 42 (outside x ≤ 10)")
-            sent = logs.queries()[-1]
-            assert sent.target.lower() == RESOURCE.lower()
-            assert f"cloud_RoleName == '{SERVICE}'" in sent.query
-            assert "${" not in sent.query and "datetime(20" in sent.query
-            assert stack.image("prod") == stack.image_in("prod", good)
-            assert identity.resources and set(identity.resources) == {LOGS_AUDIENCE}
 
-        try:
-            stack.serve(scenario)
-        finally:
-            default_credential.cache_clear()
+def test_an_application_insights_query_decides_a_rollback(
+        stack: ReleaseStack, tls_files: TlsFiles, logs_api: LogsApi) -> None:
+    """The app's own identity (DefaultAzureCredential, App Service's managed identity
+    endpoint) queries the Logs API (the fake): failures of the new version roll it back."""
+    good, bad = stack.push("v1.0.0"), stack.push("v2.0.0")
+    logs, identity = logs_api
+    stack.policy(checks=[], prod_extra=insights_analysis(
+        logs, tls_files.ca, "requests | where cloud_RoleName == '${service}' and timestamp >"
+        " datetime(${windowStart}) | summarize failed = countif(success == false)"))
+
+    async def scenario(released: Released) -> None:
+        logs.answer_value("failed", 2, "long")
+        await released.completed("v1.0.0", good)
+        assert len(logs.queries()) == 2
+        logs.answer_value("failed", 42, "long")
+        release = released.start("v2.0.0", bad)
+        await released.at_gate(release)
+        released.approve(release)
+        done = await released.finished(release, seconds=60)
+        assert outcome(done) == "RolledBack", done
+        assert done["output"]["reason"].startswith(
+            "analysis failed: analysis 1/2: failed-requests: 42 (outside x ≤ 10)")
+        sent = logs.queries()[-1]
+        assert sent.target.lower() == RESOURCE.lower()
+        assert f"cloud_RoleName == '{SERVICE}'" in sent.query
+        assert "${" not in sent.query and "datetime(20" in sent.query
+        assert stack.image("prod") == stack.image_in("prod", good)
+        assert identity.resources and set(identity.resources) == {LOGS_AUDIENCE}
+
+    stack.serve(scenario)
 
 
 def test_an_inconclusive_analysis_waits_for_a_person(
-        stack: ReleaseStack, tls_files: TlsFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+        stack: ReleaseStack, tls_files: TlsFiles, logs_api: LogsApi) -> None:
     """No rows from the query, `onNoData: inconclusive`: neither go on nor roll back alone;
     the release waits, as a paused failure does, and a person rolls it back."""
     good, bad = stack.push("v1.0.0"), stack.push("v2.0.0")
-    with MonitorLogsFake(tls_files) as logs, logs.managed_identity() as identity:
-        for name, value in identity.environment().items():
-            monkeypatch.setenv(name, value)
-        default_credential.cache_clear()
-        stack.policy(checks=[], prod_extra=(
-            "        analysis:\n"
-            "          interval: 1m\n"
-            "          measurements: 2\n"
-            "          onNoData: inconclusive\n"
-            "          metrics:\n"
-            "            - name: failed-requests\n"
-            "              appInsights:\n"
-            f"                resourceId: {RESOURCE}\n"
-            "                query: requests | summarize failed = countif(success == false)\n"
-            "                column: failed\n"
-            "                timespan: 10m\n"
-            f"                endpoint: {logs.endpoint}\n"
-            f"                caBundle: {tls_files.ca}\n"
-            "              threshold: {max: 10}\n"))
+    logs = logs_api.fake
+    stack.policy(checks=[], prod_extra=insights_analysis(
+        logs, tls_files.ca, "requests | summarize failed = countif(success == false)",
+        "          onNoData: inconclusive\n"))
 
-        async def scenario(released: Released) -> None:
-            logs.answer_value("failed", 0, "long")
-            await released.completed("v1.0.0", good)
-            logs.answer()  # an empty answer: no table, no number
-            release = released.start("v2.0.0", bad)
-            await released.at_gate(release)
-            released.approve(release)
-            status = await released.until(release, lambda s: ((s.get("customStatus") or {})
-                                          .get("waitingFor") or {}).get("kind") == "failure",
-                                          seconds=60)
-            waiting = status["customStatus"]["waitingFor"]
-            assert waiting["failure"].startswith("analysis inconclusive: analysis 1/2:")
-            assert stack.image("prod") == stack.image_in("prod", bad)  # nothing restored yet
-            released.raise_event(release, waiting["event"], {
-                "decision": "rollback", "by": "oncall@example.com", "reason": "no data"})
-            done = await released.finished(release, seconds=60)
-            assert outcome(done) == "RolledBack", done
-            assert stack.image("prod") == stack.image_in("prod", good)
+    async def scenario(released: Released) -> None:
+        logs.answer_value("failed", 0, "long")
+        await released.completed("v1.0.0", good)
+        logs.answer()  # an empty answer: no table, no number
+        release = released.start("v2.0.0", bad)
+        await released.at_gate(release)
+        released.approve(release)
+        status = await released.until(release, lambda s: ((s.get("customStatus") or {})
+                                      .get("waitingFor") or {}).get("kind") == "failure",
+                                      seconds=60)
+        waiting = status["customStatus"]["waitingFor"]
+        assert waiting["failure"].startswith("analysis inconclusive: analysis 1/2:")
+        assert stack.image("prod") == stack.image_in("prod", bad)  # nothing restored yet
+        released.raise_event(release, waiting["event"], {
+            "decision": "rollback", "by": "oncall@example.com", "reason": "no data"})
+        done = await released.finished(release, seconds=60)
+        assert outcome(done) == "RolledBack", done
+        assert stack.image("prod") == stack.image_in("prod", good)
 
-        try:
-            stack.serve(scenario)
-        finally:
-            default_credential.cache_clear()
+    stack.serve(scenario)
 
 
 def test_a_strategy_this_version_cannot_release_is_refused_before_anything_moves(
