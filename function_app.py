@@ -7,7 +7,7 @@ settings the policy's gates cannot work with (both as configuration errors, name
 import azure.durable_functions as df
 import azure.functions as func
 
-from activities import analysis, charts, deploy, hello, ledger, registry, turns
+from activities import analysis, charts, deploy, hello, ledger, registry, strategies, turns
 from activities import approvals as approval_steps
 from activities import operations as operation_steps
 from orchestrations import hello_sequence, operations, release
@@ -34,7 +34,7 @@ BLUEPRINTS = (
     dashboard.bp, approval_pages.bp, failure_decisions.bp,
     hello_sequence.bp, release.bp, operations.bp,  # orchestrations
     hello.bp, registry.bp, deploy.bp, ledger.bp, operation_steps.bp,  # activities
-    approval_steps.bp, turns.bp, charts.bp, analysis.bp,
+    approval_steps.bp, turns.bp, charts.bp, analysis.bp, strategies.bp,
 )
 
 for blueprint in BLUEPRINTS:

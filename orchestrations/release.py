@@ -25,6 +25,7 @@ from orchestrations.deploying import (
     record_deployment,
     restore,
 )
+from orchestrations.progressive import deploy_in_steps
 from shared.approvals.gate import Tally, decision_event
 from shared.helm.pins import PinnedChart
 from shared.releases.charts import helm_fields
@@ -321,7 +322,8 @@ def wait_for_turn(context: OrchestrationContext, plan: ReleasePlan, stage: Stage
 @bp.orchestration_trigger(context_name="context")
 def deploy_environment(context: OrchestrationContext,
                        ) -> Generator[Any, Any, dict[str, Any]]:
-    """Snapshot, deploy, watch the rollout, verify; on failure restore the snapshot."""
+    """Snapshot, deploy, watch the rollout, verify (a blue-green or canary environment: its
+    plan's steps); on failure restore the snapshot."""
     job = context.get_input()
     stage = Stage.from_dict(job["stage"])
     helm = helm_fields(stage, job)  # nothing for a Deployment target
@@ -334,11 +336,16 @@ def deploy_environment(context: OrchestrationContext,
             job, context.current_utc_datetime, one_line(early, REASON_LIMIT)))
 
     deadline = context.current_utc_datetime + stage.rollout_timeout
+    change_cause = f"release {job['releaseId']}: {job['service']} {job['version']}"
     snapshot = yield from attempt(context, "snapshot_deployment", cluster())
-    verified = yield from deploy_and_verify(
-        context, stage, cluster, deadline, image=job["image"], release_id=job["releaseId"],
-        change_cause=f"release {job['releaseId']}: {job['service']} {job['version']}",
-        report=report, variables=query_variables(stage, job))
+    if stage.environment.strategy.KIND == "rolling":
+        verified = yield from deploy_and_verify(
+            context, stage, cluster, deadline, image=job["image"], release_id=job["releaseId"],
+            change_cause=change_cause, report=report, variables=query_variables(stage, job))
+    else:  # blue-green or canary: the plan's steps (policies before strategies never get here)
+        verified = yield from deploy_in_steps(
+            context, stage, cluster, deadline, image=job["image"], release_id=job["releaseId"],
+            change_cause=change_cause, variables=query_variables(stage, job))
     failure, evidence = verified.failure, verified.evidence
     if failure is None:
         yield record_deployment(context, job, good=True, revision=verified.revision)

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from sandbox.kube.api import RESOURCES as API_RESOURCES
 from sandbox.kube.api import KubeApi, Request
 from sandbox.kube.controller import Behaviour, DeploymentController
 from sandbox.kube.objects import ApiError, JsonDict
@@ -226,6 +227,21 @@ class KubeSimulator(ThreadedServer):
             self._api.create(namespace, body, now)
             self._controller.sync(now)
             created = self.get("deployments", namespace, name)
+        self._persist()
+        self._notify_threadsafe()
+        self._follow_now()
+        return created
+
+    def create_service(self, namespace: str, name: str,
+                       selector: Mapping[str, str] | None = None) -> JsonDict:
+        """Create a ClusterIP Service on port 80 selecting `selector` (`app: <name>` by
+        default) as a client would; returns it as stored."""
+        body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                "spec": {"selector": dict(selector or {"app": name}),
+                         "ports": [{"port": 80, "targetPort": 8080}]}}
+        with self._lock:
+            self._api.create(namespace, body, self.now(), rt=API_RESOURCES[("", "services")])
+            created = self.get("services", namespace, name)
         self._persist()
         self._notify_threadsafe()
         self._follow_now()

@@ -206,7 +206,7 @@ class Deployments:
                     self._apps.patch_namespaced_deployment(
                         target.deployment, target.namespace, patch,
                         _content_type=STRATEGIC_MERGE)
-            except _Conflict:
+            except Conflict:
                 continue
             return DeployResult(True, image, current.image, current.revision)
         raise ClusterError(target.cluster, target.namespace,
@@ -226,35 +226,52 @@ class Deployments:
                                                                     target.namespace))
 
     def _json(self, model: Any) -> dict[str, Any]:
-        # kubernetes ships py.typed but leaves sanitize_for_serialization unannotated
-        data: dict[str, Any] = self._api.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
-        return data
+        return as_json(self._api, model)
 
     @contextmanager
     def _errors(self, target: DeploymentTarget, action: str) -> Iterator[None]:
-        where = (target.cluster, target.namespace)
-        try:
+        with api_errors(target.cluster, target.namespace, f"deployment {target.deployment}",
+                        action):
             yield
-        except ApiException as failed:
-            reason = _status_message(failed)
-            if failed.status == 401:
-                raise ClusterAuthError(*where, f"credentials rejected (401) on {action}:"
-                                               f" {reason}") from None
-            if failed.status == 403:
-                raise ClusterForbidden(*where, f"forbidden to {action} {target.deployment}"
-                                               f" (403): {reason}") from None
-            if failed.status == 404:
-                raise DeploymentNotFound(*where, f"deployment {target.deployment} not found"
-                                                 f" (404): {reason}") from None
-            if failed.status == 409:
-                raise _Conflict() from None
-            raise ClusterError(*where, f"{action} failed ({failed.status}): {reason}") from None
-        except TransportError as unreachable:
-            raise ClusterUnavailable(*where, f"cannot reach the API server on {action}:"
-                                             f" {type(unreachable).__name__}") from None
+
+    @property
+    def api_client(self) -> client.ApiClient:
+        """The API client these Deployments are reached through."""
+        return self._api
 
 
-class _Conflict(Exception):
+@contextmanager
+def api_errors(cluster: str, namespace: str, subject: str, action: str) -> Iterator[None]:
+    """The typed error of `errors.py` for an API failure on `subject` ("deployment web")."""
+    where = (cluster, namespace)
+    try:
+        yield
+    except ApiException as failed:
+        reason = _status_message(failed)
+        if failed.status == 401:
+            raise ClusterAuthError(*where, f"credentials rejected (401) on {action}:"
+                                           f" {reason}") from None
+        if failed.status == 403:
+            raise ClusterForbidden(*where, f"forbidden to {action} {subject.split()[-1]}"
+                                           f" (403): {reason}") from None
+        if failed.status == 404:
+            raise DeploymentNotFound(*where, f"{subject} not found (404): {reason}") from None
+        if failed.status == 409:
+            raise Conflict() from None
+        raise ClusterError(*where, f"{action} failed ({failed.status}): {reason}") from None
+    except TransportError as unreachable:
+        raise ClusterUnavailable(*where, f"cannot reach the API server on {action}:"
+                                         f" {type(unreachable).__name__}") from None
+
+
+def as_json(api: client.ApiClient, model: Any) -> dict[str, Any]:
+    """An API model as the API's JSON (camelCase dicts)."""
+    # kubernetes ships py.typed but leaves sanitize_for_serialization unannotated
+    data: dict[str, Any] = api.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
+    return data
+
+
+class Conflict(Exception):
     """409: the object changed since it was read."""
 
 

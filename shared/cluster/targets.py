@@ -3,7 +3,8 @@
 A target names its kind (`"kind": "helm"`, as Helm targets do) or, as every Deployment
 target's snapshot does, is known by its shape: a target with `deployment` and `container` is
 a `deployment`. A target that names no kind and fits no shape is read as the default kind,
-whose parser says what is missing. Blue-green and canary register here next.
+whose parser says what is missing. A Deployment target whose environment releases with a
+blue-green or canary strategy names the `blueGreen` or `canary` kind (`cluster_request`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 from shared.deploy.target import DeployTarget
 
+from .bluegreen import BlueGreenTarget
+from .canary import CanaryTarget
 from .errors import InvalidTarget
 from .patcher import DeploymentPatcher
 from .requests import ClusterRequest
@@ -80,3 +83,5 @@ def _open_helm(request: ClusterRequest) -> DeployTarget:
 HELM = TargetKind("helm", frozenset({"kind", "release", "chart"}), _open_helm)
 KINDS = TargetKinds(DEPLOYMENT)
 KINDS.register(HELM)
+KINDS.register(TargetKind(CanaryTarget.KIND, CanaryTarget.SHAPE, CanaryTarget.open))
+KINDS.register(TargetKind(BlueGreenTarget.KIND, BlueGreenTarget.SHAPE, BlueGreenTarget.open))

@@ -22,6 +22,7 @@ from shared.cluster.rollout import DIGEST, RELEASE_ID
 from shared.policy.helm import KIND as HELM
 from shared.policy.helm import HelmTarget
 from shared.policy.model import Environment, Gate, Promotion, Rollback
+from shared.releases.strategies import strategy_target
 
 APPROVAL_SETTINGS = "approvalSettings"
 """Preflight check: the app's approval settings can open and decide the plan's gates."""
@@ -55,11 +56,9 @@ class Stage:
 
     @property
     def not_yet_released(self) -> str | None:
-        """What of the stage's policy this version checks but cannot release yet (a
-        blue-green or canary strategy, a `job` metric); None when nothing."""
+        """What of the stage's policy this version checks but cannot release yet (a `job`
+        metric); None when nothing."""
         environment = self.environment
-        if environment.strategy.KIND != "rolling":
-            return f"the {environment.strategy.KIND} strategy is not released by this version"
         if environment.analysis is not None:
             for metric in environment.analysis.metrics:
                 if metric.provider.KIND == "job":
@@ -211,7 +210,7 @@ def query_variables(stage: Stage, job: Mapping[str, Any]) -> dict[str, str]:
 def cluster_request(stage: Stage, **fields: Any) -> dict[str, Any]:
     """A deployment activity's request for the stage's cluster target."""
     environment = stage.environment
-    return {"target": environment.deploy_target, "connection": environment.cluster,
+    return {"target": strategy_target(environment), "connection": environment.cluster,
             "secrets": environment.secrets, **fields}
 
 

@@ -211,24 +211,3 @@ def test_an_inconclusive_analysis_waits_for_a_person(
         assert stack.image("prod") == stack.image_in("prod", good)
 
     stack.serve(scenario)
-
-
-def test_a_strategy_this_version_cannot_release_is_refused_before_anything_moves(
-        stack: ReleaseStack) -> None:
-    stack.policy(checks=[], prod_extra="        strategy: {canary: {replicas: 10, weights:"
-                                       " [10, 50]}}\n")
-    good = stack.push("v1.0.0")
-
-    async def scenario(released: Released) -> None:
-        release = released.start("v1.0.0", good)
-        await released.at_gate(release)
-        before = stack.writes("prod")
-        released.approve(release)
-        done = await released.finished(release, seconds=60)
-        assert outcome(done) == "Failed", done
-        assert done["output"]["reason"] == (
-            "nothing deployed in prod: the canary strategy is not released by this version")
-        assert stack.writes("prod") == before
-        assert stack.image("prod") != stack.image_in("prod", good)
-
-    stack.serve(scenario)

@@ -1,4 +1,4 @@
-"""Strategies as plans of steps (pure): what each runs, and what undoes a failure."""
+"""Strategies as plans of steps (pure): what each runs, and the target kind it opens."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import timedelta
 from sandbox.policy_text import SERVICE, qa_then_prod
 from shared.policy.loader import parse_policy
 from shared.policy.model import Environment
-from shared.releases.strategies import Step, plan_of
+from shared.releases.strategies import Step, plan_of, strategy_target
 
 ANALYSIS = ("        analysis:\n"
             "          interval: 30s\n"
@@ -32,32 +32,35 @@ def test_rolling_deploys_awaits_verifies_and_analyses() -> None:
     assert (plan.strategy, actions(plan.steps)) == (
         "rolling", ["deploy", "await", "verify", "analyse"])
     assert actions(plan_of(prod("")).steps) == ["deploy", "await", "verify"]
-    assert actions(plan.undo(0)) == ["restore"]
+    assert strategy_target(prod("")) == prod("").deploy_target  # no kind: as before
 
 
 def test_a_canary_shifts_pods_step_by_step_with_analysis_between() -> None:
-    plan = plan_of(prod(ANALYSIS + "        strategy: {canary: {replicas: 10, steps:"
-                                   " [{weight: 10}, {pause: 1m}, {weight: 50}]}}\n"))
-    assert actions(plan.steps) == ["shift", "await", "analyse", "wait", "shift", "await",
-                                   "analyse", "promote", "await"]
+    environment = prod(ANALYSIS + "        strategy: {canary: {replicas: 10, steps:"
+                                  " [{weight: 10}, {pause: 1m}, {weight: 50}]}}\n")
+    plan = plan_of(environment)
+    assert actions(plan.steps) == ["shift", "await", "verify", "analyse", "wait", "shift",
+                                   "await", "analyse", "promote", "await", "retire"]
     shifts = [s for s in plan.steps if s.action == "shift"]
     assert [(s.canary_pods, s.stable_pods) for s in shifts] == [(1, 9), (5, 5)]
-    assert shifts[0].describe() == "canary 1 pods, stable 9"
-    assert plan.steps[3].wait == timedelta(minutes=1)
-    # an abort leaves the stable Deployment's template alone; after promotion, restore it
-    assert actions(plan.undo(2)) == ["abortCanary"]
-    assert actions(plan.undo(len(plan.steps) - 1)) == ["restore"]
+    assert shifts[0].describe() == "canary 1 of 10 pods"
+    assert plan.steps[4].wait == timedelta(minutes=1)
+    assert [s.part for s in plan.steps if s.action in ("await", "retire")] == [
+        "canary", "canary", "stable", "canary"]
+    assert strategy_target(environment) == {**environment.deploy_target, "kind": "canary"}
 
 
-def test_blue_green_switches_after_the_preview_analysis_and_switches_back_on_failure() -> None:
-    plan = plan_of(prod(ANALYSIS + "        strategy: {blueGreen: {previewService:"
-                                   " delivery-preview, activeService: delivery,"
-                                   " scaleDownDelay: 1m, postPromotionAnalysis: true}}\n"))
-    assert actions(plan.steps) == ["deploy", "await", "analyse", "switch", "analyse", "wait",
-                                   "scaleDown"]
-    assert plan.steps[2].against == "preview" and plan.steps[4].against == "active"
-    assert plan.steps[3].describe() == "delivery to the new slot"
-    assert actions(plan.undo(2)) == ["scaleDown"]  # not switched yet: the new slot goes
-    back = plan.undo(4)
-    assert actions(back) == ["switchBack", "scaleDown"]
-    assert (back[0].service, back[0].slot) == ("delivery", "old")
+def test_blue_green_previews_analyses_switches_and_retires_the_old_slot() -> None:
+    environment = prod(ANALYSIS + "        strategy: {blueGreen: {previewService:"
+                                  " delivery-preview, activeService: delivery,"
+                                  " scaleDownDelay: 1m, postPromotionAnalysis: true}}\n")
+    plan = plan_of(environment)
+    assert actions(plan.steps) == ["deploy", "await", "verify", "preview", "analyse",
+                                   "switch", "analyse", "wait", "retire"]
+    assert [s.service for s in plan.steps if s.action == "analyse"] == [
+        "delivery-preview", "delivery"]
+    assert plan.steps[5].describe() == "delivery to the new slot"
+    assert plan.steps[7].wait == timedelta(minutes=1) and plan.steps[8].part == "old"
+    assert strategy_target(environment) == {
+        **environment.deploy_target, "kind": "blueGreen", "activeService": "delivery",
+        "previewService": "delivery-preview"}
