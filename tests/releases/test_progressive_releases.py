@@ -1,0 +1,191 @@
+"""Canary and blue-green releases end to end through devhost, on the simulator with its pod
+stand-ins: the analysis measures the Service, whose requests reach the pods its selector
+picks, so a canary's share and a selector switch are what the measurements see."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from release_rig import Released, ReleaseStack, outcome
+
+from sandbox.azurite import Azurite
+from sandbox.kube.server import KubeSimulator
+from sandbox.policy_text import SERVICE
+from sandbox.registry import LocalRegistry
+from sandbox.tls import TlsFiles
+
+
+@pytest.fixture
+def stack(tmp_path: Path, tls_files: TlsFiles, registry: LocalRegistry, azurite: Azurite,
+          kube_factory: Callable[..., KubeSimulator],
+          monkeypatch: pytest.MonkeyPatch) -> ReleaseStack:
+    """The release stack on a simulator whose ready pods answer as their image was built,
+    with production's Services `delivery` and `delivery-preview` (both `app: delivery`)."""
+    kube = kube_factory(standins=True)
+    built = ReleaseStack(tmp_path, tls_files, registry, azurite, kube, monkeypatch)
+    kube.create_service("prod", SERVICE)
+    kube.create_service("prod", f"{SERVICE}-preview", {"app": SERVICE})
+    return built
+
+
+def analysis(url: str, measurements: int = 2) -> str:
+    """Production's `analysis` (8-space indent): the share of 8 requests through `url` that
+    succeed must be at least 0.95, measured every 30 s."""
+    return ("        analysis:\n"
+            "          interval: 30s\n"
+            f"          measurements: {measurements}\n"
+            "          metrics:\n"
+            "            - name: success\n"
+            f"              http: {{url: \"{url}/\", requests: 8, attemptTimeoutSeconds: 2}}\n"
+            "              threshold: {min: 0.95}\n")
+
+
+def answered_by(stack: ReleaseStack, service: str, count: int = 8) -> set[str]:
+    """The digests of the pods that answer `count` requests through a production Service."""
+    url = stack.kube.service_url("prod", service)
+    return {requests.get(f"{url}/version", timeout=5).json()["digest"] for _ in range(count)}
+
+
+def deployment(stack: ReleaseStack, name: str) -> dict[str, Any]:
+    return stack.kube.get("deployments", "prod", name)
+
+
+def test_a_canary_that_passes_every_step_is_promoted_and_removed(stack: ReleaseStack) -> None:
+    url = stack.kube.service_url("prod", SERVICE)
+    stack.policy(checks=[], prod_extra=analysis(url) + (
+        "        strategy: {canary: {replicas: 4, steps: [{weight: 25}, {pause: 1m},"
+        " {weight: 50}]}}\n"))
+    good = stack.push("v1.0.0")
+
+    async def scenario(released: Released) -> None:
+        release = released.start("v1.0.0", good)
+        await released.at_gate(release)
+        released.approve(release)
+        done = await released.finished(release, seconds=90)
+        assert outcome(done) == "Completed", done
+        stable = deployment(stack, SERVICE)
+        assert stable["spec"]["template"]["spec"]["containers"][0]["image"] == \
+            stack.image_in("prod", good)
+        assert stable["spec"]["replicas"] == 2  # the pods it had before the canary
+        assert [d["metadata"]["name"] for d in stack.kube.objects("deployments", "prod")] \
+            == [SERVICE]  # the canary is gone
+        evidence = done["customStatus"]["evidence"]["prod"]
+        assert evidence.startswith("at canary 1 of 4 pods: analysis passed (2 measurements):"
+                                   " success: 1 (within 0.95 ≤ x)"), evidence
+        assert "; at canary 2 of 4 pods: analysis passed" in evidence
+        assert evidence.endswith(f"promoted: {SERVICE} runs the new version;"
+                                 f" {SERVICE}-canary retired")
+        assert answered_by(stack, SERVICE) == {good}
+        steps = [e["Name"] for e in released.history(f"{release}:prod")
+                 if e["EventType"] == "TaskScheduled"]
+        assert steps.count("shift_canary") == 2 and steps.count("measure_analysis") == 4
+
+    stack.serve(scenario)
+
+
+def test_a_canary_with_a_rising_error_rate_is_aborted_at_its_first_step(
+        stack: ReleaseStack) -> None:
+    url = stack.kube.service_url("prod", SERVICE)
+    stack.policy(checks=[], prod_extra=analysis(url) + (
+        "        strategy: {canary: {replicas: 4, weights: [25, 50]}}\n"))
+    good, bad = stack.push("v1.0.0"), stack.push("v2.0.0")
+
+    async def scenario(released: Released) -> None:
+        stack.policy(checks=[])  # v1.0.0 rolls out plainly
+        await released.completed("v1.0.0", good)
+        stack.policy(checks=[], prod_extra=analysis(url) + (
+            "        strategy: {canary: {replicas: 4, weights: [25, 50]}}\n"))
+        stack.kube.set_image_behaviour(bad, "ok", errors=1.0)  # every request fails
+        before = deployment(stack, SERVICE)
+        release = released.start("v2.0.0", bad)
+        await released.at_gate(release)
+        released.approve(release)
+        done = await released.finished(release, seconds=90)
+        assert outcome(done) == "RolledBack", done
+        assert done["output"]["reason"] == (
+            "analysis failed: analysis 1/2: success: 0.75 (outside 0.95 ≤ x): 6 of 8 requests"
+            " passed (status 500, expected 200) (at canary 1 of 4 pods)")
+        steps = [e["Name"] for e in released.history(f"{release}:prod")
+                 if e["EventType"] == "TaskScheduled"]
+        assert steps.count("shift_canary") == 1 and "deploy_image" not in steps
+        stable = deployment(stack, SERVICE)
+        # Stable untouched: the same pod template (no new revision), its pods back.
+        assert stable["spec"]["template"] == before["spec"]["template"]
+        assert stable["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == \
+            before["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        assert stable["spec"]["replicas"] == before["spec"]["replicas"]
+        assert deployment(stack, f"{SERVICE}-canary")["spec"]["replicas"] == 0
+        assert answered_by(stack, SERVICE) == {good}
+        assert stack.ledger.environment_state(SERVICE, "prod").current.digest == good
+
+    stack.serve(scenario)
+
+
+def blue_green(url: str, post: bool) -> str:
+    return analysis(url) + (
+        "        strategy:\n"
+        "          blueGreen:\n"
+        f"            previewService: {SERVICE}-preview\n"
+        f"            activeService: {SERVICE}\n"
+        "            scaleDownDelay: 2m\n"
+        f"            prePromotionAnalysis: {str(not post).lower()}\n"
+        f"            postPromotionAnalysis: {str(post).lower()}\n")
+
+
+def test_blue_green_switches_to_each_new_slot_in_turn(stack: ReleaseStack) -> None:
+    preview = stack.kube.service_url("prod", f"{SERVICE}-preview")
+    stack.policy(checks=[], prod_extra=blue_green(preview, post=False))
+    first, second = stack.push("v1.0.0"), stack.push("v1.1.0")
+
+    async def scenario(released: Released) -> None:
+        for digest, slot, old in ((first, f"{SERVICE}-green", SERVICE),
+                                  (second, SERVICE, f"{SERVICE}-green")):
+            release = released.start(digest == first and "v1.0.0" or "v1.1.0", digest)
+            await released.at_gate(release)
+            released.approve(release)
+            done = await released.finished(release, seconds=90)
+            assert outcome(done) == "Completed", done
+            evidence = done["customStatus"]["evidence"]["prod"]
+            assert evidence.startswith(f"{SERVICE}-preview switched to {slot}; behind"
+                                       f" {SERVICE}-preview: analysis passed"), evidence
+            assert f"; {SERVICE} switched to {slot}; {old} retired" in evidence
+            assert answered_by(stack, SERVICE) == {digest}
+            assert deployment(stack, old)["spec"]["replicas"] == 0  # after scaleDownDelay
+            assert stack.ledger.environment_state(SERVICE, "prod").current.digest == digest
+
+    stack.serve(scenario)
+
+
+def test_a_failed_post_switch_analysis_switches_back_in_one_patch(stack: ReleaseStack) -> None:
+    active = stack.kube.service_url("prod", SERVICE)
+    stack.policy(checks=[], prod_extra=blue_green(active, post=True))
+    good, bad = stack.push("v1.0.0"), stack.push("v2.0.0")
+
+    async def scenario(released: Released) -> None:
+        await released.completed("v1.0.0", good)
+        old_slot = f"{SERVICE}-green"
+        assert answered_by(stack, SERVICE) == {good}
+        stack.kube.set_image_behaviour(bad, "ok", errors=1.0)
+        stack.kube.reset_requests()
+        release = released.start("v2.0.0", bad)
+        await released.at_gate(release)
+        released.approve(release)
+        done = await released.finished(release, seconds=90)
+        assert outcome(done) == "RolledBack", done
+        assert done["output"]["reason"] == (
+            "analysis failed: analysis 1/2: success: 0 (outside 0.95 ≤ x): 0 of 8 requests"
+            f" passed (status 500, expected 200) (behind {SERVICE})")
+        assert answered_by(stack, SERVICE) == {good}
+        service_patches = [path for method, path in stack.kube.requests()
+                           if method == "PATCH" and f"/services/{SERVICE}" in path
+                           and "preview" not in path]
+        assert len(service_patches) == 2  # the switch, and the one patch back
+        assert deployment(stack, SERVICE)["spec"]["replicas"] == 0  # the new slot: down
+        assert deployment(stack, old_slot)["spec"]["replicas"] == 2
+        assert stack.ledger.environment_state(SERVICE, "prod").current.digest == good
+
+    stack.serve(scenario)
