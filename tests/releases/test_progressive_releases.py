@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import requests
 from release_rig import Released, ReleaseStack, outcome
@@ -187,5 +188,31 @@ def test_a_failed_post_switch_analysis_switches_back_in_one_patch(stack: Release
         assert deployment(stack, SERVICE)["spec"]["replicas"] == 0  # the new slot: down
         assert deployment(stack, old_slot)["spec"]["replicas"] == 2
         assert stack.ledger.environment_state(SERVICE, "prod").current.digest == good
+
+    stack.serve(scenario)
+
+
+def test_a_manual_rollback_in_a_blue_green_environment_switches_to_the_older_slot(
+        stack: ReleaseStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")  # the sign-in names the operator
+    preview = stack.kube.service_url("prod", f"{SERVICE}-preview")
+    stack.policy(checks=[], prod_extra=blue_green(preview, post=False))
+    first, second = stack.push("v1.0.0"), stack.push("v2.0.0")
+
+    async def scenario(released: Released) -> None:
+        await released.completed("v1.0.0", first)  # into the green slot
+        newer = await released.completed("v2.0.0", second)  # back into the blue one
+        assert answered_by(stack, SERVICE) == {second}
+        async with aiohttp.ClientSession() as http, http.post(
+                f"{released.host.base_url}/api/releases/{newer}/rollback",
+                headers={"X-MS-CLIENT-PRINCIPAL-NAME": "ann@example.com"},
+                json={"environment": "prod", "reason": "checkout errors"}) as answer:
+            started = await answer.json()
+            assert answer.status == 202, started
+        done = await released.finished(started["id"], seconds=60)
+        assert done["output"]["outcome"] == "Completed", done
+        assert answered_by(stack, SERVICE) == {first}
+        assert deployment(stack, SERVICE)["spec"]["replicas"] == 0  # v2's slot, down
+        assert stack.ledger.environment_state(SERVICE, "prod").current.digest == first
 
     stack.serve(scenario)
