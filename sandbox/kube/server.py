@@ -237,7 +237,7 @@ class KubeSimulator(ThreadedServer):
         """Create a ClusterIP Service on port 80 selecting `selector` (`app: <name>` by
         default) as a client would; returns it as stored."""
         body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-                "spec": {"selector": dict(selector or {"app": name}),
+                "spec": {"selector": dict({"app": name} if selector is None else selector),
                          "ports": [{"port": 80, "targetPort": 8080}]}}
         with self._lock:
             self._api.create(namespace, body, self.now(), rt=API_RESOURCES[("", "services")])

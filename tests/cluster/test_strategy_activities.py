@@ -219,3 +219,20 @@ def test_the_switch_is_visible_in_the_traffic_the_service_sends(
     run_activities(tmp_path / "devhost", ("switch_service", request(
         BLUE_GREEN, service="delivery", slot="delivery-green")))
     assert versions() == {D2}
+
+
+def test_a_blue_green_target_without_its_service_fails_before_anything_moves(
+        tmp_path: Path, qa: KubeSimulator) -> None:
+    qa.reset_requests()
+    missing, staged = run_activities(
+        tmp_path / "devhost", ("snapshot_deployment", request(BLUE_GREEN)),
+        ("deploy_slot", request(BLUE_GREEN, image=V2, **CHANGE)))
+    assert isinstance(missing, Exception) and isinstance(staged, Exception)
+    assert "cluster qa-cluster, namespace qa: service delivery not found (404)" in str(missing)
+    assert [r for r in qa.requests() if r[0] != "GET"] == []
+    qa.create_service("qa", "delivery", {})  # a Service without a selector
+    (selectless,) = run_activities(tmp_path / "devhost",
+                                   ("deploy_slot", request(BLUE_GREEN, image=V2, **CHANGE)))
+    assert "service delivery has no selector: blue-green switches a Service's selector" in \
+        str(selectless)
+    assert [d["metadata"]["name"] for d in qa.objects("deployments", "qa")] == ["delivery"]
