@@ -25,11 +25,12 @@ REASON_LIMIT = 400
 
 def analyse(context: OrchestrationContext, stage: Stage, variables: Mapping[str, str],
             release_id: str | None = None, step: Callable[[str, str], None] | None = None,
-            ) -> Generator[Any, Any, Analysed]:
+            first_round: int = 1) -> Generator[Any, Any, Analysed]:
     """How the analysis ended: why it did not pass (None when it did), its evidence line.
 
     Each round is recorded in the ledger as `release_id`'s evidence (by the activity that
-    measures it); `step(name, detail)` hears each round's summary."""
+    measures it), numbered from `first_round` (an environment analysed at several steps
+    numbers on); `step(name, detail)` hears each round's summary."""
     analysis = stage.environment.analysis
     assert analysis is not None  # scheduled only for a stage with an analysis
     outcomes: dict[str, list[Outcome]] = {metric.name: [] for metric in analysis.metrics}
@@ -40,10 +41,11 @@ def analyse(context: OrchestrationContext, stage: Stage, variables: Mapping[str,
         delay = analysis.interval + (analysis.initial_delay or timedelta(0) if number == 1
                                      else timedelta(0))
         yield context.create_timer(context.current_utc_datetime + delay)
-        record = {"releaseId": release_id, "environment": stage.name, "round": number,
+        recorded = first_round - 1 + number
+        record = {"releaseId": release_id, "environment": stage.name, "round": recorded,
                   "at": context.current_utc_datetime.isoformat()} if release_id else None
         evidence = Evidence.from_dict((yield from attempt(
-            context, "measure_analysis", {**request, "round": number, "record": record})))
+            context, "measure_analysis", {**request, "round": recorded, "record": record})))
         for measurement in evidence.measurements:
             outcomes.setdefault(measurement.name, []).append(outcome_of(measurement))
         line = f"analysis {number}/{analysis.measurements}: {evidence.summary}"
@@ -54,9 +56,10 @@ def analyse(context: OrchestrationContext, stage: Stage, variables: Mapping[str,
             break
     if verdict in (None, "passed"):
         return Analysed(None, one_line(f"analysis passed ({analysis.measurements}"
-                                       f" measurements): {evidence.summary}", REASON_LIMIT))
+                                       f" measurements): {evidence.summary}", REASON_LIMIT),
+                        rounds=number)
     return Analysed(one_line(f"analysis {verdict}: {line}", REASON_LIMIT), line,
-                    inconclusive=verdict == "inconclusive")
+                    inconclusive=verdict == "inconclusive", rounds=number)
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,4 @@ class Analysed:
     failure: str | None
     evidence: str
     inconclusive: bool = False
+    rounds: int = 0  # how many rounds it measured

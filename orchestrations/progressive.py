@@ -38,7 +38,7 @@ def deploy_in_steps(context: OrchestrationContext, stage: Stage, cluster: Cluste
     parts = {"stable": str(target["deployment"]), "canary": canary_name(target["deployment"])}
     evidence: list[str] = []
     change = {"image": image, "releaseId": release_id, "changeCause": change_cause}
-    shifted = "canary"
+    shifted, rounds = "canary", 0
     try:
         for step in plan.steps:
             failure: str | None = None
@@ -61,7 +61,9 @@ def deploy_in_steps(context: OrchestrationContext, stage: Stage, cluster: Cluste
                 window = {**variables, "stable": parts.get("old", parts["stable"]),
                           "canary": parts.get("new", parts["canary"]),
                           "windowStart": iso_z(context.current_utc_datetime)}
-                analysed = yield from analyse(context, stage, window, release_id)
+                analysed = yield from analyse(context, stage, window, release_id,
+                                              first_round=rounds + 1)
+                rounds += analysed.rounds
                 where = f"behind {step.service}" if step.service else f"at {shifted}"
                 if analysed.failure is not None:
                     return Verified(f"{analysed.failure} ({where})",

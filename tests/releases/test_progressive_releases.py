@@ -18,6 +18,7 @@ from sandbox.kube.server import KubeSimulator
 from sandbox.policy_text import SERVICE
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
+from shared.ledger.evidence import EvidenceBook
 
 
 @pytest.fixture
@@ -84,6 +85,9 @@ def test_a_canary_that_passes_every_step_is_promoted_and_removed(stack: ReleaseS
         steps = [e["Name"] for e in released.history(f"{release}:prod")
                  if e["EventType"] == "TaskScheduled"]
         assert steps.count("shift_canary") == 2 and steps.count("measure_analysis") == 4
+        # Every measurement is evidence: the rounds of both steps are kept, numbered on.
+        rounds = EvidenceBook.beside(stack.ledger).rounds(release)
+        assert [(r.environment, r.round) for r in rounds] == [("prod", n) for n in range(1, 5)]
 
     stack.serve(scenario)
 
