@@ -120,3 +120,23 @@ def _retire(context: OrchestrationContext, cluster: ClusterCall,
     except Exception as error:
         return f"{deployment} not retired: {said(error)}"
     return f"{deployment} retired"
+
+
+def serve_kept(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
+               deadline: datetime, *, image: str, release_id: str,
+               change_cause: str) -> Generator[Any, Any, str | None]:
+    """A person kept a paused canary or blue-green release: the new version becomes the one
+    that serves without the steps left (the stable Deployment takes it; `activeService`
+    switches to its slot), then the canary goes. Why not, if it could not."""
+    try:
+        yield from attempt(context, "deploy_image", cluster(
+            image=image, releaseId=release_id, changeCause=change_cause))
+        rollout = yield from watch_rollout(context, cluster, deadline)
+    except Exception as error:
+        return said(error)
+    if rollout["state"] != "complete":
+        return f"rollout {rollout['state']}: {rollout.get('message') or rollout['reason']}"
+    if stage.environment.strategy.KIND == "canary":
+        yield from _retire(context, cluster, canary_name(stage.environment.deploy_target[
+            "deployment"]))
+    return None

@@ -25,7 +25,7 @@ from orchestrations.deploying import (
     record_deployment,
     restore,
 )
-from orchestrations.progressive import deploy_in_steps
+from orchestrations.progressive import deploy_in_steps, serve_kept
 from shared.approvals.gate import Tally, decision_event
 from shared.helm.pins import PinnedChart
 from shared.releases.charts import helm_fields
@@ -255,8 +255,19 @@ def settle_failure(context: OrchestrationContext, plan: ReleasePlan, stage: Stag
     settled = f"{failure}; {choice.describe(deadline)}"
     if choice.choice == "keep":
         journal.step(stage, "kept", detail=choice.describe(deadline))
-        yield record_deployment(context, plan.deploy_request(stage), good=False)
-        return replace(failed, paused=False, kept=True, reason=settled)
+        problem = None
+        if stage.environment.strategy.KIND != "rolling":
+            # A canary at its share or an unswitched slot is no state to keep: the kept
+            # version becomes the one that serves (or, when it cannot, is rolled back).
+            problem = yield from serve_kept(
+                context, stage, lambda **fields: cluster_request(stage, **fields),
+                context.current_utc_datetime + stage.rollout_timeout,
+                image=plan.image_in(stage), release_id=plan.release_id,
+                change_cause=f"release {plan.release_id}: {plan.service} {plan.version}")
+        if problem is None:
+            yield record_deployment(context, plan.deploy_request(stage), good=False)
+            return replace(failed, paused=False, kept=True, reason=settled)
+        settled = f"{settled}; it could not be made the version that serves: {problem}"
     journal.step(stage, "rolling back", detail=choice.describe(deadline))
     restored = yield from restore(context, lambda **fields: cluster_request(stage, **fields),
                                   failed.snapshot or {}, failure,

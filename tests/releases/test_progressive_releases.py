@@ -220,3 +220,41 @@ def test_a_manual_rollback_in_a_blue_green_environment_switches_to_the_older_slo
         assert stack.ledger.environment_state(SERVICE, "prod").current.digest == first
 
     stack.serve(scenario)
+
+
+def test_a_paused_canary_kept_by_a_person_becomes_the_version_that_serves(
+        stack: ReleaseStack) -> None:
+    url = stack.kube.service_url("prod", SERVICE)
+    canary = analysis(url) + "        strategy: {canary: {replicas: 4, weights: [25, 50]}}\n" \
+        "        rollback: {pauseForHuman: true}\n"
+    good, bad = stack.push("v1.0.0"), stack.push("v2.0.0")
+
+    async def scenario(released: Released) -> None:
+        await released.completed("v1.0.0", good)
+        stack.policy(checks=[], prod_extra=canary)
+        stack.kube.set_image_behaviour(bad, "ok", errors=1.0)
+        release = released.start("v2.0.0", bad)
+        await released.at_gate(release)
+        released.approve(release)
+        await released.until(release, lambda s: ((s.get("customStatus") or {}).get(
+            "waitingFor") or {}).get("kind") == "failure", seconds=60)
+        assert deployment(stack, f"{SERVICE}-canary")["spec"]["replicas"] == 1  # as it was
+        async with aiohttp.ClientSession() as http, http.post(
+                f"{released.host.base_url}/api/releases/{release}/resolve",
+                json={"environment": "prod", "decision": "keep", "reason": "known noise"},
+                headers={"X-MS-CLIENT-PRINCIPAL-NAME": "ann@example.com"}) as answer:
+            assert answer.status == 202, await answer.text()
+        done = await released.finished(release, seconds=60)
+        assert outcome(done) == "Failed", done  # kept: never counted as a good release
+        assert "kept in place by" in done["output"]["reason"]
+        stable = deployment(stack, SERVICE)
+        assert stable["spec"]["template"]["spec"]["containers"][0]["image"] == \
+            stack.image_in("prod", bad)
+        assert stable["spec"]["replicas"] == 2
+        assert [d["metadata"]["name"] for d in stack.kube.objects("deployments", "prod")] \
+            == [SERVICE]
+        assert answered_by(stack, SERVICE) == {bad}
+        state = stack.ledger.environment_state(SERVICE, "prod")
+        assert state.current.digest == bad and state.last_good.digest == good
+
+    stack.serve(scenario)
