@@ -9,29 +9,24 @@ Deployment's pod template is changed only by `deploy` (the promotion) and `resto
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from shared.deploy.evidence import Evidence
-
-from .clusters import with_deployments
-from .deployments import DeploymentTarget, DeployResult
+from .deployments import DeployResult
 from .errors import DeploymentNotFound, InvalidTarget
 from .namespace import Namespace, in_namespace
-from .requests import ClusterRequest
+from .patcher import DeploymentPatcher
 from .rollout import (
     CHANGE_CAUSE,
     DIGEST,
     PREVIOUS_IMAGE,
     RELEASE_ID,
-    RolloutStatus,
     Snapshot,
     image_digest,
     pinned_image,
 )
 from .siblings import STABLE_REPLICAS, TRACK, canary_name, image_of, sibling
-from .verification import run_checks
 
 T = TypeVar("T")
 
@@ -51,32 +46,17 @@ class Shifted:
 
 
 @dataclass(frozen=True)
-class CanaryTarget:
-    """A stable Deployment and its canary on one cluster."""
+class CanaryTarget(DeploymentPatcher):
+    """A stable Deployment and its canary on one cluster: a Deployment target whose deploy
+    is the promotion and whose restore is the abort; it snapshots, watches and verifies the
+    stable Deployment as the patcher does."""
 
     KIND: ClassVar[str] = "canary"
     SHAPE: ClassVar[frozenset[str]] = frozenset({"kind", "deployment", "container"})
 
-    target: DeploymentTarget
-    connection: Mapping[str, Any]
-    secrets: Mapping[str, Any]
-
-    @classmethod
-    def open(cls, request: ClusterRequest) -> CanaryTarget:
-        return cls(DeploymentTarget.from_dict(request.target), request.connection,
-                   request.secrets)
-
-    @property
-    def kind(self) -> str:
-        return self.KIND
-
     @property
     def canary(self) -> str:
         return canary_name(self.target.deployment)
-
-    def snapshot(self) -> Snapshot:
-        return with_deployments(self.connection, self.secrets,
-                                lambda d: d.snapshot(self.target))
 
     def deploy(self, image: str, change_cause: str, release_id: str) -> DeployResult:
         """The promotion: the stable Deployment takes `image`, and the pods it had before
@@ -89,14 +69,6 @@ class CanaryTarget:
             return result
 
         return self._in_namespace(promote)
-
-    def await_ready(self, deadline: float, max_wait: float) -> RolloutStatus:
-        return with_deployments(
-            self.connection, self.secrets,
-            lambda d: d.await_rollout(self.target, deadline, max_wait=max_wait))
-
-    def verify(self, checks: Sequence[Any], secrets: Mapping[str, Any]) -> Evidence:
-        return run_checks(checks, secrets)
 
     def restore(self, snapshot: Mapping[str, Any], change_cause: str | None) -> DeployResult:
         """The abort: the canary to zero first (its pods leave the Service at once), then the
