@@ -6,6 +6,8 @@
   most recent releases and operations.
 - `GET /api/dashboard/releases/{releaseId}?refresh=&format=`: one release's page: its
   stages, its gate and its timeline.
+- `GET /api/dashboard/services/{service}?refresh=&format=`: one service's pipeline, its
+  environments left to right: what runs, what waits and for whom, the last failure.
 
 JSON when `format=json` or when the client accepts JSON but not HTML. Pages refresh every
 `refresh` seconds (default 30, 0 for never). A missing or invalid policy, or an unreachable
@@ -38,10 +40,12 @@ from shared.dashboard import (
     render_overview,
     render_release,
 )
-from shared.dashboard.render import style_source
+from shared.dashboard.pipeline import Pipeline, build_pipeline
+from shared.dashboard.render import render_pipeline, style_source
 from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.policy.errors import PolicyError
-from shared.releases.admission import Refusal
+from shared.policy.model import Environment
+from shared.releases.admission import NOT_FOUND, Refusal
 from shared.text import one_line
 from triggers.durable_adapter import decoded
 from triggers.http import REFUSAL_STATUS
@@ -57,6 +61,7 @@ FORMATS = ("html", "json")
 MIN_REFRESH, MAX_REFRESH = 5, 3600
 DEFAULT_RECENT, MAX_RECENT = 25, 200
 MAX_WAITING = 50   # waiting releases whose live status is read per page
+PIPELINE_RELEASES = 100  # a service's recent releases its pipeline page reads
 PAUSED_STEP = "paused"  # a failed deployment waiting for a person (`rollback.pauseForHuman`)
 HEADERS = {
     "Cache-Control": "no-store",  # approval links carry tokens
@@ -102,8 +107,19 @@ async def dashboard_release(req: func.HttpRequest,
     return await answering(req, RELEASE_PARAMETERS, view, render_release)
 
 
+@bp.route(route="dashboard/services/{service}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def dashboard_pipeline(req: func.HttpRequest,
+                             client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """One service's environments left to right: what runs, what waits, the last failure."""
+    async def view(query: Query) -> Pipeline:
+        return await pipeline(client, req.route_params.get("service") or "", query.refresh)
+
+    return await answering(req, RELEASE_PARAMETERS, view, render_pipeline)
+
+
 async def answering(req: func.HttpRequest, allowed: tuple[str, ...],
-                    view: Callable[[Query], Awaitable[Overview | ReleaseDetail]],
+                    view: Callable[[Query], Awaitable[Overview | ReleaseDetail | Pipeline]],
                     render: Callable[[Any], str]) -> func.HttpResponse:
     """The view as a page or JSON; a bad query, an unknown release or the ledger's outage
     as a one-line message instead."""
@@ -154,6 +170,35 @@ async def overview(client: df.DurableOrchestrationClient, refresh: int,
                           environment_states=environment_states, recent=recent,
                           waiting=waiting, statuses=statuses, known=known, refresh=refresh,
                           messages=messages, paused=paused)
+
+
+async def pipeline(client: df.DurableOrchestrationClient, service: str,
+                   refresh: int) -> Pipeline:
+    """Read one service's policy environments, ledger rows and live statuses."""
+    messages: list[str] = []
+    environments = await asyncio.to_thread(read_policy_environments, service, messages)
+    ledger = app_ledger()
+    states, releases = await asyncio.gather(
+        asyncio.to_thread(ledger.environments, service),
+        asyncio.to_thread(ledger.releases, service, limit=PIPELINE_RELEASES))
+    if environments is None and not states and not releases:
+        raise Refusal(NOT_FOUND, f"no service {one_line(service, 100)} in the policy or the"
+                                 " ledger")
+    known = await asyncio.to_thread(releases_running, ledger, {service: states}, releases)
+    asking = [r.release_id for r in releases if r.state in ("WaitingForApproval", "Running")]
+    statuses = await live_statuses(client, asking[:MAX_WAITING], messages)
+    return build_pipeline(service, now=datetime.now(UTC), environments=environments,
+                          states=states, releases=releases, statuses=statuses, known=known,
+                          refresh=refresh, messages=messages)
+
+
+def read_policy_environments(service: str, messages: list[str]) -> list[Environment] | None:
+    """The service's environments in the policy; None when it has no such service (or the
+    policy cannot be used: then a message says so)."""
+    services = read_policy_services(messages)
+    if services is None or service not in services:
+        return None
+    return list(app_policy().service(service).environments)
 
 
 def read_policy_services(messages: list[str]) -> dict[str, list[str]] | None:

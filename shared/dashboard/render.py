@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from shared.timefmt import as_utc
 
+from .pipeline import Pipeline
 from .view import Overview, ReleaseDetail
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -52,6 +53,10 @@ def render_overview(view: Overview) -> str:
 
 def render_release(view: ReleaseDetail) -> str:
     return environment().get_template("release.html.j2").render(view=view)
+
+
+def render_pipeline(view: Pipeline) -> str:
+    return environment().get_template("pipeline.html.j2").render(view=view)
 
 
 def render_message(title: str, message: str, *, refresh: int = 0) -> str:

@@ -408,16 +408,16 @@ def _service_rows(now: datetime, policy_services: Mapping[str, Sequence[str]] | 
         environments += [e for e in states if e not in environments]
         cells = tuple(
             EnvironmentCell(environment=e, in_policy=e in configured.get(name, ()),
-                            current=_deployed(states[e].current if e in states else None,
+                            current=deployed_view(states[e].current if e in states else None,
                                               known, now, base),
-                            last_good=_deployed(states[e].last_good if e in states else None,
+                            last_good=deployed_view(states[e].last_good if e in states else None,
                                                 known, now, base))
             for e in environments)
         rows.append(ServiceRow(service=name, in_policy=name in configured, cells=cells))
     return tuple(rows)
 
 
-def _deployed(deployment: Any, known: Mapping[str, ReleaseRecord], now: datetime,
+def deployed_view(deployment: Any, known: Mapping[str, ReleaseRecord], now: datetime,
               base: str) -> DeployedView | None:
     if deployment is None:
         return None

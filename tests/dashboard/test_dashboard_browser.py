@@ -83,3 +83,34 @@ def test_a_helm_environment_shows_chart_and_revision_with_the_full_digest_on_hov
     qa = page.locator("#environments tbody tr").first.locator("td").nth(0)
     expect(qa).to_contain_text("v1.0.0")
     expect(qa.locator(".chart")).to_have_count(0)  # a Deployment target there
+
+
+def test_a_service_pipeline_shows_its_environments_left_to_right(
+        seeded_dashboard: DashboardStack, browser_page: Page) -> None:
+    page = browser_page
+    page.set_default_timeout(60_000)
+    seeded_dashboard.waiting_release("v1.0.2")
+    page.goto(f"{seeded_dashboard.url}/api/dashboard?refresh=0")
+    page.locator("#environments").get_by_role("link", name=SERVICE).click()
+    expect(page.locator("h1")).to_have_text(SERVICE)
+    stages = page.locator("ol.pipeline > li")
+    expect(stages).to_have_count(2)
+    qa, prod = stages.nth(0), stages.nth(1)
+    expect(qa.locator("h2")).to_contain_text("qa")
+    expect(prod.locator("h2")).to_contain_text("prod")
+    qa_box, prod_box = qa.bounding_box(), prod.bounding_box()
+    assert qa_box is not None and prod_box is not None
+    assert qa_box["x"] + qa_box["width"] <= prod_box["x"]  # left to right
+    expect(qa.locator(".runs")).to_contain_text("v1.0.2")
+    expect(prod.locator(".runs")).to_contain_text("v1.0.0")
+    expect(prod.locator(".gate-before")).to_contain_text(f"1 approval from {APPROVER}")
+    expect(prod.locator(".waits")).to_contain_text("v1.0.2 for approval: 0 of 1 so far")
+    expect(prod.locator(".failure")).to_contain_text("v1.0.1 RolledBack")
+    expect(prod.locator(".failure")).to_contain_text("rollout failed; restored v1.0.0")
+    expect(qa.locator(".failure")).to_contain_text("none recently")
+    assert page.locator("script").count() == 0
+    screenshot_if_requested(page, "dashboard-pipeline")
+
+    page.goto(f"{seeded_dashboard.url}/api/dashboard/services/nosuch?refresh=0")
+    expect(page.locator("body")).to_contain_text("no service nosuch in the policy or the"
+                                                 " ledger")

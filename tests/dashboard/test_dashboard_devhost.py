@@ -132,3 +132,19 @@ def test_empty_ledger_and_broken_policy_are_messages_not_errors(
     assert [(s["service"], s["inPolicy"]) for s in data["services"]] == [(SERVICE, False)]
     assert "cannot be used" in data["messages"][0]
     assert str(broken_stack.tmp_path) not in str(data)  # the file's name, not its path
+
+
+def test_a_service_pipeline_as_json_and_an_unknown_service(
+        dashboard_app: DashboardStack) -> None:
+    dashboard_app.seed_history()
+    data = dashboard_app.get(f"/api/dashboard/services/{SERVICE}?format=json").json()
+    assert data["service"] == SERVICE
+    assert [stage["environment"] for stage in data["stages"]] == ["qa", "prod"]
+    prod = data["stages"][1]
+    assert prod["current"]["releaseId"] == V1 and prod["good"] is True
+    assert prod["lastFailure"]["releaseId"] == V2
+    missing = dashboard_app.get("/api/dashboard/services/nosuch?format=json")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "no service nosuch in the policy or the ledger"}
+    bad = dashboard_app.get(f"/api/dashboard/services/{SERVICE}?limit=3")
+    assert bad.status_code == 400
