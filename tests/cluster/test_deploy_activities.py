@@ -218,7 +218,8 @@ def test_a_kind_that_is_not_registered_is_refused_before_any_cluster_call(
     (failure,) = run(tmp_path, ("deploy_image", request(
         image=V2, changeCause="c", releaseId="r", target={**TARGET, "kind": "mirror"})))
     assert isinstance(failure, Exception)
-    assert "target kind 'mirror' is not known (known: blueGreen, canary, deployment, helm)" in str(failure)
+    assert "target kind 'mirror' is not known (known: blueGreen, canary, deployment, helm)" \
+        in str(failure)
     assert kube.requests() == []
 
 
