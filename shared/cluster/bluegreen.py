@@ -171,11 +171,12 @@ class BlueGreenTarget:
         def restore(namespace: Namespace) -> DeployResult:
             active = self._active(namespace)
             current = namespace.deployments.snapshot(self._slot(active))
-            if current.image == restored.image:
+            if current.image == restored.image:  # never switched: the new slot goes
                 if pending_switch(namespace.service(self.active_service)):
                     namespace.patch_service(self.active_service,
                                             {"metadata": {"annotations": {SWITCH_TO: None}}})
-                return DeployResult(False, restored.image, current.image, current.revision)
+                scaled = namespace.scale(self._other(active), 0)
+                return DeployResult(scaled, restored.image, current.image, current.revision)
             slot = hint if hint in self.slots and hint != active else self._other(active)
             running = namespace.deployment(slot)
             if running is None or image_of(running, self.target.container) != restored.image:

@@ -236,3 +236,23 @@ def test_a_blue_green_target_without_its_service_fails_before_anything_moves(
     assert "service delivery has no selector: blue-green switches a Service's selector" in \
         str(selectless)
     assert [d["metadata"]["name"] for d in qa.objects("deployments", "qa")] == ["delivery"]
+
+
+def test_a_restore_before_the_switch_scales_the_new_slot_down_and_moves_no_traffic(
+        tmp_path: Path, qa: KubeSimulator) -> None:
+    qa.create_service("qa", "delivery")
+    qa.create_service("qa", "delivery-preview")
+    before, _, _, restored = run_activities(
+        tmp_path / "devhost",
+        ("snapshot_deployment", request(BLUE_GREEN)),
+        ("deploy_slot", request(BLUE_GREEN, image=V2, **CHANGE)),
+        ("await_rollout", watch("delivery-green")),
+        ("rollback_deployment", rollback(BLUE_GREEN, {})))
+    assert isinstance(restored, Exception)  # an empty snapshot is refused
+    (restored,) = run_activities(tmp_path / "devhost",
+                                 ("rollback_deployment", rollback(BLUE_GREEN, before)))
+    assert restored["changed"] is True and restored["rollout"]["state"] == "complete"
+    blue = template_hash(qa, "delivery")
+    assert selector(qa, "delivery") == {"app": "delivery", "pod-template-hash": blue}
+    assert qa.get("deployments", "qa", "delivery-green")["spec"]["replicas"] == 0
+    assert qa.get("deployments", "qa", "delivery")["spec"]["replicas"] == 4
