@@ -479,9 +479,9 @@ def _body(request: Request, rt: ResourceType) -> JsonDict:
 
 
 def _propagation(request: Request) -> str | None:
-    """A delete's propagationPolicy: the query's, else the DeleteOptions body's (or None)."""
+    """A delete's propagationPolicy: the query's, else a JSON DeleteOptions body's (or None)."""
     policy = request.query.get("propagationPolicy")
-    if not policy and request.body.strip():
+    if not policy and request.body.lstrip().startswith(b"{"):  # not protobuf (as Helm sends)
         options = _json(request.body)
         if isinstance(options, dict):
             policy = options.get("propagationPolicy")
