@@ -60,11 +60,6 @@ class Stage:
         environment = self.environment
         if environment.strategy.KIND != "rolling":
             return f"the {environment.strategy.KIND} strategy is not released by this version"
-        if environment.analysis is not None:
-            for metric in environment.analysis.metrics:
-                if metric.provider.KIND == "job":
-                    return f"metric {metric.name!r}: job metrics are not measured by this" \
-                           " version"
         return None
 
     @property
