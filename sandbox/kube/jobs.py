@@ -36,10 +36,14 @@ class JobController:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._had_jobs = True  # so the first look collects pods of Jobs deleted before it
 
     def sync(self, now: float) -> None:
         """Pods for the Jobs that need one, each Job's status at `now`, TTL clean-up."""
         jobs = self.store.list("jobs")
+        if not jobs and not self._had_jobs:
+            return  # nothing to do: spare the other kinds' requests a look at every pod
+        self._had_jobs = bool(jobs)
         live = {job["metadata"]["uid"] for job in jobs}
         for pod in self.store.list("pods"):
             owner = job_uid(pod)
