@@ -4,12 +4,25 @@ image fails rolls production back with the Job's reason and log as evidence."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from release_rig import Released, ReleaseStack, outcome
 
 from sandbox.policy_text import SERVICE
 from shared.ledger.evidence import EvidenceBook
 
 TESTS_IMAGE = "sandbox.example/delivery-tests"
+
+
+def http_analysis(url: str) -> str:
+    """QA's `analysis` (8-space indent): one http metric, no Job."""
+    return ("        analysis:\n"
+            "          interval: 30s\n"
+            "          measurements: 1\n"
+            "          metrics:\n"
+            "            - name: health\n"
+            f"              http: {{url: \"{url}\"}}\n"
+            "              threshold: {min: 1}\n")
 
 
 def job_analysis() -> str:
@@ -24,14 +37,21 @@ def job_analysis() -> str:
             " args: [\"--service\", \"${service}\"], timeout: 20s}\n")
 
 
-def acceptance_jobs(stack: ReleaseStack) -> list[dict]:
+def measure_requests(released: Released, instance: str) -> list[dict[str, Any]]:
+    """The inputs of an instance's `measure_analysis` calls (devhost shows them parsed)."""
+    return [e["Input"] for e in released.history(instance)
+            if e["EventType"] == "TaskScheduled" and e["Name"] == "measure_analysis"]
+
+
+def acceptance_jobs(stack: ReleaseStack) -> list[dict[str, Any]]:
     return [job for job in stack.kube.objects("jobs", "prod")
             if job["metadata"]["labels"].get("release-workflow.io/analysis-metric")
             == "acceptance"]
 
 
 def test_an_acceptance_job_that_succeeds_lets_the_release_through(stack: ReleaseStack) -> None:
-    stack.policy(checks=[], prod_extra=job_analysis())
+    server = stack.check_server(lambda headers: (200, {"status": "ok"}))
+    stack.policy(checks=[], qa_extra=http_analysis(server.url), prod_extra=job_analysis())
     good = stack.push("v1.0.0")
 
     async def scenario(released: Released) -> None:
@@ -51,9 +71,15 @@ def test_an_acceptance_job_that_succeeds_lets_the_release_through(stack: Release
         assert done["customStatus"]["evidence"]["prod"] == (
             f"analysis passed (1 measurements): acceptance: 1 (within 1 ≤ x): job {name}"
             " succeeded")
-        [measured] = EvidenceBook.beside(stack.ledger).rounds(release)
-        assert (measured.environment, measured.round, measured.evidence.verdict.value) == (
-            "prod", 1, "passed")
+        rounds = EvidenceBook.beside(stack.ledger).rounds(release)
+        assert [(r.environment, r.round, r.evidence.verdict.value) for r in rounds] == [
+            ("qa", 1, "passed"), ("prod", 1, "passed")]
+        # Only an analysis with a job metric names where its Jobs run (others replay as before).
+        [qa] = measure_requests(released, f"{release}:qa")
+        assert sorted(qa) == ["analysis", "record", "round", "secrets", "variables"]
+        [prod] = measure_requests(released, f"{release}:prod")
+        assert (prod["target"]["namespace"], prod["connection"]) == (
+            "prod", stack.service.environments[-1].cluster)
 
     stack.serve(scenario)
 
