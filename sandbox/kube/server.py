@@ -84,13 +84,14 @@ class KubeSimulator(ThreadedServer):
         clock: Callable[[], float] = time.time,
         data_dir: Path | None = None,
         standins: bool = False,
-        job_seconds: float = 0.0,
+        job_seconds: float = 2.0,
     ) -> None:
         """`tokens` maps bearer tokens to the namespaces they may touch (None: all; no map: no
         auth). `clock` gives seconds since the epoch; `advance()` moves the simulator past it.
         `data_dir`: keep every object in `<data_dir>/objects.json` (read now, written on
         change). `standins`: serve ready pods and Services on loopback (one child process).
-        `job_seconds`: how long a Job's pod runs before it succeeds or fails (0: at once)."""
+        `job_seconds`: how long a Job's pod runs before it succeeds or fails (0: done at the
+        next look)."""
         super().__init__()
         self.port = port
         self.tls = tls
