@@ -36,6 +36,10 @@ def analyse(context: OrchestrationContext, stage: Stage, variables: Mapping[str,
     outcomes: dict[str, list[Outcome]] = {metric.name: [] for metric in analysis.metrics}
     request = {"analysis": analysis.to_dict(), "variables": dict(variables),
                "secrets": stage.environment.secrets}
+    if any(metric.provider.KIND == "job" for metric in analysis.metrics):
+        # where its Jobs run; only then, so other analyses' requests stay as recorded
+        request.update(target=stage.environment.deploy_target,
+                       connection=stage.environment.cluster)
     verdict, line = None, ""
     for number in range(1, analysis.measurements + 1):  # each one interval after the last
         delay = analysis.interval + (analysis.initial_delay or timedelta(0) if number == 1

@@ -117,9 +117,6 @@ def deliver(context: OrchestrationContext, plan: ReleasePlan, stage: Stage,
     """Promote, pin the chart (a Helm target), take the environment's turn, deploy;
     `deploy_environment`'s result, or why not."""
     pinned: dict[str, Any] | None = None
-    if stage.not_yet_released:  # refused before anything moves (new policies only)
-        return StageResult(False, f"nothing deployed in {stage.name}: {stage.not_yet_released}",
-                           outcome=Outcome.FAILED)
     try:
         if stage.promotion:
             journal.step(stage, "promote")

@@ -2,12 +2,12 @@
 
 `KubeApi.handle` turns one request into a status code and a body (a `Status` for every
 failure; text for logs and health), running the controller before it reads and after it writes.
-Serves apps/v1 Deployments and ReplicaSets (read-only), core/v1 Pods, Secrets (JSON or
-protobuf bodies), ConfigMaps, Services and ServiceAccounts: get, list, create, update, patch
-(strategic, merge, JSON patch, server-side apply), delete, `pods/<name>/log`, discovery and a
-minimal OpenAPI v3. Watches stream, so the HTTP server serves them (`KubeApi.watch` prepares
-one); `handle` answers them 400. Namespaces are implicit (any name exists). Callers serialise
-access (the simulator holds one lock).
+Serves apps/v1 Deployments and ReplicaSets (read-only), batch/v1 Jobs, core/v1 Pods,
+Secrets (JSON or protobuf bodies), ConfigMaps, Services and ServiceAccounts: get, list, create,
+update, patch (strategic, merge, JSON patch, server-side apply), delete, `pods/<name>/log`,
+discovery and a minimal OpenAPI v3. Watches stream, so the HTTP server serves them
+(`KubeApi.watch` prepares one); `handle` answers them 400. Namespaces are implicit (any name
+exists). Callers serialise access (the simulator holds one lock).
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from typing import Any
 import pydantic
 from kubernetes.client import V1Deployment
 
-from sandbox.kube import apply, kinds, protobuf
+from sandbox.kube import apply, jobs, kinds, protobuf
 from sandbox.kube.controller import DeploymentController
 from sandbox.kube.discovery import ResourceType, document
 from sandbox.kube.objects import (
     CONFIGMAPS,
     DEPLOYMENTS,
+    JOBS,
     PODS,
     REPLICASETS,
     SECRETS,
@@ -69,8 +70,9 @@ METHOD_NOT_ALLOWED = ApiError(
     405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}
 )
 OPENAPI_V2 = b""  # an empty openapi_v2.Document in protobuf, the encoding clients ask for
-CONTROLLED = frozenset({"deployments", "replicasets", "pods"})  # what the controller changes
-WITH_STATUS = frozenset({"deployments", "replicasets", "pods", "services"})
+CONTROLLED = frozenset({"deployments", "replicasets", "pods", "jobs"})  # controllers change
+WITH_STATUS = frozenset({"deployments", "replicasets", "pods", "services", "jobs"})
+PROPAGATION = ("Orphan", "Background", "Foreground")
 
 RESOURCES = {
     ("apps", "deployments"): ResourceType(
@@ -88,6 +90,8 @@ RESOURCES = {
                                    writable=True, subresources=("status",)),
     ("", "serviceaccounts"): ResourceType(
         SERVICEACCOUNTS, "v1", "ServiceAccountList", "serviceaccount", ("sa",), writable=True),
+    ("batch", "jobs"): ResourceType(JOBS, "v1", "JobList", "job", (), writable=True,
+                                    subresources=("status",)),
 }
 BY_RESOURCE = {rt.gr.resource: rt for rt in RESOURCES.values()}
 
@@ -245,7 +249,9 @@ class KubeApi:
         if route.subresource is not None or not rt.writable:
             raise METHOD_NOT_ALLOWED
         if method == "DELETE":
-            return 200, self._delete(rt, route.namespace, route.name, dry_run), not dry_run
+            policy = _propagation(request)
+            return 200, self._delete(rt, route.namespace, route.name, dry_run,
+                                     policy), not dry_run
         if method == "PUT":
             body = _body(request, rt)
             updated = self._update(route.namespace, route.name, body, dry_run, rt)
@@ -414,12 +420,17 @@ class KubeApi:
         merged["metadata"].pop("resourceVersion", None)
         return 200, self._update(namespace, name, merged, dry_run, rt, managed), not dry_run
 
-    def _delete(self, rt: ResourceType, namespace: str, name: str, dry_run: bool) -> JsonDict:
+    def _delete(self, rt: ResourceType, namespace: str, name: str, dry_run: bool,
+                policy: str | None = None) -> JsonDict:
+        """Delete an object; its dependents go with it (garbage collection at the next sync),
+        except a Job's, which batch/v1 orphans unless `policy` is Background or Foreground."""
         current = self.store.get(rt.gr.resource, namespace, name)
         if current is None:
             raise rt.gr.not_found(name)
         if dry_run:
             return rt.typed(current)
+        if rt.gr == JOBS and policy in (None, "Orphan"):
+            jobs.orphan(self.store, current)
         gone = self.store.delete(rt.gr.resource, namespace, name)
         assert gone is not None
         return rt.typed(gone)
@@ -429,8 +440,8 @@ def _route(path: str) -> _Route:
     segments = path.strip("/").split("/")
     if segments[:2] == ["api", "v1"]:
         group, rest = "", segments[2:]
-    elif segments[:3] == ["apis", "apps", "v1"]:
-        group, rest = "apps", segments[3:]
+    elif segments[:3] in (["apis", "apps", "v1"], ["apis", "batch", "v1"]):
+        group, rest = segments[1], segments[3:]
     else:
         raise NOT_FOUND
     namespace = None
@@ -465,6 +476,21 @@ def _body(request: Request, rt: ResourceType) -> JsonDict:
             f"include: {accepted}",
         )
     return _json_object(request.body)
+
+
+def _propagation(request: Request) -> str | None:
+    """A delete's propagationPolicy: the query's, else a JSON DeleteOptions body's (or None)."""
+    policy = request.query.get("propagationPolicy")
+    if not policy and request.body.lstrip().startswith(b"{"):  # not protobuf (as Helm sends)
+        options = _json(request.body)
+        if isinstance(options, dict):
+            policy = options.get("propagationPolicy")
+            if policy is None and options.get("orphanDependents") is not None:
+                policy = "Orphan" if options["orphanDependents"] else "Background"
+    if policy is not None and policy not in PROPAGATION:
+        raise bad_request(f'Unsupported value: "{policy}": supported values: "Foreground", '
+                          '"Background", "Orphan"')
+    return policy or None
 
 
 def _json(body: bytes) -> Any:

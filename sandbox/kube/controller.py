@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -79,9 +79,14 @@ class _Plan:
 class DeploymentController:
     """Reconciles every Deployment in the store to a point in time."""
 
-    def __init__(self, store: Store, rollout_seconds: float = 0.0) -> None:
+    def __init__(self, store: Store, rollout_seconds: float = 0.0,
+                 job_seconds: float = 0.0) -> None:
         self.store = store
         self.rollout_seconds = rollout_seconds
+        self.job_seconds = job_seconds  # how long a Job's pod runs before it ends
+        # controllers of other kinds (Jobs) that make bare pods: run before and after the
+        # pods are brought to `now`, so they see what their pods came to
+        self.workloads: list[Callable[[float], None]] = []
         self._behaviours: dict[str, Behaviour] = {}
         self._traffic: dict[str, tuple[float, float]] = {}  # pattern -> (errors, latency_ms)
         self._behaviour_changed = float("-inf")
@@ -135,10 +140,14 @@ class DeploymentController:
         self._collect_garbage()
         for deployment in self.store.list("deployments"):
             self._sync_deployment(deployment, now)
+        for workload in self.workloads:
+            workload(now)
         for pod in self.store.list("pods"):
             if not any(ref.get("kind") == "ReplicaSet"
                        for ref in pod["metadata"].get("ownerReferences") or []):
                 self._sync_bare_pod(pod, now)
+        for workload in self.workloads:
+            workload(now)
 
     def _collect_garbage(self) -> None:
         """Delete ReplicaSets and pods whose owning Deployment or ReplicaSet is gone."""
@@ -532,12 +541,15 @@ class DeploymentController:
         self.store.put_if_changed("pods", pod)
 
     def _run_status(self, pod: JsonDict, created: float, now: float) -> JsonDict:
-        """A run-to-completion pod: pending, running for `rollout_seconds`, then Succeeded or
-        Failed (exit code 1 for crashing and test-failing images)."""
+        """A run-to-completion pod: pending, running for `rollout_seconds` (a Job's pod:
+        `job_seconds`), then Succeeded or Failed (exit code 1 for crashing and test-failing
+        images)."""
         containers = pod["spec"]["containers"]
         behaviours = [self.behaviour(c["image"]) for c in containers]
         running = self._pod_status(pod, False, now)
-        finished_at = created + self.rollout_seconds
+        owned_by_job = any(ref.get("kind") == "Job"
+                           for ref in pod["metadata"].get("ownerReferences") or [])
+        finished_at = created + (self.job_seconds if owned_by_job else self.rollout_seconds)
         if "pull-error" in behaviours or "never-ready" in behaviours or now < finished_at:
             if "pull-error" not in behaviours:
                 for status in running["containerStatuses"]:

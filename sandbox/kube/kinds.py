@@ -1,5 +1,5 @@
-"""Defaults and validation of the simple kinds: Secrets, ConfigMaps, Services, ServiceAccounts
-and Pods (Deployments have their own in objects.py).
+"""Defaults and validation of the simple kinds: Secrets, ConfigMaps, Services, ServiceAccounts,
+Pods and Jobs (Deployments have their own in objects.py).
 
 `prepare(gr, obj, old)` fills in what the apiserver would (a Service's clusterIP, a Pod's
 defaults, a Secret's `stringData` folded into `data`) and raises 422 Invalid with field causes
@@ -18,6 +18,7 @@ from sandbox.kube.objects import (
     _DNS_LABEL,
     _DNS_SUBDOMAIN,
     CONFIGMAPS,
+    JOBS,
     PODS,
     SECRETS,
     SERVICES,
@@ -43,6 +44,8 @@ def prepare(gr: GroupResource, obj: JsonDict, old: JsonDict | None) -> None:
         causes += _service(obj, old)
     elif gr == PODS:
         causes += _pod(obj, old)
+    elif gr == JOBS:
+        causes += _job(obj, old)
     if causes:
         raise gr.invalid(name, causes)
 
@@ -185,3 +188,62 @@ def _without_images(new: JsonDict, old: JsonDict) -> bool:
         return {**{k: v for k, v in spec.items() if k != "nodeName"}, "containers": containers}
     return strip(new) != strip(old)
 
+
+
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+_JOB_IMMUTABLE = ("selector", "template", "completions", "parallelism", "completionMode")
+
+
+def _job(obj: JsonDict, old: JsonDict | None) -> list[Cause]:
+    """A batch/v1 Job: defaults as the apiserver sets them (backoffLimit 6, the selector and
+    template labels naming the Job and its uid), one pod at a time (completions and
+    parallelism 1: more is not modelled); the template is immutable."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [("spec", "FieldValueRequired", "Required value")]
+    metadata = obj["metadata"]
+    causes: list[Cause] = []
+    if old is None:
+        template = spec.get("template")
+        if not isinstance(template, dict):
+            return [("spec.template", "FieldValueRequired", "Required value")]
+        pod_spec = template.get("spec")
+        restart = pod_spec.get("restartPolicy", "Always") if isinstance(pod_spec, dict) \
+            else "Always"
+        causes += _pod_spec(pod_spec, "spec.template.spec")
+        if restart not in ("OnFailure", "Never"):
+            causes.append(("spec.template.spec.restartPolicy", "FieldValueNotSupported",
+                           f'Unsupported value: "{restart}": supported values: "OnFailure", '
+                           '"Never"'))
+        uid, name = metadata.get("uid", ""), metadata.get("name", "")
+        template_metadata = template.setdefault("metadata", {})
+        labels = template_metadata.get("labels") or {}
+        template_metadata["labels"] = {
+            **labels, **dict.fromkeys(JOB_UID_LABELS, uid), **dict.fromkeys(JOB_NAME_LABELS, name)}
+        spec.setdefault("selector", {"matchLabels": {JOB_UID_LABELS[0]: uid}})
+        for key, value in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6),
+                           ("completionMode", "NonIndexed"), ("suspend", False),
+                           ("podReplacementPolicy", "TerminatingOrFailed")):
+            spec.setdefault(key, value)
+        obj["status"] = {}
+    else:
+        for key in _JOB_IMMUTABLE:
+            if spec.get(key) != old["spec"].get(key):
+                causes.append((f"spec.{key}", "FieldValueInvalid",
+                               "Invalid value: field is immutable"))
+        spec.setdefault("backoffLimit", old["spec"].get("backoffLimit"))
+    for key, least in (("backoffLimit", 0), ("activeDeadlineSeconds", 1),
+                       ("ttlSecondsAfterFinished", 0)):
+        value = spec.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < least):
+            causes.append((f"spec.{key}", "FieldValueInvalid",
+                           f"Invalid value: {value!r}: must be greater than or equal to"
+                           f" {least}"))
+    for key in ("completions", "parallelism"):
+        if spec.get(key) != 1:
+            causes.append((f"spec.{key}", "FieldValueNotSupported",
+                           f"Unsupported value: {spec.get(key)!r}: the sandbox runs one pod"
+                           " at a time"))
+    return causes

@@ -117,6 +117,7 @@ SECRETS = GroupResource("", "secrets", "Secret")
 CONFIGMAPS = GroupResource("", "configmaps", "ConfigMap")
 SERVICES = GroupResource("", "services", "Service")
 SERVICEACCOUNTS = GroupResource("", "serviceaccounts", "ServiceAccount")
+JOBS = GroupResource("batch", "jobs", "Job")
 
 
 def bad_request(message: str) -> ApiError:

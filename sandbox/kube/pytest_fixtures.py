@@ -3,8 +3,8 @@
 tests/conftest.py loads them for every test; elsewhere load them with
 `from sandbox.kube.pytest_fixtures import *  # noqa: F403`. They use the session `tls_files`
 fixture that tests/conftest.py loads. Simulators start with a frozen clock (`START`, moved
-only by `advance()`), rollouts that finish at once, and two tokens: `ADMIN_TOKEN` for every
-namespace and `QA_TOKEN` for the `qa` namespace only.
+only by `advance()`), rollouts and Jobs' pods that finish at once, and two tokens:
+`ADMIN_TOKEN` for every namespace and `QA_TOKEN` for the `qa` namespace only.
 """
 
 from __future__ import annotations
@@ -40,13 +40,15 @@ def api_client(
 
 @pytest.fixture
 def kube_factory(tls_files: TlsFiles) -> Iterator[Callable[..., KubeSimulator]]:
-    """Start simulators with custom settings (TLS, `TOKENS` and the frozen clock by default)."""
+    """Start simulators with custom settings (TLS, `TOKENS`, the frozen clock and Jobs' pods
+    done at once by default)."""
     started: list[KubeSimulator] = []
 
     def start(**settings: Any) -> KubeSimulator:
         settings.setdefault("tls", tls_files)
         settings.setdefault("tokens", TOKENS)
         settings.setdefault("clock", lambda: START)
+        settings.setdefault("job_seconds", 0.0)
         simulator = KubeSimulator(**settings).start()
         started.append(simulator)
         return simulator

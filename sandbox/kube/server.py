@@ -3,9 +3,9 @@
 `KubeSimulator` runs aiohttp on its own asyncio loop in a background thread (like
 `sandbox.faults.FaultProxy`), so synchronous tests and the synchronous `kubernetes` client can
 use it. It serves what a release tool and Helm v4 need: Deployments, their ReplicaSets and
-Pods, Secrets, ConfigMaps, Services, watches, server-side apply, bearer-token auth per
-namespace, TLS with a throwaway CA, a kubeconfig to reach it, and (with `data_dir`) every
-object kept across restarts. Test helpers create Deployments, make images fail, inject
+Pods, Jobs and theirs, Secrets, ConfigMaps, Services, watches, server-side apply, bearer-token
+auth per namespace, TLS with a throwaway CA, a kubeconfig to reach it, and (with `data_dir`)
+every object kept across restarts. Test helpers create Deployments, make images fail, inject
 conflicts, move time and read Helm's release records. With `standins=True`, every ready pod of
 a Deployment is served by a real HTTP stand-in on loopback and every Service by a round-robin
 proxy over its ready pods (one child process, standins.py). Not a conformance target: see
@@ -32,6 +32,7 @@ from aiohttp import web
 from sandbox.kube.api import RESOURCES as API_RESOURCES
 from sandbox.kube.api import KubeApi, Request
 from sandbox.kube.controller import Behaviour, DeploymentController
+from sandbox.kube.jobs import JobController
 from sandbox.kube.objects import ApiError, JsonDict
 from sandbox.kube.standins import (
     STANDIN_ANNOTATION,
@@ -47,7 +48,7 @@ from sandbox.threaded import ThreadedServer
 from sandbox.tls import TlsFiles
 
 RESOURCES = ("deployments", "replicasets", "pods", "secrets", "configmaps", "services",
-             "serviceaccounts")
+             "serviceaccounts", "jobs")
 STATE_FILE = "objects.json"
 OPENAPI_V2_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 WATCH_TICK = 0.25  # seconds between a watch's looks at time-driven changes
@@ -84,11 +85,14 @@ class KubeSimulator(ThreadedServer):
         clock: Callable[[], float] = time.time,
         data_dir: Path | None = None,
         standins: bool = False,
+        job_seconds: float = 2.0,
     ) -> None:
         """`tokens` maps bearer tokens to the namespaces they may touch (None: all; no map: no
         auth). `clock` gives seconds since the epoch; `advance()` moves the simulator past it.
         `data_dir`: keep every object in `<data_dir>/objects.json` (read now, written on
-        change). `standins`: serve ready pods and Services on loopback (one child process)."""
+        change). `standins`: serve ready pods and Services on loopback (one child process).
+        `job_seconds`: how long a Job's pod runs before it succeeds or fails (0: done at the
+        next look)."""
         super().__init__()
         self.port = port
         self.tls = tls
@@ -96,7 +100,8 @@ class KubeSimulator(ThreadedServer):
         self._skew = 0.0
         self._lock = threading.RLock()
         self._store = Store()
-        self._controller = DeploymentController(self._store, rollout_seconds)
+        self._controller = DeploymentController(self._store, rollout_seconds, job_seconds)
+        self._controller.workloads.append(JobController(self._store).sync)
         self._api = KubeApi(self._store, self._controller, tokens, lambda: self.host)
         self._requests: list[tuple[str, str]] = []
         self._state = data_dir / STATE_FILE if data_dir is not None else None

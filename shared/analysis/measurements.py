@@ -1,6 +1,8 @@
 """One round of an environment's analysis: each metric's provider asked once, its number
 compared with the metric's threshold, as one `Measurement` each (shared/deploy/evidence.py).
 
+A `job` metric runs a Kubernetes Job in the target's namespace (shared/analysis/jobs.py): the
+`Providers` of a request that names the target's cluster (`JobSite`).
 A measurement's `details["outcome"]` is what `Analysis.verdict` counts: `passed`, `failed`,
 or `noData` (no number, or a provider that stayed unreachable after `retries`: never a
 success). A query the provider rejects is `failed` and `fatal`: it cannot pass next time
@@ -14,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import requests
 
@@ -24,12 +27,16 @@ from shared.policy.analysis import (
     Analysis,
     AppInsightsProvider,
     HttpProvider,
+    JobProvider,
     Metric,
     Outcome,
     PrometheusProvider,
     expand,
 )
 from shared.text import one_line
+
+if TYPE_CHECKING:
+    from shared.analysis.jobs import JobSite
 
 ANALYSIS = "analysis"  # the Evidence kind of a measurement round
 REASON_LIMIT = 300
@@ -46,12 +53,14 @@ class Reading:
 
 
 class Providers:
-    """Reads one metric; secrets come through `secret(name)`, never from the request."""
+    """Reads one metric; secrets come through `secret(name)`, never from the request; `jobs`
+    is where `job` metrics run (None: the request named no cluster)."""
 
     def __init__(self, secret: Callable[[str], str], *,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, jobs: JobSite | None = None) -> None:
         self._secret = secret
         self._session = session or requests.Session()
+        self._jobs = jobs
 
     def read(self, metric: Metric, variables: Mapping[str, str]) -> Reading:
         provider = metric.provider
@@ -61,8 +70,21 @@ class Providers:
             return _app_insights(provider, variables)
         if isinstance(provider, PrometheusProvider):
             return _prometheus(provider, variables, self._secret)
+        if isinstance(provider, JobProvider):
+            return self._job(metric.name, provider, variables)
         return Reading(None, f"{provider.KIND} metrics are not measured by this version",
                        fatal=True)
+
+    def _job(self, name: str, provider: JobProvider, variables: Mapping[str, str]) -> Reading:
+        """1 when the metric's Job succeeds, 0 when it fails, no number when it did not
+        finish in time."""
+        if self._jobs is None:
+            return Reading(None, "job metrics need the target's cluster: the request names"
+                                 " none", fatal=True)
+        from shared.analysis.jobs import measure_job
+
+        got = measure_job(provider, name, variables, self._jobs)
+        return Reading(got.value, got.why, fatal=got.fatal, unreachable=got.unreachable)
 
     def _http(self, provider: HttpProvider, variables: Mapping[str, str]) -> Reading:
         """`requests` GETs: the share that passed, or the slowest in ms (no answer: the

@@ -29,16 +29,23 @@ _lock = threading.Lock()
 def with_deployments(connection: Any, secrets: Any,
                      operation: Callable[[Deployments], T]) -> T:
     """Run `operation` on the cluster; on a 401 with a kubeconfig secret, refetch it once."""
+    return with_api_client(connection, secrets, lambda api: operation(Deployments(api)))
+
+
+def with_api_client(connection: Any, secrets: Any,
+                    operation: Callable[[client.ApiClient], T]) -> T:
+    """Run `operation` with the cluster's API client; when it raises ClusterAuthError (a 401)
+    and the connection is a kubeconfig secret, refetch the secret and run it once more."""
     connection = _check(connection)
     try:
-        return operation(Deployments(_api_client(connection, secrets)))
+        return operation(_api_client(connection, secrets))
     except ClusterAuthError:
         secret = connection.get("kubeconfigSecret")
         if not secret:
             raise
         for_spec(secrets).invalidate(secret)
         forget(connection["name"])
-        return operation(Deployments(_api_client(connection, secrets)))
+        return operation(_api_client(connection, secrets))
 
 
 def forget(cluster: str) -> None:

@@ -55,18 +55,6 @@ class Stage:
         return self.environment.gate
 
     @property
-    def not_yet_released(self) -> str | None:
-        """What of the stage's policy this version checks but cannot release yet (a `job`
-        metric); None when nothing."""
-        environment = self.environment
-        if environment.analysis is not None:
-            for metric in environment.analysis.metrics:
-                if metric.provider.KIND == "job":
-                    return f"metric {metric.name!r}: job metrics are not measured by this" \
-                           " version"
-        return None
-
-    @property
     def helm(self) -> HelmTarget | None:
         """The Helm chart this stage releases; None for a Deployment target."""
         return self.environment.helm

@@ -337,7 +337,8 @@ def test_discovery_documents(kube_api: client.ApiClient) -> None:
     assert client.VersionApi(kube_api).get_code().minor == "37"
     assert client.CoreApi(kube_api).get_api_versions().versions == ["v1"]
     groups = client.ApisApi(kube_api).get_api_versions().groups
-    assert [(g.name, g.preferred_version.group_version) for g in groups] == [("apps", "apps/v1")]
+    assert [(g.name, g.preferred_version.group_version) for g in groups] == [
+        ("apps", "apps/v1"), ("batch", "batch/v1")]
     assert client.AppsApi(kube_api).get_api_group().name == "apps"
     apps_resources = client.AppsV1Api(kube_api).get_api_resources()
     deployments = next(r for r in apps_resources.resources if r.name == "deployments")

@@ -193,7 +193,10 @@ def call(api: KubeApi, method: str, path: str, body: bytes = b"", token: str = "
      "BadRequest"),
     ("DELETE", "/apis/apps/v1/namespaces/qa/deployments", b"", {}, 405, "MethodNotAllowed"),
     ("POST", "/apis/apps/v1/namespaces/qa/replicasets", b"{}", {}, 405, "MethodNotAllowed"),
-    ("GET", "/apis/batch/v1/namespaces/qa/jobs", b"", {}, 404, "NotFound"),
+    ("GET", "/apis/networking.k8s.io/v1/namespaces/qa/ingresses", b"", {}, 404, "NotFound"),
+    ("GET", "/apis/batch/v1/namespaces/qa/cronjobs", b"", {}, 404, "NotFound"),
+    ("DELETE", "/apis/batch/v1/namespaces/qa/jobs/t", b'{"propagationPolicy": "Sideways"}', {},
+     400, "BadRequest"),
     ("GET", "/apis/apps/v1/namespaces/qa/deployments/web/scale", b"", {}, 404, "NotFound"),
     ("GET", "/apis/apps/v1/namespaces/qa/deployments", b"", {"labelSelector": "a in b"}, 400,
      "BadRequest"),
@@ -205,6 +208,12 @@ def test_api_errors_are_status_objects(api: KubeApi, method: str, path: str, bod
     assert isinstance(answer, dict)
     assert (answer["kind"], answer["status"], answer["reason"], answer["code"]) == (
         "Status", "Failure", reason, code)
+
+
+def test_jobs_are_served(api: KubeApi) -> None:
+    status, answer = call(api, "GET", "/apis/batch/v1/namespaces/qa/jobs")
+    assert status == 200 and isinstance(answer, dict)
+    assert (answer["kind"], answer["apiVersion"], answer["items"]) == ("JobList", "batch/v1", [])
 
 
 def test_create_with_generate_name_and_a_wrong_kind(api: KubeApi) -> None:
