@@ -24,11 +24,13 @@ each, medians:
    the bad ones): crossing -> the active Service's PATCH back to the old slot, and the failed
    verdict (the failing `measure_analysis` activity completed, devhost's invocation log) ->
    that PATCH; from the switch PATCH.
+   For each kind, the verdict -> PATCH is split at the restore activity's start (its GETs
+   before the PATCH counted by `TimedKube`).
 4. history events of the environment's sub-orchestration with MEASUREMENTS measurements
    against the same release of a service without analysis, per measurement; the whole
    release's history without analysis (aim < 100), and each abort's.
 
-About 2.5 minutes; parts 2 and 3 add about 1.5 of them. Baseline and aims:
+About 2 min 45 s; parts 2 and 3 add about 1 min 45 s of it. Baseline and aims:
 /work/shared/notes/benchmarks.md. Prints figures and aims, asserts nothing, ends with one
 `analysis: key=value ...` summary line.
 """
