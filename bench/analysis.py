@@ -152,17 +152,26 @@ def policy_text(registry: LocalRegistry, tls: TlsFiles, prometheus: LocalPrometh
 # --- the cluster side ----------------------------------------------------------------------------
 
 class TimedKube(WatchedKube):
-    """The watched simulator, also noting when each read arrives: how many requests a
-    restore makes before its PATCH."""
+    """The watched simulator, also noting each read: when it arrived and how long the
+    simulator took to answer it (how many requests a restore makes before its PATCH, and
+    how much of that time is the simulator's)."""
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
-        self.reads: list[float] = []  # time.time()
+        self.reads: list[tuple[float, float]] = []  # (time.time(), ms to answer)
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        if request.method == "GET":
-            self.reads.append(time.time())
-        return await super()._handle(request)
+        if request.method != "GET":
+            return await super()._handle(request)
+        arrived = time.time()
+        try:
+            return await super()._handle(request)
+        finally:
+            self.reads.append((arrived, (time.time() - arrived) * 1000))
+
+    def reads_between(self, start: float, end: float) -> list[float]:
+        """The answer times (ms) of the GETs that arrived from `start` until `end`."""
+        return [ms for t, ms in self.reads if start <= t < end]
 
 
 async def keep_targets(kube: TimedKube, prometheus: LocalPrometheus) -> None:
@@ -227,7 +236,7 @@ class Reaction:
     rounds: int  # measurements taken, the failing one included
     restoring: float  # the restore activity began
     restored: float  # the restore's PATCH reached the simulator
-    reads: int  # GETs between the restore activity's start and that PATCH
+    reads: list[float]  # the simulator's ms per GET from the restore's start to its PATCH
     events: int  # history events of the release and its sub-orchestration
 
     @property
@@ -302,8 +311,8 @@ async def bad_release(engine: Any, log: InvocationLog, policy: Any, registry: Lo
     return Reaction(deployed=traffic[-1] if part.traffic_last else traffic[0],
                     crossed=crossed, verdict=failing.ended, measure_ms=failing.ms,
                     rounds=len(measures), restoring=restoring.ended - restoring.ms / 1000,
-                    restored=restored, reads=sum(restoring.ended - restoring.ms / 1000 <= t
-                                                 < restored for t in kube.reads),
+                    restored=restored,
+                    reads=kube.reads_between(restoring.ended - restoring.ms / 1000, restored),
                     events=sum(sum(c.values()) for c in history_of(engine, rid).values()))
 
 
@@ -416,7 +425,8 @@ def report_part(name: str, reactions: list[Reaction]) -> None:
          lambda r: r.dispatch_ms, "{:.0f}"),
         ("    restore activity began -> that PATCH, ms (its reads first)",
          lambda r: r.own_ms - r.dispatch_ms, "{:.0f}"),
-        ("    GET requests it made before that PATCH", lambda r: r.reads, "{:.0f}"),
+        ("    GET requests it made before that PATCH", lambda r: len(r.reads), "{:.0f}"),
+        ("    the simulator answering them, ms", lambda r: sum(r.reads), "{:.0f}"),
         (f"{began} -> that PATCH", lambda r: r.restored - r.deployed, "{:.2f}"),
         ("measurements taken (earlier ones: no new pod scraped twice yet)",
          lambda r: r.rounds, "{:.0f}"),
