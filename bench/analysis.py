@@ -24,8 +24,8 @@ each, medians:
    the bad ones): crossing -> the active Service's PATCH back to the old slot, and the failed
    verdict (the failing `measure_analysis` activity completed, devhost's invocation log) ->
    that PATCH; from the switch PATCH.
-   For each kind, the verdict -> PATCH is split at the restore activity's start (its GETs
-   before the PATCH counted by `TimedKube`).
+   For each kind, the verdict -> PATCH is split at the restore activity's start; its GETs
+   before the PATCH are counted, with the simulator's time answering them (`TimedKube`).
 4. history events of the environment's sub-orchestration with MEASUREMENTS measurements
    against the same release of a service without analysis, per measurement; the whole
    release's history without analysis (aim < 100), and each abort's.
