@@ -30,6 +30,8 @@ from .rollout import (
     Snapshot,
     image_digest,
     pinned_image,
+    rollout_status,
+    snapshot_of,
 )
 from .siblings import (
     SLOT,
@@ -49,13 +51,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class SlotSnapshot:
-    """What the active slot runs, and which slot it is."""
+    """What the active slot runs, which slot it is, and its pods' `pod-template-hash`."""
 
     snapshot: Snapshot
     slot: str
+    hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.snapshot.to_dict(), "slot": self.slot}
+        return {**self.snapshot.to_dict(), "slot": self.slot, "hash": self.hash}
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ class BlueGreenTarget:
     def snapshot(self) -> SlotSnapshot:
         def look(namespace: Namespace) -> SlotSnapshot:
             active = self._active(namespace)
-            return SlotSnapshot(namespace.deployments.snapshot(self._slot(active)), active)
+            return SlotSnapshot(namespace.deployments.snapshot(self._slot(active)), active,
+                                namespace.current_hash(active))
 
         return self._in_namespace(look)
 
@@ -169,6 +173,9 @@ class BlueGreenTarget:
         hint = snapshot.get("slot")
 
         def restore(namespace: Namespace) -> DeployResult:
+            back = self._switch_back(namespace, restored, hint, snapshot.get("hash"))
+            if back is not None:
+                return back
             active = self._active(namespace)
             current = namespace.deployments.snapshot(self._slot(active))
             if current.image == restored.image:  # never switched: the new slot goes
@@ -227,6 +234,25 @@ class BlueGreenTarget:
         return self._in_namespace(retire)
 
     # --- plumbing --------------------------------------------------------------------------
+
+    def _switch_back(self, namespace: Namespace, restored: Snapshot, slot: Any,
+                     hash_: Any) -> DeployResult | None:
+        """The fast way back: the snapshot's slot still runs its revision, all pods ready,
+        so the active Service is patched to its hash after one read; None when it cannot
+        be (the slot changed, was scaled down or is not ready: `restore` looks closer)."""
+        if slot not in self.slots or not isinstance(hash_, str) or not hash_:
+            return None
+        running = namespace.deployment(slot)
+        if running is None or image_of(running, self.target.container) != restored.image \
+                or snapshot_of(running, self.target.container).revision != restored.revision \
+                or not rollout_status(running, []).done:
+            return None
+        namespace.patch_service(self.active_service, selector_patch(hash_))  # the one patch
+        other = self._other(slot)
+        previous = namespace.deployment(other)
+        namespace.scale(other, 0)
+        return DeployResult(True, restored.image, image_of(previous, self.target.container)
+                            if previous else "", restored.revision)
 
     def _active(self, namespace: Namespace) -> str:
         """The slot the active Service selects: by its `pod-template-hash`, else the
