@@ -17,7 +17,7 @@ import re
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from shared.ledger.records import ReleaseRecord, utc
@@ -58,7 +58,8 @@ class ProductionDeployment:
 
 @dataclass(frozen=True)
 class Bucket:
-    """One bar of a chart: the deployments that ended in [start, start + days)."""
+    """One bar of a chart: the deployments of the window that ended in [start, start + days)
+    (the first and last bucket may hold part of their days only)."""
 
     start: datetime
     days: int
@@ -222,20 +223,22 @@ def delivery_report(rows: Iterable[ReleaseRecord], production: Mapping[str, str]
     deployments = [d for d in production_deployments(rows, chosen) if since <= d.at <= until]
     healthy = healthy_moments(rows, chosen)
     by_service = {name: _figures([d for d in deployments if d.service == name], healthy,
-                                 pushed, since, days) for name in services}
+                                 pushed, since, until, days) for name in services}
     return DeliveryReport(since, until, days, service, chosen, by_service,
-                          _figures(deployments, healthy, pushed, since, days))
+                          _figures(deployments, healthy, pushed, since, until, days))
 
 
 def _figures(deployments: list[ProductionDeployment], healthy: Mapping[str, list[datetime]],
-             pushed: Mapping[str, datetime], since: datetime, days: int) -> Figures:
-    size = 1 if days <= DAILY_UP_TO else 7
+             pushed: Mapping[str, datetime], since: datetime, until: datetime,
+             days: int) -> Figures:
+    origin, size = chart_days(since, days)
+    step = timedelta(days=size)
     slots: list[dict[str, Any]] = [
         {"healthy": 0, "failed": 0, "lead": [], "restore": []}
-        for _ in range(math.ceil(days / size))]
+        for _ in range(max(1, math.ceil((until - origin) / step)))]
     lead_times, restores, unrestored = [], [], 0
     for d in deployments:
-        slot = slots[min(len(slots) - 1, int((d.at - since) / timedelta(days=size)))]
+        slot = slots[min(len(slots) - 1, int((d.at - origin) / step))]
         slot["failed" if d.failed else "healthy"] += 1
         if not d.failed and d.own_time:
             start = pushed.get(d.release_id, d.created_at)
@@ -250,12 +253,19 @@ def _figures(deployments: list[ProductionDeployment], healthy: Mapping[str, list
                 slot["restore"].append(restore)
             else:
                 unrestored += 1
+    starts = [origin + index * step for index in range(len(slots))]
     buckets = tuple(
-        Bucket(since + index * timedelta(days=size), min(size, days - index * size),
+        Bucket(start, min(size, math.ceil((until - start) / timedelta(days=1))),
                slot["healthy"], slot["failed"], tuple(slot["lead"]), tuple(slot["restore"]))
-        for index, slot in enumerate(slots))
+        for start, slot in zip(starts, slots, strict=True))
     return Figures(days, len(deployments), sum(d.failed for d in deployments),
                    tuple(lead_times), tuple(restores), unrestored, buckets)
+
+
+def chart_days(since: datetime, days: int) -> tuple[datetime, int]:
+    """Where a window's chart buckets start (midnight UTC of its first day: bars are
+    calendar days) and how many days each holds (1, or 7 beyond DAILY_UP_TO days)."""
+    return datetime.combine(since.date(), time(), tzinfo=UTC), 1 if days <= DAILY_UP_TO else 7
 
 
 def _seconds(value: float | None) -> float | None:

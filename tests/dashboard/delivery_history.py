@@ -9,7 +9,7 @@ does not count; 40 days back one is outside the window.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sandbox.policy_text import SERVICE
 from shared.ledger import Ledger, ReleaseRecord, StageState
@@ -18,7 +18,9 @@ HOUR = timedelta(hours=1)
 
 
 def seed_delivery_history(ledger: Ledger, now: datetime | None = None) -> None:
-    now = now or datetime.now(UTC)
+    """Each release starts at 08:00 UTC on its day, so the page's daily bars (calendar
+    days) hold the same releases at any time of day the test runs."""
+    today = datetime.combine((now or datetime.now(UTC)).date(), time(8), tzinfo=UTC)
 
     def write(name: str, created: datetime, state: str, finished: datetime,
               detail: str | None = None) -> None:
@@ -31,12 +33,14 @@ def seed_delivery_history(ledger: Ledger, now: datetime | None = None) -> None:
                 "prod": StageState(state, finished - timedelta(minutes=20), finished,
                                    detail)}))
 
-    write("0.9.0", now - timedelta(days=40), "Healthy", now - timedelta(days=40) + HOUR)
-    write("1.0.0", now - timedelta(days=10), "Healthy", now - timedelta(days=10) + 3 * HOUR)
-    write("1.0.1", now - timedelta(days=8), "Failed", now - timedelta(days=8) + HOUR,
+    def day(back: int) -> datetime:
+        return today - timedelta(days=back)
+
+    write("0.9.0", day(40), "Healthy", day(40) + HOUR)
+    write("1.0.0", day(10), "Healthy", day(10) + 3 * HOUR)
+    write("1.0.1", day(8), "Failed", day(8) + HOUR,
           "nothing deployed in prod: the promotion was refused")
-    write("1.1.0", now - timedelta(days=5), "RolledBack", now - timedelta(days=5) + HOUR,
+    write("1.1.0", day(5), "RolledBack", day(5) + HOUR,
           "rollout failed: CrashLoopBackOff; restored v1.0.0")
-    write("1.1.1", now - timedelta(days=5) + HOUR, "Healthy",
-          now - timedelta(days=5) + 3 * HOUR)
-    write("1.2.0", now - timedelta(days=2) - HOUR, "Healthy", now - timedelta(days=2))
+    write("1.1.1", day(5) + HOUR, "Healthy", day(5) + 3 * HOUR)
+    write("1.2.0", day(2), "Healthy", day(2) + HOUR)

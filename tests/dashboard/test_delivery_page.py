@@ -65,3 +65,9 @@ def test_without_deployments_each_chart_says_no_data(dashboard_app: DashboardSta
     expect(page.locator("svg text", has_text="no data")).to_have_count(4)
     expect(page.locator("#chart-failure-rate .headline")).to_have_text("no data")
     expect(page.locator("#chart-lead-time .headline")).to_have_text("median no data")
+    as_json = dashboard_app.get(f"/api/dashboard/delivery?format=json&service={SERVICE}")
+    assert as_json.status_code == 200 and as_json.json()["services"][SERVICE][
+        "changeFailureRate"] == {"deployments": 0, "failed": 0, "rate": None}
+    refused = dashboard_app.get("/api/dashboard/delivery?days=400&format=json")
+    assert (refused.status_code, refused.json()) == (
+        400, {"error": "days must be a whole number from 1 to 365, not '400'"})

@@ -190,6 +190,15 @@ def test_chart_buckets_are_daily_up_to_60_days_then_weekly() -> None:
     assert sum(b.deployments for b in weekly.buckets) == 9  # d8 too, 20 October
 
 
+def test_chart_buckets_are_calendar_days_utc_whatever_the_window_starts_at() -> None:
+    since, until = at(31, 18, month=10), at(30, 18)
+    figures = delivery_report(HISTORY, PRODUCTION, PUSHED, since=since, until=until).all
+    assert len(figures.buckets) == 31  # 31 October (from 18:00) to 30 November (to 18:00)
+    assert (figures.buckets[0].start, figures.buckets[-1].start) == (at(31, month=10), at(30))
+    assert figures.buckets[1].start == at(1) and figures.buckets[1].healthy == 1  # d1, 12:00
+    assert sum(b.deployments for b in figures.buckets) == figures.deployments == 8
+
+
 def test_percentile_is_nearest_rank() -> None:
     assert percentile(range(1, 11), 90) == 9
     assert percentile([5.0], 90) == 5.0
