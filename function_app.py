@@ -18,6 +18,7 @@ from triggers import (
     dashboard,
     failure_decisions,
     health,
+    metrics,
     orchestrators,
     reconciler,
     registry_events,
@@ -31,7 +32,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 BLUEPRINTS = (
     health.bp, orchestrators.bp, registry_events.bp, reconciler.bp, releases.bp,  # triggers
-    dashboard.bp, approval_pages.bp, failure_decisions.bp,
+    dashboard.bp, approval_pages.bp, failure_decisions.bp, metrics.bp,
     hello_sequence.bp, release.bp, operations.bp,  # orchestrations
     hello.bp, registry.bp, deploy.bp, ledger.bp, operation_steps.bp,  # activities
     approval_steps.bp, turns.bp, charts.bp, analysis.bp, strategies.bp,

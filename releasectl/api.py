@@ -98,6 +98,13 @@ class Api:
                                    json={"environment": environment, "decision": decision,
                                          "reason": reason}), self.base)
 
+    def delivery(self, service: str | None = None, days: int | None = None) -> dict[str, Any]:
+        """The delivery figures (DORA) of the last `days` days."""
+        params = {name: value for name, value in (("service", service), ("days", days))
+                  if value is not None}
+        return object_of(self.call("GET", self.base + "/api/metrics/delivery", params=params),
+                         self.base)
+
     def decide(self, link: str, decision: str, comment: str | None) -> tuple[int, object]:
         """POST the decision to an approval page link; (status, body), 409 included."""
         body: dict[str, Any] = {"decision": decision}

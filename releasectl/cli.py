@@ -113,6 +113,13 @@ def parser() -> Parser:
     retry.add_argument("release_id", metavar="RELEASE_ID")
     retry.add_argument("--reason", "-r", help="why, recorded in its timeline")
     retry.set_defaults(run=run_retry)
+
+    stats = commands.add_parser(
+        "stats", parents=[common],
+        help="delivery figures (DORA) of production, per service and for all")
+    stats.add_argument("--service", help="only this service")
+    stats.add_argument("--days", type=int, help="the last N days (1-365, default: 30)")
+    stats.set_defaults(run=run_stats)
     return main
 
 
@@ -177,6 +184,12 @@ def run_retry(args: argparse.Namespace, api: Api, output: Output) -> int:
     body = {"reason": args.reason} if args.reason is not None else None
     answer = api.call("POST", f"{api.base}{release_path(args.release_id)}/retry", json=body)
     output.data(answer) if output.as_json else output.retried(answer)
+    return EXIT_OK
+
+
+def run_stats(args: argparse.Namespace, api: Api, output: Output) -> int:
+    body = api.delivery(args.service, args.days)
+    output.data(body) if output.as_json else output.delivery(body)
     return EXIT_OK
 
 

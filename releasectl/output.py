@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from shared.metrics.delivery import describe_duration, describe_rate
 from shared.releases.rounds import AnalysisRound, rounds_from
 from shared.releases.status import HelmDeployed, ReleaseStatus
 from shared.releases.waiting import ApprovalWait, FailureWait, TurnWait, Waiting
@@ -202,6 +203,23 @@ class Output:
         if body.get("statusUri"):
             self.line(f"Follow it: releasectl show {body.get('id')}  ({body['statusUri']})")
 
+    def delivery(self, body: Mapping[str, Any]) -> None:
+        """The four figures: a row per service, then all services together."""
+        self.line(f"Delivery to production over the last {body.get('days')} days "
+                  f"({when(body.get('since'))} to {when(body.get('until'))})")
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for name in ("SERVICE", "PRODUCTION", "DEPLOYMENTS", "PER-DAY", "LEAD-TIME",
+                     "LEAD-P90", "FAILURE-RATE", "RESTORE"):
+            table.add_column(name, no_wrap=True)
+        services = body.get("services") or {}
+        rows = [(name, figures) for name, figures in services.items()
+                if isinstance(figures, Mapping)]
+        if len(rows) != 1:
+            rows.append(("all", {"production": "", **(body.get("all") or {})}))
+        for name, figures in rows:
+            table.add_row(name, str(figures.get("production") or ""), *figure_cells(figures))
+        self.show(table)
+
     def verdict(self, status: int, body: Mapping[str, Any]) -> None:
         if status == 202:
             self.line(f"Submitted {body.get('decision') or 'the decision'} for "
@@ -221,6 +239,25 @@ def helm_of(shown: Mapping[str, Any], status: ReleaseStatus) -> dict[str, HelmDe
         return dict(status.helm)
     return {str(name): HelmDeployed.from_dict(entry) for name, entry in helm.items()
             if isinstance(entry, Mapping)}
+
+
+def figure_cells(figures: Mapping[str, Any]) -> list[str]:
+    """Deployments, per day, lead time median and p90, failure rate, restore median."""
+    def part(name: str) -> Mapping[str, Any]:
+        value = figures.get(name)
+        return value if isinstance(value, Mapping) else {}
+
+    frequency, lead = part("deploymentFrequency"), part("leadTime")
+    failures, restore = part("changeFailureRate"), part("timeToRestore")
+    rate = describe_rate(failures.get("rate"))
+    if failures.get("deployments"):
+        rate += f" ({failures.get('failed')} of {failures.get('deployments')})"
+    restored = describe_duration(restore.get("medianSeconds"))
+    if restore.get("unrestored"):
+        restored += f" ({restore['unrestored']} not restored)"
+    return [str(frequency.get("deployments", "")), f"{frequency.get('perDay', 0):.2f}",
+            describe_duration(lead.get("medianSeconds")),
+            describe_duration(lead.get("p90Seconds")), rate, restored]
 
 
 def state(name: Any) -> Text:

@@ -335,6 +335,21 @@ class Ledger:
         records.sort(key=lambda record: (record.created_at, record.release_id), reverse=True)
         return records[:limit]
 
+    def releases_since(self, since: datetime, service: str | None = None) -> list[ReleaseRecord]:
+        """Every release and operation row created or updated at `since` or later (of one
+        service when given), oldest first: the table is filtered by the service, never read
+        whole, however many rows it holds before `since`; every page of the window is read."""
+        clauses = ["( CreatedAt ge @since or UpdatedAt ge @since )"]
+        parameters: dict[str, Any] = {"since": utc(since)}
+        if service is not None:
+            clauses.insert(0, "PartitionKey eq @service")
+            parameters["service"] = table_key(service, "service")
+        entities = self._query(self.releases_table, "list releases since",
+                               " and ".join(clauses), parameters)
+        records = [ReleaseRecord.from_entity(entity) for entity in entities]
+        records.sort(key=lambda record: (record.created_at, record.release_id))
+        return records
+
     # Environments -------------------------------------------------------------------------
 
     def set_current(
