@@ -45,7 +45,7 @@ class TestRegistration:
             "check_approval_settings",
             "claim_stage",
             "dashboard",
-            "dashboard_release",
+            "dashboard_pipeline", "dashboard_release",
             "delivery_metrics",
             "delivery_page",
             "deploy_environment",
