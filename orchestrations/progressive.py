@@ -28,11 +28,12 @@ from shared.timefmt import iso_z
 EVIDENCE_LIMIT = 800
 
 
-def deploy_in_steps(context: OrchestrationContext, stage: Stage, cluster: ClusterCall,
-                    deadline: datetime, *, image: str, release_id: str, change_cause: str,
+def deploy_in_steps(context: OrchestrationContext, stage: Stage, cluster: ClusterCall, *,
+                    image: str, release_id: str, change_cause: str,
                     variables: Mapping[str, str]) -> Generator[Any, Any, Verified]:
     """Run the environment's plan for `image`; why it failed (None when it passed) and the
-    evidence of every step that measured something."""
+    evidence of every step that measured something. Each rollout it waits for has the
+    stage's `rolloutTimeout` from when that wait begins (a plan lasts longer than one)."""
     plan = plan_of(stage.environment)
     target = stage.environment.deploy_target
     parts = {"stable": str(target["deployment"]), "canary": canary_name(target["deployment"])}
@@ -50,6 +51,7 @@ def deploy_in_steps(context: OrchestrationContext, stage: Stage, cluster: Cluste
                     **change, canaryPods=step.canary_pods, stablePods=step.stable_pods))
                 shifted = step.describe()
             elif step.action == "await":
+                deadline = context.current_utc_datetime + stage.rollout_timeout
                 failure = yield from _await(context, cluster, deadline, parts[step.part or ""])
             elif step.action == "verify":
                 failure = yield from _verify(context, stage, evidence)

@@ -352,7 +352,7 @@ def deploy_environment(context: OrchestrationContext,
             change_cause=change_cause, report=report, variables=query_variables(stage, job))
     else:  # blue-green or canary: the plan's steps (policies before strategies never get here)
         verified = yield from deploy_in_steps(
-            context, stage, cluster, deadline, image=job["image"], release_id=job["releaseId"],
+            context, stage, cluster, image=job["image"], release_id=job["releaseId"],
             change_cause=change_cause, variables=query_variables(stage, job))
     failure, evidence = verified.failure, verified.evidence
     if failure is None:

@@ -4,7 +4,9 @@ picks, so a canary's share and a selector switch are what the measurements see."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,12 @@ def answered_by(stack: ReleaseStack, service: str, count: int = 8) -> set[str]:
     return {requests.get(f"{url}/version", timeout=5).json()["digest"] for _ in range(count)}
 
 
+def inputs(event: dict[str, Any]) -> dict[str, Any]:
+    """A history event's input (stored as JSON text or as the object)."""
+    value = event["Input"]
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
 def deployment(stack: ReleaseStack, name: str) -> dict[str, Any]:
     return stack.kube.get("deployments", "prod", name)
 
@@ -68,7 +76,7 @@ def test_a_canary_that_passes_every_step_is_promoted_and_removed(stack: ReleaseS
     url = stack.kube.service_url("prod", SERVICE)
     stack.policy(checks=[], prod_extra=analysis(url) + (
         "        strategy: {canary: {replicas: 4, steps: [{weight: 25}, {pause: 1m},"
-        " {weight: 50}]}}\n"))
+        " {weight: 50}]}}\n        rolloutTimeout: 1m\n"))
     good = stack.push("v1.0.0")
 
     async def scenario(released: Released) -> None:
@@ -87,9 +95,18 @@ def test_a_canary_that_passes_every_step_is_promoted_and_removed(stack: ReleaseS
         assert evidence.endswith(f"promoted: {SERVICE} runs the new version;"
                                  f" {SERVICE}-canary retired")
         assert answered_by(stack, SERVICE) == {good}
-        steps = [e["Name"] for e in released.history(f"{release}:prod")
-                 if e["EventType"] == "TaskScheduled"]
+        history = released.history(f"{release}:prod")
+        steps = [e["Name"] for e in history if e["EventType"] == "TaskScheduled"]
         assert steps.count("shift_canary") == 2 and steps.count("measure_analysis") == 4
+        # Each wait for a rollout has the whole rolloutTimeout from when it begins: the
+        # plan lasts longer than one (a single deadline failed the promotion's rollout).
+        waits = [(datetime.fromisoformat(inputs(e)["deadline"]),
+                  datetime.fromisoformat(e["Timestamp"].replace("Z", "+00:00")))
+                 for e in history
+                 if e["EventType"] == "TaskScheduled" and e["Name"] == "await_rollout"]
+        assert len(waits) == 3 and waits[-1][1] - waits[0][1] > timedelta(minutes=2)
+        assert all(abs(deadline - at - timedelta(minutes=1)) < timedelta(seconds=1)
+                   for deadline, at in waits), waits
         # Every measurement is evidence: the rounds of both steps are kept, numbered on.
         rounds = EvidenceBook.beside(stack.ledger).rounds(release)
         assert [(r.environment, r.round) for r in rounds] == [("prod", n) for n in range(1, 5)]
