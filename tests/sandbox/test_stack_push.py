@@ -3,10 +3,13 @@ image; the version becomes a release that passes QA (a Helm release, `helm test`
 of its error rate in the stack's Prometheus) and waits at the approval gate with personal
 links; Prometheus scrapes the pods' stand-ins; `--crash-in` makes that version crash there,
 `--errors 0.5` makes QA's analysis roll it back; bad input and a missing stack change
-nothing."""
+nothing. The second service, `web`, runs on the Deployments and Services the stack made, with
+traffic through each Service its analyses measure; a `web` version with errors is aborted at
+its QA canary's first step."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -71,7 +74,8 @@ def test_a_pushed_version_passes_qa_and_waits_for_approval(stack: Stack) -> None
     digest = pushed_line(result, "pushed delivery:1.0.0 as ").split()[0]
     assert stack_image(stack, "qa") == f"{facts.registry_host}/delivery@{digest}"
     assert stack.kube is not None
-    assert stack.kube.objects("deployments", "prod") == []  # not yet: Helm installs it
+    assert [d for d in stack.kube.objects("deployments", "prod")
+            if d["metadata"]["name"] == "delivery"] == []  # not yet: Helm installs it
     assert stack.kube.helm_releases("prod") == []
     # The chart at the image's version went first, and QA's Helm release runs it.
     chart = pushed_line(result, f"pushed chart oci://{facts.registry_host}/helm/delivery"
@@ -117,15 +121,16 @@ def test_prometheus_scrapes_the_stand_ins_of_the_delivery_pods(stack: Stack) -> 
     kube, prometheus = stack.kube, stack.prometheus
     assert kube is not None and prometheus is not None and stack.facts is not None
     assert stack.facts.prometheus_url == prometheus.url
-    pods = {standin.pod for standin in kube.standins() if standin.namespace == "qa"}
+    pods = {standin.pod for standin in kube.standins() if standin.namespace == "qa"
+            and standin.labels.get("app.kubernetes.io/name") == "delivery"}  # not web's
     assert len(pods) == 2 and all(pod.startswith("delivery-") for pod in pods)
 
     def counted(result: list[dict[str, Any]]) -> bool:
         return {series["metric"]["pod"] for series in result
                 if float(series["value"][1]) > 0} == pods
 
-    result = prometheus.wait_for('http_requests_total{namespace="qa",code="200"}', 30,
-                                 until=counted)
+    result = prometheus.wait_for('http_requests_total{namespace="qa",code="200",'
+                                 'pod=~"delivery-.*"}', 30, until=counted)
     assert {series["metric"]["app_kubernetes_io_name"] for series in result} == {"delivery"}
     assert kube.traffic_sent("qa", "delivery").get("200", 0) > 0
 
@@ -154,6 +159,69 @@ def test_errors_in_qa_are_rolled_back_by_the_analysis(stack: Stack) -> None:
     assert stack_image(stack, "qa") == before
     newest = stack.kube.helm_releases("qa", "delivery")[-1]
     assert (newest.status, newest.chart_version) == ("deployed", "1.0.0")
+
+
+@pytest.mark.timeout(120)
+def test_web_runs_on_plain_deployments_with_traffic_through_every_measured_service(
+        stack: Stack) -> None:
+    """QA's 4 and production's 2 `web` pods are ready and scraped; traffic flows through
+    QA's `web` and production's `web` and `web-preview`, and the control endpoint names
+    each Service's proxy, whose `/version` says which pod answered."""
+    kube, prometheus, facts = stack.kube, stack.prometheus, stack.facts
+    assert kube is not None and prometheus is not None and facts is not None
+    assert facts.services["web"] == {"repository": "web", "environments": ["qa", "prod"]}
+    for namespace, replicas in (("qa", 4), ("prod", 2)):
+        wait_until(lambda ns=namespace, n=replicas: kube.get("deployments", ns, "web")[
+            "status"].get("readyReplicas") == n, 30, f"{replicas} web pods ready in {namespace}")
+    for namespace, name in (("qa", "web"), ("prod", "web"), ("prod", "web-preview")):
+        wait_until(lambda ns=namespace, n=name: kube.traffic_sent(ns, n).get("200", 0) > 0, 30,
+                   f"traffic through {namespace}/{name}")
+        status, proxy = get_json(f"{facts.control_url}/services/{namespace}/{name}")
+        assert status == 200, proxy
+        status, answer = get_json(f"{proxy['url']}/version")
+        assert status == 200 and answer["namespace"] == namespace
+        assert answer["pod"].startswith("web-") and answer["digest"] == stack.web.digest
+    assert get_json(f"{facts.control_url}/services/prod/nothing") == (
+        404, {"error": "no service prod/nothing"})
+    prod_pods = {s.pod for s in kube.standins() if s.namespace == "prod"
+                 and s.pod.startswith("web-")}
+    assert len(prod_pods) == 2
+    prometheus.wait_for('http_requests_total{namespace="prod",code="200"}', 30,
+                        until=lambda result: {series["metric"]["pod"] for series in result
+                                              if float(series["value"][1]) > 0} >= prod_pods)
+
+
+@pytest.mark.timeout(150)
+def test_web_with_errors_is_aborted_at_its_first_canary_step_with_stable_untouched(
+        stack: Stack) -> None:
+    """`push web … --errors 0.5` (no chart: web is plain Deployments) starts a release whose
+    canary in QA fails its error-rate analysis at 1 of 4 pods: the canary goes to zero, the
+    stable `web` keeps its pod template, revision and 4 pods."""
+    facts, kube = stack.facts, stack.kube
+    assert facts is not None and kube is not None
+    before = kube.get("deployments", "qa", "web")
+    result = push(stack.data_dir, "web", "1.0.0", "--errors", "0.5")
+    assert "pushed chart" not in result.stdout
+    digest = pushed_line(result, "pushed web:1.0.0 (errors 0.5) as ").split()[0]
+    release_id = released_id(result)
+    view = wait_until(lambda: (v := release(facts, release_id))
+                      and v["state"] not in ("Running", None) and v, 90,
+                      f"{release_id} finished")
+    assert view["state"] == "RolledBack", view
+    # The canary pod gets a quarter of the Service's traffic: its rate over 10 s is near 0.5.
+    rate = re.fullmatch(r"analysis failed: analysis \d/3: error-rate: ([0-9.]+) \(outside x"
+                        r" ≤ 0.1\): .* \(at canary 1 of 4 pods\)", view["reason"])
+    assert rate is not None and 0.3 < float(rate[1]) <= 0.6, view["reason"]
+    after = kube.get("deployments", "qa", "web")
+    assert after["spec"]["template"] == before["spec"]["template"]
+    revision = "deployment.kubernetes.io/revision"
+    assert after["metadata"]["annotations"][revision] == \
+        before["metadata"]["annotations"][revision]
+    assert after["spec"]["replicas"] == 4
+    canary = kube.get("deployments", "qa", "web-canary")
+    assert canary["spec"]["replicas"] == 0
+    assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        f"{facts.registry_host}/web@{digest}"
 
 
 def test_bad_input_is_refused_and_nothing_is_pushed(stack: Stack) -> None:
