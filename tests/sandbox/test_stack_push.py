@@ -21,6 +21,7 @@ import pytest
 
 from sandbox.sample_chart import manifest_digest
 from sandbox.stack import Stack, StackFacts
+from shared.ledger import Ledger
 from tests.sandbox.stack_helpers import ANY_PORT, REPO, get_json, python_env, wait_until
 
 RELEASE_SECONDS = 120
@@ -183,6 +184,12 @@ def test_web_runs_on_plain_deployments_with_traffic_through_every_measured_servi
         assert answer["pod"].startswith("web-") and answer["digest"] == stack.web.digest
     assert get_json(f"{facts.control_url}/services/prod/nothing") == (
         404, {"error": "no service prod/nothing"})
+    azurite = stack._azurite  # noqa: SLF001
+    assert azurite is not None
+    first = [(e.outcome, e.reason) for e in
+             Ledger.from_connection_string(azurite.connection_string).events("web")
+             if e.tag == "0.9.0"]  # the stack's initial image starts no release
+    assert first == [("ignored", "version 0.9.0 is outside >=1.0.0")], first
     prod_pods = {s.pod for s in kube.standins() if s.namespace == "prod"
                  and s.pod.startswith("web-")}
     assert len(prod_pods) == 2
