@@ -9,10 +9,11 @@ production; approves it through the approval page's JSON POST with the approver'
 link from the release's status; waits for Completed and checks production runs it. Then
 pushes 1.0.1 built to crash in production, approves it the same way, waits for RolledBack and
 checks production runs 1.0.0 again, through a new Helm revision that `helm rollback` made
-after the failed upgrade. Then the same on `web`, the service on plain Deployments
-(demo_web.py): a canary in QA and a blue-green switch in production, and a canary aborted by
-its error rate. Helm's history is read from its release Secrets in the cluster
-(decoded without Helm) and printed at the end, as `helm history` shows it. Exit code 0 only
+after the failed upgrade. Helm's history is read from its release Secrets in the cluster
+(decoded without Helm) and printed at the end, as `helm history` shows it. Then the same on
+`web`, the service on plain Deployments (demo_web.py): a canary in QA and a blue-green switch
+in production, and a canary aborted by its error rate (web's first version is pushed before
+delivery's, so that its canary runs meanwhile). Exit code 0 only
 when every final state is the expected one; 1 otherwise (the step that failed says why); 2
 when the stack cannot start. Never prints a token or an approval link.
 """
@@ -72,12 +73,14 @@ class Demo:
         from sandbox.demo_web import WebStory  # it tells its story with this class's steps
 
         with self.progress:
+            web = WebStory(self)
+            web_good = web.start()
             good = self.release(GOOD, expect="Completed")
             self.check_production(good, f"production runs {SERVICE} {GOOD}")
             self.release(BAD, expect="RolledBack", crash_in="prod")
             self.check_production(good, f"production runs {SERVICE} {GOOD} again after the "
                                         "helm rollback", rolled_back_from=BAD)
-            WebStory(self).run()
+            web.run(web_good)
 
     def release(self, version: str, expect: str, crash_in: str | None = None) -> Pushed:
         """Push `version`, take it through QA and the gate, and wait for its final state."""
@@ -106,9 +109,10 @@ class Demo:
         return pushed
 
     def push(self, service: str, version: str, crash_in: str | None = None,
-             errors: float = 0.0) -> Pushed:
+             errors: float = 0.0, note: str = "") -> Pushed:
         """Push `service:version` (built to crash in `crash_in`, or to answer an `errors`
-        share with 500) and wait until the app shows its release, not yet finished."""
+        share with 500) and wait until the app shows its release, not yet finished; `note`
+        ends the step's line."""
         built = f" (built to crash in {crash_in})" if crash_in else \
             f" (built to answer {errors:.0%} of requests with 500)" if errors else ""
         with self.step(f"push {service} {version}{built}") as detail:
@@ -120,7 +124,8 @@ class Demo:
                              hint="did the stack ignore it (a newer version in production)? "
                                   "Run `make demo` while no `make run` runs, or restart that "
                                   "with `make run FRESH=1`")
-            detail(f"{chart}image {pushed.digest[:19]}…, release {pushed.release_id}")
+            detail(f"{chart}image {pushed.digest[:19]}…, release {pushed.release_id}"
+                   + (f"; {note}" if note else ""))
             if finished(view):
                 raise DemoFailed(f"this stack already released {service} {version} "
                                  f"({pushed.release_id} ended {view.get('state')}): run "

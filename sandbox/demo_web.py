@@ -6,6 +6,9 @@ through the production Service `web` is asked before and after (its `/version`, 
 Service's proxy that the stack's control endpoint names). Then a version built to answer half
 its requests with 500 is aborted by QA's canary analysis at its first step; the stable `web`
 Deployment is shown untouched (same revision, its image, all 4 pods) and the canary at zero.
+To keep the demo short, the good version is pushed first (`start`), so that its canary runs
+while delivery's story goes on, and the bad one once the good one is approved, so that its
+canary runs in QA while production switches; the steps are still shown in order.
 """
 
 from __future__ import annotations
@@ -32,23 +35,36 @@ class WebStory:
         first = initial_image(Path(self.facts.data_dir) / "images").digest
         self.versions = {first: INITIAL_VERSION}  # digest -> version, for what answers
 
-    def run(self) -> None:
-        good = self.canary_then_blue_green(GOOD)
-        self.canary_aborted(BAD, good)
+    def start(self) -> Pushed:
+        """Push the good version: its canary in QA starts at once."""
+        pushed = self.demo.push(WEB, GOOD, note="its canary in QA runs meanwhile")
+        self.versions[pushed.digest] = GOOD
+        return pushed
 
-    def canary_then_blue_green(self, version: str) -> Pushed:
-        """`version` through QA's canary, the gate and production's blue-green switch."""
-        demo = self.demo
-        pushed = demo.push(WEB, version)
-        self.versions[pushed.digest] = version
+    def run(self, good: Pushed) -> None:
+        """The rest of the story, once `start` pushed `good`."""
+        bad, stable_before = self.canary_then_blue_green(good)
+        self.canary_aborted(bad, good, stable_before)
+
+    def canary_then_blue_green(self, pushed: Pushed) -> tuple[Pushed, dict[str, Any]]:
+        """The good version through QA's canary, the gate and production's blue-green
+        switch; the bad version is pushed once the good one is approved. The bad release,
+        and QA's stable Deployment as it was before it."""
+        demo, version = self.demo, pushed.version
         with demo.step(f"QA: canary {WEB} {version}: 1, then 2 of "
                        f"{WEB_REPLICAS['qa']} pods, error-rate analysis at each step") as detail:
             view = demo.wait(pushed, waiting_at_gate, "", detail)
             detail(self.evidence(view, "qa"))
-        demo.approve_at_gate(view, f"{WEB} {version}")
         with demo.step(f"prod: {WEB} before the switch") as detail:
             before = self.answering("prod", WEB)
             detail(f"{WEB} answers from {before}")
+        demo.approve_at_gate(view, f"{WEB} {version}")
+        # A push while it still waits at the gate would supersede it there: wait until the
+        # release has taken the approval.
+        demo.wait(pushed, past_gate, "", lambda _: None)
+        stable_before = demo.deployment("qa", WEB)
+        bad = demo.push(WEB, BAD, errors=BAD_ERRORS,
+                        note="its canary in QA runs while production switches")
         with demo.step(f"prod: blue-green: the idle slot gets {version}, analysis behind "
                        f"{WEB}-preview, {WEB} switches, analysis, the old slot retires") \
                 as detail:
@@ -64,14 +80,12 @@ class WebStory:
                 raise DemoFailed(f"{WEB} answers from {after}, expected {version}")
             detail(f"{WEB} answers from {after}; before: {before}")
         demo.results.append((f"{WEB} {version}", pushed.release_id, str(state), ""))
-        return pushed
+        return bad, stable_before
 
-    def canary_aborted(self, version: str, stable: Pushed) -> None:
-        """`version`, answering half its requests with 500, is aborted at QA's first canary
-        step; the stable Deployment keeps its revision, image and pods."""
-        demo = self.demo
-        before = demo.deployment("qa", WEB)
-        pushed = demo.push(WEB, version, errors=BAD_ERRORS)
+    def canary_aborted(self, pushed: Pushed, stable: Pushed, before: dict[str, Any]) -> None:
+        """`pushed`, answering half its requests with 500, is aborted at QA's first canary
+        step; the stable Deployment keeps its revision, image and pods (`before`)."""
+        demo, version = self.demo, pushed.version
         with demo.step(f"QA: canary {WEB} {version} at 1 of {WEB_REPLICAS['qa']} pods, "
                        "its error rate measured") as detail:
             view = demo.wait(pushed, finished, "", detail)
@@ -117,6 +131,11 @@ class WebStory:
             digest = str(answer["digest"])
             slots.add(f"slot {slot} ({self.versions.get(digest, digest[:19] + '…')})")
         return " and ".join(sorted(slots))
+
+
+def past_gate(view: dict[str, Any] | None) -> bool:
+    """The release has taken its approval (it promotes, deploys or has ended)."""
+    return custom_status(view).get("step") not in (None, "approval")
 
 
 def image(deployment: dict[str, Any]) -> str:
