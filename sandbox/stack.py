@@ -15,8 +15,8 @@ makes QA and production Helm releases of the chart: Helm installs the `delivery`
 files holding a secret 0600): ports are kept for the next start, Prometheus's data is in
 `prometheus/`, the simulator keeps every object (Helm's release records too) in
 `kube/objects.json`, and `stack.json` says how to reach a running stack (no secrets) until
-it stops. `find_stack(data_dir)` reads it for other
-commands. Does not print or parse command lines: see run.py.
+it stops. `find_stack(data_dir)` reads it for other commands. Does not print or parse
+command lines: see run.py.
 """
 
 from __future__ import annotations
