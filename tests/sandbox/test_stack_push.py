@@ -4,12 +4,10 @@ of its error rate in the stack's Prometheus) and waits at the approval gate with
 links; Prometheus scrapes the pods' stand-ins; `--crash-in` makes that version crash there,
 `--errors 0.5` makes QA's analysis roll it back; bad input and a missing stack change
 nothing. The second service, `web`, runs on the Deployments and Services the stack made, with
-traffic through each Service its analyses measure; a `web` version with errors is aborted at
-its QA canary's first step."""
+traffic through each Service its analyses measure (its releases: tests/e2e/test_stack_demo.py)."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
@@ -198,47 +196,16 @@ def test_web_runs_on_plain_deployments_with_traffic_through_every_measured_servi
                                               if float(series["value"][1]) > 0} >= prod_pods)
 
 
-@pytest.mark.timeout(150)
-def test_web_with_errors_is_aborted_at_its_first_canary_step_with_stable_untouched(
-        stack: Stack) -> None:
-    """`push web … --errors 0.5` (no chart: web is plain Deployments) starts a release whose
-    canary in QA fails its error-rate analysis at 1 of 4 pods: the canary goes to zero, the
-    stable `web` keeps its pod template, revision and 4 pods."""
-    facts, kube = stack.facts, stack.kube
-    assert facts is not None and kube is not None
-    before = kube.get("deployments", "qa", "web")
-    result = push(stack.data_dir, "web", "1.0.0", "--errors", "0.5")
-    assert "pushed chart" not in result.stdout
-    digest = pushed_line(result, "pushed web:1.0.0 (errors 0.5) as ").split()[0]
-    release_id = released_id(result)
-    view = wait_until(lambda: (v := release(facts, release_id))
-                      and v["state"] not in ("Running", None) and v, 90,
-                      f"{release_id} finished")
-    assert view["state"] == "RolledBack", view
-    # The canary pod gets a quarter of the Service's traffic: its rate over 10 s is near 0.5.
-    rate = re.fullmatch(r"analysis failed: analysis \d/3: error-rate: ([0-9.]+) \(outside x"
-                        r" ≤ 0.1\): .* \(at canary 1 of 4 pods\)", view["reason"])
-    assert rate is not None and 0.3 < float(rate[1]) <= 0.6, view["reason"]
-    after = kube.get("deployments", "qa", "web")
-    assert after["spec"]["template"] == before["spec"]["template"]
-    revision = "deployment.kubernetes.io/revision"
-    assert after["metadata"]["annotations"][revision] == \
-        before["metadata"]["annotations"][revision]
-    assert after["spec"]["replicas"] == 4
-    canary = kube.get("deployments", "qa", "web-canary")
-    assert canary["spec"]["replicas"] == 0
-    assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == \
-        f"{facts.registry_host}/web@{digest}"
-
-
 def test_bad_input_is_refused_and_nothing_is_pushed(stack: Stack) -> None:
     for args, message in [(("billing", "1.0.0"), "unknown service 'billing'"),
                           (("delivery", "1.0.0/x"), "is not a valid image tag"),
-                          (("delivery", "1.0.3", "--crash-in", "staging"), "runs in qa, prod")]:
+                          (("delivery", "1.0.3", "--crash-in", "staging"), "runs in qa, prod"),
+                          (("web", "1.0.3", "--crash-in", "staging"), "web runs in qa, prod")]:
         result = push(stack.data_dir, *args)
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (stack.data_dir / "images" / "delivery-1.0.3").exists()
+    assert not (stack.data_dir / "images" / "web-1.0.3").exists()
 
 
 def test_without_a_running_stack_push_says_how_to_start_one(tmp_path: Path) -> None:
