@@ -37,14 +37,20 @@ class WebSeedFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class SeededWeb:
-    """What the stack found or made for `web`: its first digest and the objects it created."""
+    """What the stack found or made for `web`: its first digest, where start pushed it and
+    the objects it created."""
 
     digest: str
+    pushed: tuple[str, ...]  # "web:0.9.0", "prod/web:0.9.0"; empty when the registry had them
     created: tuple[str, ...]  # "qa/deployment/web", …; empty when all were there
 
     def line(self) -> str:
-        made = f"created {', '.join(self.created)}" if self.created else "objects kept"
-        return f"web {INITIAL_VERSION} ({self.digest[:19]}…): {made}"
+        """What happened, in one line."""
+        pushed = (f"pushed {' and '.join(self.pushed)} ({self.digest[:19]}…)" if self.pushed
+                  else "")
+        created = f"created {', '.join(self.created)}" if self.created else \
+            "its Deployments and Services are kept as they are"
+        return f"{WEB}: {'; '.join(filter(None, (pushed, created)))}"
 
 
 def initial_image(images_dir: Path) -> OciLayout:
@@ -58,10 +64,12 @@ def seed_web(kube: KubeSimulator, registry_host: str, ca: Path, images_dir: Path
     Services; WebSeedFailed when a push fails."""
     layout = initial_image(images_dir)
     tls = TlsFiles(cert=ca, key=ca, ca=ca)
+    pushed = []
     for repository in (WEB, f"{PROMOTION_NAMESPACE}{WEB}"):
         try:
             if manifest_digest(registry_host, ca, repository, INITIAL_VERSION) != layout.digest:
                 push(layout, registry_host, repository, INITIAL_VERSION, tls=tls)
+                pushed.append(f"{repository}:{INITIAL_VERSION}")
         except (ChartPushFailed, SkopeoError, ToolMissingError) as error:
             raise WebSeedFailed(f"{repository}:{INITIAL_VERSION}: {error}") from None
     created = []
@@ -75,7 +83,7 @@ def seed_web(kube: KubeSimulator, registry_host: str, ca: Path, images_dir: Path
             if not _exists(kube, "services", namespace, service):
                 kube.create_service(namespace, service, {"app": WEB})
                 created.append(f"{namespace}/service/{service}")
-    return SeededWeb(layout.digest, tuple(created))
+    return SeededWeb(layout.digest, tuple(pushed), tuple(created))
 
 
 def _exists(kube: KubeSimulator, resource: str, namespace: str, name: str) -> bool:

@@ -196,7 +196,8 @@ def test_a_restart_keeps_releases_deployments_and_crash_rules(tmp_path: Path) ->
         assert [d for d in stack.kube.objects("deployments")
                 if d["metadata"]["name"] == "delivery"] == []  # Helm installs them
         web = stack.web
-        assert web is not None and set(web.created) == {
+        assert web is not None and web.pushed == ("web:0.9.0", "prod/web:0.9.0")
+        assert set(web.created) == {
             "qa/deployment/web", "qa/service/web", "prod/deployment/web", "prod/service/web",
             "prod/service/web-preview"}
         for repository, namespace in (("web", "qa"), ("prod/web", "prod")):
@@ -226,7 +227,7 @@ def test_a_restart_keeps_releases_deployments_and_crash_rules(tmp_path: Path) ->
         assert again.chart.digest == chart.digest
         assert _history(again, "qa") == history
         assert again.removed == []  # Helm's Deployment stays
-        assert again.web is not None and again.web.created == ()  # kept, not made again
+        assert again.web is not None and again.web.created == again.web.pushed == ()  # kept
         assert again.web.digest == web.digest
         assert _image(again, "qa") == qa_image
         status, view = get_json(again.facts.release_url(pushed.release_id))

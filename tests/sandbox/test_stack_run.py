@@ -59,7 +59,8 @@ def test_run_reaches_healthy_and_a_signal_stops_every_part(tmp_path: Path,
             assert (data / secret).stat().st_mode & 0o077 == 0
         assert f"pushed chart oci://{facts.registry_host}/helm/delivery:" in text
         assert "make push SERVICE=web VERSION=1.0.0" in text
-        assert "web 0.9.0 (sha256:" in text and "created qa/deployment/web" in text
+        assert "web: pushed web:0.9.0 and prod/web:0.9.0 (sha256:" in text
+        assert "created qa/deployment/web" in text
         # The cluster starts with web's objects only (Helm installs `delivery`): give it one
         # more object to keep.
         _create_config_map(facts, "qa", "kept-across-restarts")
