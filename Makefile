@@ -25,8 +25,8 @@ NODE_STAMP := node_modules/.package.stamp
 
 help:
 	@echo "make run    - start the whole product locally (FRESH=1 wipes $(DATA_DIR) first)"
-	@echo "make push   - push a version into it: make push SERVICE=delivery VERSION=1.0.1"
-	@echo "make demo   - a guided release: QA, approval, prod, then a rollback"
+	@echo "make push   - push a version into it: make push SERVICE=delivery VERSION=1.0.1 (or SERVICE=web)"
+	@echo "make demo   - a guided release: QA, approval, prod, then a rollback; then web's canary and blue-green"
 	@echo "make test   - install test dependencies (venv, npm, Debian) and run ruff, mypy and pytest"
 	@echo "make lint   - ruff check . and mypy (settings in pyproject.toml)"
 	@echo "make bench  - run the benchmarks under bench/, each against its baseline"
@@ -45,7 +45,7 @@ run: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP)
 # ERRORS=0.2 LATENCY_MS=300 make its stand-in services fail that share of requests, slowly.
 push: $(VENV_STAMP) $(PATH_STAMP)
 	@test -n "$(SERVICE)" -a -n "$(VERSION)" \
-	  || { echo "usage: make push SERVICE=delivery VERSION=1.0.1 [CRASH_IN=prod] [ERRORS=0.2] [LATENCY_MS=300]" >&2; exit 2; }
+	  || { echo "usage: make push SERVICE=delivery|web VERSION=1.0.1 [CRASH_IN=prod] [ERRORS=0.2] [LATENCY_MS=300]" >&2; exit 2; }
 	$(PY) -m sandbox push $(SERVICE) $(VERSION) --data-dir $(DATA_DIR) $(if $(CRASH_IN),--crash-in $(CRASH_IN)) \
 	  $(if $(ERRORS),--errors $(ERRORS)) $(if $(LATENCY_MS),--latency-ms $(LATENCY_MS))
 

@@ -10,7 +10,10 @@ link from the release's status; waits for Completed and checks production runs i
 pushes 1.0.1 built to crash in production, approves it the same way, waits for RolledBack and
 checks production runs 1.0.0 again, through a new Helm revision that `helm rollback` made
 after the failed upgrade. Helm's history is read from its release Secrets in the cluster
-(decoded without Helm) and printed at the end, as `helm history` shows it. Exit code 0 only
+(decoded without Helm) and printed at the end, as `helm history` shows it. Then the same on
+`web`, the service on plain Deployments (demo_web.py): a canary in QA and a blue-green switch
+in production, and a canary aborted by its error rate (web's first version is pushed before
+delivery's, so that its canary runs meanwhile). Exit code 0 only
 when every final state is the expected one; 1 otherwise (the step that failed says why); 2
 when the stack cannot start. Never prints a token or an approval link.
 """
@@ -67,49 +70,28 @@ class Demo:
     # --- the story -------------------------------------------------------------------------
 
     def run(self) -> None:
+        from sandbox.demo_web import WebStory  # it tells its story with this class's steps
+
         with self.progress:
+            web = WebStory(self)
+            web_good = web.start()
             good = self.release(GOOD, expect="Completed")
             self.check_production(good, f"production runs {SERVICE} {GOOD}")
             self.release(BAD, expect="RolledBack", crash_in="prod")
             self.check_production(good, f"production runs {SERVICE} {GOOD} again after the "
                                         "helm rollback", rolled_back_from=BAD)
+            web.run(web_good)
 
     def release(self, version: str, expect: str, crash_in: str | None = None) -> Pushed:
         """Push `version`, take it through QA and the gate, and wait for its final state."""
-        crashing = f" (built to crash in {crash_in})" if crash_in else ""
-        with self.step(f"push {SERVICE} {version}{crashing}") as detail:
-            pushed = push_version(self.facts, SERVICE, version, crash_in)
-            chart = f"chart {pushed.chart.version} {pushed.chart.digest[:19]}…, " \
-                if pushed.chart else ""
-            view = self.wait(pushed, lambda view: view is not None,
-                             "the registry notifies the app", detail, VISIBLE_SECONDS,
-                             hint="did the stack ignore it (a newer version in production)? "
-                                  "Run `make demo` while no `make run` runs, or restart that "
-                                  "with `make run FRESH=1`")
-            detail(f"{chart}image {pushed.digest[:19]}…, release {pushed.release_id}")
-            if finished(view):
-                raise DemoFailed(f"this stack already released {SERVICE} {version} "
-                                 f"({pushed.release_id} ended {view.get('state')}): run "
-                                 "`make demo` while no `make run` runs, or restart it with "
-                                 "`make run FRESH=1`")
+        pushed = self.push(SERVICE, version, crash_in=crash_in)
         qa = f"QA: helm upgrade --install {version}, watch the rollout, helm test, error-rate " \
             "analysis"
         with self.step(qa) as detail:
             view = self.wait(pushed, waiting_at_gate, "", detail)
             evidence = (custom_status(view).get("evidence") or {}).get("qa", "")
             detail("; ".join(filter(None, (helm_revision(view, "qa"), evidence))))
-        waiting = custom_status(view).get("waitingFor") or {}
-        with self.step("approval gate before prod") as detail:
-            links = waiting.get("approvalLinks") or []
-            if not links:
-                raise DemoFailed("the release waits at the gate but its status has no "
-                                 "personal approval link (is APPROVAL_IDENTITY token?)")
-            detail(f"waiting for {links[0]['approver']} until "
-                   f"{readable_time(waiting.get('deadline'))}")
-        with self.step(f"approve through the approval page as {links[0]['approver']}") \
-                as detail:
-            answer = self.approve(links[0]["url"], f"make demo approves {version}")
-            detail(f"{answer.get('outcome')}: {answer.get('reason') or 'counted'}")
+        self.approve_at_gate(view, f"{SERVICE} {version}")
         what = "promote, deploy, watch, verify" if expect == "Completed" else \
             "promote, helm upgrade: the rollout crashes, helm rollback"
         with self.step(f"prod: {what}") as detail:
@@ -125,6 +107,46 @@ class Demo:
         self.results.append((version, pushed.release_id, str(state), str(
             outcome.get("reason") or "")))
         return pushed
+
+    def push(self, service: str, version: str, crash_in: str | None = None,
+             errors: float = 0.0, note: str = "") -> Pushed:
+        """Push `service:version` (built to crash in `crash_in`, or to answer an `errors`
+        share with 500) and wait until the app shows its release, not yet finished; `note`
+        ends the step's line."""
+        built = f" (built to crash in {crash_in})" if crash_in else \
+            f" (built to answer {errors:.0%} of requests with 500)" if errors else ""
+        with self.step(f"push {service} {version}{built}") as detail:
+            pushed = push_version(self.facts, service, version, crash_in, errors)
+            chart = f"chart {pushed.chart.version} {pushed.chart.digest[:19]}…, " \
+                if pushed.chart else ""
+            view = self.wait(pushed, lambda view: view is not None,
+                             "the registry notifies the app", detail, VISIBLE_SECONDS,
+                             hint="did the stack ignore it (a newer version in production)? "
+                                  "Run `make demo` while no `make run` runs, or restart that "
+                                  "with `make run FRESH=1`")
+            detail(f"{chart}image {pushed.digest[:19]}…, release {pushed.release_id}"
+                   + (f"; {note}" if note else ""))
+            if finished(view):
+                raise DemoFailed(f"this stack already released {service} {version} "
+                                 f"({pushed.release_id} ended {view.get('state')}): run "
+                                 "`make demo` while no `make run` runs, or restart it with "
+                                 "`make run FRESH=1`")
+        return pushed
+
+    def approve_at_gate(self, view: dict[str, Any], what: str) -> None:
+        """Show who the release waits for at production's gate, then approve it as them."""
+        waiting = custom_status(view).get("waitingFor") or {}
+        with self.step("approval gate before prod") as detail:
+            links = waiting.get("approvalLinks") or []
+            if not links:
+                raise DemoFailed("the release waits at the gate but its status has no "
+                                 "personal approval link (is APPROVAL_IDENTITY token?)")
+            detail(f"waiting for {links[0]['approver']} until "
+                   f"{readable_time(waiting.get('deadline'))}")
+        with self.step(f"approve through the approval page as {links[0]['approver']}") \
+                as detail:
+            answer = self.approve(links[0]["url"], f"make demo approves {what}")
+            detail(f"{answer.get('outcome')}: {answer.get('reason') or 'counted'}")
 
     def check_production(self, expected: Pushed, title: str,
                          rolled_back_from: str | None = None) -> None:
@@ -188,13 +210,18 @@ class Demo:
 
     def production_image(self) -> str:
         """The image of prod's `delivery` Deployment, read from the cluster's API."""
-        token = Path(self.facts.kube_token_files["prod"]).read_text().strip()
-        url = f"{self.facts.kube_url}/apis/apps/v1/namespaces/prod/deployments/{SERVICE}"
+        body = self.deployment("prod", SERVICE)
+        return str(body["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    def deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        """A Deployment as the cluster's API gives it (read with the namespace's token)."""
+        token = Path(self.facts.kube_token_files[namespace]).read_text().strip()
+        url = f"{self.facts.kube_url}/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
         status, body = http_json("GET", url, headers={"Authorization": f"Bearer {token}"},
                                  ca_file=self.facts.ca_file)
         if status != 200 or not isinstance(body, dict):
-            raise DemoFailed(f"the cluster answered {status} for prod/{SERVICE}")
-        return str(body["spec"]["template"]["spec"]["containers"][0]["image"])
+            raise DemoFailed(f"the cluster answered {status} for {namespace}/{name}")
+        return body
 
     def helm_history(self, namespace: str) -> list[HelmRelease]:
         """Helm's revisions of `delivery` in `namespace`, from its release Secrets (read with

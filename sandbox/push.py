@@ -1,7 +1,8 @@
 """`python -m sandbox push SERVICE VERSION`: push a new version into the running local stack.
 
-First pushes the service's chart at the image's version (the sample chart, with Helm's own
-package + push, as CI would; a version the registry has already stays as it is), then builds
+For a service released as a chart (delivery), first pushes the chart at the image's version
+(the sample chart, with Helm's own package + push, as CI would; a version the registry has
+already stays as it is); then (for every service: web has no chart) builds
 a small generated image (sandbox/images.py; the same service and version always give the
 same digest) and pushes it with skopeo into the stack's registry, whose notification starts
 the release in the app; then waits until the app shows that release and prints its address.
@@ -152,7 +153,7 @@ def _set_rule(facts: StackFacts, service: str, digest: str, environment: str, be
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox push", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("service", help="a service of the stack's policy (delivery)")
+    parser.add_argument("service", help="a service of the stack's policy (delivery, web)")
     parser.add_argument("version", help="the image tag, e.g. 1.0.1")
     parser.add_argument("--crash-in", metavar="ENV",
                         help="make this version crash in that environment (qa or prod)")

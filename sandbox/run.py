@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                   "Helm installs its own with the first release there", flush=True)
         if stack.chart is not None:
             print(stack.chart.line(), flush=True)
+        if stack.web is not None:
+            print(stack.web.line(), flush=True)
         print(banner(stack.facts, args.data_dir), flush=True)
         while not (dead := stack.dead_parts()):
             time.sleep(WATCH_SECONDS)
@@ -93,9 +95,10 @@ def banner(facts: StackFacts, data_dir: Path) -> str:
   dashboard   {facts.dashboard_url}
   releases    {facts.app_url}/api/releases
   registry    {facts.registry_url}  (CA {_shown(Path(facts.ca_file))}; pushes notify the app)
-  kubernetes  {facts.kube_url}  (simulator: namespaces qa, prod; Helm release delivery)
+  kubernetes  {facts.kube_url}  (simulator: namespaces qa, prod; Helm release delivery;
+              Deployments and Services web, web-preview)
   chart       {charts}  (make push pushes it at each image version)
-  prometheus  {facts.prometheus_url}  (scrapes the pods' stand-ins; QA's analysis asks it)
+  prometheus  {facts.prometheus_url}  (scrapes the pods' stand-ins; the analyses ask it)
   teams       cards the app posts are printed below
   devhost log {_shown(Path(facts.devhost_log))}
 
@@ -104,6 +107,10 @@ def banner(facts: StackFacts, data_dir: Path) -> str:
   (or .venv/bin/python -m sandbox push delivery 1.0.1{cli_extra}; add --crash-in prod
   to make that version crash in production: Helm rolls production back; ERRORS=0.5, or
   --errors 0.5, makes half its requests fail: QA's error-rate analysis rolls it back).
+  The second service, web, releases as a canary in QA (1, then 2 of 4 pods) and blue-green
+  in production (slots web and web-green behind the Services web and web-preview):
+      make push SERVICE=web VERSION=1.0.0{make_extra}
+  (ERRORS=0.5 here: the canary is aborted at its first step, stable web untouched).
   A guided tour: make demo.
   Ctrl-C stops everything.
 """

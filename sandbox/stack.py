@@ -4,17 +4,19 @@
 free or configured: Azurite, a throwaway TLS certificate, the Kubernetes API simulator with
 `qa` and `prod` namespaces (its ready pods served by stand-ins on loopback), a local Prometheus
 scraping those stand-ins (its targets kept in step by stack_metrics.py, which also drives a
-little traffic through each `delivery` Service), the Teams sink (cards printed), the OCI
-registry (its push notifications go to the app's webhook with the webhook token), the sample
-`delivery` chart pushed to it (`helm/delivery` at the chart's own version, unless there) and
-the app in a devhost subprocess with a generated policy and local secrets. The policy makes QA
-and production Helm releases of the chart: Helm installs the `delivery` Deployments (and
-Services) with the first release; the stack creates none. `stop()` stops them all, newest
-first. Everything lives under one data directory (0700; files holding a secret 0600): ports are
-kept for the next start, Prometheus's data is in `prometheus/`, the simulator keeps every
-object (Helm's release records too) in `kube/objects.json`, and `stack.json` says how to reach
-a running stack (no secrets) until it stops. `find_stack(data_dir)` reads it for other
-commands. Does not print or parse command lines: see run.py.
+little traffic through each Service an analysis measures), the Teams sink (cards printed), the
+OCI registry (its push notifications go to the app's webhook with the webhook token), the
+sample `delivery` chart pushed to it (`helm/delivery` at the chart's own version, unless there)
+and the app in a devhost subprocess with a generated policy and local secrets. The policy
+makes QA and production Helm releases of the chart: Helm installs the `delivery` Deployments
+(and Services) with the first release; the stack creates none. The second sample service,
+`web`, runs on plain Deployments the stack makes, with its first image (stack_web.py).
+`stop()` stops them all, newest first. Everything lives under one data directory (0700;
+files holding a secret 0600): ports are kept for the next start, Prometheus's data is in
+`prometheus/`, the simulator keeps every object (Helm's release records too) in
+`kube/objects.json`, and `stack.json` says how to reach a running stack (no secrets) until
+it stops. `find_stack(data_dir)` reads it for other commands. Does not print or parse
+command lines: see run.py.
 """
 
 from __future__ import annotations
@@ -51,12 +53,16 @@ from sandbox.stack_policy import (
     CONTROL_TOKEN_FILE,
     ENVIRONMENTS,
     SERVICE,
+    SERVICES,
+    TRAFFIC,
+    WEB,
     WEBHOOK_TOKEN_FILE,
     Wiring,
     app_settings,
     local_policy,
     stored_secret,
 )
+from sandbox.stack_web import SeededWeb, WebSeedFailed, seed_web
 from sandbox.teams_sink import TeamsSink
 from sandbox.tls import make_throwaway_cert
 from sandbox.tools import Managed, free_port, log_tail, private_dir, private_log, stop_process
@@ -156,6 +162,7 @@ class Stack(Managed):
         self._devhost: subprocess.Popen[bytes] | None = None
         self.chart: PublishedChart | None = None  # the sample chart as start found or pushed it
         self.removed: list[str] = []  # namespaces whose pre-Helm Deployment start removed
+        self.web: SeededWeb | None = None  # web's first image and the objects start made
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -241,8 +248,7 @@ class Stack(Managed):
 
         prometheus = LocalPrometheus(data / "prometheus", self._port("prometheus", last),
                                      scrape_interval=PROMETHEUS_SCRAPE)
-        follower = StandinFollower(kube, prometheus.targets_file,
-                                   services=[(env, SERVICE) for env in ENVIRONMENTS]).start()
+        follower = StandinFollower(kube, prometheus.targets_file, services=TRAFFIC).start()
         self._parts.append(("stand-in follower", follower.stop))
         prometheus.start()
         self._prometheus = prometheus
@@ -265,7 +271,7 @@ class Stack(Managed):
         control = StackControl(kube, registry.host,
                                stored_secret(data / CONTROL_TOKEN_FILE, 24),
                                data / "kube" / "image-behaviours.json", self.health,
-                               port=self._port("control", last))
+                               port=self._port("control", last), services=SERVICES)
         control.apply_saved_rules()
         control.start()
         self._parts.append(("control endpoint", control.stop))
@@ -283,6 +289,10 @@ class Stack(Managed):
             self.chart = publish_chart(registry.host, tls.ca, own_version())
         except ChartPushFailed as error:
             raise StackError(f"the sample chart could not be pushed: {error}") from None
+        try:  # likewise: the app records web's first image as outside web's version range
+            self.web = seed_web(kube, registry.host, tls.ca, data / "images")
+        except WebSeedFailed as error:
+            raise StackError(f"the initial {WEB} image could not be pushed: {error}") from None
 
         ports = {"app": app_port, "registry": registry.port, "kube": kube.port,
                  "teams": teams.port, "control": control.port, "prometheus": prometheus.port,
@@ -301,7 +311,8 @@ class Stack(Managed):
             kube_token_files={env: str(data / "kube" / f"{env}-token") for env in tokens},
             child_pids=_children_naming(data),
             services={SERVICE: {"repository": SERVICE, "environments": list(ENVIRONMENTS),
-                                "chartRepository": CHART_REPOSITORY}},
+                                "chartRepository": CHART_REPOSITORY},
+                      WEB: {"repository": WEB, "environments": list(ENVIRONMENTS)}},
             prometheus_url=prometheus.url)
         facts_file = data / FACTS_FILE
         facts_file.write_text(self.facts.to_json())

@@ -2,8 +2,9 @@
 
 `StandinFollower` is a thread that, every `period` seconds, writes the stand-ins the simulator
 serves (`sim.standins()`) into the local Prometheus's file_sd targets when they changed, and
-starts steady traffic through each environment's `delivery` Service once Helm has made it
-(the simulator pauses traffic while a Service is missing), so error-rate queries have data.
+starts steady traffic through each Service it is given once it exists (Helm makes
+`delivery`'s with the first release, the stack makes `web`'s at start; the simulator pauses
+traffic while a Service is missing), so error-rate queries have data.
 Does not start the simulator or Prometheus: see stack.py.
 """
 

@@ -4,7 +4,9 @@
 one-hour deadline, promotion to `prod/` and production), each environment a Helm release of
 the sample chart (`oci://<registry>/helm/delivery` at the image's version, QA with `helm
 test` and an analysis of the new version's error rate through the stack's Prometheus;
-production's from `prod/helm/delivery`, where promotion copies it), against the stack's
+production's from `prod/helm/delivery`, where promotion copies it), and for the sample `web`
+service on plain Deployments (the stack makes them: see stack_web.py): a canary in QA and
+blue-green in production, both under the same error-rate analysis, against the stack's
 registry and cluster; `app_settings` gives devhost what the app reads: storage,
 policy file, webhook token, approval settings, the reconciler's schedule and the local
 secrets `SECRETS__<ENV>__<NAME>`. The throwaway keys are made once per data directory (mode
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SERVICE = "delivery"
+WEB = "web"  # the second sample service: plain Deployments, canary in QA, blue-green in prod
+SERVICES = (SERVICE, WEB)
 ENVIRONMENTS = ("qa", "prod")
 PROMOTION_NAMESPACE = "prod/"
 APPROVERS = ("release-manager@example.com",)
@@ -39,6 +43,18 @@ ANALYSIS_MEASUREMENTS = 3
 ANALYSIS_FAILURE_LIMIT = 1
 ERROR_RATE_MAX = 0.1
 ERROR_RATE_METRIC = "error-rate"
+WEB_REPLICAS = {"qa": 4, "prod": 2}  # the stack's `web` Deployments (stack_web.py)
+WEB_CANARY_WEIGHTS = (25, 50)  # of 4 replicas: 1 canary pod + 3 stable, then 2 + 2
+WEB_PREVIEW = f"{WEB}-preview"
+# The previous slot stays this long after the switch: at least the post-switch analysis's
+# length (measurements x interval), so that a failure can still switch back to it.
+WEB_SCALE_DOWN_DELAY = "15s"
+# A strategy's rollout deadline is counted from the start of the environment's plan, the
+# analyses of every step included (about 40 s for the canary), not from each rollout.
+WEB_ROLLOUT_TIMEOUT = "3m"
+WEB_VERSIONS = ">=1.0.0"  # the stack's initial web image, 0.9.0, starts no release
+# The Services each environment's traffic goes through: every one an analysis measures.
+TRAFFIC = (("qa", SERVICE), ("prod", SERVICE), ("qa", WEB), ("prod", WEB), ("prod", WEB_PREVIEW))
 
 
 def error_rate_query(namespace: str, window: str = "10s") -> str:
@@ -66,11 +82,81 @@ class Wiring:
     teams_url: str
 
 
+def analysis(namespace: str, prometheus_url: str) -> str:
+    """An environment's `analysis` (8-space indent): the new version's error rate in
+    `namespace`, from the Prometheus at `prometheus_url`, every 5 s, at most 0.1."""
+    return f"""\
+        analysis:
+          interval: {ANALYSIS_INTERVAL}
+          measurements: {ANALYSIS_MEASUREMENTS}
+          failureLimit: {ANALYSIS_FAILURE_LIMIT}
+          metrics:
+            - name: {ERROR_RATE_METRIC}
+              prometheus:
+                url: "{prometheus_url}"
+                query: '{error_rate_query(namespace)}'
+              threshold: {{max: {ERROR_RATE_MAX}}}
+"""
+
+
+def _gate() -> str:
+    """Production's gate (8-space indent), the same for every sample service."""
+    return f"""\
+        gate:
+          approvers: {{users: [{", ".join(APPROVERS)}]}}
+          requiredApprovals: 1
+          deadline: {GATE_DEADLINE}
+          reminderInterval: {GATE_REMINDER}
+          teamsWebhookSecret: teams-webhook-url
+"""
+
+
+def _web(prometheus_url: str) -> str:
+    """The `web` service: plain Deployments, a canary in QA, blue-green in production (its
+    analysis before and after the switch), each measured by the error rate."""
+    return f"""\
+  {WEB}:
+    repository: {WEB}
+    tags: {{pattern: 'v?\\d+\\.\\d+\\.\\d+', semver: "{WEB_VERSIONS}"}}
+    environments:
+      - name: qa
+        target:
+          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
+          namespace: qa
+          deployment: {WEB}
+          container: app
+        rolloutTimeout: {WEB_ROLLOUT_TIMEOUT}
+        secrets: {{local: {{environment: qa}}}}
+{analysis("qa", prometheus_url)}\
+        strategy:
+          canary: {{replicas: {WEB_REPLICAS["qa"]}, weights: {list(WEB_CANARY_WEIGHTS)}}}
+      - name: prod
+{_gate()}\
+        promotion: {{namespace: {PROMOTION_NAMESPACE}}}
+        target:
+          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
+          namespace: prod
+          deployment: {WEB}
+          container: app
+        rolloutTimeout: {WEB_ROLLOUT_TIMEOUT}
+        secrets: {{local: {{environment: prod}}}}
+        rollback: {{onFailure: environment}}
+{analysis("prod", prometheus_url)}\
+        strategy:
+          blueGreen:
+            previewService: {WEB_PREVIEW}
+            activeService: {WEB}
+            scaleDownDelay: {WEB_SCALE_DOWN_DELAY}
+            prePromotionAnalysis: true
+            postPromotionAnalysis: true
+"""
+
+
 def local_policy(registry_url: str, ca_file: Path, prometheus_url: str) -> str:
     """The policy YAML: `delivery` goes to QA, waits for approval, is promoted, goes to prod;
     each environment is a Helm release of the chart whose version is the image's; QA's
-    error rate, measured by the Prometheus at `prometheus_url`, decides its rollback."""
-    approvers = ", ".join(APPROVERS)
+    error rate, measured by the Prometheus at `prometheus_url`, decides its rollback. `web`
+    takes the same path on plain Deployments, as a canary in QA and blue-green in prod."""
     host = registry_url.split("://", 1)[-1]
     return f"""\
 # Written by `make run` for this stack (registry and CA are known only at start).
@@ -93,23 +179,9 @@ services:
           namespace: qa
           helm: {{chart: "oci://{host}/{CHART_REPOSITORY}", version: image, test: true}}
         secrets: {{local: {{environment: qa}}}}
-        analysis:
-          interval: {ANALYSIS_INTERVAL}
-          measurements: {ANALYSIS_MEASUREMENTS}
-          failureLimit: {ANALYSIS_FAILURE_LIMIT}
-          metrics:
-            - name: {ERROR_RATE_METRIC}
-              prometheus:
-                url: "{prometheus_url}"
-                query: '{error_rate_query("qa")}'
-              threshold: {{max: {ERROR_RATE_MAX}}}
+{analysis("qa", prometheus_url)}\
       - name: prod
-        gate:
-          approvers: {{users: [{approvers}]}}
-          requiredApprovals: 1
-          deadline: {GATE_DEADLINE}
-          reminderInterval: {GATE_REMINDER}
-          teamsWebhookSecret: teams-webhook-url
+{_gate()}\
         promotion: {{namespace: {PROMOTION_NAMESPACE}}}
         target:
           cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
@@ -117,13 +189,15 @@ services:
           helm: {{chart: "oci://{host}/{PROMOTION_NAMESPACE}{CHART_REPOSITORY}", version: image}}
         secrets: {{local: {{environment: prod}}}}
         rollback: {{onFailure: environment}}
-"""
+{_web(prometheus_url)}"""
 
 
-def image_pattern(registry_host: str, environment: str, digest: str) -> str:
-    """The image reference (without scheme) that `environment` runs for this digest."""
+def image_pattern(registry_host: str, environment: str, digest: str,
+                  service: str = SERVICE) -> str:
+    """The image reference (without scheme) that `environment` runs for this digest of
+    `service` (its repository is named after it)."""
     namespace = PROMOTION_NAMESPACE if environment == "prod" else ""
-    return f"{registry_host}/{namespace}{SERVICE}@{digest}"
+    return f"{registry_host}/{namespace}{service}@{digest}"
 
 
 def app_settings(data_dir: Path, policy_file: Path, wiring: Wiring) -> dict[str, str]:

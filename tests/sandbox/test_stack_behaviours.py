@@ -48,7 +48,8 @@ def codes(url: str, count: int) -> Counter[int]:
 
 
 def control_for(sim: KubeSimulator, registry_host: str, rules: Path) -> StackControl:
-    return StackControl(sim, registry_host, TOKEN, rules, lambda: {"kube": True}).start()
+    return StackControl(sim, registry_host, TOKEN, rules, lambda: {"kube": True},
+                        services=("delivery", "web")).start()
 
 
 def test_a_rule_with_errors_reaches_the_stand_ins_and_survives_a_restart(
@@ -78,6 +79,29 @@ def test_a_rule_with_errors_reaches_the_stand_ins_and_survives_a_restart(
     again.create_deployment("qa", "delivery", f"reg.test:6000/delivery@{DIGEST}", replicas=1)
     [standin] = again.standins()
     assert codes(standin.url, 4) == {200: 2, 500: 2}
+
+
+def test_a_rule_for_web_matches_webs_image_only_and_an_unknown_service_is_refused(
+    kube_factory: Callable[..., KubeSimulator], tmp_path: Path
+) -> None:
+    kube = kube_factory(standins=True)
+    rules = tmp_path / "image-behaviours.json"
+    control = control_for(kube, "reg.test:5000", rules)
+    try:
+        status, rule = post_rule(control, {"service": "web", "environment": "prod",
+                                           "digest": DIGEST, "behaviour": "ok", "errors": 1})
+        assert status == 200 and rule["pattern"] == f"reg.test:5000/prod/web@{DIGEST}"
+        assert post_rule(control, {"service": "billing", "environment": "qa",
+                                   "digest": DIGEST}) == (
+            400, {"error": "service 'billing' is not one of delivery, web"})
+    finally:
+        control.stop()
+    assert [(r["service"], r["environment"]) for r in json.loads(rules.read_text())] == [
+        ("web", "prod")]
+    kube.create_deployment("prod", "web", f"reg.test:5000/prod/web@{DIGEST}", replicas=1)
+    kube.create_deployment("prod", "delivery", f"reg.test:5000/prod/delivery@{DIGEST}", 1)
+    by_pod = {s.pod.rsplit("-", 2)[0]: s.url for s in kube.standins()}
+    assert codes(by_pod["web"], 4) == {500: 4} and codes(by_pod["delivery"], 4) == {200: 4}
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

@@ -28,10 +28,12 @@ from sandbox.stack import (
     running_stack,
     wipe,
 )
-from sandbox.stack_policy import Wiring, app_settings, image_pattern, local_policy
+from sandbox.stack_policy import WEB_REPLICAS, Wiring, app_settings, image_pattern, local_policy
+from sandbox.stack_web import INITIAL_VERSION
 from sandbox.tls import TlsFiles
 from shared.policy import parse_policy
 from shared.policy.analysis import PrometheusProvider
+from shared.policy.strategy import BlueGreen, Canary
 from tests.sandbox.stack_helpers import ANY_PORT, get_json, wait_until
 
 PROMETHEUS = "http://127.0.0.1:9999"
@@ -86,6 +88,38 @@ def test_the_generated_policy_measures_qa_error_rate_in_the_stacks_prometheus(
     assert 'pod=~"${canary}-.*"' in query and 'namespace="qa"' in query
 
 
+def test_the_generated_policy_releases_web_as_a_canary_in_qa_and_blue_green_in_prod(
+        tmp_path: Path) -> None:
+    """`web` on plain Deployments passes the checker: a canary of 4 pods at 25 % then 50 % in
+    QA, blue-green in production (Services web and web-preview, analysis before and after
+    the switch, the old slot kept 15 s); each environment measures delivery's error rate in
+    its own namespace; the same gate as delivery's; only versions from 1.0.0 release."""
+    policy = parse_policy(local_policy("https://127.0.0.1:5999", tmp_path / "ca.pem",
+                                       PROMETHEUS))
+    web, delivery = policy.services["web"], policy.services["delivery"]
+    qa, prod = web.environments
+    assert qa.deploy_target == {"cluster": "sandbox", "namespace": "qa", "deployment": "web",
+                                "container": "app"}
+    assert prod.deploy_target["deployment"] == "web" and prod.helm is None
+    assert qa.strategy == Canary.from_dict({"replicas": 4, "steps": [
+        {"weight": 25}, {"weight": 50}]}, "qa")
+    assert isinstance(prod.strategy, BlueGreen)
+    assert (prod.strategy.active_service, prod.strategy.preview_service) == ("web",
+                                                                           "web-preview")
+    assert prod.strategy.pre_promotion_analysis and prod.strategy.post_promotion_analysis
+    assert prod.strategy.scale_down_delay == timedelta(seconds=15)
+    delivery_qa = delivery.environments[0].analysis
+    assert qa.analysis == delivery_qa  # the same analysis, not a copy that drifts
+    assert prod.analysis is not None and delivery_qa is not None
+    in_prod = str(prod.analysis.to_dict())
+    assert 'namespace="prod"' in in_prod and 'namespace="qa"' not in in_prod
+    assert in_prod == str(delivery_qa.to_dict()).replace('namespace="qa"', 'namespace="prod"')
+    assert prod.gate == delivery.environments[1].gate
+    assert prod.promotion is not None and prod.promotion.namespace == "prod/"
+    assert (qa.rollout_timeout, prod.rollout_timeout) == (timedelta(minutes=3),) * 2
+    assert web.tags.semver is not None and "0.9.0" not in str(web.tags.to_dict())
+
+
 def test_settings_hold_every_secret_the_app_reads_and_keep_keys_per_data_dir(
         tmp_path: Path) -> None:
     wiring = Wiring(app_url="http://127.0.0.1:7999", registry_url="https://127.0.0.1:5999",
@@ -108,6 +142,8 @@ def test_settings_hold_every_secret_the_app_reads_and_keep_keys_per_data_dir(
 def test_a_crash_rule_for_one_environment_never_matches_the_other() -> None:
     digest = "sha256:" + "a" * 64
     qa, prod = (image_pattern("127.0.0.1:5999", env, digest) for env in ("qa", "prod"))
+    web = image_pattern("127.0.0.1:5999", "prod", digest, "web")
+    assert web == f"127.0.0.1:5999/prod/web@{digest}" and prod not in web
     assert qa == f"127.0.0.1:5999/delivery@{digest}"
     assert prod == f"127.0.0.1:5999/prod/delivery@{digest}"
     assert qa not in prod and prod not in qa
@@ -148,7 +184,8 @@ def test_a_configured_port_in_use_is_refused_before_anything_starts(tmp_path: Pa
 @pytest.mark.timeout(400)
 def test_a_restart_keeps_releases_deployments_and_crash_rules(tmp_path: Path) -> None:
     """Also: the start pushes the sample chart (once), no Deployment waits for Helm, and
-    Helm's history in the cluster is the same after the restart."""
+    Helm's history in the cluster is the same after the restart. `web`'s first image is
+    pushed (as `web` and `prod/web`) and its objects made by the first start only."""
     with Stack(tmp_path, ANY_PORT) as stack:
         assert stack.facts is not None and stack.kube is not None
         chart = stack.chart
@@ -156,7 +193,22 @@ def test_a_restart_keeps_releases_deployments_and_crash_rules(tmp_path: Path) ->
         ca = Path(stack.facts.ca_file)
         assert manifest_digest(stack.facts.registry_host, ca, "helm/delivery",
                                own_version()) == chart.digest
-        assert stack.kube.objects("deployments") == []  # Helm installs them
+        assert [d for d in stack.kube.objects("deployments")
+                if d["metadata"]["name"] == "delivery"] == []  # Helm installs them
+        web = stack.web
+        assert web is not None and web.pushed == ("web:0.9.0", "prod/web:0.9.0")
+        assert set(web.created) == {
+            "qa/deployment/web", "qa/service/web", "prod/deployment/web", "prod/service/web",
+            "prod/service/web-preview"}
+        for repository, namespace in (("web", "qa"), ("prod/web", "prod")):
+            assert manifest_digest(stack.facts.registry_host, ca, repository,
+                                   INITIAL_VERSION) == web.digest
+            deployment = stack.kube.get("deployments", namespace, "web")
+            assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == \
+                f"{stack.facts.registry_host}/{repository}@{web.digest}"
+            assert deployment["spec"]["replicas"] == WEB_REPLICAS[namespace]
+        assert {(d["metadata"]["namespace"], d["metadata"]["name"])
+                for d in stack.kube.objects("deployments")} == {("qa", "web"), ("prod", "web")}
         with pytest.raises(StackError, match="a stack already runs from"):
             Stack(tmp_path, ANY_PORT).start()
         pushed = push_version(stack.facts, "delivery", "1.0.0")
@@ -175,6 +227,8 @@ def test_a_restart_keeps_releases_deployments_and_crash_rules(tmp_path: Path) ->
         assert again.chart.digest == chart.digest
         assert _history(again, "qa") == history
         assert again.removed == []  # Helm's Deployment stays
+        assert again.web is not None and again.web.created == again.web.pushed == ()  # kept
+        assert again.web.digest == web.digest
         assert _image(again, "qa") == qa_image
         status, view = get_json(again.facts.release_url(pushed.release_id))
         assert status == 200 and view["service"] == "delivery"

@@ -3,7 +3,8 @@ image; the version becomes a release that passes QA (a Helm release, `helm test`
 of its error rate in the stack's Prometheus) and waits at the approval gate with personal
 links; Prometheus scrapes the pods' stand-ins; `--crash-in` makes that version crash there,
 `--errors 0.5` makes QA's analysis roll it back; bad input and a missing stack change
-nothing."""
+nothing. The second service, `web`, runs on the Deployments and Services the stack made, with
+traffic through each Service its analyses measure (its releases: tests/e2e/test_stack_demo.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 
 from sandbox.sample_chart import manifest_digest
 from sandbox.stack import Stack, StackFacts
+from shared.ledger import Ledger
 from tests.sandbox.stack_helpers import ANY_PORT, REPO, get_json, python_env, wait_until
 
 RELEASE_SECONDS = 120
@@ -71,7 +73,8 @@ def test_a_pushed_version_passes_qa_and_waits_for_approval(stack: Stack) -> None
     digest = pushed_line(result, "pushed delivery:1.0.0 as ").split()[0]
     assert stack_image(stack, "qa") == f"{facts.registry_host}/delivery@{digest}"
     assert stack.kube is not None
-    assert stack.kube.objects("deployments", "prod") == []  # not yet: Helm installs it
+    assert [d for d in stack.kube.objects("deployments", "prod")
+            if d["metadata"]["name"] == "delivery"] == []  # not yet: Helm installs it
     assert stack.kube.helm_releases("prod") == []
     # The chart at the image's version went first, and QA's Helm release runs it.
     chart = pushed_line(result, f"pushed chart oci://{facts.registry_host}/helm/delivery"
@@ -117,15 +120,16 @@ def test_prometheus_scrapes_the_stand_ins_of_the_delivery_pods(stack: Stack) -> 
     kube, prometheus = stack.kube, stack.prometheus
     assert kube is not None and prometheus is not None and stack.facts is not None
     assert stack.facts.prometheus_url == prometheus.url
-    pods = {standin.pod for standin in kube.standins() if standin.namespace == "qa"}
+    pods = {standin.pod for standin in kube.standins() if standin.namespace == "qa"
+            and standin.labels.get("app.kubernetes.io/name") == "delivery"}  # not web's
     assert len(pods) == 2 and all(pod.startswith("delivery-") for pod in pods)
 
     def counted(result: list[dict[str, Any]]) -> bool:
         return {series["metric"]["pod"] for series in result
                 if float(series["value"][1]) > 0} == pods
 
-    result = prometheus.wait_for('http_requests_total{namespace="qa",code="200"}', 30,
-                                 until=counted)
+    result = prometheus.wait_for('http_requests_total{namespace="qa",code="200",'
+                                 'pod=~"delivery-.*"}', 30, until=counted)
     assert {series["metric"]["app_kubernetes_io_name"] for series in result} == {"delivery"}
     assert kube.traffic_sent("qa", "delivery").get("200", 0) > 0
 
@@ -156,14 +160,52 @@ def test_errors_in_qa_are_rolled_back_by_the_analysis(stack: Stack) -> None:
     assert (newest.status, newest.chart_version) == ("deployed", "1.0.0")
 
 
+@pytest.mark.timeout(120)
+def test_web_runs_on_plain_deployments_with_traffic_through_every_measured_service(
+        stack: Stack) -> None:
+    """QA's 4 and production's 2 `web` pods are ready and scraped; traffic flows through
+    QA's `web` and production's `web` and `web-preview`, and the control endpoint names
+    each Service's proxy, whose `/version` says which pod answered."""
+    kube, prometheus, facts = stack.kube, stack.prometheus, stack.facts
+    assert kube is not None and prometheus is not None and facts is not None
+    assert facts.services["web"] == {"repository": "web", "environments": ["qa", "prod"]}
+    for namespace, replicas in (("qa", 4), ("prod", 2)):
+        wait_until(lambda ns=namespace, n=replicas: kube.get("deployments", ns, "web")[
+            "status"].get("readyReplicas") == n, 30, f"{replicas} web pods ready in {namespace}")
+    for namespace, name in (("qa", "web"), ("prod", "web"), ("prod", "web-preview")):
+        wait_until(lambda ns=namespace, n=name: kube.traffic_sent(ns, n).get("200", 0) > 0, 30,
+                   f"traffic through {namespace}/{name}")
+        status, proxy = get_json(f"{facts.control_url}/services/{namespace}/{name}")
+        assert status == 200, proxy
+        status, answer = get_json(f"{proxy['url']}/version")
+        assert status == 200 and answer["namespace"] == namespace
+        assert answer["pod"].startswith("web-") and answer["digest"] == stack.web.digest
+    assert get_json(f"{facts.control_url}/services/prod/nothing") == (
+        404, {"error": "no service prod/nothing"})
+    azurite = stack._azurite  # noqa: SLF001
+    assert azurite is not None
+    first = [(e.outcome, e.reason) for e in
+             Ledger.from_connection_string(azurite.connection_string).events("web")
+             if e.tag == "0.9.0"]  # the stack's initial image starts no release
+    assert first == [("ignored", "version 0.9.0 is outside >=1.0.0")], first
+    prod_pods = {s.pod for s in kube.standins() if s.namespace == "prod"
+                 and s.pod.startswith("web-")}
+    assert len(prod_pods) == 2
+    prometheus.wait_for('http_requests_total{namespace="prod",code="200"}', 30,
+                        until=lambda result: {series["metric"]["pod"] for series in result
+                                              if float(series["value"][1]) > 0} >= prod_pods)
+
+
 def test_bad_input_is_refused_and_nothing_is_pushed(stack: Stack) -> None:
     for args, message in [(("billing", "1.0.0"), "unknown service 'billing'"),
                           (("delivery", "1.0.0/x"), "is not a valid image tag"),
-                          (("delivery", "1.0.3", "--crash-in", "staging"), "runs in qa, prod")]:
+                          (("delivery", "1.0.3", "--crash-in", "staging"), "runs in qa, prod"),
+                          (("web", "1.0.3", "--crash-in", "staging"), "web runs in qa, prod")]:
         result = push(stack.data_dir, *args)
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (stack.data_dir / "images" / "delivery-1.0.3").exists()
+    assert not (stack.data_dir / "images" / "web-1.0.3").exists()
 
 
 def test_without_a_running_stack_push_says_how_to_start_one(tmp_path: Path) -> None:

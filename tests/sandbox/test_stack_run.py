@@ -58,7 +58,11 @@ def test_run_reaches_healthy_and_a_signal_stops_every_part(tmp_path: Path,
             assert (data / secret).read_text().strip() not in text
             assert (data / secret).stat().st_mode & 0o077 == 0
         assert f"pushed chart oci://{facts.registry_host}/helm/delivery:" in text
-        # The cluster starts empty (Helm installs `delivery`): give it an object to keep.
+        assert "make push SERVICE=web VERSION=1.0.0" in text
+        assert "web: pushed web:0.9.0 and prod/web:0.9.0 (sha256:" in text
+        assert "created qa/deployment/web" in text
+        # The cluster starts with web's objects only (Helm installs `delivery`): give it one
+        # more object to keep.
         _create_config_map(facts, "qa", "kept-across-restarts")
 
         process.send_signal(signum)
@@ -70,9 +74,15 @@ def test_run_reaches_healthy_and_a_signal_stops_every_part(tmp_path: Path,
     assert not (data / FACTS_FILE).exists() and running_stack(data) is None
     assert http_status(facts.app_url + "/api/health") is None
     saved = json.loads((data / "kube" / "objects.json").read_text())
-    assert {(entry["resource"], entry["object"]["metadata"]["namespace"],
-             entry["object"]["metadata"]["name"]) for entry in saved["objects"]} == {
-        ("configmaps", "qa", "kept-across-restarts")}  # restored at the next start
+    kept = {(entry["resource"], entry["object"]["metadata"]["namespace"],
+             entry["object"]["metadata"]["name"]) for entry in saved["objects"]
+            if not entry["object"]["metadata"]["name"].startswith("web")}
+    assert kept == {("configmaps", "qa", "kept-across-restarts")}  # restored at the next start
+    assert {(resource, namespace) for resource, namespace, name in (
+        (entry["resource"], entry["object"]["metadata"]["namespace"],
+         entry["object"]["metadata"]["name"]) for entry in saved["objects"])
+        if name in ("web", "web-preview")} == {
+        ("deployments", "qa"), ("deployments", "prod"), ("services", "qa"), ("services", "prod")}
 
 
 def _create_config_map(facts: StackFacts, namespace: str, name: str) -> None:
