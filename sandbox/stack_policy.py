@@ -49,9 +49,6 @@ WEB_PREVIEW = f"{WEB}-preview"
 # The previous slot stays this long after the switch: at least the post-switch analysis's
 # length (measurements x interval), so that a failure can still switch back to it.
 WEB_SCALE_DOWN_DELAY = "15s"
-# A strategy's rollout deadline is counted from the start of the environment's plan, the
-# analyses of every step included (about 40 s for the canary), not from each rollout.
-WEB_ROLLOUT_TIMEOUT = "3m"
 WEB_VERSIONS = ">=1.0.0"  # the stack's initial web image, 0.9.0, starts no release
 # The Services each environment's traffic goes through: every one an analysis measures.
 TRAFFIC = (("qa", SERVICE), ("prod", SERVICE), ("qa", WEB), ("prod", WEB), ("prod", WEB_PREVIEW))
@@ -125,7 +122,6 @@ def _web(prometheus_url: str) -> str:
           namespace: qa
           deployment: {WEB}
           container: app
-        rolloutTimeout: {WEB_ROLLOUT_TIMEOUT}
         secrets: {{local: {{environment: qa}}}}
 {analysis("qa", prometheus_url)}\
         strategy:
@@ -138,7 +134,6 @@ def _web(prometheus_url: str) -> str:
           namespace: prod
           deployment: {WEB}
           container: app
-        rolloutTimeout: {WEB_ROLLOUT_TIMEOUT}
         secrets: {{local: {{environment: prod}}}}
         rollback: {{onFailure: environment}}
 {analysis("prod", prometheus_url)}\
