@@ -1,0 +1,67 @@
+// The app's own vault: the app-level secrets its settings reference (approval signing key,
+// registry webhook token). Each environment keeps its own vault for its secrets.
+
+@description('Where the vault goes.')
+param location string
+
+@description('Tags for the vault.')
+param tags object
+
+@description('Vault name (3-24 characters).')
+param name string
+
+@secure()
+@description('HMAC key the approval links are signed with (APPROVAL_SIGNING_KEY).')
+param approvalSigningKey string
+
+@secure()
+@description('Bearer token registries send to /api/registry/events (REGISTRY_WEBHOOK_TOKEN).')
+param registryWebhookToken string
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: name
+  location: location
+  tags: tags
+  #checkov:skip=CKV_AZURE_109: the platform resolves Key Vault references over the public endpoint without VNet integration; access is Entra RBAC only
+  #checkov:skip=CKV_AZURE_189: as CKV_AZURE_109
+  properties: {
+    tenantId: subscription().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 7
+    enablePurgeProtection: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+}
+
+resource signingKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'approval-signing-key'
+  #checkov:skip=CKV_AZURE_41: rotated by hand through APPROVAL_SIGNING_KEY_PREVIOUS; an expiry would silently stop approvals
+  properties: {
+    value: approvalSigningKey
+    contentType: 'text/plain'
+  }
+}
+
+resource webhookToken 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'registry-webhook-token'
+  #checkov:skip=CKV_AZURE_41: rotated together with the registry's webhook header; an expiry would silently stop ingestion
+  properties: {
+    value: registryWebhookToken
+    contentType: 'text/plain'
+  }
+}
+
+output id string = vault.id
+output name string = vault.name
+output uri string = vault.properties.vaultUri
