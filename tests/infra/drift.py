@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pycep
 
@@ -143,13 +143,13 @@ def _load(root: Path) -> dict[str, _Module]:
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
                     and node.value is not None:
                 module.constants[node.target.id] = node.value
-        for node in ast.walk(module.tree):
-            if isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+        for found in ast.walk(module.tree):
+            if isinstance(found, ast.ImportFrom):
+                base = found.module or ""
+                if found.level:
+                    anchor = package.split(".")[: len(package.split(".")) - found.level + 1]
                     base = ".".join([*anchor, *([base] if base else [])])
-                for alias in node.names:
+                for alias in found.names:
                     module.imports[alias.asname or alias.name] = (base, alias.name)
         modules[name] = module
     return modules
@@ -338,8 +338,7 @@ def _parser() -> pycep.BicepParser:
 
 def parse_bicep(path: Path) -> dict[str, Any]:
     """One Bicep file as pycep-parser's JSON (ValueError or a lark error when it does not parse)."""
-    parsed: dict[str, Any] = _parser().parse(file_path=path)
-    return parsed
+    return cast(dict[str, Any], _parser().parse(file_path=path))
 
 
 def infra_provides(infra: Path) -> Provided:
