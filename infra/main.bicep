@@ -62,6 +62,9 @@ param approvalSigningKey string
 @description('Bearer token for /api/registry/events (stored in the app\'s vault).')
 param registryWebhookToken string
 
+@description('Principal ID of whoever runs azd (azd sets AZURE_PRINCIPAL_ID): Key Vault Secrets Officer on the app\'s vault.')
+param deployerPrincipalId string = ''
+
 @description('Vault secret holding the previous approval signing key during a rotation; empty: none.')
 param approvalSigningKeyPreviousSecret string = ''
 
@@ -135,6 +138,7 @@ module vault 'modules/keyvault.bicep' = {
     name: 'kv-${token}'
     approvalSigningKey: approvalSigningKey
     registryWebhookToken: registryWebhookToken
+    deployerPrincipalId: deployerPrincipalId
   }
 }
 

@@ -18,6 +18,11 @@ param approvalSigningKey string
 @description('Bearer token registries send to /api/registry/events (REGISTRY_WEBHOOK_TOKEN).')
 param registryWebhookToken string
 
+@description('Principal ID of whoever runs azd (AZURE_PRINCIPAL_ID); empty: none. It gets Key Vault Secrets Officer so that azd reads the secrets back on the next provision instead of generating new ones.')
+param deployerPrincipalId string = ''
+
+var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -59,6 +64,15 @@ resource webhookToken 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   properties: {
     value: registryWebhookToken
     contentType: 'text/plain'
+  }
+}
+
+resource deployerOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {
+  name: guid(vault.id, deployerPrincipalId, keyVaultSecretsOfficer)
+  scope: vault
+  properties: {
+    principalId: deployerPrincipalId
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)
   }
 }
 

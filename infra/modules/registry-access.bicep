@@ -31,7 +31,7 @@ resource push 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource importRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (importImage) {
   name: guid(resourceGroup().id, 'acr-import-image')
   properties: {
-    roleName: 'ACR Image Importer (${resourceGroup().name})'
+    roleName: 'ACR Image Importer ${uniqueString(resourceGroup().id)}'
     description: 'Import images into a container registry (ACR ImportImage), and read the registry.'
     type: 'CustomRole'
     permissions: [
