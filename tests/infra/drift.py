@@ -81,6 +81,10 @@ AUDIENCE_NEEDS: dict[str, tuple[Need, ...]] = {
                                               "Azure Kubernetes Service RBAC Cluster Admin"),),
     # Azure Monitor managed Prometheus's query endpoint.
     "https://prometheus.monitor.azure.com": (("Monitoring Data Reader",),),
+    # ACR's token exchange (the registry client's audience; pulls need at least AcrPull).
+    "https://containerregistry.azure.net": (("AcrPull", "AcrPush"),),
+    # The Logs query API (Application Insights and Log Analytics).
+    "https://api.loganalytics.io": (("Log Analytics Reader", "Monitoring Reader"),),
 }
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

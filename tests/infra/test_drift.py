@@ -68,7 +68,8 @@ def test_a_role_removed_from_infra_is_reported_for_the_client_that_needs_it(
     _drop_resource(infra_copy / "modules" / "registry-access.bicep", "push")
 
     assert _missing(find_drift(ROOT, infra_copy)) == {
-        ("client", "ContainerRegistryClient", "AcrPush")}
+        ("client", "ContainerRegistryClient", "AcrPush"),
+        ("audience", "https://containerregistry.azure.net", "AcrPull or AcrPush")}
 
 
 def test_the_import_action_removed_from_the_custom_role_is_reported(infra_copy: Path) -> None:
