@@ -62,6 +62,10 @@ param approvalSigningKey string
 @description('Bearer token for /api/registry/events (stored in the app\'s vault).')
 param registryWebhookToken string
 
+@secure()
+@description('Random fill that lengthens azd\'s 15-character generated secrets to the 32 the app requires (modules/keyvault.bicep).')
+param secretFill object = {}
+
 @description('Principal ID of whoever runs azd (azd sets AZURE_PRINCIPAL_ID): Key Vault Secrets Officer on the app\'s vault.')
 param deployerPrincipalId string = ''
 
@@ -139,6 +143,7 @@ module vault 'modules/keyvault.bicep' = {
     approvalSigningKey: approvalSigningKey
     registryWebhookToken: registryWebhookToken
     deployerPrincipalId: deployerPrincipalId
+    secretFill: secretFill
   }
 }
 
@@ -251,7 +256,7 @@ module events 'modules/registry-events.bicep' = if (registryEvents == 'webhook' 
   name: 'registry-events'
   scope: resourceGroup(registryParts[2], registryParts[4])
   params: {
-    mode: registryEvents == 'webhook' ? 'webhook' : 'eventGrid'
+    mode: (registryEvents == 'webhook') ? 'webhook' : 'eventGrid'
     registryName: last(registryParts)
     registryLocation: registryLocation
     functionAppId: app.outputs.id

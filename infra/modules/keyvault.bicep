@@ -18,10 +18,24 @@ param approvalSigningKey string
 @description('Bearer token registries send to /api/registry/events (REGISTRY_WEBHOOK_TOKEN).')
 param registryWebhookToken string
 
+@secure()
+@description('Random fill for secrets shorter than 32 characters: azd generates 15-character passwords (secretOrRandomPassword), the app wants at least 32 (MIN_KEY_BYTES). Keys: signingKey1, signingKey2, webhookToken1, webhookToken2.')
+param secretFill object = {}
+
 @description('Principal ID of whoever runs azd (AZURE_PRINCIPAL_ID); empty: none. It gets Key Vault Secrets Officer so that azd reads the secrets back on the next provision instead of generating new ones.')
 param deployerPrincipalId string = ''
 
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+var minSecretLength = 32 // shared/approvals/tokens.py MIN_KEY_BYTES
+var fill = union({
+  signingKey1: ''
+  signingKey2: ''
+  webhookToken1: ''
+  webhookToken2: ''
+}, secretFill)
+// A value read back from the vault (or passed by hand) is long enough and kept as it is.
+var signingKeyValue = (length(approvalSigningKey) >= minSecretLength) ? approvalSigningKey : '${approvalSigningKey}${fill.signingKey1}${fill.signingKey2}'
+var webhookTokenValue = (length(registryWebhookToken) >= minSecretLength) ? registryWebhookToken : '${registryWebhookToken}${fill.webhookToken1}${fill.webhookToken2}'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -52,7 +66,7 @@ resource signingKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   name: 'approval-signing-key'
   #checkov:skip=CKV_AZURE_41: rotated by hand through APPROVAL_SIGNING_KEY_PREVIOUS; an expiry would silently stop approvals
   properties: {
-    value: approvalSigningKey
+    value: signingKeyValue
     contentType: 'text/plain'
   }
 }
@@ -62,7 +76,7 @@ resource webhookToken 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   name: 'registry-webhook-token'
   #checkov:skip=CKV_AZURE_41: rotated together with the registry's webhook header; an expiry would silently stop ingestion
   properties: {
-    value: registryWebhookToken
+    value: webhookTokenValue
     contentType: 'text/plain'
   }
 }

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from shared.approvals.tokens import MIN_KEY_BYTES
 from tests.infra.drift import ROOT, parse_bicep
 
 INFRA = ROOT / "infra"
@@ -170,3 +172,29 @@ def test_azd_finds_the_app_and_its_parameters() -> None:
     asked = {name for name, param in declared.items()
              if param.get("default") is None and name not in parameters["parameters"]}
     assert asked == {"registryId", "authClientId"}
+
+
+# azd's secretOrRandomPassword generates 5 lowercase letters, 5 uppercase letters, 5 digits.
+AZD_PASSWORD_LENGTH = 15
+
+
+def test_generated_secrets_are_lengthened_to_what_the_app_accepts() -> None:
+    vault = _module("keyvault")
+    variables = vault["variables"]
+    assert variables["minSecretLength"]["value"] == MIN_KEY_BYTES
+    fills = variables["fill"]["value"]["function"]["parameters"]["arg_1"]
+    parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))
+    generated = parameters["parameters"]["secretFill"]["value"]
+    assert set(generated) == set(fills)
+    assert set(generated.values()) == {"$(secretOrRandomPassword)"}
+    for secret, param in (("signingKeyValue", "approvalSigningKey"),
+                          ("webhookTokenValue", "registryWebhookToken")):
+        choice = variables[secret]["value"]["operator"]["operands"]
+        assert choice["true_value"] == param  # a long value (read back, or by hand) is kept
+        parts = re.findall(r"\$\{([^}]+)\}", choice["false_value"])
+        assert parts[0] == param and all(part.removeprefix("fill.") in fills
+                                         for part in parts[1:])
+        assert len(parts) * AZD_PASSWORD_LENGTH >= MIN_KEY_BYTES
+    assert {_body(r)["properties"]["value"] for r in vault["resources"].values()
+            if r["type"] == "Microsoft.KeyVault/vaults/secrets"} == {"signingKeyValue",
+                                                                     "webhookTokenValue"}
