@@ -250,12 +250,31 @@ def _find_helpers(module: _Module) -> None:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         params = [arg.arg for arg in (*node.args.posonlyargs, *node.args.args)]
+        if params[:1] in (["self"], ["cls"]):
+            params = params[1:]  # called as obj.method(...): arguments start after it
         for inner in ast.walk(node):
             key = _setting_key(inner)
             if isinstance(key, ast.Name) and key.id in params \
                     and key.id not in SETTINGS_MAPPINGS:
                 module.helpers[node.name] = (params.index(key.id), key.id)
                 break
+
+
+def _client_called(node: ast.AST) -> str | None:
+    """The Azure client a call builds: `Client(...)`, `mod.Client(...)`, `Client.from_x(...)`."""
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    if isinstance(func, ast.Name):
+        name = func.id
+    elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+            and func.value.id in CLIENT_NEEDS:
+        name = func.value.id  # a constructor classmethod such as from_connection_string
+    elif isinstance(func, ast.Attribute):
+        name = func.attr
+    else:
+        return None
+    return name if name in CLIENT_NEEDS else None
 
 
 def _where(module: _Module, node: ast.AST, root: Path) -> str:
@@ -290,14 +309,9 @@ def code_uses(root: Path = ROOT) -> list[Use]:
                             text = resolve.string(inner, module) or ""
                             for found in BINDING_EXPRESSION.findall(text):
                                 uses.add(Use("setting", found, _where(module, inner, root)))
-            if isinstance(node, ast.Call):
-                func = node.func
-                called = func.id if isinstance(func, ast.Name) else \
-                    func.value.id if isinstance(func, ast.Attribute) \
-                    and isinstance(func.value, ast.Name) and func.value.id in CLIENT_NEEDS \
-                    else func.attr if isinstance(func, ast.Attribute) else None
-                if called in CLIENT_NEEDS:
-                    uses.add(Use("client", called, _where(module, node, root)))
+            called = _client_called(node)
+            if called is not None:
+                uses.add(Use("client", called, _where(module, node, root)))
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 for audience in AUDIENCE_NEEDS:
                     if node.value.startswith(audience):

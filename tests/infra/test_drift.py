@@ -123,6 +123,13 @@ def test_the_scan_finds_reads_through_constants_helpers_fstrings_and_bindings(
             for name in ("LOOPED",):
                 os.environ.get(name)
             return SecretClient("https://v.vault.azure.net", None)
+
+        class Reader:
+            def _read(self, name):
+                return os.environ.get(name)
+
+            def value(self):
+                return self._read("VIA_METHOD")
         '''))
     (tmp_path / "function_app.py").write_text(textwrap.dedent('''
         AUDIENCE = "https://prometheus.monitor.azure.com/.default"
@@ -135,6 +142,7 @@ def test_the_scan_finds_reads_through_constants_helpers_fstrings_and_bindings(
 
     assert found == {("setting", "DIRECT"), ("setting", "GETENV"), ("setting", "IMPORTED"),
                      ("setting", "Store__clientId"), ("setting", "VIA_HELPER"),
+                     ("setting", "VIA_METHOD"),
                      ("setting", "SCHEDULE"), ("client", "SecretClient"),
                      ("audience", "https://prometheus.monitor.azure.com")}
 
