@@ -5,7 +5,9 @@ The code side is found by scanning the code's AST, never from a list of settings
 `os.environ` / `os.getenv` / a settings mapping (a name such as `environ` or `settings`), the
 project's helpers that read one of their parameters from such a mapping, and `%SETTING%`
 binding expressions in decorators. What each Azure client needs is product knowledge, kept
-below as maps from client (or token audience) to the built-in roles that allow its calls.
+below as maps from client (or token audience) to the built-in roles that allow its calls, and
+from role to the kind of resource it must be granted on. Not checked: which resource of that
+kind (a parameter at deployment time) and that the assignee is the app's identity.
 """
 
 from __future__ import annotations
@@ -49,6 +51,27 @@ ROLE_IDS: dict[str, str] = {
     "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
 }
 IMPORT_IMAGE = "Microsoft.ContainerRegistry/registries/importImage/action"
+# Where each role (or action) means something: the resource types it must be granted on.
+_STORAGE = ("Microsoft.Storage/storageAccounts",)
+_REGISTRY = ("Microsoft.ContainerRegistry/registries",)
+_LOGS = ("Microsoft.Insights/components", "Microsoft.OperationalInsights/workspaces")
+_CLUSTER = ("Microsoft.ContainerService/managedClusters",)
+ROLE_SCOPES: dict[str, tuple[str, ...]] = {
+    "Storage Blob Data Owner": _STORAGE,
+    "Storage Blob Data Contributor": _STORAGE,
+    "Storage Queue Data Contributor": _STORAGE,
+    "Storage Table Data Contributor": _STORAGE,
+    "Key Vault Secrets User": ("Microsoft.KeyVault/vaults",),
+    "AcrPull": _REGISTRY,
+    "AcrPush": _REGISTRY,
+    IMPORT_IMAGE: _REGISTRY,
+    "Log Analytics Reader": _LOGS,
+    "Monitoring Reader": _LOGS,
+    "Monitoring Data Reader": ("Microsoft.Monitor/accounts",),
+    "Azure Kubernetes Service RBAC Writer": _CLUSTER,
+    "Azure Kubernetes Service RBAC Admin": _CLUSTER,
+    "Azure Kubernetes Service RBAC Cluster Admin": _CLUSTER,
+}
 
 # What a client needs: each entry is one need, met by any one of its roles (or actions).
 Need = tuple[str, ...]
@@ -324,11 +347,11 @@ def code_uses(root: Path = ROOT) -> list[Use]:
 
 @dataclass(frozen=True)
 class Provided:
-    """What infra/ gives the app: setting names, and the roles (GUIDs) and actions granted."""
+    """What infra/ gives the app: setting names, and each role (GUID) or custom-role action
+    granted with the type of the resource it is granted on."""
 
     settings: frozenset[str]
-    role_ids: frozenset[str]
-    actions: frozenset[str]
+    grants: frozenset[tuple[str, str]]  # (role GUID or action, scope resource type)
 
 
 def _strings(node: Any) -> Iterator[str]:
@@ -359,11 +382,18 @@ def parse_bicep(path: Path) -> dict[str, Any]:
     return cast(dict[str, Any], _parser().parse(file_path=path))
 
 
+def _scope_type(body: dict[str, Any], resources: Mapping[str, Any]) -> str:
+    """The resource type a role assignment's `scope` names; the deployment's scope otherwise."""
+    scope = body.get("scope")
+    if isinstance(scope, str) and scope in resources:
+        return str(resources[scope].get("type"))
+    return "resourceGroup"
+
+
 def infra_provides(infra: Path) -> Provided:
     """The app settings (keys of every `appSettings` variable) and the roles infra/ assigns."""
     settings: set[str] = set()
-    role_ids: set[str] = set()
-    actions: set[str] = set()
+    grants: set[tuple[str, str]] = set()
     for path in sorted(infra.rglob("*.bicep")):
         document = parse_bicep(path)
         variables: dict[str, Any] = {name: body.get("value")
@@ -376,17 +406,20 @@ def infra_provides(infra: Path) -> Provided:
             if resource.get("type") != "Microsoft.Authorization/roleAssignments":
                 continue
             body = _unwrap(resource.get("config"))
+            on = _scope_type(body, resources)
             granted = (body.get("properties") or {}).get("roleDefinitionId")
             for text in _strings(granted):
                 if text in variables:
-                    role_ids.update(GUID.findall(" ".join(_strings(variables[text]))))
+                    found = GUID.findall(" ".join(_strings(variables[text])))
                 elif text in resources:
                     definition = _unwrap(resources[text].get("config"))
-                    for permission in (definition.get("properties") or {}).get("permissions", []):
-                        actions.update(_strings(permission.get("actions", [])))
+                    found = [action for permission in
+                             (definition.get("properties") or {}).get("permissions", [])
+                             for action in _strings(permission.get("actions", []))]
                 else:
-                    role_ids.update(GUID.findall(text))
-    return Provided(frozenset(settings), frozenset(role_ids), frozenset(actions))
+                    found = GUID.findall(text)
+                grants.update((granted_id, on) for granted_id in found)
+    return Provided(frozenset(settings), frozenset(grants))
 
 
 # ---- the comparison ------------------------------------------------------------------------
@@ -407,8 +440,10 @@ def _setting_provided(name: str, settings: frozenset[str]) -> bool:
 
 
 def _need_met(need: Need, provided: Provided) -> bool:
-    return any(ROLE_IDS.get(option) in provided.role_ids or option in provided.actions
-               for option in need)
+    """Some option of the need granted on a resource of the kind it applies to (or on a
+    whole resource group)."""
+    return any((ROLE_IDS.get(option, option), on) in provided.grants
+               for option in need for on in (*ROLE_SCOPES[option], "resourceGroup"))
 
 
 def find_drift(root: Path = ROOT, infra: Path | None = None) -> list[Drift]:

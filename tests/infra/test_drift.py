@@ -72,6 +72,19 @@ def test_a_role_removed_from_infra_is_reported_for_the_client_that_needs_it(
         ("audience", "https://containerregistry.azure.net", "AcrPull or AcrPush")}
 
 
+def test_a_role_granted_on_the_wrong_kind_of_resource_is_reported(infra_copy: Path) -> None:
+    roles = infra_copy / "modules" / "app-roles.bicep"
+    text = roles.read_text(encoding="utf-8")
+    block = re.search(r"^resource tableContributor .*?^\}\n", text, flags=re.M | re.S)
+    assert block is not None
+    roles.write_text(text.replace(block.group(0), block.group(0).replace(
+        "  scope: storage\n", "  scope: vault\n")), encoding="utf-8")
+
+    assert _missing(find_drift(ROOT, infra_copy)) == {
+        ("client", "DFApp", "Storage Table Data Contributor"),
+        ("client", "TableServiceClient", "Storage Table Data Contributor")}
+
+
 def test_the_import_action_removed_from_the_custom_role_is_reported(infra_copy: Path) -> None:
     _edit(infra_copy / "modules" / "registry-access.bicep",
           "          'Microsoft.ContainerRegistry/registries/importImage/action'\n")
