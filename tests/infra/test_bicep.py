@@ -198,3 +198,24 @@ def test_generated_secrets_are_lengthened_to_what_the_app_accepts() -> None:
     assert {_body(r)["properties"]["value"] for r in vault["resources"].values()
             if r["type"] == "Microsoft.KeyVault/vaults/secrets"} == {"signingKeyValue",
                                                                      "webhookTokenValue"}
+
+
+def _module_body(module: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = module["config"]
+    while "params" not in body:  # under a condition or a loop
+        body = body["config"]
+    return body
+
+
+def test_every_module_call_passes_declared_parameters_and_all_the_required_ones() -> None:
+    main = parse_bicep(INFRA / "main.bicep")
+    text = (INFRA / "main.bicep").read_text(encoding="utf-8")
+    for symbol, module in main["modules"].items():
+        target = parse_bicep(INFRA / module["detail"]["path"])
+        declared = target.get("parameters") or {}
+        passed = set(_module_body(module)["params"])
+        required = {name for name, param in declared.items() if param.get("default") is None}
+        assert passed <= set(declared), (symbol, passed - set(declared))
+        assert required <= passed, (symbol, required - passed)
+        used = set(re.findall(rf"\b{symbol}\.outputs\.(\w+)", text))
+        assert used <= set(target.get("outputs") or {}), (symbol, used)
