@@ -33,7 +33,7 @@ help:
 	@echo "make test   - install test dependencies (venv, npm, Debian) and run ruff, mypy, checkov and pytest"
 	@echo "make lint   - ruff check . and mypy (settings in pyproject.toml)"
 	@echo "make bench  - run the benchmarks under bench/, each against its baseline"
-	@echo "make clean  - remove caches and devhost data; distclean also .venv and node_modules"
+	@echo "make clean  - remove caches and devhost data; distclean also .venv, .venv-checkov and node_modules"
 
 # The whole product (sandbox/stack.py) with its state in $(DATA_DIR); Ctrl-C stops it.
 # PORT picks the app's port (default 7071 when free); FRESH=1 wipes $(DATA_DIR) first;
