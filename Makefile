@@ -18,6 +18,9 @@ DEB_PACKAGES ?= docker-registry skopeo chromium prometheus
 
 # Stamps live inside the directories they describe, so deleting one resets it.
 VENV_STAMP := $(VENV)/.requirements.stamp
+# checkov has its own venv: it pins an older pycep-parser than requirements-dev.txt.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements.stamp
 PATH_STAMP := $(VENV)/.project-path.stamp
 NODE_STAMP := node_modules/.package.stamp
 
@@ -27,10 +30,10 @@ help:
 	@echo "make run    - start the whole product locally (FRESH=1 wipes $(DATA_DIR) first)"
 	@echo "make push   - push a version into it: make push SERVICE=delivery VERSION=1.0.1 (or SERVICE=web)"
 	@echo "make demo   - a guided release: QA, approval, prod, then a rollback; then web's canary and blue-green"
-	@echo "make test   - install test dependencies (venv, npm, Debian) and run ruff, mypy and pytest"
+	@echo "make test   - install test dependencies (venv, npm, Debian) and run ruff, mypy, checkov and pytest"
 	@echo "make lint   - ruff check . and mypy (settings in pyproject.toml)"
 	@echo "make bench  - run the benchmarks under bench/, each against its baseline"
-	@echo "make clean  - remove caches and devhost data; distclean also .venv and node_modules"
+	@echo "make clean  - remove caches and devhost data; distclean also .venv, .venv-checkov and node_modules"
 
 # The whole product (sandbox/stack.py) with its state in $(DATA_DIR); Ctrl-C stops it.
 # PORT picks the app's port (default 7071 when free); FRESH=1 wipes $(DATA_DIR) first;
@@ -54,9 +57,13 @@ demo: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP)
 	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES="$(RUN_DEB_PACKAGES)"
 	$(PY) -m sandbox demo --data-dir $(DATA_DIR)
 
-test: deps
+# checkov over infra/ offline (--skip-download); CKV_PARSE_ERROR_FAIL makes a Bicep file it
+# cannot parse fail the run instead of being left out.
+test: deps $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	CKV_PARSE_ERROR_FAIL=true $(CHECKOV_VENV)/bin/checkov -d infra --framework bicep \
+	  --skip-download --compact --quiet
 	$(PY) -m pytest
 
 lint: $(VENV_STAMP)
@@ -78,6 +85,11 @@ deps: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP) deb-packages
 $(VENV_STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-checkov.txt
 	@touch $@
 
 # The project folder on the venv's sys.path (a .pth file), so `.venv/bin/python -m devhost`
@@ -115,4 +127,4 @@ clean:
 	  -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules
