@@ -116,7 +116,7 @@ def test_the_generated_policy_releases_web_as_a_canary_in_qa_and_blue_green_in_p
     assert in_prod == str(delivery_qa.to_dict()).replace('namespace="qa"', 'namespace="prod"')
     assert prod.gate == delivery.environments[1].gate
     assert prod.promotion is not None and prod.promotion.namespace == "prod/"
-    assert (qa.rollout_timeout, prod.rollout_timeout) == (timedelta(minutes=3),) * 2
+    assert (qa.rollout_timeout, prod.rollout_timeout) == (timedelta(seconds=30),) * 2
     assert web.tags.semver is not None and "0.9.0" not in str(web.tags.to_dict())
 
 
