@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from activities.boundary import marks_failures
@@ -24,7 +25,7 @@ from shared.approvals.requests import gate_links, release_card
 from shared.approvals.teams_webhook import post_message
 from shared.ledger import LedgerError
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
-from shared.ledger.changes import ChangesBook
+from shared.ledger.changes import ChangesBook, releases_since
 from shared.policy.model import Gate
 from shared.registry import registries
 from shared.registry.client import QUICK_RETRY, RegistryEndpoint
@@ -69,9 +70,11 @@ def gate_changes(request: dict[str, Any]) -> dict[str, Any] | None:
     try:
         registry = registries.for_endpoint(RegistryEndpoint.from_dict(image["registry"]),
                                            QUICK_RETRY)
-        changes = what_changes(registry, str(image["repository"]), app_ledger(),
-                               service=request["service"], release_id=release_id,
-                               digest=request["digest"], environment=environment).to_dict()
+        ledger = app_ledger()
+        changes = what_changes(registry, str(image["repository"]), ledger,
+                               partial(releases_since, ledger), service=request["service"],
+                               release_id=release_id, digest=request["digest"],
+                               environment=environment).to_dict()
     except Exception as error:  # what a release changes is never worth the release
         log.warning("changes of %s in %s not read: %s", release_id, environment, error)
         return None

@@ -9,13 +9,16 @@ row. Holds image labels, revisions, versions and release ids, never a secret.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from .records import table_key
+from .errors import LedgerError
+from .records import ReleaseRecord, table_key, utc
 from .side_tables import SideTable
+from .store import Ledger
 
 MAX_CHANGES_CHARS = 30_000  # a Table string property holds 32 K characters
 
@@ -72,3 +75,23 @@ class ChangesBook(SideTable):
         except ValueError:
             return None
         return data if isinstance(data, dict) else None
+
+
+def releases_since(ledger: Ledger, service: str, since: datetime) -> list[ReleaseRecord]:
+    """The service's releases created at or after `since`, oldest first: one partition's
+    rows of that window, however long the ledger's history."""
+    # A row whose first write was lost has no CreatedAt; it was created before its update.
+    query = "PartitionKey eq @service and ( CreatedAt ge @since or UpdatedAt ge @since )"
+    table = ledger.client.get_table_client(ledger.releases_table)
+    try:
+        entities = list(table.query_entities(query, parameters={
+            "service": table_key(service, "service"), "since": utc(since)}))
+    except AzureError as error:
+        first = (str(getattr(error, "message", None) or error).splitlines() or [""])[0]
+        raise LedgerError(f"ledger: list releases of {service} since {since.isoformat()} on"
+                          f" table {ledger.releases_table} failed: {type(error).__name__}:"
+                          f" {first[:200]}", operation="list releases",
+                          table=ledger.releases_table) from error
+    found = [ReleaseRecord.from_entity(entity) for entity in entities]
+    return sorted((r for r in found if r.created_at >= utc(since)),
+                  key=lambda r: (r.created_at, r.release_id))

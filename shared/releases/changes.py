@@ -10,8 +10,9 @@ kept in the ledger's changes book (shared/ledger/changes.py) for the pages.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from shared.ledger.records import EnvironmentState, ReleaseRecord
@@ -21,7 +22,6 @@ from shared.text import one_line
 
 log = logging.getLogger(__name__)
 BETWEEN_SHOWN = 20     # versions in between listed; more are counted
-RELEASES_READ = 500    # a service's newest releases read to find the versions in between
 
 
 class Releases(Protocol):
@@ -29,8 +29,12 @@ class Releases(Protocol):
 
     def environment_state(self, service: str, environment: str) -> EnvironmentState: ...
 
-    def releases(self, service: str | None = None, *, limit: int = ...
-                 ) -> list[ReleaseRecord]: ...
+    def get_release(self, release_id: str, *,
+                    service: str | None = None) -> ReleaseRecord | None: ...
+
+
+Since = Callable[[str, datetime], Sequence[ReleaseRecord]]
+"""A service's releases created since a moment (`shared.ledger.changes.releases_since`)."""
 
 
 @dataclass(frozen=True)
@@ -94,9 +98,11 @@ class ReleaseChanges:
                    _text(data.get("betweenUnknown"), 300) or None)
 
 
-def what_changes(registry: Blobs, repository: str, ledger: Releases, *, service: str,
-                 release_id: str, digest: str, environment: str) -> ReleaseChanges:
-    """The changes of `release_id` (image `repository@digest`) in `environment`."""
+def what_changes(registry: Blobs, repository: str, ledger: Releases, since: Since, *,
+                 service: str, release_id: str, digest: str,
+                 environment: str) -> ReleaseChanges:
+    """The changes of `release_id` (image `repository@digest`) in `environment`; the
+    versions in between are read from the running release's creation on."""
     proposed = read_provenance(registry, repository, digest)
     try:
         current = ledger.environment_state(service, environment).current
@@ -112,20 +118,21 @@ def what_changes(registry: Blobs, repository: str, ledger: Releases, *, service:
         registry, repository, current.digest)
     url, why = link_between(proposed, running)
     unknown: str | None = None
+    running_row: ReleaseRecord | None = None
+    between: list[Between] = []
     try:
-        rows = ledger.releases(service, limit=RELEASES_READ)
+        running_row = ledger.get_release(current.release_id, service=service)
+        if running_row is None:
+            unknown = f"the running release {current.release_id} is not in the ledger"
+        else:
+            rows = [running_row, *since(service, running_row.created_at)]
+            if all(r.release_id != release_id for r in rows):  # older than the running one
+                proposed_row = ledger.get_release(release_id, service=service)
+                rows += [proposed_row] if proposed_row else []
+            between = versions_between(rows, current.release_id, release_id) or []
     except Exception as error:
         log.warning("changes of %s: the versions in between are unknown: %s", release_id, error)
-        rows, unknown = [], f"the ledger cannot be read: {one_line(error, 200)}"
-    running_row = next((r for r in rows if r.release_id == current.release_id), None)
-    between: list[Between] = []
-    if unknown is None:
-        found = versions_between(rows, current.release_id, release_id)
-        if found is None:
-            unknown = f"the running release {current.release_id} is not among the service's" \
-                      f" {RELEASES_READ} newest releases"
-        else:
-            between = found
+        unknown = f"the ledger cannot be read: {one_line(error, 200)}"
     return ReleaseChanges(environment, proposed, running, current.release_id,
                           running_row.version if running_row else None, url, why,
                           tuple(between[:BETWEEN_SHOWN]), max(0, len(between) - BETWEEN_SHOWN),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sandbox.images import build_image, push
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 from shared.ledger import Ledger, ReleaseRecord
-from shared.ledger.changes import ChangesBook
+from shared.ledger.changes import ChangesBook, releases_since
 from shared.registry.client import RegistryClient, RegistryEndpoint, RetrySettings
 from shared.registry.provenance import REVISION, SOURCE, Provenance
 from shared.releases.changes import (
@@ -89,6 +90,13 @@ def client(fault_proxy: FaultProxy, tls_files: TlsFiles) -> RegistryClient:
     return RegistryClient(endpoint, retry=RetrySettings(total=1, backoff_factor=0.01))
 
 
+def changes_of(client: RegistryClient, repository: str, ledger: Ledger, release_id: str,
+               digest: str) -> ReleaseChanges:
+    return what_changes(client, repository, ledger, partial(releases_since, ledger),
+                        service=SERVICE, release_id=release_id, digest=digest,
+                        environment="prod")
+
+
 def pushed(tmp_path: Path, registry: LocalRegistry, repository: str, version: str,
            labelled: bool = True) -> str:
     labels = {SOURCE: "https://github.com/contoso/delivery", REVISION: REV[version]}
@@ -110,8 +118,7 @@ def test_what_changes_reads_both_images_and_the_ledger(
         ledger.upsert_release(row)
     ledger.set_current(SERVICE, "prod", running.release_id, old, f"x/{repository}@{old}")
 
-    changes = what_changes(client, repository, ledger, service=SERVICE,
-                           release_id="delivery-0004", digest=new, environment="prod")
+    changes = changes_of(client, repository, ledger, "delivery-0004", new)
 
     assert changes.proposed.revision == REV["1.1.0"] and changes.running is not None
     assert (changes.running.digest, changes.running.revision) == (old, REV["1.0.0"])
@@ -136,19 +143,16 @@ def test_nothing_running_or_an_unlabelled_running_image_is_said(
     old = pushed(tmp_path, registry, repository, "1.0.0", labelled=False)
     new = pushed(tmp_path, registry, repository, "1.1.0")
 
-    first = what_changes(client, repository, ledger, service=SERVICE,
-                         release_id="delivery-0002", digest=new, environment="prod")
+    first = changes_of(client, repository, ledger, "delivery-0002", new)
     assert first.running is None
     assert first.no_compare == "nothing recorded as running in prod"
 
     ledger.set_current(SERVICE, "prod", "delivery-0001", old, f"x/{repository}@{old}")
-    second = what_changes(client, repository, ledger, service=SERVICE,
-                          release_id="delivery-0002", digest=new, environment="prod")
+    second = changes_of(client, repository, ledger, "delivery-0002", new)
     assert second.running is not None and second.running.revision is None
     assert second.compare_url is None
     assert second.no_compare == "the running image's revision is unknown"
-    assert second.between_unknown == ("the running release delivery-0001 is not among the"
-                                      " service's 500 newest releases")
+    assert second.between_unknown == "the running release delivery-0001 is not in the ledger"
 
 
 def test_a_failing_registry_leaves_the_rest_known(
@@ -163,9 +167,35 @@ def test_a_failing_registry_leaves_the_rest_known(
     ledger.set_current(SERVICE, "prod", "delivery-0001", old, f"x/{repository}@{old}")
     fault_proxy.inject(503, times=50, path_contains=f"/{repository}/")
 
-    changes = what_changes(client, repository, ledger, service=SERVICE,
-                           release_id="delivery-9999", digest=new, environment="prod")
+    changes = changes_of(client, repository, ledger, "delivery-9999", new)
 
     assert changes.proposed.problem is not None and "HTTP 503" in changes.proposed.problem
     assert changes.compare_url is None and changes.no_compare is not None
     assert len(changes.between) == BETWEEN_SHOWN and changes.more_between == 3
+
+
+def test_a_proposed_release_older_than_the_running_one_has_nothing_in_between(
+        tmp_path: Path, registry: LocalRegistry, client: RegistryClient,
+        ledger: Ledger) -> None:
+    repository = "chg" + uuid.uuid4().hex[:8]
+    old, new = (pushed(tmp_path, registry, repository, v) for v in ("1.0.0", "1.1.0"))
+    for row in (record(1, "1.0.0", "Running"), record(2, "1.0.1", "Failed"),
+                record(3, "1.1.0", "Completed"), record(4, "1.2.0", "Failed")):
+        ledger.upsert_release(row)
+    ledger.set_current(SERVICE, "prod", "delivery-0003", new, f"x/{repository}@{new}")
+
+    back = changes_of(client, repository, ledger, "delivery-0001", old)
+
+    assert back.between == () and back.between_unknown is None
+    assert back.compare_url == (f"https://github.com/contoso/delivery/compare/"
+                                f"{REV['1.1.0']}...{REV['1.0.0']}")
+
+
+def test_releases_since_reads_one_service_from_a_moment_on(ledger: Ledger) -> None:
+    rows = [record(n, f"1.0.{n}", "Completed") for n in range(1, 6)]
+    for row in [*rows, record(9, "9.9.9", "Completed", service="other")]:
+        ledger.upsert_release(row)
+
+    found = releases_since(ledger, SERVICE, rows[2].created_at)
+
+    assert [r.release_id for r in found] == ["delivery-0003", "delivery-0004", "delivery-0005"]
