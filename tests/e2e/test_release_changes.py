@@ -4,6 +4,7 @@ and the release page of the dashboard.
 
 1.0.0 goes to production; 1.0.1 is rejected at the gate (a version skipped); 1.1.0 waits
 at the production gate and shows 1.0.0's revision, its own, the link between them and 1.0.1.
+With `SAVE_SCREENSHOTS=1` the page is saved as docs/images/approval-page-changes.png.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ import aiohttp
 import pytest
 
 from sandbox.azurite import Azurite
-from sandbox.browser import BrowserMissing, async_chromium, require_browser
+from sandbox.browser import (
+    BrowserMissing,
+    async_chromium,
+    async_screenshot_if_requested,
+    require_browser,
+)
 from sandbox.faults import FaultProxy
 from sandbox.images import build_image, push
 from sandbox.kube.pytest_fixtures import *  # noqa: F403
@@ -83,7 +89,8 @@ def test_the_approval_page_shows_what_the_release_changes(stack: ReleaseStack) -
         page_url = f"{run.host.base_url}{urlsplit(link['url']).path}?" \
                    f"{urlsplit(link['url']).query}"
         async with async_chromium() as browser:
-            context = await browser.new_context(java_script_enabled=False)
+            context = await browser.new_context(viewport={"width": 900, "height": 640},
+                                                java_script_enabled=False)
             page = await context.new_page()
             response = await page.goto(page_url)
             assert response is not None and response.status == 200
@@ -91,6 +98,7 @@ def test_the_approval_page_shows_what_the_release_changes(stack: ReleaseStack) -
             facts_text = await page.inner_text("table.facts")
             assert revision("1.1.0") in facts_text and revision("1.0.0") in facts_text
             assert "1.0.1 (Rejected)" in facts_text
+            await async_screenshot_if_requested(page.locator("main"), "approval-page-changes")
             await context.close()
 
         async with aiohttp.ClientSession() as http:
