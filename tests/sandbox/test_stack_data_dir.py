@@ -88,7 +88,9 @@ def test_a_pushed_image_carries_its_source_revision_to_the_gate(released: Stack)
     status, rows = get_json(f"{facts.app_url}/api/releases?service=delivery")
     assert status == 200
     (row,) = [r for r in rows if r["version"] == "1.0.0"]
-    _, shown = get_json(row["statusUri"])
+    # request_approval keeps the changes while the ledger already says WaitingForApproval.
+    shown = wait_until(lambda: (v := get_json(row["statusUri"])[1]) and "changes" in v and v,
+                       RELEASE_SECONDS, "the changes at the gate kept")
     changes = shown["changes"]["prod"]
     assert changes["proposed"] == {
         "digest": row["digest"], "source": "https://github.com/contoso/delivery",
