@@ -114,8 +114,8 @@ def what_changes(registry: Blobs, repository: str, ledger: Releases, since: Sinc
     if current is None:
         return ReleaseChanges(environment, proposed,
                               no_compare=f"nothing recorded as running in {environment}")
-    running = proposed if current.digest == digest else read_provenance(
-        registry, repository, current.digest)
+    running = proposed if current.digest == digest else running_provenance(
+        registry, repository, current.digest, current.image)
     url, why = link_between(proposed, running)
     unknown: str | None = None
     running_row: ReleaseRecord | None = None
@@ -137,6 +137,22 @@ def what_changes(registry: Blobs, repository: str, ledger: Releases, since: Sinc
                           running_row.version if running_row else None, url, why,
                           tuple(between[:BETWEEN_SHOWN]), max(0, len(between) - BETWEEN_SHOWN),
                           unknown)
+
+
+def running_provenance(registry: Blobs, repository: str, digest: str, image: str
+                       ) -> Provenance:
+    """The running image's provenance, from the release's repository, else from the one the
+    environment pulls it from (`host/prod/delivery@…`, on the same registry): a promoted
+    image outlives its source repository's retention."""
+    found = read_provenance(registry, repository, digest)
+    endpoint = getattr(registry, "endpoint", None)
+    host, _, rest = image.partition("/")
+    pulled = rest.partition("@")[0]
+    if found.problem is None or endpoint is None or host != getattr(endpoint, "host", None) \
+            or not pulled or pulled == repository:
+        return found
+    again = read_provenance(registry, pulled, digest)
+    return found if again.problem and not again.revision else again
 
 
 def link_between(proposed: Provenance, running: Provenance) -> tuple[str | None, str | None]:

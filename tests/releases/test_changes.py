@@ -199,3 +199,25 @@ def test_releases_since_reads_one_service_from_a_moment_on(ledger: Ledger) -> No
     found = releases_since(ledger, SERVICE, rows[2].created_at)
 
     assert [r.release_id for r in found] == ["delivery-0003", "delivery-0004", "delivery-0005"]
+
+
+def test_a_running_image_gone_from_its_source_repository_is_read_where_it_runs(
+        tmp_path: Path, registry: LocalRegistry, client: RegistryClient,
+        ledger: Ledger) -> None:
+    repository = "chg" + uuid.uuid4().hex[:8]
+    new = pushed(tmp_path, registry, repository, "1.1.0")
+    old = pushed(tmp_path, registry, f"prod/{repository}", "1.0.0")  # only promoted copy
+    ledger.upsert_release(record(1, "1.0.0", "Completed"))
+    ledger.set_current(SERVICE, "prod", "delivery-0001", old,
+                       f"{client.endpoint.host}/prod/{repository}@{old}")
+
+    changes = changes_of(client, repository, ledger, "delivery-0002", new)
+
+    assert changes.running is not None and changes.running.revision == REV["1.0.0"]
+    assert changes.compare_url is not None
+    # Another registry's image is never looked up on this one.
+    ledger.set_current(SERVICE, "prod", "delivery-0001", old,
+                       f"elsewhere.example/prod/{repository}@{old}")
+    elsewhere = changes_of(client, repository, ledger, "delivery-0002", new)
+    assert elsewhere.running is not None and elsewhere.running.revision is None
+    assert elsewhere.running.problem is not None and "not found" in elsewhere.running.problem
