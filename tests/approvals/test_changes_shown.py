@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
+from activities.approvals import gate_changes
 from shared.approvals.page import GateView, render_decision
 from shared.approvals.requests import release_card
 from shared.approvals.teams import approval_request_card, outcome_card, reminder_card
@@ -152,3 +153,11 @@ def test_hostile_labels_are_escaped_text_on_the_page() -> None:
     assert "<script>" not in html and "<img" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert anchors(html) == []
+
+
+def test_the_gate_opens_without_changes_when_they_cannot_be_read() -> None:
+    # A request written before the changes were read names no image: nothing is read.
+    assert gate_changes(REQUEST) is None
+    # A registry that cannot even be named: logged, and the gate opens without them.
+    assert gate_changes({**REQUEST, "image": {"registry": {"url": "https://h/x"},
+                                              "repository": "delivery"}}) is None
