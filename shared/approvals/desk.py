@@ -282,8 +282,8 @@ class Desk:
                    principal)
 
     async def view(self, gate: OpenGate, intent: str | None) -> GateView:
-        """What the decision page shows; what runs there now and the analysis before the
-        gate come from the ledger."""
+        """What the decision page shows; what runs there now, the analysis before the gate
+        and what the release changes (as read when the gate opened) come from the ledger."""
         return replace(gate_view(gate, intent, await self.running_now(gate),
                                  await self.analysis_before(gate)),
                        changes=await self.changes_at(gate))

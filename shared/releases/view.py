@@ -1,7 +1,8 @@
 """One release (or operation) as the releases API and the dashboard show it.
 
 The ledger's row joined with the live Durable status of its orchestration, and a timeline
-of what happened (registry events, orchestration steps, stage outcomes), oldest first. An
+of what happened (registry events, orchestration steps, stage outcomes), oldest first, with
+its analysis rounds and what it changes at each gate it reached (`changes`). An
 orchestration whose first ledger write has not landed yet is shown from its custom status.
 Reads through the protocols below; shows nothing secret (the input, which holds the policy
 snapshot, is never read). Does not list releases (the ledger does) or change anything.
@@ -78,12 +79,12 @@ class ReleaseViews:
         journal = ReleaseStatus.from_dict(custom)
         shown = row.to_dict() if row is not None else pending_row(release_id, status, journal)
         rounds = await asyncio.to_thread(self.evidence, release_id) if self.evidence else []
-        analysis: dict[str, Any] = {"analysis": [r.to_dict() for r in rounds]} if rounds else {}
+        analysis = {"analysis": [r.to_dict() for r in rounds]} if rounds else {}
         kept = await asyncio.to_thread(self.changes, release_id) if self.changes else {}
-        if kept:
-            analysis["changes"] = dict(kept)
+        changes = {"changes": dict(kept)} if kept else {}
         return {**shown, "kind": operation_kind(release_id), "statusUri": link(release_id),
-                **helm_view(journal), **analysis, "timeline": timeline(row, journal, events),
+                **helm_view(journal), **analysis, **changes,
+                "timeline": timeline(row, journal, events),
                 "durable": durable_view(status, custom)}
 
 
