@@ -88,7 +88,7 @@ class ReleaseChanges:
             (None, _text(data.get("noCompare"), 300) or None)
         between = tuple(Between(_text(b.get("releaseId")), _text(b.get("version")),
                                 _text(b.get("state")))
-                        for b in data.get("between") or () if isinstance(b, Mapping))
+                        for b in _list(data.get("between")) if isinstance(b, Mapping))
         more = data.get("moreBetween")
         return cls(one_line(data["environment"], 100), proposed, running,
                    _text(data.get("runningRelease")) or None,
@@ -180,6 +180,10 @@ def versions_between(releases: Sequence[ReleaseRecord], running: str, proposed: 
                                                                    end.release_id))]
     found.sort(key=lambda r: (r.created_at, r.release_id))
     return [Between(r.release_id, r.version, r.state) for r in found]
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _text(value: Any, limit: int = 128) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -74,6 +75,8 @@ def test_the_stored_form_reads_back_and_its_link_is_checked_again() -> None:
     hostile["proposed"]["source"] = "javascript:alert(1)"
     read = ReleaseChanges.from_dict(hostile)
     assert read is not None and read.compare_url is None
+    assert ReleaseChanges.from_dict({**changes.to_dict(), "between": 7}) == replace(
+        changes, between=())
     assert ReleaseChanges.from_dict({"environment": "prod"}) is None
     assert ReleaseChanges.from_dict("prod") is None
 
