@@ -2,15 +2,18 @@
 links, post the card), check a decision, notify.
 
 `request_approval` fails only when links cannot be signed (settings); Teams posts never fail
-a release: a failed post comes back as a `notice`. `check_approval` records every use of a
-link in the approval book and says whether it counts (an approver, not the pusher, not used
-before). The orchestration does the counting: see shared/approvals/gate.Tally.
+a release: a failed post comes back as a `notice`. It also reads what the release changes
+(image labels, the ledger: shared/releases/changes.py), which never fails it either.
+`check_approval` records every use of a link in the approval book and says whether it counts
+(an approver, not the pusher, not used before). The orchestration does the counting: see
+shared/approvals/gate.Tally.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from activities.boundary import marks_failures
@@ -20,8 +23,13 @@ from shared.approvals import keys, teams
 from shared.approvals.gate import judge
 from shared.approvals.requests import gate_links, release_card
 from shared.approvals.teams_webhook import post_message
+from shared.ledger import LedgerError
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
+from shared.ledger.changes import ChangesBook, releases_since
 from shared.policy.model import Gate
+from shared.registry import registries
+from shared.registry.client import QUICK_RETRY, RegistryEndpoint
+from shared.releases.changes import what_changes
 from shared.secrets.sources import for_spec
 
 bp = blueprint()
@@ -45,8 +53,36 @@ def request_approval(request: dict[str, Any]) -> dict[str, Any]:
     """Sign this gate's links and post the approval card; the links whatever the post did."""
     gate = Gate.from_dict(request["gate"])
     links = gate_links(keys.app_keyring(), keys.base_url(), keys.identity_mode(), request, gate)
+    changes = gate_changes(request)
+    if changes is not None:  # the reminder and outcome cards get them with the links
+        links["changes"] = changes
     card = teams.approval_request_card(release_card(request, links))
     return {**links, **send(request, card, gate)}
+
+
+def gate_changes(request: dict[str, Any]) -> dict[str, Any] | None:
+    """What the release changes where its gate opens (registry labels, ledger), kept in the
+    changes book for the pages; None when the request names no image. Never raises."""
+    image = request.get("image")
+    if not isinstance(image, dict):  # a request built before the changes were read
+        return None
+    release_id, environment = request["releaseId"], request["environment"]
+    try:
+        registry = registries.for_endpoint(RegistryEndpoint.from_dict(image["registry"]),
+                                           QUICK_RETRY)
+        ledger = app_ledger()
+        changes = what_changes(registry, str(image["repository"]), ledger,
+                               partial(releases_since, ledger), service=request["service"],
+                               release_id=release_id, digest=request["digest"],
+                               environment=environment).to_dict()
+    except Exception as error:  # what a release changes is never worth the release
+        log.warning("changes of %s in %s not read: %s", release_id, environment, error)
+        return None
+    try:
+        ChangesBook.beside(app_ledger()).record(release_id, environment, changes)
+    except LedgerError as error:
+        log.warning("changes of %s in %s not kept: %s", release_id, environment, error)
+    return changes
 
 
 @bp.activity_trigger(input_name="request")

@@ -167,7 +167,10 @@ def wait_for_approval(context: OrchestrationContext, plan: ReleasePlan, stage: S
 
     try:
         links, _ = yield context.task_all([  # sign the links and say so in the ledger at once
-            context.call_activity("request_approval", request),
+            # The image's registry and repository ride along (not in `request`, which the
+            # cards repeat) so the activity can read what the release changes.
+            context.call_activity("request_approval", {**request, "image": {
+                "registry": plan.source_registry, "repository": plan.source_repository}}),
             journal.record("WaitingForApproval", stage, stage_state="WaitingForApproval",
                            step="approval")])
     except Exception as failure:

@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -78,12 +78,16 @@ def build_image(
     platforms: list[str] | None = None,
     seed: str = "x",
     tag: str = "latest",
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
 ) -> OciLayout:
     """Write an image (or, with `platforms`, an image index) tagged `tag` into an OCI layout.
 
     `layer_sizes` are bytes of pseudo-random content per layer, derived from seed, platform
     and index; each blob is about 2 KiB larger (tar and gzip framing). Other tags already in
-    the layout are kept.
+    the layout are kept. `labels` go into every platform's config (`config.Labels`), as a
+    Dockerfile `LABEL` puts them; `annotations` on the top manifest (the index, with
+    `platforms`), as `buildx --annotation` does.
     """
     blobs_dir = directory / "blobs" / "sha256"
     blobs_dir.mkdir(parents=True, exist_ok=True)
@@ -99,13 +103,14 @@ def build_image(
         config = _write_json(blobs_dir, OCI_CONFIG, {
             **_platform_fields(platform),
             "rootfs": {"type": "layers", "diff_ids": [diff_id for _, diff_id in layers]},
-            "config": {},
+            "config": {"Labels": dict(labels)} if labels else {},
         })
         manifest = _write_json(blobs_dir, OCI_MANIFEST, {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "config": config.descriptor(),
             "layers": [blob.descriptor() for blob, _ in layers],
+            **({"annotations": dict(annotations)} if annotations and not platforms else {}),
         })
         manifests[platform] = manifest
         layer_digests += [blob.digest for blob, _ in layers]
@@ -119,6 +124,7 @@ def build_image(
                 blob.descriptor(platform=_platform_fields(platform))
                 for platform, blob in manifests.items()
             ],
+            **({"annotations": dict(annotations)} if annotations else {}),
         })
         written[top.digest] = top.size
     else:

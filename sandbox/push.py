@@ -4,8 +4,9 @@ For a service released as a chart (delivery), first pushes the chart at the imag
 (the sample chart, with Helm's own package + push, as CI would; a version the registry has
 already stays as it is); then (for every service: web has no chart) builds
 a small generated image (sandbox/images.py; the same service and version always give the
-same digest) and pushes it with skopeo into the stack's registry, whose notification starts
-the release in the app; then waits until the app shows that release and prints its address.
+same digest) that carries the OCI source, revision and version as labels and annotations,
+and pushes it with skopeo into the stack's registry, whose notification starts the release
+in the app; then waits until the app shows that release and prints its address.
 `--crash-in ENV` first tells the stack that this image crashes in that environment (see
 stack_control.py), so its rollout there fails with CrashLoopBackOff and the release rolls
 back; the crashing build is a different image (a different digest) from the healthy build
@@ -18,6 +19,7 @@ delay, in every environment (again a digest of its own). Exit codes: 0 pushed an
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -91,8 +93,10 @@ def push_version(facts: StackFacts, service: str, version: str, crash_in: str | 
     variant = f"{version}-crash-in-{crash_in}" if crash_in else version
     if errors or latency_ms:
         variant += f"-errors-{errors:g}-latency-{latency_ms:g}"
+    provenance = source_labels(service, version)
     layout = build_image(Path(facts.data_dir) / "images" / f"{service}-{variant}",
-                         layer_sizes=[LAYER_BYTES], seed=f"{service}:{variant}", tag=version)
+                         layer_sizes=[LAYER_BYTES], seed=f"{service}:{variant}", tag=version,
+                         labels=provenance, annotations=provenance)
     ca = Path(facts.ca_file)
     chart = None
     version_of_chart = chart_version(version) if known.get("chartRepository") else None
@@ -115,6 +119,15 @@ def push_version(facts: StackFacts, service: str, version: str, crash_in: str | 
     release = release_id(service, digest)
     return Pushed(service, version, digest, release, facts.release_url(release), crash_in,
                   chart, errors, latency_ms)
+
+
+def source_labels(service: str, version: str) -> dict[str, str]:
+    """The OCI source, revision and version CI would set: a fake git commit id derived from
+    the version (the same version, the same revision), in a made-up GitHub repository."""
+    return {"org.opencontainers.image.source": f"https://github.com/contoso/{service}",
+            "org.opencontainers.image.revision": hashlib.sha1(
+                f"{service}:{version}".encode(), usedforsecurity=False).hexdigest(),
+            "org.opencontainers.image.version": version}
 
 
 def wait_for_release(pushed: Pushed, seconds: float = RELEASE_WAIT_SECONDS) -> bool:

@@ -38,6 +38,7 @@ from shared.approvals.page import (
     render_result,
 )
 from shared.json_input import JsonInputError, read_json
+from shared.ledger.changes import ChangesBook
 from shared.ledger.evidence import EvidenceBook
 from triggers.durable_adapter import ClientInstances
 from triggers.identifiers import INSTANCE_ID, NAME
@@ -95,9 +96,10 @@ async def approval_decision(req: func.HttpRequest,
 
 def approval_desk(client: df.DurableOrchestrationClient) -> Desk:
     """The desk over the app's Durable client, approval settings, book, ledger and the
-    ledger's analysis rounds."""
+    ledger's analysis rounds and changes book."""
     return app_desk(ClientInstances(client), app_ledger,
-                    lambda: EvidenceBook.beside(app_ledger()).rounds)
+                    lambda: EvidenceBook.beside(app_ledger()).rounds,
+                    lambda: ChangesBook.beside(app_ledger()).find)
 
 
 async def open_gate(desk: Desk, req: func.HttpRequest, decision: str | None = None) -> OpenGate:

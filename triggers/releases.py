@@ -36,6 +36,7 @@ import azure.functions as func
 from blueprints import blueprint
 from shared.app_context import app_ledger, app_policy
 from shared.ledger import RELEASE_STATES
+from shared.ledger.changes import ChangesBook
 from shared.ledger.evidence import EvidenceBook
 from shared.releases.desk import OperationsDesk
 from shared.releases.operations import Operation
@@ -151,7 +152,8 @@ async def show(client: df.DurableOrchestrationClient, req: func.HttpRequest) -> 
     base = origin(req)
     ledger = app_ledger()
     return await ReleaseViews(ledger, ClientInstances(client),
-                              EvidenceBook.beside(ledger).rounds).show(
+                              EvidenceBook.beside(ledger).rounds,
+                              ChangesBook.beside(ledger).changes).show(
         release_id, lambda rid: status_uri(base, rid))
 
 

@@ -21,7 +21,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -53,6 +53,7 @@ from shared.approvals.tokens import (
 from shared.instances import Instance
 from shared.ledger import EnvironmentState, LedgerError, ReleaseRecord
 from shared.ledger.approvals import ApprovalBook, ApprovalUse, use_key
+from shared.releases.changes import ReleaseChanges
 from shared.releases.plan import ReleasePlan
 from shared.releases.rounds import AnalysisRound, Recorded, by_environment
 from shared.releases.status import ReleaseStatus
@@ -94,6 +95,9 @@ class Running(Protocol):
 
 Rounds = Callable[[str], Sequence[Recorded]]
 """A release's analysis rounds as the ledger keeps them (`EvidenceBook.rounds`; blocking)."""
+Changes = Callable[[str, str], Mapping[str, Any] | None]
+"""What a release changes at a gate, as `request_approval` kept it (`ChangesBook.find`;
+blocking)."""
 
 
 # The gate ----------------------------------------------------------------------------------
@@ -125,7 +129,8 @@ class OpenGate:
 
 
 def app_desk(durable: Gates, ledger: Callable[[], Running],
-             rounds: Callable[[], Rounds] | None = None) -> Desk:
+             rounds: Callable[[], Rounds] | None = None,
+             changes: Callable[[], Changes] | None = None) -> Desk:
     """The desk under the app's approval settings and book; Problem when they do not allow
     approvals here (sign-in not enforced, no signing key, no approval book)."""
     try:
@@ -146,7 +151,7 @@ def app_desk(durable: Gates, ledger: Callable[[], Running],
     except LedgerError as error:
         log.error("approval page: %s", error)
         raise Problem("unavailable", "the approval book is not configured") from None
-    return Desk(durable, mode, keyring, book, ledger, rounds)
+    return Desk(durable, mode, keyring, book, ledger, rounds, changes)
 
 
 class Desk:
@@ -154,13 +159,15 @@ class Desk:
 
     def __init__(self, durable: Gates, mode: IdentityMode, keyring: Keyring, book: Book,
                  ledger: Callable[[], Running],
-                 rounds: Callable[[], Rounds] | None = None) -> None:
+                 rounds: Callable[[], Rounds] | None = None,
+                 changes: Callable[[], Changes] | None = None) -> None:
         self.durable = durable
         self.mode = mode
         self.keyring = keyring
         self.book = book
         self.ledger = ledger   # what runs where; a ledger that cannot be had only hides it
         self.rounds = rounds   # the analysis before the gate; unreadable, it is only hidden
+        self.changes = changes  # what the release changes; unreadable, "not read" is shown
 
     @staticmethod
     def now() -> datetime:
@@ -275,10 +282,23 @@ class Desk:
                    principal)
 
     async def view(self, gate: OpenGate, intent: str | None) -> GateView:
-        """What the decision page shows; what runs there now and the analysis before the
-        gate come from the ledger."""
-        return gate_view(gate, intent, await self.running_now(gate),
-                         await self.analysis_before(gate))
+        """What the decision page shows; what runs there now, the analysis before the gate
+        and what the release changes (as read when the gate opened) come from the ledger."""
+        return replace(gate_view(gate, intent, await self.running_now(gate),
+                                 await self.analysis_before(gate)),
+                       changes=await self.changes_at(gate))
+
+    async def changes_at(self, gate: OpenGate) -> ReleaseChanges | None:
+        """What the release changes at this gate, as read when it opened."""
+        if self.changes is None:
+            return None
+        try:
+            kept = await asyncio.to_thread(self.changes(), gate.release_id, gate.environment)
+        except LedgerError as error:
+            log.warning("approval page: the changes at %s are unknown: %s", gate.environment,
+                        error)
+            return None
+        return ReleaseChanges.from_dict(kept)
 
     async def analysis_before(self, gate: OpenGate) -> tuple[AnalysisBefore, ...]:
         """The recorded analysis rounds of the environments before the gate."""

@@ -16,6 +16,7 @@ from shared.approvals.links import page_url
 from shared.approvals.teams import ApprovalLinks, ReleaseCard, earlier_image
 from shared.approvals.tokens import Keyring, issue, new_nonce
 from shared.policy.model import Gate
+from shared.releases.changes import ReleaseChanges
 
 
 def gate_links(keyring: Keyring, base: str, mode: IdentityMode, request: Mapping[str, Any],
@@ -50,4 +51,5 @@ def release_card(request: Mapping[str, Any], links: Mapping[str, Any]) -> Releas
         reviewers=tuple((link["approver"], link["url"])
                         for link in links.get("approvalLinks") or ()),
         overwrites=earlier_image(request.get("overwrites")),
-        tag_moved=request.get("tagMoved") is True)
+        tag_moved=request.get("tagMoved") is True,
+        changes=ReleaseChanges.from_dict(links.get("changes")))

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.releases.changes import ReleaseChanges
+
 MAX_MESSAGE_BYTES = 28 * 1024
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 OUTCOMES = ("Approved", "Rejected", "Expired", "Superseded", "RolledBack", "Failed")
@@ -62,6 +64,8 @@ class ReleaseCard:
     """The earlier image of this tag, when it was pushed again as another one."""
     tag_moved: bool = False
     """The tag named another image already when the push reached the app."""
+    changes: ReleaseChanges | None = None
+    """What the image changes against what runs in the environment (None: not read)."""
 
     @classmethod
     def from_value(cls, value: ReleaseCard | Mapping[str, Any]) -> ReleaseCard:
@@ -88,6 +92,7 @@ class ReleaseCard:
                             for r in value.get("reviewers") or ()),
             overwrites=earlier_image(value.get("overwrites")),
             tag_moved=value.get("tagMoved", value.get("tag_moved")) is True,
+            changes=ReleaseChanges.from_dict(value.get("changes")),
         )
         return cls._checked(card)
 
@@ -261,7 +266,40 @@ def _facts(card: ReleaseCard, now: datetime | None, with_deadline: bool = True
         facts.append(("Tag", "moved on since this push"))
     if card.evidence:
         facts.append(("Verification", _text(card.evidence, EVIDENCE_LIMIT)))
+    if card.changes:
+        facts += change_facts(card.changes)
     return {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in facts]}
+
+
+def change_facts(changes: ReleaseChanges) -> list[tuple[str, str]]:
+    """Source revision here and running there, the compare link's absence, the versions in
+    between: plain text (the link itself is a button)."""
+    proposed, running = changes.proposed, changes.running
+    facts = [("Source revision", revision_text(proposed.revision, proposed.unknown_revision))]
+    if running is None:
+        facts.append((f"Running in {_text(changes.environment)}",
+                      _text(changes.no_compare or "nothing recorded")))
+        return facts
+    version = _text(changes.running_version or changes.running_release or "unknown version")
+    facts.append((f"Running in {_text(changes.environment)}",
+                  f"{version} at {revision_text(running.revision, running.unknown_revision)}"))
+    if not changes.compare_url:
+        facts.append(("Compare", f"no link: {_text(changes.no_compare or 'unknown')}"))
+    if changes.between_unknown:
+        facts.append(("Versions in between", f"unknown: {_text(changes.between_unknown)}"))
+    else:
+        listed = ", ".join(f"{_text(b.version, 40)} ({_text(b.state, 20)})"
+                           for b in changes.between) or "none"
+        more = f" and {changes.more_between} more" if changes.more_between else ""
+        facts.append(("Versions in between", listed + more))
+    return facts
+
+
+def revision_text(revision: str | None, unknown: str | None) -> str:
+    """`0123456789ab` (a revision cut to 12 characters), or `unknown: why`."""
+    if revision:
+        return _text(revision[:SHORT_DIGEST_HEX])
+    return f"unknown: {_text(unknown or 'not read')}"
 
 
 def _actions(card: ReleaseCard) -> list[dict[str, Any]]:
@@ -271,6 +309,8 @@ def _actions(card: ReleaseCard) -> list[dict[str, Any]]:
     if card.reviewers:
         links = [(f"Review as {_text(name, 60)}", url)
                  for name, url in card.reviewers[:MAX_REVIEWERS]]
+    if card.changes and card.changes.compare_url:  # built from checked parts: https only
+        links.append(("Compare changes", card.changes.compare_url))
     return [{"type": "Action.OpenUrl", "title": title, "url": url} for title, url in links]
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from shared.ledger.records import ACTIVE_STATES, DeployedChart, EnvironmentState, ReleaseRecord
+from shared.releases.changes import ReleaseChanges
 from shared.releases.operations import operation_kind
 from shared.releases.rounds import AnalysisRound, by_environment, rounds_from
 from shared.releases.status import HelmDeployed, HistoryEntry, ReleaseStatus
@@ -350,11 +351,13 @@ class ReleaseDetail:
     paused: PausedRow | None = None
     helm: tuple[tuple[str, HelmView], ...] = ()  # per environment, Helm targets only
     analysis: tuple[EnvironmentAnalysis, ...] = ()
+    changes: tuple[ReleaseChanges, ...] = ()  # per gate the release reached, as read there
 
     def to_dict(self) -> dict[str, Any]:
         data = plain_fields(self)
         data["evidence"] = {environment: line for environment, line in self.evidence}
         data["helm"] = {environment: plain(shown) for environment, shown in self.helm}
+        data["changes"] = {c.environment: c.to_dict() for c in self.changes}
         return data
 
 
@@ -580,9 +583,18 @@ def build_release_detail(shown: Mapping[str, Any], *, now: datetime,
         helm=tuple((text(env, 80), chart) for env, deployed in status.helm.items()
                    if (chart := deployed_chart(deployed)) is not None),
         analysis=analysis_view(rounds_from(shown.get("analysis"))),
+        changes=changes_view(shown.get("changes")),
         timeline=tuple(entry for entry in (_timeline_entry(e) for e in _list(
             shown.get("timeline"))) if entry is not None),
         overview_link=base)
+
+
+def changes_view(kept: Any) -> tuple[ReleaseChanges, ...]:
+    """What the release changes at each gate it reached (the releases API's `changes`)."""
+    if not isinstance(kept, Mapping):
+        return ()
+    found = (ReleaseChanges.from_dict(data) for data in kept.values())
+    return tuple(c for c in found if c is not None)
 
 
 def _stage_row(environment: str, stage: Mapping[str, Any]) -> StageRow:

@@ -16,7 +16,12 @@ from typing import Any, Literal
 from urllib.parse import urlencode, urljoin, urlparse, urlsplit, urlunsplit
 
 from azure.containerregistry import ContainerRegistryClient, DigestValidationError
-from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResponseNotReadError,
+    ServiceRequestError,
+)
 from azure.core.rest import HttpRequest, HttpResponse
 
 from .errors import (
@@ -308,6 +313,8 @@ def _oci_error(response: Any) -> str:
         first = errors[0]
         return f": {first.get('code', '')} {first.get('message', '')}".rstrip()
     except (ValueError, AttributeError, IndexError, TypeError):  # not an OCI error document
+        return ""
+    except ResponseNotReadError:  # a streamed download's error: its body was never read
         return ""
 
 

@@ -1,7 +1,8 @@
 """One release (or operation) as the releases API and the dashboard show it.
 
 The ledger's row joined with the live Durable status of its orchestration, and a timeline
-of what happened (registry events, orchestration steps, stage outcomes), oldest first. An
+of what happened (registry events, orchestration steps, stage outcomes), oldest first, with
+its analysis rounds and what it changes at each gate it reached (`changes`). An
 orchestration whose first ledger write has not landed yet is shown from its custom status.
 Reads through the protocols below; shows nothing secret (the input, which holds the policy
 snapshot, is never read). Does not list releases (the ledger does) or change anything.
@@ -10,7 +11,7 @@ snapshot, is never read). Does not list releases (the ledger does) or change any
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -53,10 +54,12 @@ class ReleaseViews:
     """The ledger's row of a release joined with Durable's status of its orchestration."""
 
     def __init__(self, ledger: Rows, durable: Instances,
-                 evidence: Callable[[str], Sequence[Round]] | None = None) -> None:
+                 evidence: Callable[[str], Sequence[Round]] | None = None,
+                 changes: Callable[[str], Mapping[str, Any]] | None = None) -> None:
         self.ledger = ledger
         self.durable = durable
         self.evidence = evidence
+        self.changes = changes  # `ChangesBook.changes`: what the release changes per gate
 
     async def show(self, release_id: str, link: Callable[[str], str]) -> dict[str, Any]:
         """The release or operation with its `link`, stages, timeline and live status;
@@ -77,8 +80,11 @@ class ReleaseViews:
         shown = row.to_dict() if row is not None else pending_row(release_id, status, journal)
         rounds = await asyncio.to_thread(self.evidence, release_id) if self.evidence else []
         analysis = {"analysis": [r.to_dict() for r in rounds]} if rounds else {}
+        kept = await asyncio.to_thread(self.changes, release_id) if self.changes else {}
+        changes = {"changes": dict(kept)} if kept else {}
         return {**shown, "kind": operation_kind(release_id), "statusUri": link(release_id),
-                **helm_view(journal), **analysis, "timeline": timeline(row, journal, events),
+                **helm_view(journal), **analysis, **changes,
+                "timeline": timeline(row, journal, events),
                 "durable": durable_view(status, custom)}
 
 

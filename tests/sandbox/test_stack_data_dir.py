@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.push import push_version
+from sandbox.push import push_version, source_labels
 from sandbox.stack import Stack, StackFacts
 from sandbox.stack_policy import SIGNING_KEY_FILE
 from tests.sandbox.stack_helpers import ANY_PORT, get_json, wait_until
@@ -80,3 +80,20 @@ def test_the_devhost_log_leaves_out_sdk_requests_at_the_default_level(released: 
     assert "devhost.invocations: deploy_image (activityTrigger)" in log  # the release is in it
     assert HTTP_LOGGING not in log and "'Authorization': 'REDACTED'" not in log
     assert len(log.encode()) < QUIET_LOG_BYTES, f"{len(log.encode())} bytes"
+
+
+def test_a_pushed_image_carries_its_source_revision_to_the_gate(released: Stack) -> None:
+    facts = released.facts
+    assert facts is not None
+    status, rows = get_json(f"{facts.app_url}/api/releases?service=delivery")
+    assert status == 200
+    (row,) = [r for r in rows if r["version"] == "1.0.0"]
+    # request_approval keeps the changes while the ledger already says WaitingForApproval.
+    shown = wait_until(lambda: (v := get_json(row["statusUri"])[1]) and "changes" in v and v,
+                       RELEASE_SECONDS, "the changes at the gate kept")
+    changes = shown["changes"]["prod"]
+    assert changes["proposed"] == {
+        "digest": row["digest"], "source": "https://github.com/contoso/delivery",
+        "revision": source_labels("delivery", "1.0.0")["org.opencontainers.image.revision"],
+        "version": "1.0.0", "problem": None}
+    assert changes["running"] is None  # the first release: nothing ran in prod before

@@ -61,9 +61,12 @@ def test_a_pushed_version_passes_qa_and_waits_for_approval(stack: Stack) -> None
     result = push(stack.data_dir, "delivery", "1.0.0")
     release_id = released_id(result)
     assert f"{facts.app_url}/api/releases/{release_id}" in result.stdout
+    # The ledger says WaitingForApproval while request_approval still opens the gate (the
+    # release does both at once): wait for the gate's links in the status too.
     view = wait_until(lambda: (v := release(facts, release_id))
-                      and v["state"] == "WaitingForApproval" and v, RELEASE_SECONDS,
-                      f"{release_id} waiting at the gate")
+                      and v["state"] == "WaitingForApproval"
+                      and (custom(v).get("waitingFor") or {}).get("approvalLinks") and v,
+                      RELEASE_SECONDS, f"{release_id} waiting at the gate")
     waiting = custom(view)["waitingFor"]
     assert custom(view)["step"] == "approval" and waiting["environment"] == "prod"
     assert [link["approver"] for link in waiting["approvalLinks"]] == [

@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from shared.approvals.teams import format_deadline, short_digest
+from shared.releases.changes import ReleaseChanges
 from shared.releases.rounds import AnalysisRound
 from shared.text import one_line
 
@@ -47,7 +48,7 @@ button{font:inherit;font-weight:600;padding:10px 28px;border:0;border-radius:4px
 cursor:pointer}
 button.approve{background:#237b4b}button.reject{background:#c4314b}
 .subtle{color:#666}.small{font-size:.875em}.comment{white-space:pre-wrap}
-.verdict-failed{color:#c4314b;font-weight:600}.verdict-inconclusive,.verdict-unknown{
+.verdict-failed{color:#c4314b;font-weight:600}a{color:#4b4da0}.verdict-inconclusive,.verdict-unknown{
 color:#8a6d00;font-weight:600}
 """
 CSS_HASH: Final = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
@@ -176,6 +177,8 @@ class GateView:
     """A Helm target's chart (pinned at the first Helm environment); None for others."""
     analysis: tuple[AnalysisBefore, ...] = ()
     """The analysis rounds of the environments before the gate, in the plan's order."""
+    changes: ReleaseChanges | None = None
+    """What the image changes against what runs there, as read when the gate opened."""
 
     def may(self, decision: str) -> bool:
         """Whether the link's scope offers this button."""
