@@ -1,0 +1,110 @@
+"""The pipelines `configure()` sets up from the app settings, each in a fresh process (the
+OpenTelemetry providers are process-wide): the Azure Monitor distro's real exporter posting to
+a loopback TLS ingestion endpoint, and nothing at all without a setting."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sandbox.tls import TlsFiles
+from shared.telemetry import ids
+from tests.telemetry.ingestion import IngestionReceiver
+
+REPO = Path(__file__).resolve().parents[2]
+RELEASE = "delivery-0123456789abcdef"
+
+# Imports the app as the Functions worker does (function_app calls configure()), then writes
+# a release's root span, a gate span under its environment, a metric and a log line.
+EMIT = """
+import json, logging, sys
+from datetime import UTC, datetime, timedelta
+import function_app  # noqa: F401 (configures telemetry from the app settings)
+from opentelemetry import metrics, trace
+from shared.telemetry import ids, metrics as release_metrics, setup, spans
+from shared.telemetry.logs import release_scope
+
+release = sys.argv[1]
+mode = setup.pipeline().mode
+if mode != "off":
+    end = datetime.now(UTC)
+    start = end - timedelta(minutes=5)
+    attributes = {"release.id": release, "release.service": "delivery"}
+    spans.emit("release", release, ids.release_span_id(release), None, start, end,
+               {**attributes, "release.outcome": "Completed"})
+    spans.emit("gate", release, ids.span_id(release, "prod", "gate", 0),
+               ids.environment_span_id(release, "prod"), start, end - timedelta(minutes=1),
+               {**attributes, "release.outcome": "Approved"})
+    release_metrics.release_ended("delivery", "Completed", 300.0)
+    with release_scope({"release.id": release}):
+        logging.getLogger("shared.example").warning("release step done")
+    setup.flush()
+print(json.dumps({"mode": mode, "enabled": setup.enabled(),
+                  "tracer": type(trace.get_tracer_provider()).__name__,
+                  "meter": type(metrics.get_meter_provider()).__name__}))
+"""
+
+
+def run_app(settings: dict[str, str]) -> dict[str, Any]:
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("APPLICATIONINSIGHTS_", "OTEL_"))}
+    done = subprocess.run([sys.executable, "-c", EMIT, RELEASE], cwd=REPO, timeout=90,
+                          env={**environment, **settings}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_without_a_setting_nothing_is_configured() -> None:
+    seen = run_app({})
+    assert seen == {"mode": "off", "enabled": False, "tracer": "ProxyTracerProvider",
+                    "meter": "_ProxyMeterProvider"}
+
+
+def test_the_distro_sends_the_release_trace_to_the_ingestion_endpoint(
+        tls_files: TlsFiles, tmp_path: Path) -> None:
+    key = str(uuid.uuid4())
+    with IngestionReceiver(tls_files) as receiver:
+        seen = run_app({
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": receiver.connection_string(key),
+            "REQUESTS_CA_BUNDLE": str(tls_files.ca), "SSL_CERT_FILE": str(tls_files.ca),
+            # Loopback only: no statsbeat, no control plane, retry files in the test's folder.
+            "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+            "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
+            "TMPDIR": str(tmp_path)})
+        deadline = time.monotonic() + 30
+        while not _has_all(receiver.envelopes()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        envelopes = receiver.envelopes()
+    assert seen["mode"] == "azure" and seen["enabled"] is True
+    assert set(receiver.paths) == {"/v2.1/track"}
+    assert {e["iKey"] for e in envelopes} == {key}
+    by_name = {e["data"]["baseData"].get("name"): e for e in envelopes
+               if e["data"]["baseType"] in ("RequestData", "RemoteDependencyData")}
+    root, gate = by_name["release"], by_name["gate"]
+    trace_id = ids.hex_trace_id(RELEASE)
+    assert root["tags"]["ai.operation.id"] == gate["tags"]["ai.operation.id"] == trace_id
+    # The distro's tracer provider took our id generator: the ids are the release's.
+    assert root["data"]["baseData"]["id"] == f"{ids.release_span_id(RELEASE):016x}"
+    assert gate["data"]["baseData"]["id"] == f"{ids.span_id(RELEASE, 'prod', 'gate', 0):016x}"
+    assert gate["tags"]["ai.operation.parentId"] == \
+        f"{ids.environment_span_id(RELEASE, 'prod'):016x}"
+    assert gate["data"]["baseData"]["properties"]["release.id"] == RELEASE
+    metrics = [e["data"]["baseData"]["metrics"][0] for e in envelopes
+               if e["data"]["baseType"] == "MetricData"]
+    assert {"release.outcomes", "release.lead_time"} <= {m["name"] for m in metrics}
+    logs = [e["data"]["baseData"] for e in envelopes if e["data"]["baseType"] == "MessageData"]
+    assert any(log["message"] == "release step done"
+               and log["properties"]["release.id"] == RELEASE for log in logs)
+
+
+def _has_all(envelopes: list[dict[str, Any]]) -> bool:
+    kinds = {e["data"]["baseType"] for e in envelopes}
+    return {"MetricData", "MessageData"} <= kinds and len(
+        [e for e in envelopes if e["data"]["baseType"] != "MetricData"
+         and e["data"]["baseType"] != "MessageData"]) >= 2
