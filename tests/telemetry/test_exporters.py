@@ -1,6 +1,7 @@
 """The pipelines `configure()` sets up from the app settings, each in a fresh process (the
 OpenTelemetry providers are process-wide): the Azure Monitor distro's real exporter posting to
-a loopback TLS ingestion endpoint, and nothing at all without a setting."""
+a loopback TLS ingestion endpoint, the OTLP/HTTP exporters posting to a loopback collector,
+and nothing at all without a setting."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from devhost.settings import load_host_settings
 from sandbox.tls import TlsFiles
 from shared.telemetry import ids
 from tests.telemetry.ingestion import IngestionReceiver
@@ -103,8 +109,43 @@ def test_the_distro_sends_the_release_trace_to_the_ingestion_endpoint(
                and log["properties"]["release.id"] == RELEASE for log in logs)
 
 
+def test_an_otlp_endpoint_gets_the_release_trace_over_otlp_http() -> None:
+    received: list[tuple[str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            received.append((self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        seen = run_app({"OTEL_EXPORTER_OTLP_ENDPOINT":
+                        f"http://127.0.0.1:{server.server_address[1]}"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen["mode"] == "otlp" and seen["enabled"] is True
+    assert {path for path, _ in received} == {"/v1/traces", "/v1/metrics", "/v1/logs"}
+    exported = [span for path, body in received if path == "/v1/traces"
+                for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+                for scope in resource.scope_spans for span in scope.spans]
+    assert {span.name for span in exported} == {"release", "gate"}
+    assert {span.trace_id.hex() for span in exported} == {ids.hex_trace_id(RELEASE)}
+
+
 def _has_all(envelopes: list[dict[str, Any]]) -> bool:
     kinds = {e["data"]["baseType"] for e in envelopes}
     return {"MetricData", "MessageData"} <= kinds and len(
         [e for e in envelopes if e["data"]["baseType"] != "MetricData"
          and e["data"]["baseType"] != "MessageData"]) >= 2
+
+
+def test_host_json_asks_the_host_for_open_telemetry_and_devhost_takes_it() -> None:
+    assert json.loads((REPO / "host.json").read_text())["telemetryMode"] == "OpenTelemetry"
+    assert load_host_settings(REPO).hub_name == "ReleaseHub"  # the file still loads as a whole
