@@ -125,10 +125,11 @@ def _use(providers: tuple[TracerProvider, Any, logging.Handler], mode: str) -> N
     own = logging.getLogger(LOGGER_NAME)
     if own.level == logging.NOTSET:  # the orchestrators' outcome lines are INFO
         own.setLevel(logging.INFO)
-    for name in OUR_LOGGERS:
-        logger = logging.getLogger(name)
-        if handler not in logger.handlers:
-            logger.addHandler(handler)
+    if handler not in logging.getLogger().handlers:  # on the root, our records reach it
+        for name in OUR_LOGGERS:
+            logger = logging.getLogger(name)
+            if handler not in logger.handlers:
+                logger.addHandler(handler)
     global _pipeline
     _pipeline = Pipeline(mode, tracers.get_tracer(SCOPE),
                          Instruments.of(meters.get_meter(SCOPE)), handler)
@@ -146,11 +147,23 @@ def _handler(loggers: LoggerProvider) -> logging.Handler:
 
 def _azure_monitor(connection_string: str) -> tuple[TracerProvider, Any, logging.Handler]:
     """Microsoft's distro with our loggers and no per-HTTP-call instrumentation; our id
-    generator on the tracer provider it made (the distro takes none)."""
+    generator on the tracer provider it made (the distro takes none).
+
+    When the process has an SDK tracer provider already (the Functions Python worker
+    configures the distro itself under `PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY`), that
+    pipeline is used as it is, not configured twice (which would export everything twice)."""
     from azure.monitor.opentelemetry import configure_azure_monitor
     from opentelemetry import metrics, trace
     from opentelemetry.instrumentation.logging.handler import LoggingHandler
 
+    existing = trace.get_tracer_provider()
+    if isinstance(existing, TracerProvider):
+        existing.id_generator = ContextIdGenerator()  # type: ignore[assignment]
+        handlers = [h for name in ("", *OUR_LOGGERS) for h in logging.getLogger(name).handlers
+                    if isinstance(h, LoggingHandler)]
+        if not handlers:
+            raise TypeError("the process's OpenTelemetry pipeline exports no logs")
+        return existing, metrics.get_meter_provider(), handlers[0]
     configure_azure_monitor(
         connection_string=connection_string, logger_name=LOGGER_NAME,
         instrumentation_options={name: {"enabled": False} for name in INSTRUMENTATIONS_OFF},

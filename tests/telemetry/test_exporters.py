@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from devhost.settings import load_host_settings
@@ -31,6 +32,9 @@ RELEASE = "delivery-0123456789abcdef"
 EMIT = """
 import json, logging, sys
 from datetime import UTC, datetime, timedelta
+if sys.argv[2:] == ["worker"]:  # the Functions worker configured the distro before the app
+    from azure.monitor.opentelemetry import configure_azure_monitor
+    configure_azure_monitor(enable_live_metrics=False)
 import function_app  # noqa: F401 (configures telemetry from the app settings)
 from opentelemetry import metrics, trace
 from shared.telemetry import ids, metrics as release_metrics, setup, spans
@@ -57,10 +61,10 @@ print(json.dumps({"mode": mode, "enabled": setup.enabled(),
 """
 
 
-def run_app(settings: dict[str, str]) -> dict[str, Any]:
+def run_app(settings: dict[str, str], *extra: str) -> dict[str, Any]:
     environment = {key: value for key, value in os.environ.items()
                    if not key.startswith(("APPLICATIONINSIGHTS_", "OTEL_"))}
-    done = subprocess.run([sys.executable, "-c", EMIT, RELEASE], cwd=REPO, timeout=90,
+    done = subprocess.run([sys.executable, "-c", EMIT, RELEASE, *extra], cwd=REPO, timeout=90,
                           env={**environment, **settings}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -72,8 +76,11 @@ def test_without_a_setting_nothing_is_configured() -> None:
                     "meter": "_ProxyMeterProvider"}
 
 
+@pytest.mark.parametrize("first", ["app", "worker"])
 def test_the_distro_sends_the_release_trace_to_the_ingestion_endpoint(
-        tls_files: TlsFiles, tmp_path: Path) -> None:
+        tls_files: TlsFiles, tmp_path: Path, first: str) -> None:
+    """`first`: the app configures the distro, or finds it configured by the Functions
+    worker (`PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY`) and uses it as it is."""
     key = str(uuid.uuid4())
     with IngestionReceiver(tls_files) as receiver:
         seen = run_app({
@@ -82,7 +89,7 @@ def test_the_distro_sends_the_release_trace_to_the_ingestion_endpoint(
             # Loopback only: no statsbeat, no control plane, retry files in the test's folder.
             "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
             "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
-            "TMPDIR": str(tmp_path)})
+            "TMPDIR": str(tmp_path)}, *([] if first == "app" else ["worker"]))
         deadline = time.monotonic() + 30
         while not _has_all(receiver.envelopes()) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -105,8 +112,8 @@ def test_the_distro_sends_the_release_trace_to_the_ingestion_endpoint(
                if e["data"]["baseType"] == "MetricData"]
     assert {"release.outcomes", "release.lead_time"} <= {m["name"] for m in metrics}
     logs = [e["data"]["baseData"] for e in envelopes if e["data"]["baseType"] == "MessageData"]
-    assert any(log["message"] == "release step done"
-               and log["properties"]["release.id"] == RELEASE for log in logs)
+    [done] = [log for log in logs if log["message"] == "release step done"]  # exported once
+    assert done["properties"]["release.id"] == RELEASE
 
 
 def test_an_otlp_endpoint_gets_the_release_trace_over_otlp_http() -> None:
