@@ -79,6 +79,8 @@ class Steps:
             return None
         name, start, ordinal = self.current
         self.current = None
+        if name == "analysis" and outcome == SUCCEEDED:
+            outcome = "passed"  # an analysis the release got past is its verdict: passed
         if not self.context.is_replaying:
             spans.emit(name, self.release_id,
                        ids.span_id(self.release_id, self.environment, name, ordinal),
@@ -226,7 +228,7 @@ class DeployTrace:
     def _ended(self, failure: str | None, inconclusive: bool) -> None:
         failed_in = self.steps.current[0] if self.steps.current else None
         outcome = SUCCEEDED if failure is None else "inconclusive" if inconclusive else "failed"
-        self.steps.end("passed" if failure is None and failed_in == "analysis" else outcome)
+        self.steps.end(outcome)
         if failure is None:
             return
         now = self.context.current_utc_datetime
