@@ -410,7 +410,8 @@ def roll_back_earlier(context: OrchestrationContext, plan: ReleasePlan,
 
 
 class Journal:
-    """Keeps the custom status (no secrets) and the ledger row in step with the release."""
+    """Keeps the custom status (no secrets), the ledger row and the release's trace
+    (orchestrations/tracing.py) in step with the release."""
 
     def __init__(self, context: OrchestrationContext, plan: ReleasePlan) -> None:
         self.context = context

@@ -98,11 +98,12 @@ class ReleaseTrace:
         self.context = context
         self.release_id, self.service = plan.release_id, plan.service
         self.started = context.current_utc_datetime
-        self.attributes = {RELEASE_ID: plan.release_id, SERVICE: plan.service,
-                           "release.version": plan.version, "release.digest": plan.digest}
+        self.attributes: dict[str, str] = {}  # telemetry off: nothing is built
         self.environments: dict[str, tuple[datetime, Steps]] = {}
         self.received_at: str | None = None  # the registry event's arrival: lead time
         if self.on:
+            self.attributes = {RELEASE_ID: plan.release_id, SERVICE: plan.service,
+                               "release.version": plan.version, "release.digest": plan.digest}
             trigger = (context.get_input() or {}).get("trigger") or {}
             self.received_at = trigger.get("receivedAt")
 
@@ -138,7 +139,7 @@ class ReleaseTrace:
         """The release ended: its open step, environments and root span end with `outcome`;
         the release metrics are recorded, and one log line says it."""
         if not self.context.is_replaying:
-            with release_scope(self.attributes):
+            with release_scope(self.attributes or None):
                 release_log.info("release %s ended: %s", self.release_id, outcome)
         if self.on:
             guarded("finish", lambda: self._finish(outcome, environment))
@@ -201,12 +202,14 @@ class DeployTrace:
         self.context = context
         release_id, environment = str(job["releaseId"]), str(job["stage"]["name"])
         self.service, self.environment = str(job["service"]), environment
-        self.steps = Steps(context, release_id, environment,
-                           ids.environment_span_id(release_id, environment),
-                           {RELEASE_ID: release_id, SERVICE: self.service,
-                            "release.version": str(job.get("version")),
-                            "release.digest": str(job.get("digest")),
-                            "release.environment": environment})
+        self.steps = Steps(context, release_id, environment, 0, {})
+        if self.on:  # telemetry off: nothing is built
+            self.steps = Steps(context, release_id, environment,
+                               ids.environment_span_id(release_id, environment),
+                               {RELEASE_ID: release_id, SERVICE: self.service,
+                                "release.version": str(job.get("version")),
+                                "release.digest": str(job.get("digest")),
+                                "release.environment": environment})
         self.began: datetime | None = None
         self.failed: tuple[datetime, str] | None = None
 
