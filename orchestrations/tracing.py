@@ -100,6 +100,7 @@ class ReleaseTrace:
         self.started = context.current_utc_datetime
         self.attributes: dict[str, str] = {}  # telemetry off: nothing is built
         self.environments: dict[str, tuple[datetime, Steps]] = {}
+        self.paused: dict[str, datetime] = {}  # a failed deploy waiting for a person, since
         self.received_at: str | None = None  # the registry event's arrival: lead time
         if self.on:
             self.attributes = {RELEASE_ID: plan.release_id, SERVICE: plan.service,
@@ -121,6 +122,8 @@ class ReleaseTrace:
         elif step in OUTCOMES:  # the release ends here: its open step with it
             self._end_step(steps, step)
         elif step in RELEASE_STEPS:
+            if step == "paused":
+                self.paused.setdefault(environment, self.context.current_utc_datetime)
             steps.begin(RELEASE_STEPS[step])
         else:
             self._end_step(steps, SUCCEEDED)
@@ -187,9 +190,16 @@ class ReleaseTrace:
 
     def _end_step(self, steps: Steps, outcome: str) -> None:
         ended = steps.end(outcome)
-        if ended is not None and ended[0] == "gate" and not self.context.is_replaying:
-            waited = (self.context.current_utc_datetime - ended[1]).total_seconds()
-            metrics.approval_waited(self.service, str(steps.environment), outcome, waited)
+        if ended is None or self.context.is_replaying:
+            return
+        now, environment = self.context.current_utc_datetime, str(steps.environment)
+        if ended[0] == "gate":
+            waited = (now - ended[1]).total_seconds()
+            metrics.approval_waited(self.service, environment, outcome, waited)
+        elif ended[0] == "rollback" and outcome == "RolledBack" and environment in self.paused:
+            # A person's (or the deadline's) rollback: restored, counted from the failure.
+            metrics.restored(self.service, environment,
+                             (now - self.paused[environment]).total_seconds())
 
 
 class DeployTrace:

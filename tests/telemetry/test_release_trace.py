@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -132,3 +133,32 @@ def test_a_failed_prod_deploy_is_rolled_back_and_measured(
     [ended] = points["release.outcomes"]
     assert ended.attributes["release.outcome"] == "RolledBack"
     assert "release.lead_time" not in points
+
+
+def test_a_paused_failure_rolled_back_at_its_deadline_is_measured_from_the_failure(
+        stack: ReleaseStack, exported: InMemory) -> None:
+    stack.policy(checks=[], prod_extra=(
+        "        rollback: {onFailure: environment, pauseForHuman: true, pauseDeadline: 2h}\n"))
+    digest = stack.push("v2.0.0")
+    stack.kube.set_image_behaviour(f"prod/{stack.repository}@{digest}", "crash")
+
+    async def scenario(run: Released) -> tuple[str, dict[str, Any]]:
+        release = run.start("v2.0.0", digest)
+        await run.at_gate(release)
+        run.approve(release)
+        await run.until(release, lambda s: ((s.get("customStatus") or {}).get(
+            "waitingFor") or {}).get("kind") == "failure")
+        await run.advance_to(run.clock.now() + timedelta(hours=2, seconds=1))
+        return release, await run.finished(release)
+
+    release, done = stack.serve(scenario)
+    assert outcome(done) == "RolledBack", done
+    counted = steps(spans_of(exported))
+    assert counted[("prod", "paused")] == counted[("prod", "rollback")] == 1
+    assert counted[("prod", "restore")] == 0  # the automatic restore did not run
+    points = metric_points(exported)
+    [rollback] = points["release.rollbacks"]
+    assert rollback.attributes["release.reason_kind"] == "decided"
+    [restored] = points["release.time_to_restore"]
+    assert restored.count == 1 and restored.sum >= 2 * 3600  # the wait for a decision in it
+    assert [p.count for p in points["release.time_to_detect"]] == [1]
