@@ -413,10 +413,12 @@ class Journal:
     """Keeps the custom status (no secrets), the ledger row and the release's trace
     (orchestrations/tracing.py) in step with the release."""
 
-    def __init__(self, context: OrchestrationContext, plan: ReleasePlan) -> None:
+    def __init__(self, context: OrchestrationContext, plan: ReleasePlan, *,
+                 traced: bool = True) -> None:
         self.context = context
         self.plan = plan
-        self.trace = ReleaseTrace(context, plan)  # spans and metrics, emitted as steps end
+        # The release's spans and metrics, emitted as its steps end (`traced`: a release).
+        self.trace = ReleaseTrace(context, plan, on=traced)
         self.status = ReleaseStatus(
             plan.release_id, plan.service, plan.version, plan.digest, plan.pushed_by,
             overwrites=plan.overwrites,  # the tag was pushed before as another image

@@ -93,8 +93,9 @@ class ReleaseTrace:
     """The release's root span, one span per environment and its release-level steps (gate,
     promotion, chart, pause, decided rollback), and the release's metrics."""
 
-    def __init__(self, context: OrchestrationContext, plan: ReleasePlan) -> None:
-        self.on = enabled()
+    def __init__(self, context: OrchestrationContext, plan: ReleasePlan, *,
+                 on: bool = True) -> None:
+        self.on = on and enabled()
         self.context = context
         self.release_id, self.service = plan.release_id, plan.service
         self.started = context.current_utc_datetime
@@ -208,9 +209,11 @@ class DeployTrace:
     to restore."""
 
     def __init__(self, context: OrchestrationContext, job: Mapping[str, Any]) -> None:
-        self.on = enabled()
-        self.context = context
         release_id, environment = str(job["releaseId"]), str(job["stage"]["name"])
+        # A release's own deploy (instance `<release>:<environment>`), not an operation's
+        # redeploy of a past release: that one is no step of the release's trace.
+        self.on = enabled() and context.instance_id == f"{release_id}:{environment}"
+        self.context = context
         self.service, self.environment = str(job["service"]), environment
         self.steps = Steps(context, release_id, environment, 0, {})
         if self.on:  # telemetry off: nothing is built

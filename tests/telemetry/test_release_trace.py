@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -162,3 +163,34 @@ def test_a_paused_failure_rolled_back_at_its_deadline_is_measured_from_the_failu
     [restored] = points["release.time_to_restore"]
     assert restored.count == 1 and restored.sum >= 2 * 3600  # the wait for a decision in it
     assert [p.count for p in points["release.time_to_detect"]] == [1]
+
+
+def test_operations_add_nothing_to_the_releases_traces_or_metrics(
+        stack: ReleaseStack, exported: InMemory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rollback and a redeploy (operations, with their own journal and, for the redeploy,
+    `deploy_environment`) write no span and count no release."""
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")  # the sign-in names the operator
+    first, second = stack.push("v1.0.0"), stack.push("v2.0.0")
+
+    async def operate(run: Released, release: str, kind: str) -> None:
+        async with aiohttp.ClientSession() as http, http.post(
+                f"{run.host.base_url}/api/releases/{release}/{kind}",
+                json={"environment": "prod", "reason": "telemetry test"},
+                headers={"X-MS-CLIENT-PRINCIPAL-NAME": "ann@example.com"}) as answer:
+            started = await answer.json(content_type=None)
+            assert answer.status == 202, started
+        done = await run.finished(started["id"])
+        assert outcome(done) == "Completed", done
+
+    async def scenario(run: Released) -> int:
+        await run.completed("v1.0.0", first)
+        v2 = await run.completed("v2.0.0", second)
+        before = len(spans_of(exported))
+        await operate(run, v2, "rollback")
+        await operate(run, v2, "redeploy")
+        return before
+
+    before = stack.serve(scenario)
+    assert len(spans_of(exported)) == before == 2 * 9
+    [ended] = metric_points(exported)["release.outcomes"]
+    assert ended.value == 2  # the two releases, no operation
