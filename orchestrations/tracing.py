@@ -61,6 +61,7 @@ class Steps:
     environment: str | None
     parent: int
     attributes: Mapping[str, str]
+    attempt: int = 0  # the release's run: 0, then 1, 2, … for its retries
     current: tuple[str, datetime, int] | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -83,7 +84,8 @@ class Steps:
             outcome = "passed"  # an analysis the release got past is its verdict: passed
         if not self.context.is_replaying:
             spans.emit(name, self.release_id,
-                       ids.span_id(self.release_id, self.environment, name, ordinal),
+                       ids.span_id(self.release_id, self.environment, name, ordinal,
+                                   self.attempt),
                        self.parent, start, self.context.current_utc_datetime,
                        {**self.attributes, "release.step": name, "release.outcome": outcome})
         return name, start
@@ -98,6 +100,7 @@ class ReleaseTrace:
         self.on = on and enabled()
         self.context = context
         self.release_id, self.service = plan.release_id, plan.service
+        self.attempt = len(plan.retries)
         self.started = context.current_utc_datetime
         self.attributes: dict[str, str] = {}  # telemetry off: nothing is built
         self.environments: dict[str, tuple[datetime, Steps]] = {}
@@ -155,7 +158,8 @@ class ReleaseTrace:
         if self.context.is_replaying:
             return
         now = self.context.current_utc_datetime
-        spans.emit("release", self.release_id, ids.release_span_id(self.release_id), None,
+        spans.emit("release", self.release_id,
+                   ids.release_span_id(self.release_id, self.attempt), None,
                    self.started, now, {**self.attributes, "release.outcome": outcome})
         metrics.release_ended(self.service, outcome, self._lead_time(now)
                               if outcome == "Completed" else None)
@@ -173,7 +177,8 @@ class ReleaseTrace:
         if name not in self.environments:
             self.environments[name] = (self.context.current_utc_datetime, Steps(
                 self.context, self.release_id, name, ids.environment_span_id(
-                    self.release_id, name), {**self.attributes, "release.environment": name}))
+                    self.release_id, name, self.attempt),
+                {**self.attributes, "release.environment": name}, self.attempt))
         return self.environments[name][1]
 
     def _environment_done(self, name: str, outcome: str) -> None:
@@ -184,7 +189,7 @@ class ReleaseTrace:
         self._end_step(steps, outcome)
         if not self.context.is_replaying:
             spans.emit("environment", self.release_id, steps.parent,
-                       ids.release_span_id(self.release_id), start,
+                       ids.release_span_id(self.release_id, self.attempt), start,
                        self.context.current_utc_datetime,
                        {**steps.attributes, "release.step": "environment",
                         "release.outcome": outcome})
@@ -217,12 +222,13 @@ class DeployTrace:
         self.service, self.environment = str(job["service"]), environment
         self.steps = Steps(context, release_id, environment, 0, {})
         if self.on:  # telemetry off: nothing is built
+            attempt = int(job.get("attempt") or 0)  # a retried release's run
             self.steps = Steps(context, release_id, environment,
-                               ids.environment_span_id(release_id, environment),
+                               ids.environment_span_id(release_id, environment, attempt),
                                {RELEASE_ID: release_id, SERVICE: self.service,
                                 "release.version": str(job.get("version")),
                                 "release.digest": str(job.get("digest")),
-                                "release.environment": environment})
+                                "release.environment": environment}, attempt)
         self.began: datetime | None = None
         self.failed: tuple[datetime, str] | None = None
 

@@ -19,21 +19,26 @@ def trace_id(release_id: str) -> int:
     return value or 1  # an all-zero id is invalid (astronomically unlikely, still defined)
 
 
-def span_id(release_id: str, environment: str | None, step: str, ordinal: int = 0) -> int:
-    """A span's id: the first 8 bytes of sha256 over (release id, environment, step, ordinal)."""
-    value = int.from_bytes(_digest(release_id, environment or "", step, str(ordinal))[:8], "big")
+def span_id(release_id: str, environment: str | None, step: str, ordinal: int = 0,
+            attempt: int = 0) -> int:
+    """A span's id: the first 8 bytes of sha256 over (release id, environment, step, ordinal);
+    a retried run of the release (`attempt` 1, 2, …: it keeps the release id and its trace)
+    adds its number, so its spans do not take the first run's ids."""
+    parts = (release_id, environment or "", step, str(ordinal))
+    value = int.from_bytes(_digest(*parts, *([f"retry {attempt}"] if attempt else []))[:8],
+                           "big")
     return value or 1
 
 
-def release_span_id(release_id: str) -> int:
-    """The id of the release's root span."""
-    return span_id(release_id, None, RELEASE)
+def release_span_id(release_id: str, attempt: int = 0) -> int:
+    """The id of the release's root span (of its run `attempt`)."""
+    return span_id(release_id, None, RELEASE, 0, attempt)
 
 
-def environment_span_id(release_id: str, environment: str) -> int:
+def environment_span_id(release_id: str, environment: str, attempt: int = 0) -> int:
     """The id of an environment's span, the parent of that environment's steps (also as the
     `deploy_environment` sub-orchestration computes it from its job)."""
-    return span_id(release_id, environment, ENVIRONMENT)
+    return span_id(release_id, environment, ENVIRONMENT, 0, attempt)
 
 
 def hex_trace_id(release_id: str) -> str:

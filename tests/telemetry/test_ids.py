@@ -43,3 +43,11 @@ def test_the_release_an_activity_request_names() -> None:
     assert scope_of({"record": {"releaseId": "r1"}, "version": "v1"}) == {"release.id": "r1"}
     assert scope_of({"service": "delivery"}) is None
     assert scope_of({"releaseId": 7}) is None and scope_of("r1") is None
+
+
+def test_a_retried_run_has_ids_of_its_own_in_the_same_trace() -> None:
+    assert ids.span_id("r1", "qa", "deploy", 0, attempt=0) == ids.span_id("r1", "qa", "deploy")
+    runs = {ids.span_id("r1", "qa", "deploy", 0, attempt) for attempt in range(3)}
+    assert len(runs) == 3
+    assert ids.release_span_id("r1", 1) != ids.release_span_id("r1")
+    assert ids.environment_span_id("r1", "qa", 2) == ids.span_id("r1", "qa", "environment", 0, 2)

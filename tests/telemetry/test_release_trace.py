@@ -194,3 +194,40 @@ def test_operations_add_nothing_to_the_releases_traces_or_metrics(
     assert len(spans_of(exported)) == before == 2 * 9
     [ended] = metric_points(exported)["release.outcomes"]
     assert ended.value == 2  # the two releases, no operation
+
+
+def test_a_retried_release_is_a_second_run_in_the_same_trace(
+        stack: ReleaseStack, exported: InMemory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release that failed before its first environment (no signing key) is retried under
+    the same id: its second run's spans join its trace with ids of their own."""
+    monkeypatch.delenv("APPROVAL_SIGNING_KEY")
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "true")  # the sign-in names who retries
+    digest = stack.push("v1.0.0")
+
+    async def scenario(run: Released) -> str:
+        release = run.start("v1.0.0", digest)
+        assert outcome(await run.finished(release)) == "Failed"
+        monkeypatch.setenv("APPROVAL_SIGNING_KEY", stack.signing_key)
+        async with aiohttp.ClientSession() as http, http.post(
+                f"{run.host.base_url}/api/releases/{release}/retry",
+                json={"reason": "signing key set"},
+                headers={"X-MS-CLIENT-PRINCIPAL-NAME": "ann@example.com"}) as answer:
+            assert answer.status == 202, await answer.text()
+        await run.at_gate(release)
+        run.approve(release)
+        assert outcome(await run.finished(release)) == "Completed"
+        return release
+
+    release = stack.serve(scenario)
+    spans = spans_of(exported)
+    assert {s.context.trace_id for s in spans} == {ids.trace_id(release)}
+    assert len({s.context.span_id for s in spans}) == len(spans)
+    roots = {s.context.span_id: s for s in spans if s.parent is None}
+    assert set(roots) == {ids.release_span_id(release), ids.release_span_id(release, 1)}
+    assert roots[ids.release_span_id(release)].attributes["release.outcome"] == "Failed"
+    assert roots[ids.release_span_id(release, 1)].attributes["release.outcome"] == "Completed"
+    by_id = {s.context.span_id: s for s in spans}
+    for span in spans:  # the second run's tree holds together, sub-orchestrations included
+        if span.parent is not None:
+            assert span.parent.span_id in by_id, span.name
+    assert steps(spans)[("prod", "deploy")] == 1
