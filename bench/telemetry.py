@@ -39,7 +39,8 @@ from sandbox.tls import make_throwaway_cert
 from shared.cluster.clusters import forget
 from shared.policy.loader import parse_policy
 from shared.telemetry import metrics, spans
-from shared.telemetry.setup import InMemory, install_in_memory, uninstall
+from shared.telemetry.pipelines import InMemory
+from shared.telemetry.setup import install_in_memory, uninstall
 
 WARMUPS = 2  # of each side
 PAIRS = 20

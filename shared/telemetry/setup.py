@@ -12,21 +12,15 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Tracer
-
-from shared.telemetry.generator import ContextIdGenerator
 from shared.telemetry.instruments import Instruments
 from shared.telemetry.logs import ReleaseAttributes
+
+if TYPE_CHECKING:  # the SDK is imported only when a pipeline is made (pipelines.py)
+    from opentelemetry.trace import Tracer
+
+    from shared.telemetry.pipelines import InMemory
 
 log = logging.getLogger(__name__)
 
@@ -79,35 +73,23 @@ def configure(environ: Mapping[str, str] | None = None) -> str:
     settings = os.environ if environ is None else environ
     try:
         if settings.get(CONNECTION_STRING):
-            _use(_azure_monitor(settings[CONNECTION_STRING]), "azure")
+            from shared.telemetry.pipelines import azure_monitor
+            _use(azure_monitor(settings[CONNECTION_STRING]), "azure")
         elif settings.get(OTLP_ENDPOINT):
-            _use(_otlp(), "otlp")
+            from shared.telemetry.pipelines import otlp
+            _use(otlp(), "otlp")
     except Exception as error:  # noqa: BLE001 (telemetry must not stop the app)
         log.error("telemetry not configured: %s", type(error).__name__)
     return _pipeline.mode
 
 
-@dataclass(frozen=True)
-class InMemory:
-    """The in-memory exporters of `install_in_memory`."""
-
-    spans: InMemorySpanExporter
-    metrics: InMemoryMetricReader
-    logs: InMemoryLogRecordExporter
-
-
 def install_in_memory() -> InMemory:
     """Tests: send everything to the SDK's in-memory exporters (no global provider set)."""
+    from shared.telemetry.pipelines import in_memory
     uninstall()
-    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
-    spans, metrics = InMemorySpanExporter(), InMemoryMetricReader()
-    tracers = TracerProvider(resource=_resource(), id_generator=ContextIdGenerator())
-    tracers.add_span_processor(SimpleSpanProcessor(spans))
-    meters = MeterProvider(metric_readers=[metrics], resource=_resource())
-    loggers = LoggerProvider(resource=_resource())
-    loggers.add_log_record_processor(SimpleLogRecordProcessor(logs))
-    _use((tracers, meters, _handler(loggers)), "memory")
-    return InMemory(spans, metrics, logs)
+    providers, memory = in_memory()
+    _use(providers, "memory")
+    return memory
 
 
 def uninstall() -> None:
@@ -119,7 +101,8 @@ def uninstall() -> None:
     _pipeline, _configured = Pipeline(), False
 
 
-def _use(providers: tuple[TracerProvider, Any, logging.Handler], mode: str) -> None:
+def _use(providers: tuple[Any, Any, logging.Handler], mode: str) -> None:
+    """Take the providers' tracer and meter, and our loggers to the handler."""
     tracers, meters, handler = providers
     handler.addFilter(ReleaseAttributes())
     own = logging.getLogger(LOGGER_NAME)
@@ -133,71 +116,6 @@ def _use(providers: tuple[TracerProvider, Any, logging.Handler], mode: str) -> N
     global _pipeline
     _pipeline = Pipeline(mode, tracers.get_tracer(SCOPE),
                          Instruments.of(meters.get_meter(SCOPE)), handler)
-
-
-def _resource() -> Resource:
-    return Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME")
-                            or os.environ.get("WEBSITE_SITE_NAME") or SCOPE})
-
-
-def _handler(loggers: LoggerProvider) -> logging.Handler:
-    from opentelemetry.instrumentation.logging.handler import LoggingHandler
-    return LoggingHandler(level=logging.INFO, logger_provider=loggers)
-
-
-def _azure_monitor(connection_string: str) -> tuple[TracerProvider, Any, logging.Handler]:
-    """Microsoft's distro with our loggers and no per-HTTP-call instrumentation; our id
-    generator on the tracer provider it made (the distro takes none).
-
-    When the process has an SDK tracer provider already (the Functions Python worker
-    configures the distro itself under `PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY`), that
-    pipeline is used as it is, not configured twice (which would export everything twice)."""
-    from azure.monitor.opentelemetry import configure_azure_monitor
-    from opentelemetry import metrics, trace
-    from opentelemetry.instrumentation.logging.handler import LoggingHandler
-
-    existing = trace.get_tracer_provider()
-    if isinstance(existing, TracerProvider):
-        existing.id_generator = ContextIdGenerator()  # type: ignore[assignment]
-        handlers = [h for name in ("", *OUR_LOGGERS) for h in logging.getLogger(name).handlers
-                    if isinstance(h, LoggingHandler)]
-        if not handlers:
-            raise TypeError("the process's OpenTelemetry pipeline exports no logs")
-        return existing, metrics.get_meter_provider(), handlers[0]
-    configure_azure_monitor(
-        connection_string=connection_string, logger_name=LOGGER_NAME,
-        instrumentation_options={name: {"enabled": False} for name in INSTRUMENTATIONS_OFF},
-        enable_live_metrics=False, enable_performance_counters=False,
-        sampling_ratio=1.0)  # a release is one trace: never keep only part of it
-    tracers = trace.get_tracer_provider()
-    if not isinstance(tracers, TracerProvider):
-        raise TypeError("the distro set no SDK tracer provider")
-    # The SDK annotates the attribute as RandomIdGenerator; any IdGenerator works.
-    tracers.id_generator = ContextIdGenerator()  # type: ignore[assignment]
-    handler = next(h for h in logging.getLogger(LOGGER_NAME).handlers
-                   if isinstance(h, LoggingHandler))
-    return tracers, metrics.get_meter_provider(), handler
-
-
-def _otlp() -> tuple[TracerProvider, Any, logging.Handler]:
-    """The SDK with OTLP/HTTP exporters; endpoint and headers from the OTEL_* settings."""
-    from opentelemetry import metrics, trace
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    tracers = TracerProvider(resource=_resource(), id_generator=ContextIdGenerator())
-    tracers.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    meters = MeterProvider(metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())],
-                           resource=_resource())
-    loggers = LoggerProvider(resource=_resource())
-    loggers.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
-    trace.set_tracer_provider(tracers)
-    metrics.set_meter_provider(meters)
-    return tracers, meters, _handler(loggers)
 
 
 def flush() -> None:

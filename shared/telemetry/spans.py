@@ -19,7 +19,7 @@ from opentelemetry.trace import (
 )
 
 from shared.telemetry import ids
-from shared.telemetry.generator import next_ids
+from shared.telemetry.context_ids import next_ids
 from shared.telemetry.setup import pipeline
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from sandbox.keyvault import KeyVaultFake
 from sandbox.tls import TlsFiles
 from shared.secrets import sources
 from shared.secrets.keyvault import KeyVaultRetry, KeyVaultSource
-from shared.telemetry.setup import InMemory
+from shared.telemetry.pipelines import InMemory
 
 # No sleeping in tests: Retry-After "0" and a zero backoff keep SDK retries instant.
 FAST_RETRY = KeyVaultRetry(total=2, backoff_factor=0.0, backoff_max=0,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sandbox.kube.pytest_fixtures import *  # noqa: F403 (the kube fixture)
 from shared.telemetry import ids, spans
-from shared.telemetry.setup import InMemory
+from shared.telemetry.pipelines import InMemory
 from tests.releases.release_rig import Released, ReleaseStack
 from tests.telemetry.conftest import exported, stack  # noqa: F401 (fixtures)
 

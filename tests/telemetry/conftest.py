@@ -13,7 +13,8 @@ from sandbox.kube.pytest_fixtures import *  # noqa: F403 (the kube fixture)
 from sandbox.kube.server import KubeSimulator
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
-from shared.telemetry.setup import InMemory, install_in_memory, uninstall
+from shared.telemetry.pipelines import InMemory
+from shared.telemetry.setup import install_in_memory, uninstall
 from tests.releases.release_rig import ReleaseStack
 
 

@@ -57,7 +57,8 @@ if mode != "off":
     setup.flush()
 print(json.dumps({"mode": mode, "enabled": setup.enabled(),
                   "tracer": type(trace.get_tracer_provider()).__name__,
-                  "meter": type(metrics.get_meter_provider()).__name__}))
+                  "meter": type(metrics.get_meter_provider()).__name__,
+                  "sdk_loaded": any(name.startswith("opentelemetry.sdk") for name in sys.modules)}))
 """
 
 
@@ -73,7 +74,7 @@ def run_app(settings: dict[str, str], *extra: str) -> dict[str, Any]:
 def test_without_a_setting_nothing_is_configured() -> None:
     seen = run_app({})
     assert seen == {"mode": "off", "enabled": False, "tracer": "ProxyTracerProvider",
-                    "meter": "_ProxyMeterProvider"}
+                    "meter": "_ProxyMeterProvider", "sdk_loaded": False}  # not even imported
 
 
 @pytest.mark.parametrize("first", ["app", "worker"])

@@ -15,7 +15,7 @@ from sandbox.policy_text import SERVICE
 from sandbox.registry import LocalRegistry
 from sandbox.tls import TlsFiles
 from shared.telemetry import ids
-from shared.telemetry.setup import InMemory
+from shared.telemetry.pipelines import InMemory
 from tests.releases.release_rig import Released, ReleaseStack, outcome
 from tests.telemetry.test_release_trace import spans_of
 

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
 from shared.telemetry import ids
-from shared.telemetry.setup import InMemory
+from shared.telemetry.pipelines import InMemory
 from tests.releases.release_rig import Released, ReleaseStack, outcome
 
 

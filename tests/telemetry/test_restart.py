@@ -9,7 +9,7 @@ from collections import Counter
 from devhost.durable.clock import VirtualClock
 from devhost.host import Host
 from shared.telemetry import ids
-from shared.telemetry.setup import InMemory
+from shared.telemetry.pipelines import InMemory
 from tests.releases.release_rig import REPO, Released, ReleaseStack, outcome, virtual_start
 from tests.telemetry.test_release_trace import spans_of, steps
 
