@@ -78,6 +78,7 @@ bench: deps
 	$(PY) bench/ingest.py
 	$(PY) bench/release.py
 	$(PY) bench/analysis.py
+	$(PY) bench/telemetry.py
 
 deps: $(VENV_STAMP) $(PATH_STAMP) $(NODE_STAMP) deb-packages
 

@@ -1,7 +1,9 @@
 """The Function App: one `DFApp` that registers every blueprint; no logic of its own.
 
-At start-up it reports app settings whose Key Vault reference did not resolve, and approval
-settings the policy's gates cannot work with (both as configuration errors, names only).
+At start-up it sets up the app's own telemetry (shared/telemetry: Application Insights, an
+OTLP endpoint, or nothing), then reports app settings whose Key Vault reference did not
+resolve, and approval settings the policy's gates cannot work with (both as configuration
+errors, names only).
 """
 
 import azure.durable_functions as df
@@ -13,6 +15,7 @@ from activities import operations as operation_steps
 from orchestrations import hello_sequence, operations, release
 from shared.readiness import log_app_problems
 from shared.secrets.references import log_unresolved_references
+from shared.telemetry.setup import configure as configure_telemetry
 from triggers import approvals as approval_pages
 from triggers import (
     dashboard,
@@ -25,6 +28,7 @@ from triggers import (
     releases,
 )
 
+configure_telemetry()
 log_unresolved_references()
 log_app_problems()
 

@@ -45,7 +45,7 @@ bp = blueprint()
 
 
 def start_journal(context: OrchestrationContext, op: Operation) -> Journal:
-    journal = Journal(context, op.plan())
+    journal = Journal(context, op.plan(), traced=False)  # an operation is no release's trace
     journal.note_operation(op.summary())
     journal.step(op.stage, op.kind)
     return journal

@@ -9,7 +9,7 @@ rolling releases never see it).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -30,10 +30,12 @@ EVIDENCE_LIMIT = 800
 
 def deploy_in_steps(context: OrchestrationContext, stage: Stage, cluster: ClusterCall, *,
                     image: str, release_id: str, change_cause: str,
-                    variables: Mapping[str, str]) -> Generator[Any, Any, Verified]:
+                    variables: Mapping[str, str], begin: Callable[[str], None] | None = None,
+                    ) -> Generator[Any, Any, Verified]:
     """Run the environment's plan for `image`; why it failed (None when it passed) and the
-    evidence of every step that measured something. Each rollout it waits for has the
-    stage's `rolloutTimeout` from when that wait begins (a plan lasts longer than one)."""
+    evidence of every step that measured something; `begin` hears each step's action as it
+    begins (it schedules nothing). Each rollout it waits for has the stage's
+    `rolloutTimeout` from when that wait begins (a plan lasts longer than one)."""
     plan = plan_of(stage.environment)
     target = stage.environment.deploy_target
     parts = {"stable": str(target["deployment"]), "canary": canary_name(target["deployment"])}
@@ -43,6 +45,8 @@ def deploy_in_steps(context: OrchestrationContext, stage: Stage, cluster: Cluste
     try:
         for step in plan.steps:
             failure: str | None = None
+            if begin is not None:
+                begin(step.action)
             if step.action == "deploy":
                 staged = yield from attempt(context, "deploy_slot", cluster(**change))
                 parts.update(new=staged["slot"], old=staged["active"])

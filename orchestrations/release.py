@@ -26,6 +26,7 @@ from orchestrations.deploying import (
     restore,
 )
 from orchestrations.progressive import deploy_in_steps, serve_kept
+from orchestrations.tracing import DeployTrace, ReleaseTrace
 from shared.approvals.gate import Tally, decision_event
 from shared.helm.pins import PinnedChart
 from shared.releases.charts import helm_fields
@@ -81,6 +82,8 @@ def release(context: OrchestrationContext) -> Generator[Any, Any, dict[str, Any]
         outcome, reason = result.outcome or Outcome.FAILED, result.reason or ""
         if result.failed_deploying and not result.kept \
                 and stage.on_failure == "environmentAndEarlier":
+            for earlier, _ in deployed:
+                journal.trace.rolling_back(earlier.name, "later failure")
             problems = yield from roll_back_earlier(context, plan, deployed)
             reason = "; ".join([reason, *problems])
         if gate:  # the approvers hear how it ended
@@ -269,6 +272,7 @@ def settle_failure(context: OrchestrationContext, plan: ReleasePlan, stage: Stag
             return replace(failed, paused=False, kept=True, reason=settled)
         settled = f"{settled}; it could not be made the version that serves: {problem}"
     journal.step(stage, "rolling back", detail=choice.describe(deadline))
+    journal.trace.rolling_back(stage.name, "decided")
     restored = yield from restore(context, lambda **fields: cluster_request(stage, **fields),
                                   failed.snapshot or {}, failure,
                                   context.current_utc_datetime + stage.rollout_timeout)
@@ -348,16 +352,19 @@ def deploy_environment(context: OrchestrationContext,
 
     deadline = context.current_utc_datetime + stage.rollout_timeout
     change_cause = f"release {job['releaseId']}: {job['service']} {job['version']}"
+    trace = DeployTrace(context, job)  # spans of the steps, under the environment's span
     snapshot = yield from attempt(context, "snapshot_deployment", cluster())
     if stage.environment.strategy.KIND == "rolling":
         verified = yield from deploy_and_verify(
             context, stage, cluster, deadline, image=job["image"], release_id=job["releaseId"],
-            change_cause=change_cause, report=report, variables=query_variables(stage, job))
+            change_cause=change_cause, step=trace.step, report=report,
+            variables=query_variables(stage, job))
     else:  # blue-green or canary: the plan's steps (policies before strategies never get here)
         verified = yield from deploy_in_steps(
             context, stage, cluster, image=job["image"], release_id=job["releaseId"],
-            change_cause=change_cause, variables=query_variables(stage, job))
+            change_cause=change_cause, variables=query_variables(stage, job), begin=trace.step)
     failure, evidence = verified.failure, verified.evidence
+    trace.ended(failure, verified.inconclusive)
     if failure is None:
         yield record_deployment(context, job, good=True, revision=verified.revision)
         return StageResult(True, snapshot=snapshot, evidence=evidence, chart=job.get("chart"),
@@ -372,8 +379,10 @@ def deploy_environment(context: OrchestrationContext,
         yield record_deployment(context, job, good=False,  # what runs there, not good
                                 revision=verified.revision)
         return StageResult(False, failure, snapshot, rolled_back=False).to_dict()
+    trace.restoring()
     restored = yield from restore(context, cluster, snapshot, failure,
                                   context.current_utc_datetime + stage.rollout_timeout)
+    trace.restored(restored)
     return StageResult(False, failure if restored is None else f"{failure}; {restored}",
                        snapshot, rolled_back=restored is None).to_dict()
 
@@ -401,11 +410,15 @@ def roll_back_earlier(context: OrchestrationContext, plan: ReleasePlan,
 
 
 class Journal:
-    """Keeps the custom status (no secrets) and the ledger row in step with the release."""
+    """Keeps the custom status (no secrets), the ledger row and the release's trace
+    (orchestrations/tracing.py) in step with the release."""
 
-    def __init__(self, context: OrchestrationContext, plan: ReleasePlan) -> None:
+    def __init__(self, context: OrchestrationContext, plan: ReleasePlan, *,
+                 traced: bool = True) -> None:
         self.context = context
         self.plan = plan
+        # The release's spans and metrics, emitted as its steps end (`traced`: a release).
+        self.trace = ReleaseTrace(context, plan, on=traced)
         self.status = ReleaseStatus(
             plan.release_id, plan.service, plan.version, plan.digest, plan.pushed_by,
             overwrites=plan.overwrites,  # the tag was pushed before as another image
@@ -445,6 +458,7 @@ class Journal:
              detail: str | None = None) -> None:
         """Say what the release does now, and add it to the history."""
         environment = stage.name if stage else None
+        self.trace.step(environment, step)
         entry = HistoryEntry(self.context.current_utc_datetime.isoformat(), environment, step,
                              detail)
         self.publish(environment=environment, step=step, waiting_for=waiting,
@@ -462,6 +476,8 @@ class Journal:
 
     def record(self, state: str, stage: Stage | None = None, reason: str | None = None,
                **stage_fields: Any) -> Any:
+        if stage is not None and state == "Running" and stage_fields.get("stage_finished"):
+            self.trace.environment_done(stage.name, str(stage_fields.get("stage_state")))
         return self.context.call_activity_with_retry(
             "record_release", RETRY, self.progress(state, stage, reason, **stage_fields))
 
@@ -470,6 +486,7 @@ class Journal:
         """Record the outcome; `healthy` names a stage that ends healthy with it."""
         outcome = ended.value
         self.step(stage, outcome)
+        self.trace.finish(outcome, stage.name if stage else None)
         self.publish(finished=True, outcome=ended, reason=reason)
         if stage is not None:
             yield self.record(outcome, stage, reason, stage_state=outcome, stage_finished=True)

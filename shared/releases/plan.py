@@ -135,10 +135,12 @@ class ReleasePlan:
     def deploy_request(self, stage: Stage, chart: dict[str, Any] | None = None,
                        ) -> dict[str, Any]:
         """The sub-orchestration input that deploys, watches and verifies one stage (with
-        the pinned chart, for a Helm target)."""
-        request = {"releaseId": self.release_id, "service": self.service,
-                   "version": self.version, "digest": self.digest, "stage": stage.to_dict(),
-                   "image": self.image_in(stage)}
+        the pinned chart, for a Helm target; a retried release's run number as `attempt`)."""
+        request: dict[str, Any] = {
+            "releaseId": self.release_id, "service": self.service, "version": self.version,
+            "digest": self.digest, "stage": stage.to_dict(), "image": self.image_in(stage)}
+        if self.retries:  # which run of the release, for its trace's span ids
+            request["attempt"] = len(self.retries)
         return {**request, "chart": chart} if chart else request
 
     def approval_request(self, stage: Stage, deadline: datetime,

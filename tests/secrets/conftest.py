@@ -5,7 +5,8 @@ secret value.
 Every secret value a test uses comes from `leak_guard.value(...)`, so the guard knows it.
 The guard records every log record of every logger at DEBUG (the Azure SDK's included)
 for the whole test and checks them afterwards; `leak_guard.raises(...)` is `pytest.raises`
-that also checks the exception, its causes and its traceback text.
+that also checks the exception, its causes and its traceback text; `telemetry_leaks(...)`
+finds the values in what the app's telemetry exported (the SDK's in-memory exporters).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sandbox.keyvault import KeyVaultFake
 from sandbox.tls import TlsFiles
 from shared.secrets import sources
 from shared.secrets.keyvault import KeyVaultRetry, KeyVaultSource
+from shared.telemetry.pipelines import InMemory
 
 # No sleeping in tests: Retry-After "0" and a zero backoff keep SDK retries instant.
 FAST_RETRY = KeyVaultRetry(total=2, backoff_factor=0.0, backoff_max=0,
@@ -65,6 +67,20 @@ class LeakGuard:
             for value in self.values:
                 assert value not in text, f"{type(current).__name__} shows a secret value"
             current = current.__cause__ or current.__context__
+
+    def telemetry_leaks(self, memory: InMemory) -> list[str]:
+        """What the app exported (span names and attributes, metric attributes, log bodies
+        and attributes) that contains a known secret value."""
+        texts = [f"span {span.name}: {dict(span.attributes or {})}"
+                 for span in memory.spans.get_finished_spans()]
+        data = memory.metrics.get_metrics_data()
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                texts += [f"metric {metric.name}: {dict(point.attributes or {})}"
+                          for metric in scope.metrics for point in metric.data.data_points]
+        texts += [f"log {log.log_record.body}: {dict(log.log_record.attributes or {})}"
+                  for log in memory.logs.get_finished_logs()]
+        return [text[:200] for text in texts if any(value in text for value in self.values)]
 
     @contextmanager
     def raises(self, expected: type[BaseException], **kwargs: Any) -> Iterator[Any]:
