@@ -29,6 +29,9 @@ param reconcileSchedule string = '0 */5 * * * *'
 @description('Durable Task Scheduler endpoint; empty when the task hub lives in Azure Storage.')
 param durableSchedulerEndpoint string = ''
 
+@description('OTLP/HTTP endpoint for the app\'s telemetry when there is no Application Insights; empty: none.')
+param otlpEndpoint string = ''
+
 var vaultRef = '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName='
 var dtsConnection = empty(durableSchedulerEndpoint) ? '' : 'Endpoint=${durableSchedulerEndpoint};Authentication=ManagedIdentity;ClientID=${identityClientId}'
 
@@ -41,6 +44,10 @@ var appSettings = {
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // host.json's telemetryMode OpenTelemetry: the worker sends its own logs (README, Telemetry).
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint
+  OTEL_SERVICE_NAME: 'release-workflow'
   RELEASE_POLICY_FILE: releasePolicyFile
   REGISTRY_WEBHOOK_TOKEN: '${vaultRef}registry-webhook-token)'
   LEDGER_TABLE_PREFIX: 'release'

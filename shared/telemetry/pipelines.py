@@ -55,7 +55,21 @@ def _handler(loggers: LoggerProvider) -> logging.Handler:
     return LoggingHandler(level=logging.INFO, logger_provider=loggers)
 
 
-def azure_monitor(connection_string: str) -> Providers:
+def ingestion_credential(authentication: str | None) -> Any:
+    """The app's managed identity when `authentication` asks for Entra ID
+    (`Authorization=AAD;ClientId=…`), else None (the connection string's key is enough)."""
+    fields = dict(part.split("=", 1) for part in (authentication or "").split(";")
+                  if "=" in part)
+    if fields.get("Authorization", "").upper() != "AAD":
+        return None
+    from azure.identity import ManagedIdentityCredential
+
+    client_id = fields.get("ClientId") or None
+    return ManagedIdentityCredential(client_id=client_id) if client_id \
+        else ManagedIdentityCredential()
+
+
+def azure_monitor(connection_string: str, authentication: str | None = None) -> Providers:
     """Microsoft's distro with our loggers and no per-HTTP-call instrumentation; our id
     generator on the tracer provider it made (the distro takes none).
 
@@ -76,6 +90,7 @@ def azure_monitor(connection_string: str) -> Providers:
         return existing, metrics.get_meter_provider(), handlers[0]
     configure_azure_monitor(
         connection_string=connection_string, logger_name=LOGGER_NAME,
+        credential=ingestion_credential(authentication),
         instrumentation_options={name: {"enabled": False} for name in INSTRUMENTATIONS_OFF},
         enable_live_metrics=False, enable_performance_counters=False,
         sampling_ratio=1.0)  # a release is one trace: never keep only part of it

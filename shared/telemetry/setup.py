@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # the SDK is imported only when a pipeline is made (pipelines
 log = logging.getLogger(__name__)
 
 CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+# "Authorization=AAD[;ClientId=…]": ingestion takes Entra tokens only (local auth off), as
+# infra/ sets it up; the exporter then signs in with the app's managed identity.
+AUTHENTICATION_STRING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
 OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 SCOPE = "release-workflow"
 LOGGER_NAME = "release_workflow"  # the orchestrators' own log lines (see orchestrations/tracing.py)
@@ -74,7 +77,8 @@ def configure(environ: Mapping[str, str] | None = None) -> str:
     try:
         if settings.get(CONNECTION_STRING):
             from shared.telemetry.pipelines import azure_monitor
-            _use(azure_monitor(settings[CONNECTION_STRING]), "azure")
+            _use(azure_monitor(settings[CONNECTION_STRING],
+                               settings.get(AUTHENTICATION_STRING)), "azure")
         elif settings.get(OTLP_ENDPOINT):
             from shared.telemetry.pipelines import otlp
             _use(otlp(), "otlp")
