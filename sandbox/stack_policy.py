@@ -108,6 +108,18 @@ def _gate() -> str:
 """
 
 
+def _web_target(namespace: str) -> str:
+    """web's Deployment target and secrets in `namespace` (8-space indent)."""
+    return f"""\
+        target:
+          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
+          namespace: {namespace}
+          deployment: {WEB}
+          container: app
+        secrets: {{local: {{environment: {namespace}}}}}
+"""
+
+
 def _web(prometheus_url: str) -> str:
     """The `web` service: plain Deployments, a canary in QA, blue-green in production (its
     analysis before and after the switch), each measured by the error rate."""
@@ -117,25 +129,13 @@ def _web(prometheus_url: str) -> str:
     tags: {{pattern: 'v?\\d+\\.\\d+\\.\\d+', semver: "{WEB_VERSIONS}"}}
     environments:
       - name: qa
-        target:
-          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
-          namespace: qa
-          deployment: {WEB}
-          container: app
-        secrets: {{local: {{environment: qa}}}}
-{analysis("qa", prometheus_url)}\
+{_web_target("qa")}{analysis("qa", prometheus_url)}\
         strategy:
           canary: {{replicas: {WEB_REPLICAS["qa"]}, weights: {list(WEB_CANARY_WEIGHTS)}}}
       - name: prod
 {_gate()}\
         promotion: {{namespace: {PROMOTION_NAMESPACE}}}
-        target:
-          cluster: {{name: sandbox, kubeconfigSecret: kubeconfig}}
-          namespace: prod
-          deployment: {WEB}
-          container: app
-        secrets: {{local: {{environment: prod}}}}
-        rollback: {{onFailure: environment}}
+{_web_target("prod")}        rollback: {{onFailure: environment}}
 {analysis("prod", prometheus_url)}\
         strategy:
           blueGreen:

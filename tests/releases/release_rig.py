@@ -264,12 +264,17 @@ class Released:
 
     async def completed(self, tag: str, digest: str) -> str:
         """Start a release, approve it at its gate and see it complete; its id."""
+        release, done = await self.through_gate(tag, digest)
+        assert outcome(done) == "Completed", done
+        return release
+
+    async def through_gate(self, tag: str, digest: str,
+                           seconds: float = 20) -> tuple[str, dict[str, Any]]:
+        """Start a release, approve it at its gate; its id and its final status."""
         release = self.start(tag, digest)
         await self.at_gate(release)
         self.approve(release)
-        done = await self.finished(release)
-        assert outcome(done) == "Completed", done
-        return release
+        return release, await self.finished(release, seconds=seconds)
 
     def raise_event(self, instance_id: str, name: str, data: Any) -> None:
         self.engine.raise_event(instance_id, name, json.dumps(data))

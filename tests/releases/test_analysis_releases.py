@@ -46,10 +46,7 @@ def test_an_analysis_that_passes_its_bake_time_completes_the_release(
     good = stack.push("v1.0.0")
 
     async def scenario(released: Released) -> None:
-        release = released.start("v1.0.0", good)
-        await released.at_gate(release)
-        released.approve(release)
-        done = await released.finished(release, seconds=60)
+        release, done = await released.through_gate("v1.0.0", good, seconds=60)
         assert outcome(done) == "Completed", done
         assert server.calls == 3 * 4  # three measurements of four requests
         assert done["customStatus"]["evidence"]["prod"] == (
@@ -88,10 +85,7 @@ def test_a_rising_error_rate_rolls_production_back_at_its_first_measurement(
         server.answer = lambda headers: (200, {"status": "ok"})
         await released.completed("v1.0.0", good)
         server.answer = lambda headers: next(answers)
-        release = released.start("v2.0.0", bad)
-        await released.at_gate(release)
-        released.approve(release)
-        done = await released.finished(release, seconds=60)
+        release, done = await released.through_gate("v2.0.0", bad, seconds=60)
         assert outcome(done) == "RolledBack", done
         assert done["output"]["reason"] == (
             "analysis failed: analysis 1/3: health: 0.5 (outside 0.75 ≤ x): 2 of 4 requests"
@@ -164,10 +158,7 @@ def test_an_application_insights_query_decides_a_rollback(
         await released.completed("v1.0.0", good)
         assert len(logs.queries()) == 2
         logs.answer_value("failed", 42, "long")
-        release = released.start("v2.0.0", bad)
-        await released.at_gate(release)
-        released.approve(release)
-        done = await released.finished(release, seconds=60)
+        release, done = await released.through_gate("v2.0.0", bad, seconds=60)
         assert outcome(done) == "RolledBack", done
         assert done["output"]["reason"].startswith(
             "analysis failed: analysis 1/2: failed-requests: 42 (outside x ≤ 10)")

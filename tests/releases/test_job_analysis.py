@@ -55,10 +55,7 @@ def test_an_acceptance_job_that_succeeds_lets_the_release_through(stack: Release
     good = stack.push("v1.0.0")
 
     async def scenario(released: Released) -> None:
-        release = released.start("v1.0.0", good)
-        await released.at_gate(release)
-        released.approve(release)
-        done = await released.finished(release, seconds=60)
+        release, done = await released.through_gate("v1.0.0", good, seconds=60)
         assert outcome(done) == "Completed", done
         [job] = acceptance_jobs(stack)
         name = job["metadata"]["name"]
@@ -91,10 +88,7 @@ def test_an_acceptance_job_whose_image_fails_rolls_production_back(stack: Releas
 
     async def scenario(released: Released) -> None:
         await released.completed("v1.0.0", good)
-        release = released.start("v2.0.0", bad)
-        await released.at_gate(release)
-        released.approve(release)
-        done = await released.finished(release, seconds=60)
+        release, done = await released.through_gate("v2.0.0", bad, seconds=60)
         assert outcome(done) == "RolledBack", done
         failed = next(job for job in acceptance_jobs(stack)
                       if job["metadata"]["labels"]["release-workflow.io/release-id"] == release)

@@ -65,14 +65,6 @@ def deployment(stack: ReleaseStack, name: str) -> dict[str, Any]:
     return stack.kube.get("deployments", "prod", name)
 
 
-async def approved_to_the_end(released: Released, tag: str, digest: str) -> tuple[str, Any]:
-    """Start a release, approve it at production's gate; its id and final status."""
-    release = released.start(tag, digest)
-    await released.at_gate(release)
-    released.approve(release)
-    return release, await released.finished(release, seconds=90)
-
-
 def test_a_canary_that_passes_every_step_is_promoted_and_removed(stack: ReleaseStack) -> None:
     url = stack.kube.service_url("prod", SERVICE)
     stack.policy(checks=[], prod_extra=analysis(url) + (
@@ -81,7 +73,7 @@ def test_a_canary_that_passes_every_step_is_promoted_and_removed(stack: ReleaseS
     good = stack.push("v1.0.0")
 
     async def scenario(released: Released) -> None:
-        release, done = await approved_to_the_end(released, "v1.0.0", good)
+        release, done = await released.through_gate("v1.0.0", good, seconds=90)
         assert outcome(done) == "Completed", done
         stable = deployment(stack, SERVICE)
         assert stable["spec"]["template"]["spec"]["containers"][0]["image"] == \
@@ -129,7 +121,7 @@ def test_a_canary_with_a_rising_error_rate_is_aborted_at_its_first_step(
             "        strategy: {canary: {replicas: 4, weights: [25, 50]}}\n"))
         stack.kube.set_image_behaviour(bad, "ok", errors=1.0)  # every request fails
         before = deployment(stack, SERVICE)
-        release, done = await approved_to_the_end(released, "v2.0.0", bad)
+        release, done = await released.through_gate("v2.0.0", bad, seconds=90)
         assert outcome(done) == "RolledBack", done
         # One pod in four answers 500: 6 of 8 requests pass (fewer if a slow machine makes
         # a request time out); measured at the first step, the canary's.
@@ -173,8 +165,8 @@ def test_blue_green_switches_to_each_new_slot_in_turn(stack: ReleaseStack) -> No
     async def scenario(released: Released) -> None:
         for digest, slot, old in ((first, f"{SERVICE}-green", SERVICE),
                                   (second, SERVICE, f"{SERVICE}-green")):
-            _, done = await approved_to_the_end(
-                released, "v1.0.0" if digest == first else "v1.1.0", digest)
+            _, done = await released.through_gate(
+                "v1.0.0" if digest == first else "v1.1.0", digest, seconds=90)
             assert outcome(done) == "Completed", done
             evidence = done["customStatus"]["evidence"]["prod"]
             assert evidence.startswith(f"{SERVICE}-preview switched to {slot}; behind"
@@ -198,7 +190,7 @@ def test_a_failed_post_switch_analysis_switches_back_in_one_patch(stack: Release
         assert answered_by(stack, SERVICE) == {good}
         stack.kube.set_image_behaviour(bad, "ok", errors=1.0)
         stack.kube.reset_requests()
-        release, done = await approved_to_the_end(released, "v2.0.0", bad)
+        release, done = await released.through_gate("v2.0.0", bad, seconds=90)
         assert outcome(done) == "RolledBack", done
         assert done["output"]["reason"] == (
             "analysis failed: analysis 1/2: success: 0 (outside 0.95 ≤ x): 0 of 8 requests"
