@@ -42,7 +42,6 @@ class OrchestrationContext(Protocol):
     @property
     def is_replaying(self) -> bool:
         """True while the code runs over recorded history (telemetry emits nothing then)."""
-        ...
 
     def get_input(self) -> Any: ...
 
