@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from benchkit import REPO, print_aims  # before the project: sets the import path
+from benchkit import app_host, print_aims  # before the project: sets the import path
 
 from bench.release import (
     ACTIVITY,
@@ -61,7 +61,6 @@ from bench.release import (
     start_release,
     table,
 )
-from devhost.host import Host
 from sandbox.azurite import Azurite
 from sandbox.images import build_image, push
 from sandbox.kube.objects import ApiError
@@ -367,34 +366,29 @@ async def run(root: Path, tls: TlsFiles, azurite: Azurite, kube: TimedKube,
     log = InvocationLog()
     targets = asyncio.create_task(keep_targets(kube, prometheus))
     with collecting(log):
-        host = Host(REPO, port=0, data_dir=root / "devhost")
-        await host.start()
         try:
-            if host.engine is None or host.timers is None:
-                raise RuntimeError(f"{REPO}: devhost found no durable functions in the app")
-            await host.timers.stop()
-            engine = host.engine
-            history: list[dict[str, Counter[str]]] = []
-            reactions: dict[str, list[Reaction]] = {}
-            for name, part in PARTS.items():  # traffic only where a part runs
-                kube.generate_traffic(part.service, part.service, TRAFFIC_RPS)
-                try:
-                    if part.service == ROLLING:
-                        history = await history_per_measurement(
-                            engine, policy, registry,
-                            {s: digests[s, "v1.0.0"] for s in (ROLLING, PLAIN)})
-                    elif part.service == BLUE_GREEN:  # then the slots alternate
-                        await good_release(engine, policy, registry, BLUE_GREEN,
-                                           digests[BLUE_GREEN, "v1.0.0"])
-                    reactions[name] = [
-                        await bad_release(engine, log, policy, registry, kube, prometheus,
-                                          part, tag, digests[part.service, tag])
-                        for tag in bad]
-                finally:
-                    kube.generate_traffic(part.service, part.service, 0)
+            async with app_host(root / "devhost") as host:
+                engine = host.engine
+                history: list[dict[str, Counter[str]]] = []
+                reactions: dict[str, list[Reaction]] = {}
+                for name, part in PARTS.items():  # traffic only where a part runs
+                    kube.generate_traffic(part.service, part.service, TRAFFIC_RPS)
+                    try:
+                        if part.service == ROLLING:
+                            history = await history_per_measurement(
+                                engine, policy, registry,
+                                {s: digests[s, "v1.0.0"] for s in (ROLLING, PLAIN)})
+                        elif part.service == BLUE_GREEN:  # then the slots alternate
+                            await good_release(engine, policy, registry, BLUE_GREEN,
+                                               digests[BLUE_GREEN, "v1.0.0"])
+                        reactions[name] = [
+                            await bad_release(engine, log, policy, registry, kube, prometheus,
+                                              part, tag, digests[part.service, tag])
+                            for tag in bad]
+                    finally:
+                        kube.generate_traffic(part.service, part.service, 0)
         finally:
             targets.cancel()
-            await host.stop()
             forget("sandbox")
     return reactions, history
 

@@ -14,10 +14,11 @@ import logging
 import os
 import statistics
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -65,3 +66,20 @@ class Timings:
     @property
     def median_requests(self) -> float:
         return statistics.median(self.requests)
+
+
+@asynccontextmanager
+async def app_host(data_dir: Path, port: int = 0) -> AsyncIterator[Any]:
+    """devhost serving the app with its timer triggers stopped (the benchmark drives every
+    release itself); stopped when the block ends."""
+    from devhost.host import Host
+
+    host = Host(REPO, port=port, data_dir=data_dir)
+    await host.start()
+    try:
+        if host.engine is None or host.timers is None:
+            raise RuntimeError(f"{REPO}: devhost found no durable functions in the app")
+        await host.timers.stop()
+        yield host
+    finally:
+        await host.stop()

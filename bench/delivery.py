@@ -11,22 +11,20 @@ asserts nothing, and ends with one `delivery: key=value ...` summary line.
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from azure.data.tables import TableServiceClient
 from benchkit import print_aims  # before the project: sets the import path
 
 from sandbox.azurite import Azurite
+from sandbox.table_reads import EntityCounter
 from shared.ledger.records import EventRecord, ReleaseRecord, StageState, claim_entity
 from shared.ledger.store import Ledger
 from shared.metrics.delivery import delivery_report, needing_push_times
@@ -38,21 +36,6 @@ DAYS = 30
 RUNS = 5
 BATCH = 100
 PRODUCTION = {"delivery": "prod"}
-
-
-class EntityCounter:
-    """Entities each Tables API response carries, summed (the SDK's raw_response_hook)."""
-
-    def __init__(self) -> None:
-        self.entities: Counter[str] = Counter()
-
-    def __call__(self, pipeline_response: Any) -> None:
-        request, response = pipeline_response.http_request, pipeline_response.http_response
-        if request.method != "GET" or response.status_code != 200:
-            return
-        table = unquote(urlsplit(request.url).path.rsplit("/", 1)[-1]).partition("(")[0]
-        body = json.loads(response.text())
-        self.entities[table] += len(body["value"]) if "value" in body else 1
 
 
 def seed(writer: TableServiceClient, prefix: str, size: int, now: datetime) -> int:
@@ -111,7 +94,7 @@ def measure(connection_string: str, size: int) -> dict[str, float]:
     for name, run in (("window", windowed), ("whole", whole_table)):
         times, reports = [], []
         for _ in range(RUNS):
-            counter.entities.clear()
+            counter.reset()
             began = time.perf_counter()
             reports.append(run())
             times.append((time.perf_counter() - began) * 1000)

@@ -60,10 +60,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from benchkit import REPO, print_aims  # before the project: sets the import path
+from benchkit import app_host, print_aims  # before the project: sets the import path
 
 from devhost.durable import history as h
-from devhost.host import Host
 from sandbox.azurite import Azurite
 from sandbox.images import OciLayout, build_image, push
 from sandbox.kube.server import KubeSimulator
@@ -562,21 +561,17 @@ async def run(parts: Parts) -> tuple[list[Push], list[Release], Concurrent]:
 
     log = InvocationLog()
     with collecting(log):
-        host = Host(REPO, port=parts.app_port, data_dir=root / "devhost")
-        await host.start()
         try:
-            if host.engine is None or host.timers is None:
-                raise RuntimeError(f"{REPO}: devhost found no durable functions in the app")
-            await host.timers.stop()
-            pushes = await webhook_pushes(host.engine, log, parts.hooked,
-                                          parts.kubes[WEBHOOK_SERVICE], layouts)
-            releases = [await one_release(host.engine, log, policy, registry, tag,
-                                          digests[SERVICE, tag]) for tag in tags]
-            concurrent = await concurrent_releases(
-                host.engine, log, policy, registry,
-                {s: digests[s, "v1.0.0"] for s in service_names()}, host.settings.max_activities)
+            async with app_host(root / "devhost", parts.app_port) as host:
+                pushes = await webhook_pushes(host.engine, log, parts.hooked,
+                                              parts.kubes[WEBHOOK_SERVICE], layouts)
+                releases = [await one_release(host.engine, log, policy, registry, tag,
+                                              digests[SERVICE, tag]) for tag in tags]
+                concurrent = await concurrent_releases(
+                    host.engine, log, policy, registry,
+                    {s: digests[s, "v1.0.0"] for s in service_names()},
+                    host.settings.max_activities)
         finally:
-            await host.stop()
             for name in parts.kubes:  # close the app's cached clients before their clusters stop
                 forget(name)
     return pushes, releases[WARMUPS:], concurrent

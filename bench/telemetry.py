@@ -30,9 +30,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchkit import BENCH, REPO, print_aims, quiet  # before the project: sets the import path
+from benchkit import (  # before the project: sets the import path
+    BENCH,
+    app_host,
+    print_aims,
+    quiet,
+)
 
-from devhost.host import Host
 from sandbox.azurite import Azurite
 from sandbox.registry import LocalRegistry
 from sandbox.tls import make_throwaway_cert
@@ -114,29 +118,24 @@ async def run(rb: Any, root: Path, watch: Stopwatch) -> tuple[list[float], list[
         off: list[float] = []
         on: list[float] = []
         emitted = 0
-        host = Host(REPO, port=0, data_dir=root / "devhost")
-        await host.start()
         try:
-            if host.engine is None or host.timers is None:
-                raise RuntimeError(f"{REPO}: devhost found no durable functions in the app")
-            await host.timers.stop()
-            for number, pair in enumerate(zip(tags[::2], tags[1::2], strict=True)):
-                timed: dict[bool, float] = {}
-                # Which side goes first alternates, so a drift of the machine cancels out.
-                for traced, tag in zip((number % 2 == 1, number % 2 == 0), pair, strict=True):
-                    memory: InMemory | None = install_in_memory() if traced else None
-                    timed[traced] = await one_release(rb, host.engine, policy, registry, tag,
-                                                      digests[SERVICE, tag])
-                    if memory is not None:
-                        emitted = len(memory.spans.get_finished_spans())
-                    uninstall()
-                if number + 1 == WARMUPS:
-                    watch.seconds = 0.0
-                if number >= WARMUPS:
-                    off.append(timed[False])
-                    on.append(timed[True])
+            async with app_host(root / "devhost") as host:
+                for number, pair in enumerate(zip(tags[::2], tags[1::2], strict=True)):
+                    timed: dict[bool, float] = {}
+                    # Which side goes first alternates, so a drift of the machine cancels out.
+                    for traced, tag in zip((number % 2 == 1, number % 2 == 0), pair, strict=True):
+                        memory: InMemory | None = install_in_memory() if traced else None
+                        timed[traced] = await one_release(rb, host.engine, policy, registry, tag,
+                                                          digests[SERVICE, tag])
+                        if memory is not None:
+                            emitted = len(memory.spans.get_finished_spans())
+                        uninstall()
+                    if number + 1 == WARMUPS:
+                        watch.seconds = 0.0
+                    if number >= WARMUPS:
+                        off.append(timed[False])
+                        on.append(timed[True])
         finally:
-            await host.stop()
             forget(SERVICE)
     return off, on, emitted
 

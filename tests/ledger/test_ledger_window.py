@@ -8,17 +8,15 @@ a `TableServiceClient` whose pipeline counts every entity the service sends back
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
 from azure.data.tables import TableServiceClient
 
 from sandbox.azurite import Azurite
+from sandbox.table_reads import EntityCounter
 from shared.ledger.records import (
     EventRecord,
     ReleaseRecord,
@@ -34,27 +32,6 @@ SERVICES = ("delivery", "web")
 OLD, NEW = 3_900, 1_100
 HEALTHY_NEW, FAILED_NEW = 40, 20   # production deployments in the window; the rest wait
 BATCH = 100  # the most operations one transaction takes
-
-
-class EntityCounter:
-    """Counts the entities each response of the Tables API carries, per table."""
-
-    def __init__(self) -> None:
-        self.entities: Counter[str] = Counter()
-        self.requests: Counter[str] = Counter()
-
-    def __call__(self, pipeline_response: Any) -> None:
-        request, response = pipeline_response.http_request, pipeline_response.http_response
-        if request.method != "GET" or response.status_code != 200:
-            return
-        table = unquote(urlsplit(request.url).path.rsplit("/", 1)[-1]).partition("(")[0]
-        body = json.loads(response.text())
-        self.requests[table] += 1
-        self.entities[table] += len(body["value"]) if "value" in body else 1
-
-    def reset(self) -> None:
-        self.entities.clear()
-        self.requests.clear()
 
 
 def stage(state: str, finished: datetime) -> StageState:
